@@ -1,0 +1,140 @@
+"""Side-by-side timing of sigconv and its peers, in one process, on the same data.
+
+Every workload module ``benchmarks/cases_*.py`` exposes ``CASES``: a list of :class:`Case`.
+A case's ``setup()`` builds the data once and returns ``{implementation name: zero-argument
+callable}``; the callable named ``"sigconv"`` is the reference the peers are checked against
+and compared with. Peers that are not installed are simply left out of ``setup``'s dict.
+
+Run ``python benchmarks/compare.py`` (all cases) or ``--only W2 W5a`` (workload prefixes). It
+prints a markdown table of median times and, per peer, the ratio ``peer time / sigconv time``
+(> 1 means sigconv is faster). Results are checked for agreement before anything is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import os
+import pathlib
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Case:
+    workload: str  # e.g. "W2"
+    name: str  # e.g. "2048^2 3x3 same"
+    setup: Callable[[], dict[str, Callable[[], object]]]
+    rtol: float = 1e-3  # agreement, relative to the largest magnitude of sigconv's result
+    repeat: int = 7
+    check: bool = True  # False for stochastic outputs (timing only)
+
+
+def _to_numpy(value):
+    if isinstance(value, (tuple, list)):
+        return [_to_numpy(v) for v in value]
+    if hasattr(value, "detach"):  # torch tensor
+        value = value.detach()
+        if hasattr(value, "cpu"):
+            value = value.cpu()
+        return value.numpy()
+    if hasattr(value, "copy_to_host"):
+        return value.copy_to_host()
+    if hasattr(value, "get"):  # cupy
+        return value.get()
+    return np.asarray(value)
+
+
+def _agree(ref, got, rtol) -> bool:
+    ref, got = _to_numpy(ref), _to_numpy(got)
+    if isinstance(ref, list):
+        return len(ref) == len(got) and all(_agree(r, g, rtol) for r, g in zip(ref, got))
+    ref = np.asarray(ref, dtype=np.float64)
+    got = np.asarray(got, dtype=np.float64)
+    if ref.shape != got.shape:
+        return False
+    scale = max(float(np.max(np.abs(ref))), 1e-30)
+    return float(np.max(np.abs(ref - got))) <= rtol * scale
+
+
+def _median_time(fn, repeat: int, sync: Callable[[], None] | None) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        if sync is not None:
+            sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def load_cases(only: list[str] | None) -> list[Case]:
+    here = pathlib.Path(__file__).resolve().parent
+    sys.path.insert(0, str(here))
+    cases = []
+    for path in sorted(here.glob("cases_*.py")):
+        module = importlib.import_module(path.stem)
+        cases.extend(module.CASES)
+    if only:
+        cases = [c for c in cases if any(c.workload.startswith(o) for o in only)]
+    return cases
+
+
+def run(cases: list[Case], repeat: int | None = None, sync=None) -> list[str]:
+    lines = [
+        "| workload | case | implementation | median ms | peer / sigconv |",
+        "|---|---|---|---:|---:|",
+    ]
+    for case in cases:
+        impls = case.setup()
+        if "sigconv" not in impls:
+            raise RuntimeError(f"case {case.workload} {case.name} has no 'sigconv' entry")
+        ref = impls["sigconv"]()  # also warms the JIT
+        ok = {}
+        for name, fn in impls.items():
+            out = fn()
+            ok[name] = (not case.check) or name == "sigconv" or _agree(ref, out, case.rtol)
+        times = {name: _median_time(fn, repeat or case.repeat, sync) for name, fn in impls.items()}
+        base = times["sigconv"]
+        for name, t in times.items():
+            ratio = "" if name == "sigconv" else f"{t / base:.2f}"
+            flag = "" if ok[name] else " (DISAGREES)"
+            lines.append(
+                f"| {case.workload} | {case.name} | {name}{flag} | {t * 1e3:.2f} | {ratio} |"
+            )
+        print("\n".join(lines[-len(times) :]), flush=True)
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="workload prefixes to run (e.g. W2 W5a)")
+    parser.add_argument("--repeat", type=int, default=None, help="timed runs per implementation")
+    parser.add_argument("--threads", type=int, default=2, help="threads for every library")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    import numba
+
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        pass
+    print(
+        "| workload | case | implementation | median ms | peer / sigconv |\n"
+        "|---|---|---|---:|---:|",
+        flush=True,
+    )
+    run(load_cases(args.only), args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

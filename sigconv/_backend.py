@@ -1,0 +1,79 @@
+"""Backend resolution in one place; CUDA is imported lazily so ``import sigconv`` needs no GPU."""
+
+from __future__ import annotations
+
+import functools
+
+from . import _validate
+
+BACKENDS = ("auto", "cpu", "cuda")
+
+_INSTALL_HINT = (
+    "install the CUDA extra with `pip install sigconv[cuda]` (numba-cuda with the CUDA 13 "
+    "toolkit libraries) and run on a machine with an NVIDIA GPU and driver"
+)
+
+
+def is_device_array(x) -> bool:
+    """True for arrays that live on a GPU (``__cuda_array_interface__``: Numba, CuPy, PyTorch)."""
+    return hasattr(x, "__cuda_array_interface__")
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_status() -> tuple[bool, str]:
+    """``(available, reason)``: whether the CUDA backend can run here, and why (not)."""
+    try:
+        from numba import cuda
+    except ImportError as exc:  # numba-cuda missing or broken
+        return False, f"numba.cuda cannot be imported ({exc}); {_INSTALL_HINT}"
+    try:
+        if cuda.is_available():
+            simulated = getattr(cuda, "simulator_enabled", False) or _simulator_on()
+            where = "the CUDA simulator" if simulated else "a GPU"
+            return True, f"numba.cuda found {where}"
+    except Exception as exc:  # driver errors surface here
+        return False, f"numba.cuda is installed but the driver failed ({exc}); {_INSTALL_HINT}"
+    return False, f"numba.cuda is installed but finds no GPU; {_INSTALL_HINT}"
+
+
+def _simulator_on() -> bool:
+    from numba import config
+
+    return bool(getattr(config, "ENABLE_CUDASIM", 0))
+
+
+def cuda_available() -> bool:
+    return cuda_status()[0]
+
+
+def require_cuda() -> None:
+    """Raise ``RuntimeError`` saying what is missing when the CUDA backend cannot run."""
+    ok, reason = cuda_status()
+    if not ok:
+        raise RuntimeError(f"backend='cuda' is not available: {reason}")
+
+
+def resolve_backend(backend, *arrays, work: float = 0.0, gpu_min_work: float = 0.0) -> str:
+    """Resolve ``backend`` to ``"cpu"`` or ``"cuda"``.
+
+    ``auto`` picks CUDA when any operand already lives on the GPU, or when a GPU is present and
+    ``work`` (a flop estimate) is at least ``gpu_min_work`` so the transfers pay off; else CPU.
+    """
+    _validate.check_option(backend, "backend", BACKENDS)
+    on_device = any(is_device_array(a) for a in arrays)
+    if backend == "cpu":
+        if on_device:
+            raise TypeError(
+                "backend='cpu' got a device array; copy it to the host first "
+                "(e.g. numba's .copy_to_host()) or use backend='cuda'"
+            )
+        return "cpu"
+    if backend == "cuda":
+        require_cuda()
+        return "cuda"
+    if on_device:
+        require_cuda()
+        return "cuda"
+    if gpu_min_work > 0 and work >= gpu_min_work and cuda_available():
+        return "cuda"
+    return "cpu"

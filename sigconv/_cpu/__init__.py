@@ -1,0 +1,1 @@
+"""Numba CPU kernels. Private: kernels assume validated, native, C-contiguous input."""

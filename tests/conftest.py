@@ -1,0 +1,29 @@
+"""Shared test set-up: the CUDA simulator and hypothesis profiles (tolerances: tolerance.py)."""
+
+import os
+
+# The CUDA tests run in Numba's simulator unless SIGCONV_REAL_GPU=1 asks for the device. This
+# must be set before numba is first imported anywhere in the test process.
+if os.environ.get("SIGCONV_REAL_GPU", "0") != "1":
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=True,
+)
+settings.register_profile(
+    "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
