@@ -1,0 +1,135 @@
+"""Compile every CUDA kernel of ``sigconv._cuda`` to PTX for real targets, without a GPU.
+
+The simulator runs kernels as Python, so it accepts code that NVVM rejects (unsupported numpy
+calls, type unification failures, shared arrays of non-constant shape ...). This command catches
+those in CI: ``python -m sigconv._cuda.ptx`` compiles each registered kernel for every declared
+signature (float32 and float64) for compute capabilities 8.0 and 9.0, prints what it compiled and
+exits non-zero naming each kernel that failed.
+
+Registry: every kernel module of ``sigconv._cuda`` declares, in one place, a module-level list
+
+    PTX_SIGNATURES = [(kernel, ["void(float32[::1], ...)", "void(float64[::1], ...)"]), ...]
+
+where ``kernel`` is the ``numba.cuda.jit`` dispatcher. Modules are discovered with ``pkgutil``;
+a module without ``PTX_SIGNATURES`` (helpers) contributes nothing.
+
+``compile_ptx`` is not available in Numba's CUDA simulator; when ``NUMBA_ENABLE_CUDASIM`` is set
+this command re-runs itself in a child process with the variable removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import subprocess
+import sys
+import time
+
+DEFAULT_CC = ((8, 0), (9, 0))
+_SKIP = {"ptx"}
+
+
+def _simulator_requested() -> bool:
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def kernel_modules() -> list[str]:
+    """Names of the modules of ``sigconv._cuda`` that may hold kernels."""
+    import sigconv._cuda as pkg
+
+    return sorted(
+        f"{pkg.__name__}.{info.name}"
+        for info in pkgutil.iter_modules(pkg.__path__)
+        if info.name not in _SKIP
+    )
+
+
+def registered_kernels() -> tuple[list[tuple[str, object, list[str]]], list[tuple[str, str]]]:
+    """``([(qualified name, dispatcher, signatures)], [(module, import error)])``."""
+    kernels, errors = [], []
+    for modname in kernel_modules():
+        try:
+            mod = importlib.import_module(modname)
+        except Exception as exc:  # a module that does not import is a failure to report
+            errors.append((modname, f"{type(exc).__name__}: {exc}"))
+            continue
+        for kernel, sigs in getattr(mod, "PTX_SIGNATURES", ()):
+            py_func = getattr(kernel, "py_func", kernel)
+            kernels.append((f"{modname}.{py_func.__name__}", kernel, list(sigs)))
+    return kernels, errors
+
+
+def compile_all(ccs=DEFAULT_CC, *, verbose: bool = True, out_dir: str | None = None) -> int:
+    """Compile every registered kernel for each ``cc``; return the number of failures."""
+    from numba import cuda
+
+    kernels, failures = registered_kernels()
+    for modname, err in failures:
+        print(f"FAILED import {modname}: {err}")
+    n_ok = 0
+    for name, kernel, sigs in kernels:
+        py_func = getattr(kernel, "py_func", kernel)
+        for sig in sigs:
+            for cc in ccs:
+                target = f"sm_{cc[0]}{cc[1]}"
+                t0 = time.perf_counter()
+                try:
+                    ptx, _ = cuda.compile_ptx(py_func, sig, cc=cc)
+                except Exception as exc:  # report every failing kernel, not just the first
+                    failures.append((name, sig))
+                    first = str(exc).strip().splitlines()
+                    print(f"FAILED {name} {sig} {target}: {type(exc).__name__}: {first[:1]}")
+                    continue
+                if f".target {target}" not in ptx:
+                    failures.append((name, sig))
+                    print(f"FAILED {name} {sig} {target}: PTX does not declare .target {target}")
+                    continue
+                n_ok += 1
+                if out_dir:
+                    os.makedirs(out_dir, exist_ok=True)
+                    idx = sigs.index(sig)
+                    path = os.path.join(out_dir, f"{name}.{idx}.{target}.ptx")
+                    with open(path, "w") as fh:
+                        fh.write(ptx)
+                if verbose:
+                    dt = time.perf_counter() - t0
+                    print(f"ok {name} {sig} {target} ({len(ptx)} chars, {dt:.2f} s)")
+    n_sigs = sum(len(s) for _, _, s in kernels)
+    print(
+        f"compiled {n_ok} PTX modules: {len(kernels)} kernels, {n_sigs} signatures, "
+        f"targets {', '.join(f'sm_{a}{b}' for a, b in ccs)}; {len(failures)} failures"
+    )
+    return len(failures)
+
+
+def _parse_cc(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return int(major), int(minor or 0)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sigconv._cuda.ptx", description=__doc__)
+    parser.add_argument(
+        "--cc", nargs="+", type=_parse_cc, default=list(DEFAULT_CC), help="e.g. 8.0 9.0"
+    )
+    parser.add_argument("--quiet", action="store_true", help="print failures and the summary")
+    parser.add_argument("--out", default=None, help="write each PTX module to this folder")
+    args = parser.parse_args(argv)
+    if _simulator_requested():
+        # compile_ptx needs the real CUDA target, which NUMBA_ENABLE_CUDASIM replaces.
+        print("NUMBA_ENABLE_CUDASIM is set; re-running without it (compile_ptx needs NVVM)")
+        env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+        cmd = [sys.executable, "-m", "sigconv._cuda.ptx", *(argv or sys.argv[1:])]
+        return subprocess.call(cmd, env=env)
+    try:
+        from numba import cuda  # noqa: F401
+    except ImportError as exc:
+        print(f"FAILED: numba.cuda cannot be imported ({exc}); pip install sigconv[cuda]")
+        return 1
+    return 1 if compile_all(args.cc, verbose=not args.quiet, out_dir=args.out) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
