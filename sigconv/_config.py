@@ -11,3 +11,31 @@ never inline in a kernel or launcher.
 CUDA_BLOCK_1D = 256
 CUDA_BLOCK_2D = (32, 8)
 CUDA_BLOCK_3D = (32, 4, 2)
+
+# --- signal API (sigconv.signal) -------------------------------------------------------------
+# backend="auto" moves a host correlation to the GPU only from this many flops
+# (2 * outputs * kernel taps) up: below it the host<->device copies cost more than they save.
+CUDA_MIN_WORK = 2e8
+# Outputs of one row that one CPU task accumulates (a long 1-D signal is split into blocks of
+# this size for parallelism; the block and its input span stay in L1/L2 across all taps).
+CPU_ROW_BLOCK = 4096
+
+# --- sigconv.nn convolution (sigconv/_cpu/conv.py) -----------------------------------------------
+# Bytes of the im2col column matrix per chunk of images (the GEMM's right operand): small
+# enough to stay in the last-level cache, large enough that each sgemm call is big.
+NN_CONV_COL_BYTES = 8 * 1024 * 1024
+# The direct kernel replaces im2col + GEMM when the reduction C_in/groups * kernel taps is at most
+# this (and strides are 1): there the column matrix costs more memory traffic than it saves.
+NN_CONV_DIRECT_MAX_K = 64
+# Wide output positions per task of the direct kernel (accumulators stay in L1).
+NN_CONV_DIRECT_BLOCK = 512
+# Flop count from which backend="auto" sends a host convolution to a GPU when one is present.
+NN_CONV_GPU_MIN_WORK = 2e8
+# Most blocks a 1-D grid-stride launch uses; the loop covers larger arrays.
+CUDA_MAX_BLOCKS_1D = 65535 * 8
+# Largest grid extent along y and z (hardware limit); batch loops stride past it.
+CUDA_MAX_GRID_YZ = 65535
+# Dynamic shared memory a tiled kernel may request per block (bytes). 48 KiB needs no opt-in on
+# any GPU from sm_70 on; tiles (input halo + kernel window) larger than this use the untiled
+# kernel that reads global memory through the cache.
+CUDA_SHARED_BYTES = 48 * 1024
