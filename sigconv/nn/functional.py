@@ -4,4 +4,7 @@ This module only gathers the public functions; convolutions live in ``_conv`` an
 ``_pool``.
 """
 
+from ._conv import conv, conv_backward, conv_transpose
+
 __all__: list[str] = []
+__all__ += ["conv", "conv_backward", "conv_transpose"]

@@ -1,0 +1,428 @@
+"""Numba CPU kernels of the multi-channel (CNN) convolution and its gradients.
+
+Every array here is canonical: 3 spatial axes (1-D and 2-D problems get leading singleton
+axes), native-endian, C-contiguous, float32 or float64, already validated. The input has been
+padded explicitly (``pad``), so every operation is a *valid* strided, dilated correlation.
+
+Two ways to compute the same correlation, picked per shape by ``use_direct``:
+
+* **im2col + GEMM.** ``im2col`` writes, for a chunk of images, the column matrix
+  ``(C * KK, B * P)`` (row = input channel and kernel tap, column = image and output pixel; every
+  row is filled from contiguous input rows), and numpy's ``matmul`` (OpenBLAS sgemm) does the
+  arithmetic: forward ``W @ col``, weight gradient ``grad_out @ col.T`` and input gradient
+  ``W.T @ grad_out`` followed by ``col2im`` (the scatter-add adjoint of ``im2col``). Groups are
+  a batched matmul over a ``(groups, ...)`` view. Chunks of images keep the column matrix within
+  ``_config.NN_CONV_COL_BYTES`` so it stays in cache and memory use is bounded.
+* **Direct** (``direct_corr``): for few channels the column matrix costs more memory traffic
+  than the arithmetic it feeds, so a blocked kernel accumulates straight from the padded input.
+  It works on the "wide" flattened grid: with unit strides, output pixel ``q`` (flattened with
+  the *padded* input's row lengths) reads input ``q + offset[tap]``, so every tap is one long
+  contiguous, vectorisable loop; the few wide positions that are not real outputs are dropped
+  when the block is written out.
+
+The backward passes reuse these: the weight gradient is a correlation of the input with the
+output gradient, the input gradient a correlation of the (dilated, padded) output gradient with
+the flipped, channel-transposed weight (``direct_corr``) or ``col2im``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .. import _config
+
+# --- explicit padding and its adjoint ---------------------------------------------------------
+
+
+@njit(parallel=True, cache=True)
+def pad(x, md, mh, mw, lo, out):
+    """``out[n, c, i, j, k] = x[n, c, md[i], mh[j], mw[k]]``, zero where a map entry is -1.
+
+    The maps encode every padding mode (zeros, reflect, replicate, circular, symmetric); the
+    interior of each row (``lo`` = padding before the last axis) is a straight contiguous copy.
+    """
+    nb, nc = x.shape[0], x.shape[1]
+    wn = x.shape[4]
+    dp, hp, wp = out.shape[2], out.shape[3], out.shape[4]
+    for task in prange(nb * nc):
+        n = task // nc
+        c = task % nc
+        for i in range(dp):
+            si = md[i]
+            for j in range(hp):
+                sj = mh[j]
+                dst = out[n, c, i, j]
+                if si < 0 or sj < 0:
+                    for k in range(wp):
+                        dst[k] = 0.0
+                    continue
+                src = x[n, c, si, sj]
+                for k in range(lo):
+                    sk = mw[k]
+                    dst[k] = src[sk] if sk >= 0 else 0.0
+                body = dst[lo : lo + wn]
+                for k in range(wn):
+                    body[k] = src[k]
+                for k in range(lo + wn, wp):
+                    sk = mw[k]
+                    dst[k] = src[sk] if sk >= 0 else 0.0
+    return out
+
+
+@njit(parallel=True, cache=True)
+def fold(gp, md, mh, mw, lo, out):
+    """Adjoint of ``pad``: add every padded position's gradient to its source pixel in ``out``.
+
+    ``out`` must be zeroed. One task per (image, channel) plane, so there are no write races and
+    the summation order is fixed.
+    """
+    nb, nc = out.shape[0], out.shape[1]
+    wn = out.shape[4]
+    dp, hp, wp = gp.shape[2], gp.shape[3], gp.shape[4]
+    for task in prange(nb * nc):
+        n = task // nc
+        c = task % nc
+        for i in range(dp):
+            si = md[i]
+            if si < 0:
+                continue
+            for j in range(hp):
+                sj = mh[j]
+                if sj < 0:
+                    continue
+                src = gp[n, c, i, j]
+                dst = out[n, c, si, sj]
+                for k in range(lo):
+                    sk = mw[k]
+                    if sk >= 0:
+                        dst[sk] += src[k]
+                body = src[lo : lo + wn]
+                for k in range(wn):
+                    dst[k] += body[k]
+                for k in range(lo + wn, wp):
+                    sk = mw[k]
+                    if sk >= 0:
+                        dst[sk] += src[k]
+    return out
+
+
+# --- im2col / col2im ----------------------------------------------------------------------------
+
+
+@njit(parallel=True, cache=True)
+def im2col(xp, b0, ksize, stride, dilation, osize, col):
+    """Column matrix of images ``b0 .. b0 + B`` of the padded input ``xp``.
+
+    ``col[(c * KK + t), b * P + p]`` is the input value that kernel tap ``t`` of channel ``c``
+    meets at output pixel ``p`` of image ``b0 + b``.
+    """
+    nc = xp.shape[1]
+    kd, kh, kw = ksize
+    sd, sh, sw = stride
+    dd, dh, dw = dilation
+    od, oh, ow = osize
+    kk = kd * kh * kw
+    npix = od * oh * ow
+    nimg = col.shape[1] // npix
+    for task in prange(nc * kk * nimg):
+        r = task // nimg
+        b = task % nimg
+        c = r // kk
+        t = r % kk
+        a = t // (kh * kw)
+        e = (t // kw) % kh
+        f = t % kw
+        dst = col[r, b * npix : (b + 1) * npix]
+        for i in range(od):
+            for j in range(oh):
+                src = xp[b0 + b, c, i * sd + a * dd, j * sh + e * dh]
+                base = (i * oh + j) * ow
+                if sw == 1:
+                    seg = src[f * dw : f * dw + ow]
+                    row = dst[base : base + ow]
+                    for k in range(ow):
+                        row[k] = seg[k]
+                else:
+                    for k in range(ow):
+                        dst[base + k] = src[f * dw + k * sw]
+    return col
+
+
+@njit(parallel=True, cache=True)
+def col2im(col, b0, ksize, stride, dilation, osize, gxp):
+    """Adjoint of ``im2col``: scatter-add the column matrix into images ``b0 ..`` of ``gxp``.
+
+    One task per (image, channel), so there are no write races.
+    """
+    nc = gxp.shape[1]
+    kd, kh, kw = ksize
+    sd, sh, sw = stride
+    dd, dh, dw = dilation
+    od, oh, ow = osize
+    kk = kd * kh * kw
+    npix = od * oh * ow
+    nimg = col.shape[1] // npix
+    for task in prange(nimg * nc):
+        b = task // nc
+        c = task % nc
+        img = gxp[b0 + b, c]
+        for t in range(kk):
+            a = t // (kh * kw)
+            e = (t // kw) % kh
+            f = t % kw
+            src = col[c * kk + t, b * npix : (b + 1) * npix]
+            for i in range(od):
+                for j in range(oh):
+                    dst = img[i * sd + a * dd, j * sh + e * dh]
+                    base = (i * oh + j) * ow
+                    if sw == 1:
+                        seg = dst[f * dw : f * dw + ow]
+                        row = src[base : base + ow]
+                        for k in range(ow):
+                            seg[k] += row[k]
+                    else:
+                        for k in range(ow):
+                            dst[f * dw + k * sw] += src[base + k]
+    return gxp
+
+
+@njit(parallel=True, cache=True)
+def unchunk(res, b0, bias, y):
+    """``y[b0 + b, o, :] = res[o, b * P : (b + 1) * P] + bias[o]`` (GEMM result to NC...)."""
+    nout = res.shape[0]
+    npix = y.shape[2]
+    nimg = res.shape[1] // npix
+    for task in prange(nimg * nout):
+        b = task // nout
+        o = task % nout
+        src = res[o, b * npix : (b + 1) * npix]
+        dst = y[b0 + b, o]
+        bv = bias[o]
+        for p in range(npix):
+            dst[p] = src[p] + bv
+    return y
+
+
+@njit(parallel=True, cache=True)
+def rechunk(g, b0, out):
+    """``out[o, b * P : (b + 1) * P] = g[b0 + b, o, :]`` (output gradient to GEMM layout)."""
+    nout = out.shape[0]
+    npix = g.shape[2]
+    nimg = out.shape[1] // npix
+    for task in prange(nimg * nout):
+        b = task // nout
+        o = task % nout
+        src = g[b0 + b, o]
+        dst = out[o, b * npix : (b + 1) * npix]
+        for p in range(npix):
+            dst[p] = src[p]
+    return out
+
+
+# --- direct blocked correlation ------------------------------------------------------------------
+
+
+@njit(parallel=True, cache=True)
+def direct_corr(xp, w, bias, dilation, blk, y):
+    """Unit-stride valid correlation ``y = corr(xp, w) + bias`` on the wide flattened grid.
+
+    ``xp`` ``(N, C, Dp, Hp, Wp)``; ``w`` ``(O, C // G, KD, KH, KW)``; ``y`` ``(N, O, OD, OH, OW)``.
+    Tasks are (image, output-channel pair, block of wide positions); each keeps its two
+    accumulator rows in a small local buffer (L1) and sweeps every input channel and tap over
+    it with contiguous loops, two output channels per sweep so each input load feeds two FMAs.
+    """
+    nb, nc = xp.shape[0], xp.shape[1]
+    dp, hp, wp = xp.shape[2], xp.shape[3], xp.shape[4]
+    nout, cg = w.shape[0], w.shape[1]
+    kd, kh, kw = w.shape[2], w.shape[3], w.shape[4]
+    od, oh, ow = y.shape[2], y.shape[3], y.shape[4]
+    dd, dh, dw = dilation
+    og = nout // (nc // cg)
+    kk = kd * kh * kw
+    plane = hp * wp
+    # Last wide position that is a real output, plus one.
+    nq = (od - 1) * plane + (oh - 1) * wp + ow
+    nblk = (nq + blk - 1) // blk
+    npair = (og + 1) // 2  # output channels are paired within a group
+    ngroup = nout // og
+    offs = np.empty(kk, dtype=np.int64)
+    for t in range(kk):
+        a = t // (kh * kw)
+        e = (t // kw) % kh
+        f = t % kw
+        offs[t] = a * dd * plane + e * dh * wp + f * dw
+    xf = xp.reshape(nb, nc, dp * plane)
+    wf = w.reshape(nout, cg, kk)
+    for task in prange(nb * ngroup * npair * nblk):
+        n = task // (ngroup * npair * nblk)
+        rem = task % (ngroup * npair * nblk)
+        grp = rem // (npair * nblk)
+        rem = rem % (npair * nblk)
+        o0 = grp * og + 2 * (rem // nblk)
+        q0 = (rem % nblk) * blk
+        q1 = min(q0 + blk, nq)
+        m = q1 - q0
+        two = o0 + 1 < (grp + 1) * og
+        acc0 = np.empty(blk, dtype=y.dtype)
+        acc1 = np.empty(blk, dtype=y.dtype)
+        b0v = bias[o0]
+        b1v = bias[o0 + 1] if two else bias[o0]
+        for q in range(m):
+            acc0[q] = b0v
+            acc1[q] = b1v
+        c0 = grp * cg
+        for ci in range(cg):
+            xrow = xf[n, c0 + ci]
+            w0 = wf[o0, ci]
+            if two:
+                w1 = wf[o0 + 1, ci]
+                for t in range(kk):
+                    xs = xrow[q0 + offs[t] : q0 + offs[t] + m]
+                    a0 = w0[t]
+                    a1 = w1[t]
+                    for q in range(m):
+                        v = xs[q]
+                        acc0[q] += a0 * v
+                        acc1[q] += a1 * v
+            else:
+                for t in range(kk):
+                    xs = xrow[q0 + offs[t] : q0 + offs[t] + m]
+                    a0 = w0[t]
+                    for q in range(m):
+                        acc0[q] += a0 * xs[q]
+        # Write the real outputs of this block: walk the (i, j) rows it intersects.
+        i = q0 // plane
+        while i < od and i * plane < q1:
+            j = max(0, (q0 - i * plane) // wp)
+            while j < oh and i * plane + j * wp < q1:
+                s = i * plane + j * wp
+                k0 = max(0, q0 - s)
+                k1 = min(ow, q1 - s)
+                if k0 < k1:
+                    d0 = y[n, o0, i, j]
+                    for k in range(k0, k1):
+                        d0[k] = acc0[s + k - q0]
+                    if two:
+                        d1 = y[n, o0 + 1, i, j]
+                        for k in range(k0, k1):
+                            d1[k] = acc1[s + k - q0]
+                j += 1
+            i += 1
+    return y
+
+
+# --- host drivers ---------------------------------------------------------------------------------
+
+
+def _chunk(n: int, per_image: int) -> int:
+    """Images per im2col chunk so the column matrix stays within the configured budget."""
+    return max(1, min(n, _config.NN_CONV_COL_BYTES // max(per_image, 1)))
+
+
+def use_direct(cin_g: int, kk: int, stride, nq_wide: int, npix: int) -> bool:
+    """Whether the direct kernel should compute a correlation instead of im2col + GEMM.
+
+    The direct kernel needs unit strides; it wins when the reduction ``C_in/G * KK`` is short
+    (the GEMM's K dimension, where im2col's memory traffic dominates) and the wide grid wastes
+    little (``nq_wide / npix`` close to 1).
+    """
+    if any(s != 1 for s in stride):
+        return False
+    return cin_g * kk <= _config.NN_CONV_DIRECT_MAX_K and nq_wide <= 1.5 * npix
+
+
+def wide_count(pshape, osize) -> int:
+    hp, wp = pshape[1], pshape[2]
+    od, oh, ow = osize
+    return (od - 1) * hp * wp + (oh - 1) * wp + ow
+
+
+def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
+    """Valid correlation of the padded canonical input: ``(N, O, OD, OH, OW)``."""
+    nb, nc = xp.shape[0], xp.shape[1]
+    nout, cg = w.shape[0], w.shape[1]
+    ksize = w.shape[2:]
+    kk = int(np.prod(ksize))
+    npix = int(np.prod(osize))
+    dtype = xp.dtype
+    if bias is None:
+        bias = np.zeros(nout, dtype=dtype)
+    y = np.empty((nb, nout) + tuple(osize), dtype=dtype)
+    if method == "auto":
+        direct = use_direct(cg, kk, stride, wide_count(xp.shape[2:], osize), npix)
+    else:
+        direct = method == "direct"
+    if direct:
+        return direct_corr(xp, w, bias, tuple(dilation), _config.NN_CONV_DIRECT_BLOCK, y)
+    og = nout // groups
+    w3 = w.reshape(groups, og, cg * kk)
+    bimg = _chunk(nb, nc * kk * npix * dtype.itemsize)
+    col = np.empty((nc * kk, bimg * npix), dtype=dtype)
+    res = np.empty((nout, bimg * npix), dtype=dtype)
+    yf = y.reshape(nb, nout, npix)
+    for b0 in range(0, nb, bimg):
+        m = min(bimg, nb - b0)
+        c = col[:, : m * npix]
+        im2col(xp, b0, ksize, stride, dilation, osize, c)
+        r = res[:, : m * npix]
+        np.matmul(w3, c.reshape(groups, cg * kk, m * npix), out=r.reshape(groups, og, m * npix))
+        unchunk(r, b0, bias, yf)
+    return y
+
+
+def grad_weight(g, xp, wshape, stride, dilation, groups, osize):
+    """Weight gradient: ``sum_n grad_out[n] @ col[n].T`` per group, shape ``wshape``."""
+    nb, nc = xp.shape[0], xp.shape[1]
+    nout, cg = wshape[0], wshape[1]
+    ksize = tuple(wshape[2:])
+    kk = int(np.prod(ksize))
+    npix = int(np.prod(osize))
+    dtype = xp.dtype
+    og = nout // groups
+    gf = g.reshape(nb, nout, npix)
+    bimg = _chunk(nb, (nc * kk + nout) * npix * dtype.itemsize)
+    col = np.empty((nc * kk, bimg * npix), dtype=dtype)
+    gt = np.empty((nout, bimg * npix), dtype=dtype)
+    gw = np.zeros((groups, og, cg * kk), dtype=dtype)
+    part = np.empty_like(gw) if nb > bimg else gw
+    for b0 in range(0, nb, bimg):
+        m = min(bimg, nb - b0)
+        c = col[:, : m * npix]
+        im2col(xp, b0, ksize, stride, dilation, osize, c)
+        t = gt[:, : m * npix]
+        rechunk(gf, b0, t)
+        np.matmul(
+            t.reshape(groups, og, m * npix),
+            c.reshape(groups, cg * kk, m * npix).transpose(0, 2, 1),
+            out=part,
+        )
+        if part is not gw:
+            gw += part
+    return gw.reshape(wshape)
+
+
+def grad_input_padded(g, w, pshape, stride, dilation, groups, osize):
+    """Gradient with respect to the *padded* input (shape ``pshape``), via GEMM + col2im."""
+    nb = g.shape[0]
+    nout, cg = w.shape[0], w.shape[1]
+    nc = cg * groups
+    ksize = w.shape[2:]
+    kk = int(np.prod(ksize))
+    npix = int(np.prod(osize))
+    dtype = g.dtype
+    og = nout // groups
+    w3t = w.reshape(groups, og, cg * kk).transpose(0, 2, 1)
+    gf = g.reshape(nb, nout, npix)
+    gxp = np.zeros(pshape, dtype=dtype)
+    bimg = _chunk(nb, (nc * kk + nout) * npix * dtype.itemsize)
+    col = np.empty((nc * kk, bimg * npix), dtype=dtype)
+    gt = np.empty((nout, bimg * npix), dtype=dtype)
+    for b0 in range(0, nb, bimg):
+        m = min(bimg, nb - b0)
+        t = gt[:, : m * npix]
+        rechunk(gf, b0, t)
+        c = col[:, : m * npix]
+        np.matmul(w3t, t.reshape(groups, og, m * npix), out=c.reshape(groups, cg * kk, m * npix))
+        col2im(c, b0, ksize, stride, dilation, osize, gxp)
+    return gxp
