@@ -15,8 +15,11 @@ _INSTALL_HINT = (
 
 
 def is_device_array(x) -> bool:
-    """True for arrays that live on a GPU (``__cuda_array_interface__``: Numba, CuPy, PyTorch)."""
-    return hasattr(x, "__cuda_array_interface__")
+    """True for arrays that live on a GPU (``__cuda_array_interface__``: Numba, CuPy, PyTorch).
+
+    Numba's simulated device arrays carry ``__cuda_ndarray__`` instead of the interface.
+    """
+    return hasattr(x, "__cuda_array_interface__") or getattr(x, "__cuda_ndarray__", False) is True
 
 
 @functools.lru_cache(maxsize=1)
@@ -44,6 +47,11 @@ def _simulator_on() -> bool:
 
 def cuda_available() -> bool:
     return cuda_status()[0]
+
+
+def gpu_present() -> bool:
+    """True when a real GPU (not Numba's simulator) can run the CUDA backend."""
+    return cuda_status()[0] and not _simulator_on()
 
 
 def require_cuda() -> None:
@@ -74,6 +82,7 @@ def resolve_backend(backend, *arrays, work: float = 0.0, gpu_min_work: float = 0
     if on_device:
         require_cuda()
         return "cuda"
-    if gpu_min_work > 0 and work >= gpu_min_work and cuda_available():
+    # auto never picks the simulator for host data: it is for tests, and far slower than the CPU.
+    if gpu_min_work > 0 and work >= gpu_min_work and gpu_present():
         return "cuda"
     return "cpu"

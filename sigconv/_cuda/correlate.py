@@ -1,0 +1,244 @@
+"""Strided, dilated N-D cross-correlation with boundary handling: numba.cuda kernels.
+
+Like the CPU twin (``sigconv._cpu.correlate``), every correlation is normalised to
+
+* ``x``   ``(B, N0, N1, N2)``: C-contiguous input, batch axes flattened, missing spatial axes 1;
+* ``w``   ``(K0, K1, K2)``:    C-contiguous kernel (flipped while it is loaded for a convolution);
+* ``out`` ``(B, O0, O1, O2)``: C-contiguous output;
+
+and per axis a stride, a dilation and a ``pad_before``: output ``o`` reads input index
+``o * stride - pad_before + k * dilation``; indices outside the input are resolved by the
+boundary rule (:func:`map_index`). 1-D and 2-D correlations run as 3-D ones with unit leading
+axes, so two kernels (tiled and untiled) cover every case, each compiled once per dtype.
+
+Tiled kernel: a block of ``(bx, by, bz)`` threads computes that many outputs of one batch item.
+It first loads the kernel window and the input tile its outputs read (the halo included) into
+shared memory, resolving the boundary rule once per tile element, so the multiply-add loop reads
+shared memory only and has no branches. The block then walks the batch (grid-stride along z),
+keeping the window and reloading the tile. The untiled kernel (tiles that exceed
+``_config.CUDA_SHARED_BYTES``: long or widely dilated kernels) resolves indices per tap and reads
+global memory through the cache.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from .. import _config
+from . import _launch
+
+BOUNDARY_CODES = {"constant": 0, "reflect": 1, "mirror": 2, "nearest": 3, "wrap": 4}
+
+
+@cuda.jit(device=True, inline=True, cache=True)
+def map_index(i, n, mode):
+    """Index into ``range(n)`` that position ``i`` of the extended signal reads; -1 = cval.
+
+    Periodic extensions, so pads wider than the input repeat as ``numpy.pad`` does: reflect =
+    'symmetric' (period 2n), mirror = 'reflect' (period 2n-2), wrap (period n).
+    """
+    if i >= 0 and i < n:
+        return i
+    if mode == 0:
+        return -1
+    if mode == 3:
+        return 0 if i < 0 else n - 1
+    if mode == 4:
+        return i % n
+    if mode == 1:
+        p = 2 * n
+        i = i % p
+        return i if i < n else p - 1 - i
+    if n == 1:
+        return 0
+    p = 2 * n - 2
+    i = i % p
+    return i if i < n else p - i
+
+
+@cuda.jit(cache=True)
+def _corr_tiled(x, w, out, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip, nb0):
+    B, N0, N1, N2 = x.shape
+    K0, K1, K2 = w.shape
+    O0, O1, O2 = out.shape[1], out.shape[2], out.shape[3]
+    bx = cuda.blockDim.x
+    by = cuda.blockDim.y
+    bz = cuda.blockDim.z
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    tz = cuda.threadIdx.z
+    # Tile extents: the input span read by a block of outputs (halo included).
+    T2 = (bx - 1) * s2 + (K2 - 1) * d2 + 1
+    T1 = (by - 1) * s1 + (K1 - 1) * d1 + 1
+    T0 = (bz - 1) * s0 + (K0 - 1) * d0 + 1
+    ntile = T0 * T1 * T2
+    nw = K0 * K1 * K2
+    sh = cuda.shared.array(0, x.dtype)
+    tile = sh[:ntile]
+    wsh = sh[ntile : ntile + nw]
+    tid = (tz * by + ty) * bx + tx
+    nthreads = bx * by * bz
+    for t in range(tid, nw, nthreads):
+        if flip:
+            wsh[t] = w[K0 - 1 - t // (K1 * K2), K1 - 1 - (t // K2) % K1, K2 - 1 - t % K2]
+        else:
+            wsh[t] = w[t // (K1 * K2), (t // K2) % K1, t % K2]
+    zblock = cuda.blockIdx.z % nb0
+    o0 = zblock * bz + tz
+    o1 = cuda.blockIdx.y * by + ty
+    o2 = cuda.blockIdx.x * bx + tx
+    i0 = zblock * bz * s0 - p0
+    i1 = cuda.blockIdx.y * by * s1 - p1
+    i2 = cuda.blockIdx.x * bx * s2 - p2
+    active = o0 < O0 and o1 < O1 and o2 < O2
+    base = (tz * s0 * T1 + ty * s1) * T2 + tx * s2
+    step0 = d0 * T1 * T2
+    step1 = d1 * T2
+    for b in range(cuda.blockIdx.z // nb0, B, cuda.gridDim.z // nb0):
+        cuda.syncthreads()  # the previous item's tile is no longer read
+        for t in range(tid, ntile, nthreads):
+            c2 = t % T2
+            r = t // T2
+            c1 = r % T1
+            c0 = r // T1
+            j0 = map_index(i0 + c0, N0, mode)
+            j1 = map_index(i1 + c1, N1, mode)
+            j2 = map_index(i2 + c2, N2, mode)
+            if j0 < 0 or j1 < 0 or j2 < 0:
+                tile[t] = cval
+            else:
+                tile[t] = x[b, j0, j1, j2]
+        cuda.syncthreads()
+        if active:
+            acc = x.dtype.type(0)
+            for a in range(K0):
+                ra = base + a * step0
+                wa = a * K1 * K2
+                for c in range(K1):
+                    rc = ra + c * step1
+                    wc = wa + c * K2
+                    for e in range(K2):
+                        acc += wsh[wc + e] * tile[rc + e * d2]
+            out[b, o0, o1, o2] = acc
+
+
+@cuda.jit(cache=True)
+def _corr_direct(x, w, out, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip, nb0):
+    B, N0, N1, N2 = x.shape
+    K0, K1, K2 = w.shape
+    O0, O1, O2 = out.shape[1], out.shape[2], out.shape[3]
+    o0 = (cuda.blockIdx.z % nb0) * cuda.blockDim.z + cuda.threadIdx.z
+    o1 = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
+    o2 = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if o0 >= O0 or o1 >= O1 or o2 >= O2:
+        return
+    for b in range(cuda.blockIdx.z // nb0, B, cuda.gridDim.z // nb0):
+        acc = x.dtype.type(0)
+        for a in range(K0):
+            j0 = map_index(o0 * s0 - p0 + a * d0, N0, mode)
+            wa = K0 - 1 - a if flip else a
+            for c in range(K1):
+                j1 = map_index(o1 * s1 - p1 + c * d1, N1, mode)
+                wc = K1 - 1 - c if flip else c
+                for e in range(K2):
+                    j2 = map_index(o2 * s2 - p2 + e * d2, N2, mode)
+                    we = K2 - 1 - e if flip else e
+                    if j0 < 0 or j1 < 0 or j2 < 0:
+                        v = cval
+                    else:
+                        v = x[b, j0, j1, j2]
+                    acc += w[wa, wc, we] * v
+        out[b, o0, o1, o2] = acc
+
+
+def _sig(t: str) -> str:
+    a4 = f"{t}[:, :, :, ::1]"
+    return f"void({a4}, {t}[:, :, ::1], {a4}, {', '.join(['int64'] * 10)}, {t}, int64, int64)"
+
+
+PTX_SIGNATURES = [
+    (_corr_tiled, [_sig("float32"), _sig("float64")]),
+    (_corr_direct, [_sig("float32"), _sig("float64")]),
+]
+
+
+def tile_elements(block, kshape, stride, dilation) -> int:
+    """Shared-memory elements of the tiled kernel: input tile (halo included) plus window."""
+    tile = math.prod(
+        (b - 1) * s + (k - 1) * d + 1 for b, k, s, d in zip(block, kshape, stride, dilation)
+    )
+    return tile + math.prod(kshape)
+
+
+def launch_correlate(xd, wd, od, pads, stride, dilation, mode, cval, flip) -> None:
+    """Run the correlation of normalised device arrays (``(B,N0,N1,N2)``, ``(K0,K1,K2)``,
+    ``(B,O0,O1,O2)``, all C-contiguous, one dtype); ``pads``/``stride``/``dilation`` per axis
+    in (0, 1, 2) order."""
+    B = xd.shape[0]
+    O0, O1, O2 = od.shape[1], od.shape[2], od.shape[3]
+    ndim = (
+        3
+        if (O0 > 1 or xd.shape[1] > 1 or wd.shape[0] > 1)
+        else (2 if xd.shape[2] > 1 or wd.shape[1] > 1 or O1 > 1 else 1)
+    )
+    bx, by, bz = _launch.block_for(ndim)
+    gx, gy, nb0 = _launch.blocks(O2, bx), _launch.blocks(O1, by), _launch.blocks(O0, bz)
+    gz = nb0 * max(1, min(B, _config.CUDA_MAX_GRID_YZ // nb0))
+    dtype = np.dtype(xd.dtype)
+    # (z, y, x) order for the kernel's (0, 1, 2) axes: x is the contiguous axis.
+    kshape = tuple(wd.shape)
+    args = (
+        xd,
+        wd,
+        od,
+        int(pads[0]),
+        int(pads[1]),
+        int(pads[2]),
+        int(stride[0]),
+        int(stride[1]),
+        int(stride[2]),
+        int(dilation[0]),
+        int(dilation[1]),
+        int(dilation[2]),
+        int(mode),
+        dtype.type(cval),
+        int(bool(flip)),
+        int(nb0),
+    )
+    nsh = tile_elements((bz, by, bx), kshape, stride, dilation)
+    shbytes = nsh * dtype.itemsize
+    if shbytes <= _config.CUDA_SHARED_BYTES:
+        _corr_tiled[(gx, gy, gz), (bx, by, bz), 0, shbytes](*args)
+    else:
+        _corr_direct[(gx, gy, gz), (bx, by, bz)](*args)
+
+
+def correlate(x, w, geom, *, stride, dilation, boundary, cval, flip, out, dtype):
+    """Correlate (``flip=False``) or convolve (``flip=True``) on the GPU.
+
+    ``x`` has shape ``(*batch, *spatial)``; ``w`` (1 to 3 axes) acts on the trailing ``w.ndim``
+    axes. ``geom`` holds one ``AxisGeometry(pad_before, pad_after, n_out)`` per kernel axis.
+    Host or device arrays in; a device array out when ``x`` or ``w`` lives on the device, else
+    a host ndarray (into ``out`` when given).
+    """
+    on_device = _launch.is_device(x) or _launch.is_device(w)
+    dtype = np.dtype(dtype)
+    nd = len(w.shape)
+    xshape = tuple(int(n) for n in x.shape)
+    batch, spatial = xshape[: len(xshape) - nd], xshape[len(xshape) - nd :]
+    out_shape = batch + tuple(int(g.n_out) for g in geom)
+    B = math.prod(batch)
+    pad = 3 - nd
+    xd = _launch.reshape(_launch.contiguous(x, dtype), (B,) + (1,) * pad + spatial)
+    wd = _launch.reshape(_launch.contiguous(w, dtype), (1,) * pad + tuple(int(k) for k in w.shape))
+    od = _launch.out_target(out, out_shape, dtype)
+    if math.prod(out_shape) > 0:
+        od4 = _launch.reshape(od, (B,) + (1,) * pad + tuple(int(g.n_out) for g in geom))
+        pads = (0,) * pad + tuple(int(g.pad_before) for g in geom)
+        strides = (1,) * pad + tuple(int(s) for s in stride)
+        dils = (1,) * pad + tuple(int(d) for d in dilation)
+        launch_correlate(xd, wd, od4, pads, strides, dils, BOUNDARY_CODES[boundary], cval, flip)
+    return _launch.finish(od, out, on_device)
