@@ -40,18 +40,6 @@ CUDA_MAX_GRID_YZ = 65535
 # kernel that reads global memory through the cache.
 CUDA_SHARED_BYTES = 48 * 1024
 
-# --- sigconv.nn convolution (sigconv/_cpu/conv.py) -----------------------------------------------
-# Bytes of the im2col column matrix per chunk of images (the GEMM's right operand): small
-# enough to stay in the last-level cache, large enough that each sgemm call is big.
-NN_CONV_COL_BYTES = 8 * 1024 * 1024
-# The direct kernel replaces im2col + GEMM when the reduction C_in/groups * kernel taps is at most
-# this (and strides are 1): there the column matrix costs more memory traffic than it saves.
-NN_CONV_DIRECT_MAX_K = 64
-# Wide output positions per task of the direct kernel (accumulators stay in L1).
-NN_CONV_DIRECT_BLOCK = 512
-# Flop count from which backend="auto" sends a host convolution to a GPU when one is present.
-NN_CONV_GPU_MIN_WORK = 2e8
-
 # --- method="auto" cost model of the signal API (sigconv._fft) ------------------------------
 # Measured by benchmarks/calibrate_auto.py on the reference machine (2 threads); rerun it and
 # paste its output here after changing a kernel. Seconds per unit:
