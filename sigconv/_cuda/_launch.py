@@ -22,10 +22,6 @@ COPY_NDIM = 6
 
 def simulated() -> bool:
     """True when Numba's CUDA simulator stands in for the device."""
-    return bool(getattr(cuda, "simulator_enabled", False)) or _config_sim()
-
-
-def _config_sim() -> bool:
     from numba import config
 
     return bool(getattr(config, "ENABLE_CUDASIM", 0))

@@ -1,0 +1,59 @@
+"""CUDA test set-up: tiny launch geometry, and simulated device arrays that look real.
+
+The tests run in Numba's CUDA simulator (tests/conftest.py sets ``NUMBA_ENABLE_CUDASIM=1``
+unless ``SIGCONV_REAL_GPU=1``). There every thread runs as Python, so inputs stay tiny and the
+blocks are shrunk to a few threads: tiny inputs then span several blocks and every tile halo
+crosses block edges, as on a GPU with real sizes.
+"""
+
+import numpy as np
+import pytest
+
+from sigconv import _config
+
+numba_cuda = pytest.importorskip("numba.cuda", reason="numba-cuda is not installed")
+
+SIMULATED = bool(__import__("numba").config.ENABLE_CUDASIM)
+
+# Shrunk launch geometry: (1-D, 2-D, 3-D) blocks, shared-memory budget unchanged.
+SMALL_BLOCKS = {"CUDA_BLOCK_1D": 8, "CUDA_BLOCK_2D": (4, 4), "CUDA_BLOCK_3D": (4, 2, 2)}
+
+
+def _fake_cai(self):
+    a = self._ary
+    return {
+        "shape": a.shape,
+        "strides": a.strides,
+        "typestr": a.dtype.str,
+        "data": (a.__array_interface__["data"][0], False),
+        "version": 3,
+    }
+
+
+if SIMULATED:
+    # The simulator's FakeCUDAArray carries no __cuda_array_interface__, which the public
+    # wrappers read for the shape and dtype of device operands (as they must for CuPy/PyTorch).
+    # Give it one so that the simulator exercises the same code paths as a GPU.
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+    if not hasattr(FakeCUDAArray, "__cuda_array_interface__"):
+        FakeCUDAArray.__cuda_array_interface__ = property(_fake_cai)
+
+
+@pytest.fixture(autouse=True)
+def small_blocks(monkeypatch):
+    """Tiny blocks in the simulator; the configured ones on a real GPU."""
+    if SIMULATED:
+        for name, value in SMALL_BLOCKS.items():
+            monkeypatch.setattr(_config, name, value)
+    yield
+
+
+@pytest.fixture
+def to_device():
+    """Copy a host array to the device (a simulated one in CI)."""
+    return lambda a: numba_cuda.to_device(np.ascontiguousarray(a))
+
+
+def to_host(d):
+    return d.copy_to_host() if hasattr(d, "copy_to_host") else np.asarray(d)
