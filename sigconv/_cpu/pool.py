@@ -1,0 +1,309 @@
+"""Numba CPU kernels for pooling over ``(P, D, H, W)`` planes.
+
+Private: the wrappers in ``sigconv.nn._pool`` validate, make the arrays native and C-contiguous,
+and view every input as ``P = N * C`` planes of ``(D, H, W)`` (1-D and 2-D inputs get leading
+axes of size 1 with a one-tap, stride-1, unpadded window). Window geometry is an int64 array
+``geom`` of shape ``(3, 4)``: one row ``(kernel, stride, padding, dilation)`` per axis ``D, H, W``,
+so every kernel keeps one compiled signature per dtype.
+
+Sliding windows are split in two passes (DESIGN 3): the rows of a window are combined first
+into a padded row buffer with loops over contiguous rows (sum, or max with argmax), then each
+output takes its ``kw`` taps from that buffer. This reads every input row once per window row
+instead of once per output, and the row loops vectorise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# Marks a buffer slot that no input element reached (padding): never chosen as an argmax.
+_NO_INDEX = np.iinfo(np.int64).max
+
+
+@njit(cache=True, inline="always")
+def _row_split(r, od_n, oh_n):
+    p = r // (od_n * oh_n)
+    rem = r - p * od_n * oh_n
+    od = rem // oh_n
+    return p, od, rem - od * oh_n
+
+
+@njit(parallel=True, cache=True)
+def avg_pool_forward(x, out, geom, rd, rh, rw):
+    """``out[p, od, oh, ow] = sum(window) * rd[od] * rh[oh] * rw[ow]`` (zero padding)."""
+    _, D, H, W = x.shape
+    P, OD, OH, OW = out.shape
+    kd, sd, pd = geom[0, 0], geom[0, 1], geom[0, 2]
+    kh, sh, ph = geom[1, 0], geom[1, 1], geom[1, 2]
+    kw, sw, pw = geom[2, 0], geom[2, 1], geom[2, 2]
+    length = (OW - 1) * sw + kw
+    hi = min(W, length - pw)
+    nrows = P * OD * OH
+    nchunk = min(nrows, 256)
+    for c in prange(nchunk):
+        buf = np.empty(length, dtype=x.dtype)
+        for r in range(c * nrows // nchunk, (c + 1) * nrows // nchunk):
+            p, od, oh = _row_split(r, OD, OH)
+            buf[:] = 0
+            bb = buf[pw : pw + hi]
+            for a in range(kd):
+                i_d = od * sd - pd + a
+                if i_d < 0 or i_d >= D:
+                    continue
+                for b in range(kh):
+                    i_h = oh * sh - ph + b
+                    if i_h < 0 or i_h >= H:
+                        continue
+                    row = x[p, i_d, i_h]
+                    for w in range(hi):
+                        bb[w] += row[w]
+            orow = out[p, od, oh]
+            scale = rd[od] * rh[oh]
+            for ow in range(OW):
+                j = ow * sw
+                acc = buf[j]
+                for t in range(1, kw):
+                    acc += buf[j + t]
+                orow[ow] = acc * (scale * rw[ow])
+
+
+@njit(parallel=True, cache=True)
+def avg_pool_backward(g, gx, geom, rd, rh, rw):
+    """Adjoint of :func:`avg_pool_forward`: ``gx`` (zeroed by the caller) accumulates."""
+    P, D, H, W = gx.shape
+    _, OD, OH, OW = g.shape
+    kd, sd, pd = geom[0, 0], geom[0, 1], geom[0, 2]
+    kh, sh, ph = geom[1, 0], geom[1, 1], geom[1, 2]
+    kw, sw, pw = geom[2, 0], geom[2, 1], geom[2, 2]
+    length = (OW - 1) * sw + kw
+    hi = min(W, length - pw)
+    # Overlapping windows write the same input rows, so threads own whole planes (no races).
+    for p in prange(P):
+        buf = np.empty(length, dtype=gx.dtype)
+        bb = buf[pw : pw + hi]
+        for od in range(OD):
+            for oh in range(OH):
+                buf[:] = 0
+                grow = g[p, od, oh]
+                scale = rd[od] * rh[oh]
+                for ow in range(OW):
+                    v = grow[ow] * (scale * rw[ow])
+                    j = ow * sw
+                    for t in range(kw):
+                        buf[j + t] += v
+                for a in range(kd):
+                    i_d = od * sd - pd + a
+                    if i_d < 0 or i_d >= D:
+                        continue
+                    for b in range(kh):
+                        i_h = oh * sh - ph + b
+                        if i_h < 0 or i_h >= H:
+                            continue
+                        xrow = gx[p, i_d, i_h]
+                        for w in range(hi):
+                            xrow[w] += bb[w]
+
+
+@njit(parallel=True, cache=True)
+def max_pool_forward(x, out, idx, geom):
+    """Max over each dilated window (padding is -inf) and its flat index in the plane.
+
+    Ties go to the smallest flat index and NaN wins with the largest flat index among NaNs,
+    which is PyTorch's scan-order rule ``val > max or isnan(val)``.
+    """
+    _, D, H, W = x.shape
+    P, OD, OH, OW = out.shape
+    kd, sd, pd, dd = geom[0, 0], geom[0, 1], geom[0, 2], geom[0, 3]
+    kh, sh, ph, dh = geom[1, 0], geom[1, 1], geom[1, 2], geom[1, 3]
+    kw, sw, pw, dw = geom[2, 0], geom[2, 1], geom[2, 2], geom[2, 3]
+    length = (OW - 1) * sw + (kw - 1) * dw + 1
+    hi = min(W, length - pw)
+    nrows = P * OD * OH
+    nchunk = min(nrows, 256)
+    for c in prange(nchunk):
+        bv = np.empty(length, dtype=x.dtype)
+        bi = np.empty(length, dtype=np.int64)
+        for r in range(c * nrows // nchunk, (c + 1) * nrows // nchunk):
+            p, od, oh = _row_split(r, OD, OH)
+            bv[:] = -np.inf
+            bi[:] = _NO_INDEX
+            vv = bv[pw : pw + hi]
+            ii = bi[pw : pw + hi]
+            first = True
+            for a in range(kd):
+                i_d = od * sd - pd + a * dd
+                if i_d < 0 or i_d >= D:
+                    continue
+                for b in range(kh):
+                    i_h = oh * sh - ph + b * dh
+                    if i_h < 0 or i_h >= H:
+                        continue
+                    row = x[p, i_d, i_h]
+                    base = (i_d * H + i_h) * W
+                    if first:
+                        for w in range(hi):
+                            vv[w] = row[w]
+                            ii[w] = base + w
+                        first = False
+                    else:
+                        for w in range(hi):
+                            v = row[w]
+                            if v > vv[w] or v != v:
+                                vv[w] = v
+                                ii[w] = base + w
+            orow = out[p, od, oh]
+            irow = idx[p, od, oh]
+            for ow in range(OW):
+                j = ow * sw
+                m = bv[j]
+                mi = bi[j]
+                for t in range(1, kw):
+                    jj = j + t * dw
+                    i = bi[jj]
+                    if i == _NO_INDEX:
+                        continue
+                    v = bv[jj]
+                    take = False
+                    if mi == _NO_INDEX:
+                        take = True
+                    elif v != v:
+                        take = m == m or i > mi
+                    elif m != m:
+                        take = False
+                    else:
+                        take = v > m or (v == m and i < mi)
+                    if take:
+                        m = v
+                        mi = i
+                orow[ow] = m
+                irow[ow] = mi
+
+
+@njit(parallel=True, cache=True)
+def scatter_add(g, idx, gx):
+    """``gx[p, idx[p, j]] += g[p, j]`` on ``(P, n)`` views; threads own planes (no races)."""
+    P, n = g.shape
+    for p in prange(P):
+        grow = g[p]
+        irow = idx[p]
+        xrow = gx[p]
+        for j in range(n):
+            xrow[irow[j]] += grow[j]
+
+
+@njit(parallel=True, cache=True)
+def stochastic_train_forward(x, u, out, idx, geom):
+    """Sample one element per (unpadded) window with probability ``x_i / sum(window)``.
+
+    ``u`` holds one uniform draw in ``[0, 1)`` per output. An all-zero window picks its element
+    ``floor(u * window size)`` in scan order (uniform), whose value is 0.
+    """
+    _, D, H, W = x.shape
+    P, OD, OH, OW = out.shape
+    kd, sd = geom[0, 0], geom[0, 1]
+    kh, sh = geom[1, 0], geom[1, 1]
+    kw, sw = geom[2, 0], geom[2, 1]
+    ksize = kd * kh * kw
+    for p in prange(P):
+        xp = x[p]
+        for od in range(OD):
+            for oh in range(OH):
+                for ow in range(OW):
+                    d0 = od * sd
+                    h0 = oh * sh
+                    w0 = ow * sw
+                    total = 0.0
+                    for a in range(kd):
+                        for b in range(kh):
+                            row = xp[d0 + a, h0 + b]
+                            for t in range(kw):
+                                total += row[w0 + t]
+                    uu = u[p, od, oh, ow]
+                    chosen = -1
+                    if total > 0.0:
+                        thr = uu * total
+                        cum = 0.0
+                        last = -1
+                        for a in range(kd):
+                            for b in range(kh):
+                                row = xp[d0 + a, h0 + b]
+                                for t in range(kw):
+                                    v = row[w0 + t]
+                                    if v > 0.0 and chosen < 0:
+                                        last = ((d0 + a) * H + h0 + b) * W + w0 + t
+                                        cum += v
+                                        if cum > thr:
+                                            chosen = last
+                        if chosen < 0:  # rounding left thr at the very top: the last positive
+                            chosen = last
+                    else:
+                        k = min(int(uu * ksize), ksize - 1)
+                        t = k % kw
+                        b = (k // kw) % kh
+                        a = k // (kw * kh)
+                        chosen = ((d0 + a) * H + h0 + b) * W + w0 + t
+                    c_w = chosen % W
+                    c_h = (chosen // W) % H
+                    c_d = chosen // (W * H)
+                    out[p, od, oh, ow] = xp[c_d, c_h, c_w]
+                    idx[p, od, oh, ow] = chosen
+
+
+@njit(parallel=True, cache=True)
+def stochastic_infer_forward(x, out, geom):
+    """Probability-weighted average ``sum(x_i^2) / sum(x_i)`` per window (0 if the sum is 0)."""
+    P, OD, OH, OW = out.shape
+    kd, sd = geom[0, 0], geom[0, 1]
+    kh, sh = geom[1, 0], geom[1, 1]
+    kw, sw = geom[2, 0], geom[2, 1]
+    for p in prange(P):
+        xp = x[p]
+        for od in range(OD):
+            for oh in range(OH):
+                for ow in range(OW):
+                    s1 = 0.0
+                    s2 = 0.0
+                    for a in range(kd):
+                        for b in range(kh):
+                            row = xp[od * sd + a, oh * sh + b]
+                            for t in range(kw):
+                                v = row[ow * sw + t]
+                                s1 += v
+                                s2 += v * v
+                    out[p, od, oh, ow] = s2 / s1 if s1 > 0.0 else 0.0
+
+
+@njit(parallel=True, cache=True)
+def stochastic_infer_backward(g, x, gx, geom):
+    """Adjoint of the inference forward: ``d y / d x_j = (2 x_j s1 - s2) / s1^2``."""
+    P, OD, OH, OW = g.shape
+    kd, sd = geom[0, 0], geom[0, 1]
+    kh, sh = geom[1, 0], geom[1, 1]
+    kw, sw = geom[2, 0], geom[2, 1]
+    for p in prange(P):
+        xp = x[p]
+        gp = gx[p]
+        for od in range(OD):
+            for oh in range(OH):
+                for ow in range(OW):
+                    s1 = 0.0
+                    s2 = 0.0
+                    for a in range(kd):
+                        for b in range(kh):
+                            row = xp[od * sd + a, oh * sh + b]
+                            for t in range(kw):
+                                v = row[ow * sw + t]
+                                s1 += v
+                                s2 += v * v
+                    if s1 <= 0.0:
+                        continue
+                    gv = g[p, od, oh, ow]
+                    c1 = 2.0 * gv / s1
+                    c0 = gv * s2 / (s1 * s1)
+                    for a in range(kd):
+                        for b in range(kh):
+                            row = xp[od * sd + a, oh * sh + b]
+                            grow = gp[od * sd + a, oh * sh + b]
+                            for t in range(kw):
+                                grow[ow * sw + t] += c1 * row[ow * sw + t] - c0
