@@ -1,0 +1,416 @@
+"""``Sequential``: a stack of layers with training, summary, save/load and freezing.
+
+The model is built (weights created, sizes inferred) by ``build(input_shape, rng)`` or lazily
+by its first ``forward``. Shapes exclude the batch axis, as in Keras. Weights are drawn from a
+numpy ``Generator`` (``random_state`` or the ``rng`` given to ``build``); every layer gets its
+own child generator (``Generator.spawn``), so a fixed seed gives bit-identical weights, dropout
+masks and stochastic-pooling samples.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import numbers
+import os
+
+import numpy as np
+
+from .. import _validate
+from .layers import Layer, Softmax, layer_from_config
+from .losses import log_softmax
+
+__all__ = ["Sequential"]
+
+_FORMAT = "sigconv.nn.Sequential"
+_CONFIG_KEY = "__sigconv_config__"
+_SPECIAL_NAMES = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "LPPool": "lp_pool"}
+
+
+def _snake(name: str) -> str:
+    if name in _SPECIAL_NAMES:
+        return _SPECIAL_NAMES[name]
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and not name[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def _as_rng(rng) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(rng)
+    if isinstance(rng, np.random.SeedSequence):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be None, an int seed or a numpy Generator; got {rng!r}")
+
+
+class Sequential:
+    """A linear stack of layers.
+
+    Parameters
+    ----------
+    layers : list of Layer, or layers as separate arguments
+        ``Sequential([Conv(6, 5), ReLU(), ...])`` or ``Sequential(Conv(6, 5), ReLU(), ...)``.
+    random_state : int, numpy Generator or None, default 0
+        Seed of the weights when the model builds itself (first ``forward``); ``build`` may be
+        given its own ``rng``. ``None`` draws fresh entropy (not reproducible).
+    dtype : float32, float64 or None
+        Weight and activation dtype. ``None`` takes the input's compute dtype at the first
+        forward pass (float32 for float32 input, float64 otherwise); ``build`` defaults to
+        float32.
+    name : str
+        Shown by :meth:`summary`.
+    """
+
+    def __init__(self, layers=(), *more, random_state=0, dtype=None, name: str = "sequential"):
+        if isinstance(layers, Layer):
+            layers = [layers, *more]
+        elif more:
+            raise TypeError("pass the layers either as one list or as separate arguments")
+        self.layers: list[Layer] = []
+        self.random_state = random_state
+        self.dtype = None if dtype is None else np.dtype(dtype)
+        if self.dtype is not None and self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64; got {dtype!r}")
+        self.name = str(name)
+        self.input_shape: tuple[int, ...] | None = None
+        self.built = False
+        for layer in layers:
+            self.add(layer)
+
+    # --- structure ------------------------------------------------------------------------
+    def add(self, layer: Layer) -> Sequential:
+        """Append ``layer`` (before the model is built); returns the model."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layers must be sigconv.nn layers; got {type(layer).__name__}")
+        if self.built:
+            raise RuntimeError("cannot add layers to a built model")
+        if layer.name is None:
+            base = _snake(type(layer).__name__)
+            taken = {lay.name for lay in self.layers}
+            name, k = base, 0
+            while name in taken:
+                k += 1
+                name = f"{base}_{k}"
+            layer.name = name
+        self.layers.append(layer)
+        return self
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __getitem__(self, index):
+        return self.layers[index]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([{inner}])"
+
+    @property
+    def output_shape(self):
+        return self.layers[-1].output_shape if self.built and self.layers else None
+
+    def build(self, input_shape, rng=None, dtype=None) -> Sequential:
+        """Create every layer's weights for samples of ``input_shape`` (batch axis excluded).
+
+        ``rng`` (seed or Generator; default ``random_state``) is split into one child generator
+        per layer. ``dtype`` defaults to the model's dtype, else float32. Returns the model.
+        """
+        if not self.layers:
+            raise ValueError("cannot build a Sequential without layers")
+        if isinstance(input_shape, (numbers.Integral, np.integer)):
+            input_shape = (input_shape,)
+        shape = tuple(_validate.int_tuple(tuple(input_shape), "input_shape", len(input_shape)))
+        rng = _as_rng(self.random_state if rng is None else rng)
+        dtype = np.dtype(dtype if dtype is not None else self.dtype or np.float32)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64; got {dtype}")
+        children = rng.spawn(len(self.layers))
+        self.input_shape = shape
+        for layer, child in zip(self.layers, children):
+            try:
+                shape = layer.build(shape, child, dtype)
+            except ValueError as exc:
+                raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}): {exc}") from exc
+        self.dtype = dtype
+        self.built = True
+        return self
+
+    # --- forward / backward -------------------------------------------------------------------
+    def forward(self, x, training: bool = True):
+        """The model's output for a batch ``x`` of shape ``(N, *input_shape)``."""
+        x = _validate.as_input_array(x, "x", min_ndim=2)
+        if not self.built:
+            self.build(x.shape[1:], dtype=self.dtype or _validate.compute_dtype(x))
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        elif getattr(self.layers[0], "inplace", False):
+            x = x.copy()  # the caller's array is never modified
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    __call__ = forward
+
+    def _first_needed(self) -> int:
+        """Index of the first layer with trainable weights (len(layers) when none)."""
+        for i, layer in enumerate(self.layers):
+            if layer.trainable and layer.has_params:
+                return i
+        return len(self.layers)
+
+    def backward(self, grad, *, need_input_grad: bool = True):
+        """Back-propagate ``grad`` (gradient of the output); fills every trainable layer's
+        ``grads`` and returns the gradient of the input (``None`` if not ``need_input_grad``).
+
+        Layers before the first trainable one are skipped when the input gradient is not
+        needed, so a model with frozen early layers trains at the cost of its trainable tail.
+        """
+        if not self.built:
+            raise RuntimeError("Sequential.backward called before forward")
+        first = 0 if need_input_grad else self._first_needed()
+        grad = np.asarray(grad)
+        for i in range(len(self.layers) - 1, first - 1, -1):
+            grad = self.layers[i].backward(grad, need_input_grad=i > first or need_input_grad)
+        return grad if need_input_grad else None
+
+    def train_step(self, x, y, loss, optimizer) -> float:
+        """One step: forward (training), loss, backward, optimizer update; returns the loss."""
+        out = self.forward(x, training=True)
+        value = loss.forward(out, y)
+        self.backward(loss.backward(), need_input_grad=False)
+        optimizer.step()
+        return value
+
+    def _batched(self, x, batch_size):
+        x = _validate.as_input_array(x, "x", min_ndim=2)
+        if not isinstance(batch_size, (numbers.Integral, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+        outs = [
+            self.forward(x[i : i + batch_size], training=False)
+            for i in range(0, x.shape[0], batch_size)
+        ]
+        return np.concatenate(outs, axis=0)
+
+    def predict_proba(self, x, batch_size: int = 256):
+        """Class probabilities ``(N, n_classes)``: softmax of the outputs, in batches (a final
+        :class:`Softmax` layer's output is returned as it is)."""
+        out = self._batched(x, batch_size)
+        if isinstance(self.layers[-1], Softmax):
+            return out
+        return np.exp(log_softmax(out, axis=1))
+
+    def predict(self, x, batch_size: int = 256):
+        """Predicted class indices ``(N,)`` (argmax of the outputs), in batches."""
+        return np.argmax(self._batched(x, batch_size), axis=1)
+
+    def score(self, x, y, batch_size: int = 256) -> float:
+        """Accuracy of :meth:`predict` against integer labels ``y``."""
+        return float(np.mean(self.predict(x, batch_size) == np.asarray(y)))
+
+    # --- parameters ---------------------------------------------------------------------------
+    def named_parameters(self):
+        """``(key, param, grad)`` of every trainable weight that has a gradient (optimizers)."""
+        for i, layer in enumerate(self.layers):
+            if not layer.trainable:
+                continue
+            for name, p in layer.params.items():
+                g = layer.grads.get(name)
+                if g is not None:
+                    yield f"{i}.{name}", p, g
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Every weight, keyed ``"<layer index>.<name>"`` (the arrays themselves, not copies)."""
+        return {f"{i}.{k}": p for i, lay in enumerate(self.layers) for k, p in lay.params.items()}
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        """Every gradient computed so far, keyed like :attr:`params`."""
+        return {f"{i}.{k}": g for i, lay in enumerate(self.layers) for k, g in lay.grads.items()}
+
+    def count_params(self, trainable: bool | None = None) -> int:
+        """Number of weights (only trainable ones with ``True``, only frozen with ``False``)."""
+        return sum(
+            layer.count_params()
+            for layer in self.layers
+            if trainable is None or layer.trainable == trainable
+        )
+
+    def astype(self, dtype) -> Sequential:
+        """Cast every weight to ``dtype`` in place (e.g. float64 for gradient checks)."""
+        dtype = np.dtype(dtype)
+        for layer in self.layers:
+            layer.astype(dtype)
+        self.dtype = dtype
+        return self
+
+    # --- freezing -------------------------------------------------------------------------------
+    def _select(self, layers) -> list[Layer]:
+        if layers is None:
+            return list(self.layers)
+        if isinstance(layers, (Layer, numbers.Integral, np.integer, str)):
+            layers = [layers]
+        if isinstance(layers, slice):
+            return self.layers[layers]
+        chosen = []
+        for item in layers:
+            if isinstance(item, Layer):
+                if not any(item is lay for lay in self.layers):
+                    raise ValueError(f"layer {item!r} is not part of this model")
+                chosen.append(item)
+            elif isinstance(item, str):
+                match = [lay for lay in self.layers if lay.name == item]
+                if not match:
+                    raise ValueError(
+                        f"no layer named {item!r}; names are {[lay.name for lay in self.layers]}"
+                    )
+                chosen.extend(match)
+            elif isinstance(item, (numbers.Integral, np.integer)) and not isinstance(item, bool):
+                if not -len(self.layers) <= item < len(self.layers):
+                    raise ValueError(
+                        f"layer index must be in [{-len(self.layers)}, {len(self.layers)}); "
+                        f"got {item}"
+                    )
+                chosen.append(self.layers[item])
+            else:
+                raise TypeError(
+                    "layers must be None, a slice, or layers / indices / names; got "
+                    f"{type(item).__name__}"
+                )
+        return chosen
+
+    def freeze(self, layers=None) -> Sequential:
+        """Stop training ``layers`` (None: all; else indices, names, layers or a slice)."""
+        for layer in self._select(layers):
+            layer.trainable = False
+        return self
+
+    def unfreeze(self, layers=None) -> Sequential:
+        """Train ``layers`` again (None: all)."""
+        for layer in self._select(layers):
+            layer.trainable = True
+        return self
+
+    def train_only_last(self, k: int = 1) -> Sequential:
+        """Freeze every layer with weights except the last ``k`` of them (transfer learning:
+        ``train_only_last(1)`` retrains just the classifier head)."""
+        if not isinstance(k, (numbers.Integral, np.integer)) or isinstance(k, bool) or k < 0:
+            raise ValueError(f"k must be an int >= 0; got {k!r}")
+        weighted = [layer for layer in self.layers if layer.has_params]
+        for i, layer in enumerate(weighted):
+            layer.trainable = i >= len(weighted) - k
+        return self
+
+    @property
+    def trainable_layers(self) -> list[Layer]:
+        """The layers with weights that the optimizers update."""
+        return [layer for layer in self.layers if layer.has_params and layer.trainable]
+
+    # --- summary -------------------------------------------------------------------------------
+    def summary(self, line_length: int = 78) -> str:
+        """A Keras-style table (layer name and type, output shape, parameter count, totals).
+
+        Returns the text and prints nothing: ``print(model.summary())``. Shapes show the batch
+        axis as ``None``. The model must be built.
+        """
+        if not self.built:
+            raise RuntimeError(
+                "the model is not built yet: call build(input_shape) or run a forward pass"
+            )
+        cols = (line_length * 45 // 100, line_length * 80 // 100)
+        rows = []
+        for layer in self.layers:
+            label = f" {layer.name} ({type(layer).__name__})"
+            shape = str((None, *layer.output_shape))
+            count = layer.count_params()
+            text = f"{count:,}" if layer.trainable or not count else f"{count:,} (frozen)"
+            rows.append(label.ljust(cols[0]) + shape.ljust(cols[1] - cols[0]) + text)
+        total = self.count_params()
+        trainable = self.count_params(trainable=True)
+        head = " Layer (type)".ljust(cols[0]) + "Output Shape".ljust(cols[1] - cols[0]) + "Param #"
+        lines = [
+            f'Model: "{self.name}"',
+            "_" * line_length,
+            head,
+            "=" * line_length,
+            *rows,
+            "=" * line_length,
+            f"Total params: {total:,}",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}",
+            "_" * line_length,
+        ]
+        return "\n".join(lines)
+
+    # --- persistence ----------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """The architecture as JSON-serialisable data (no weights)."""
+        return {
+            "format": _FORMAT,
+            "version": 1,
+            "name": self.name,
+            "dtype": None if self.dtype is None else self.dtype.name,
+            "random_state": self.random_state
+            if self.random_state is None or isinstance(self.random_state, int)
+            else None,
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "layers": [
+                {
+                    "class": type(layer).__name__,
+                    "name": layer.name,
+                    "trainable": bool(layer.trainable),
+                    "config": layer.get_config(),
+                }
+                for layer in self.layers
+            ],
+        }
+
+    def save(self, path) -> None:
+        """Write the architecture (JSON) and every weight to one ``.npz`` file at ``path``
+        (exactly that name). No pickles: :meth:`load` rebuilds layers from their configs."""
+        arrays = {_CONFIG_KEY: np.array(json.dumps(self.get_config()))}
+        for key, value in self.params.items():
+            arrays[f"param:{key}"] = value
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        with open(os.fspath(path), "wb") as fh:
+            fh.write(buffer.getvalue())
+
+    @classmethod
+    def load(cls, path) -> Sequential:
+        """Rebuild a model written by :meth:`save`; weights are restored bit for bit."""
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            if _CONFIG_KEY not in data:
+                raise ValueError(f"{path!s} is not a sigconv model file (no {_CONFIG_KEY})")
+            config = json.loads(str(data[_CONFIG_KEY]))
+            params = {k[len("param:") :]: data[k] for k in data.files if k.startswith("param:")}
+        if config.get("format") != _FORMAT:
+            raise ValueError(f"{path!s} holds {config.get('format')!r}, not {_FORMAT!r}")
+        layers = []
+        for entry in config["layers"]:
+            layer = layer_from_config(entry["class"], entry["config"])
+            layer.name = entry["name"]
+            layer.trainable = entry["trainable"]
+            layers.append(layer)
+        model = cls(layers, random_state=config["random_state"], name=config["name"])
+        model.dtype = None if config["dtype"] is None else np.dtype(config["dtype"])
+        if config["input_shape"] is not None:
+            model.build(tuple(config["input_shape"]), dtype=model.dtype)
+            for i, layer in enumerate(model.layers):
+                for name in layer.params:
+                    stored = params[f"{i}.{name}"]
+                    if stored.shape != layer.params[name].shape:
+                        raise ValueError(
+                            f"weight {i}.{name} has shape {stored.shape}; the architecture "
+                            f"expects {layer.params[name].shape}"
+                        )
+                    layer.params[name] = np.array(stored, copy=True)
+        return model
