@@ -1,0 +1,570 @@
+"""Multi-channel convolution for CNNs on the GPU: ``conv``, ``conv_backward``, ``conv_transpose``.
+
+Twins of ``sigconv.nn._conv``'s CPU path, called by it with validated arguments (contract in
+its dispatch comments). Every problem is brought to three spatial axes:
+
+* ``x`` ``(N, C_in, D, H, W)``, ``w`` ``(C_out, C_in / groups, KD, KH, KW)``,
+  ``y`` ``(N, C_out, OD, OH, OW)``, all C-contiguous in the compute dtype;
+* output ``o`` reads (padded) input ``o * stride - pad_before + k * dilation``; the padding is
+  never materialised in the forward pass: tile loads resolve it with the boundary rule of
+  ``padding_mode`` (``correlate.map_index``).
+
+Kernels:
+
+* ``_conv_tiled``: a block computes a spatial tile of outputs for ``COB`` output channels of
+  one image. Per input channel of the group it stages the input tile (halo included) and the
+  ``COB`` filters' taps in shared memory, then every thread accumulates ``COB`` outputs in
+  registers: each input value loaded from shared memory feeds ``COB`` multiply-adds.
+  ``_conv_direct`` is the untiled fallback for tiles beyond ``_config.CUDA_SHARED_BYTES``.
+* ``_conv_gather``: the transposed convolution (``grad_x`` and ``conv_transpose``) as a
+  gather, so every output is written by one thread (no atomics, deterministic): position ``p``
+  of the (padded) input collects ``g[(p + off - k*d) / s] * w[k]`` over the taps where the
+  division is exact.
+* ``_grad_weight``: one block per weight element reduces ``g * x`` over the batch and the
+  output positions (grid-stride loop, then a shared-memory tree).
+* ``_channel_sum``: ``grad_bias``, one block per channel.
+* ``_fold``: sends the gradient of padded positions back to the pixels that the padding
+  copied (reflect, replicate, circular, symmetric), one axis at a time, by gather.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from .. import _config, _validate
+from . import _launch
+from .correlate import map_index
+
+#: Output channels per thread of the tiled forward kernel (registers per thread).
+COB = 4
+
+# PyTorch padding modes -> boundary codes of correlate.map_index (scipy.ndimage names).
+PADDING_CODES = {"zeros": 0, "symmetric": 1, "reflect": 2, "replicate": 3, "circular": 4}
+
+
+# --- forward -----------------------------------------------------------------------------------
+
+
+@cuda.jit(cache=True)
+def _conv_tiled(x, w, b, y, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, nb0, has_bias):
+    N, C, N0, N1, N2 = x.shape
+    Cout, cin_g, K0, K1, K2 = w.shape
+    O0, O1, O2 = y.shape[2], y.shape[3], y.shape[4]
+    cout_g = Cout // groups
+    ncb = (cout_g + COB - 1) // COB  # channel blocks per group
+    bx = cuda.blockDim.x
+    by = cuda.blockDim.y
+    bz = cuda.blockDim.z
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    tz = cuda.threadIdx.z
+    T2 = (bx - 1) * s2 + (K2 - 1) * d2 + 1
+    T1 = (by - 1) * s1 + (K1 - 1) * d1 + 1
+    T0 = (bz - 1) * s0 + (K0 - 1) * d0 + 1
+    ntile = T0 * T1 * T2
+    K = K0 * K1 * K2
+    sh = cuda.shared.array(0, x.dtype)
+    tile = sh[:ntile]
+    wsh = sh[ntile : ntile + COB * K]
+    tid = (tz * by + ty) * bx + tx
+    nthreads = bx * by * bz
+    acc = cuda.local.array(COB, x.dtype)
+    base = (tz * s0 * T1 + ty * s1) * T2 + tx * s2
+    step0 = d0 * T1 * T2
+    step1 = d1 * T2
+    o1 = cuda.blockIdx.y * by + ty
+    o2 = cuda.blockIdx.x * bx + tx
+    i1 = cuda.blockIdx.y * by * s1 - p1
+    i2 = cuda.blockIdx.x * bx * s2 - p2
+    nz = nb0 * N * groups * ncb
+    for zi in range(cuda.blockIdx.z, nz, cuda.gridDim.z):
+        zb = zi % nb0
+        r = zi // nb0
+        cb = r % ncb
+        r = r // ncb
+        g = r % groups
+        n = r // groups
+        co0 = g * cout_g + cb * COB
+        nco = min(COB, cout_g - cb * COB)
+        o0 = zb * bz + tz
+        i0 = zb * bz * s0 - p0
+        active = o0 < O0 and o1 < O1 and o2 < O2
+        for j in range(COB):
+            acc[j] = 0
+        for ci in range(cin_g):
+            c = g * cin_g + ci
+            cuda.syncthreads()
+            for t in range(tid, ntile, nthreads):
+                c2 = t % T2
+                q = t // T2
+                c1 = q % T1
+                c0 = q // T1
+                j0 = map_index(i0 + c0, N0, mode)
+                j1 = map_index(i1 + c1, N1, mode)
+                j2 = map_index(i2 + c2, N2, mode)
+                if j0 < 0 or j1 < 0 or j2 < 0:
+                    tile[t] = 0
+                else:
+                    tile[t] = x[n, c, j0, j1, j2]
+            for t in range(tid, COB * K, nthreads):
+                j = t // K
+                kk = t % K
+                if j < nco:
+                    wsh[t] = w[co0 + j, ci, kk // (K1 * K2), (kk // K2) % K1, kk % K2]
+                else:
+                    wsh[t] = 0
+            cuda.syncthreads()
+            if active:
+                for a in range(K0):
+                    ra = base + a * step0
+                    for cc in range(K1):
+                        rc = ra + cc * step1
+                        kw = (a * K1 + cc) * K2
+                        for e in range(K2):
+                            v = tile[rc + e * d2]
+                            for j in range(COB):
+                                acc[j] += wsh[j * K + kw + e] * v
+        if active:
+            for j in range(nco):
+                if has_bias:
+                    y[n, co0 + j, o0, o1, o2] = acc[j] + b[co0 + j]
+                else:
+                    y[n, co0 + j, o0, o1, o2] = acc[j]
+
+
+@cuda.jit(cache=True)
+def _conv_direct(x, w, b, y, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, nb0, has_bias):
+    N, C, N0, N1, N2 = x.shape
+    Cout, cin_g, K0, K1, K2 = w.shape
+    O0, O1, O2 = y.shape[2], y.shape[3], y.shape[4]
+    cout_g = Cout // groups
+    o1 = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
+    o2 = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    nz = nb0 * N * Cout
+    for zi in range(cuda.blockIdx.z, nz, cuda.gridDim.z):
+        zb = zi % nb0
+        r = zi // nb0
+        co = r % Cout
+        n = r // Cout
+        o0 = zb * cuda.blockDim.z + cuda.threadIdx.z
+        if o0 < O0 and o1 < O1 and o2 < O2:
+            g = co // cout_g
+            acc = x.dtype.type(0)
+            for ci in range(cin_g):
+                c = g * cin_g + ci
+                for a in range(K0):
+                    j0 = map_index(o0 * s0 - p0 + a * d0, N0, mode)
+                    for cc in range(K1):
+                        j1 = map_index(o1 * s1 - p1 + cc * d1, N1, mode)
+                        for e in range(K2):
+                            j2 = map_index(o2 * s2 - p2 + e * d2, N2, mode)
+                            if j0 >= 0 and j1 >= 0 and j2 >= 0:
+                                acc += w[co, ci, a, cc, e] * x[n, c, j0, j1, j2]
+            if has_bias:
+                acc += b[co]
+            y[n, co, o0, o1, o2] = acc
+
+
+# --- transposed convolution (grad_x, conv_transpose) ----------------------------------------
+
+
+@cuda.jit(device=True, inline=True, cache=True)
+def _tap_source(p, k, d, s, O):
+    """Output index that tap ``k`` of position ``p`` (offset applied) reads, or -1."""
+    q = p - k * d
+    if q < 0:
+        return -1
+    o = q // s
+    if o * s != q or o >= O:
+        return -1
+    return o
+
+
+@cuda.jit(cache=True)
+def _conv_gather(g, w, b, out, f0, f1, f2, s0, s1, s2, d0, d1, d2, groups, nb0, has_bias):
+    # out[n, c, p] = sum over co in c's group and taps k of g[n, co, (p + f - k*d) / s] *
+    # w[co, c % cin_g, k], where the division is exact and in range (f: pad offset).
+    N, Cout, O0, O1, O2 = g.shape
+    _, cin_g, K0, K1, K2 = w.shape
+    C, P0, P1, P2 = out.shape[1], out.shape[2], out.shape[3], out.shape[4]
+    cout_g = Cout // groups
+    q1 = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
+    q2 = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    nz = nb0 * N * C
+    for zi in range(cuda.blockIdx.z, nz, cuda.gridDim.z):
+        zb = zi % nb0
+        r = zi // nb0
+        c = r % C
+        n = r // C
+        q0 = zb * cuda.blockDim.z + cuda.threadIdx.z
+        if q0 < P0 and q1 < P1 and q2 < P2:
+            grp = c // cin_g
+            ci = c - grp * cin_g
+            acc = g.dtype.type(0)
+            for a in range(K0):
+                u0 = _tap_source(q0 + f0, a, d0, s0, O0)
+                if u0 < 0:
+                    continue
+                for cc in range(K1):
+                    u1 = _tap_source(q1 + f1, cc, d1, s1, O1)
+                    if u1 < 0:
+                        continue
+                    for e in range(K2):
+                        u2 = _tap_source(q2 + f2, e, d2, s2, O2)
+                        if u2 < 0:
+                            continue
+                        for co in range(grp * cout_g, (grp + 1) * cout_g):
+                            acc += g[n, co, u0, u1, u2] * w[co, ci, a, cc, e]
+            if has_bias:
+                acc += b[c]
+            out[n, c, q0, q1, q2] = acc
+
+
+# --- weight and bias gradients -------------------------------------------------------------------
+
+
+@cuda.jit(device=True, inline=True, cache=True)
+def _block_sum(red, tid, nthreads):
+    """Tree-sum ``red[:nthreads]`` (shared memory, ``nthreads`` a power of two) into ``red[0]``."""
+    half = nthreads // 2
+    while half > 0:
+        cuda.syncthreads()
+        if tid < half:
+            red[tid] += red[tid + half]
+        half //= 2
+    cuda.syncthreads()
+
+
+@cuda.jit(cache=True)
+def _grad_weight(g, x, gw, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups):
+    # One block per weight element (grid-stride over them): gw[co, ci, k] =
+    # sum over n and output positions of g[n, co, o] * xpad[n, c, o*s - p + k*d].
+    N, Cout, O0, O1, O2 = g.shape
+    _, C, N0, N1, N2 = x.shape
+    _, cin_g, K0, K1, K2 = gw.shape
+    cout_g = Cout // groups
+    red = cuda.shared.array(0, g.dtype)
+    tid = cuda.threadIdx.x
+    nthreads = cuda.blockDim.x
+    nw = Cout * cin_g * K0 * K1 * K2
+    M = N * O0 * O1 * O2
+    for widx in range(cuda.blockIdx.x, nw, cuda.gridDim.x):
+        e = widx % K2
+        r = widx // K2
+        cc = r % K1
+        r //= K1
+        a = r % K0
+        r //= K0
+        ci = r % cin_g
+        co = r // cin_g
+        c = (co // cout_g) * cin_g + ci
+        acc = g.dtype.type(0)
+        for m in range(tid, M, nthreads):
+            u2 = m % O2
+            q = m // O2
+            u1 = q % O1
+            q //= O1
+            u0 = q % O0
+            n = q // O0
+            j0 = map_index(u0 * s0 - p0 + a * d0, N0, mode)
+            j1 = map_index(u1 * s1 - p1 + cc * d1, N1, mode)
+            j2 = map_index(u2 * s2 - p2 + e * d2, N2, mode)
+            if j0 >= 0 and j1 >= 0 and j2 >= 0:
+                acc += g[n, co, u0, u1, u2] * x[n, c, j0, j1, j2]
+        red[tid] = acc
+        _block_sum(red, tid, nthreads)
+        if tid == 0:
+            gw[co, ci, a, cc, e] = red[0]
+
+
+@cuda.jit(cache=True)
+def _channel_sum(g, out):
+    # out[c] = sum of g[:, c, :] (g viewed as (N, C, M)); one block per channel.
+    N, C, M = g.shape
+    red = cuda.shared.array(0, g.dtype)
+    tid = cuda.threadIdx.x
+    nthreads = cuda.blockDim.x
+    for c in range(cuda.blockIdx.x, C, cuda.gridDim.x):
+        acc = g.dtype.type(0)
+        for m in range(tid, N * M, nthreads):
+            acc += g[m // M, c, m % M]
+        red[tid] = acc
+        _block_sum(red, tid, nthreads)
+        if tid == 0:
+            out[c] = red[0]
+
+
+# --- folding padded gradients back --------------------------------------------------------------
+
+
+@cuda.jit(cache=True)
+def _fold(src, dst, pb, mode):
+    # dst[a, i, c] = sum over padded positions p of src[a, p, c] whose source pixel is i:
+    # the interior position p = i + pb, plus the pad positions that copy i.
+    A, P, Cn = src.shape
+    n = dst.shape[1]
+    total = A * n * Cn
+    start = cuda.grid(1)
+    step = cuda.gridsize(1)
+    for t in range(start, total, step):
+        cidx = t % Cn
+        r = t // Cn
+        i = r % n
+        a = r // n
+        acc = src[a, i + pb, cidx]
+        for p in range(pb):
+            if map_index(p - pb, n, mode) == i:
+                acc += src[a, p, cidx]
+        for p in range(pb + n, P):
+            if map_index(p - pb, n, mode) == i:
+                acc += src[a, p, cidx]
+        dst[a, i, cidx] = acc
+
+
+# --- PTX registry -------------------------------------------------------------------------------
+
+
+def _a(t: str, nd: int) -> str:
+    return f"{t}[{', '.join([':'] * (nd - 1) + ['::1'])}]"
+
+
+def _sigs():
+    out = {}
+    for t in ("float32", "float64"):
+        a5, a1 = _a(t, 5), _a(t, 1)
+        i = "int64"
+        out.setdefault("fwd", []).append(f"void({a5}, {a5}, {a1}, {a5}, {', '.join([i] * 13)})")
+        out.setdefault("gather", []).append(f"void({a5}, {a5}, {a1}, {a5}, {', '.join([i] * 12)})")
+        out.setdefault("gw", []).append(f"void({a5}, {a5}, {a5}, {', '.join([i] * 11)})")
+        out.setdefault("sum", []).append(f"void({_a(t, 3)}, {a1})")
+        out.setdefault("fold", []).append(f"void({_a(t, 3)}, {_a(t, 3)}, int64, int64)")
+    return out
+
+
+_S = _sigs()
+PTX_SIGNATURES = [
+    (_conv_tiled, _S["fwd"]),
+    (_conv_direct, _S["fwd"]),
+    (_conv_gather, _S["gather"]),
+    (_grad_weight, _S["gw"]),
+    (_channel_sum, _S["sum"]),
+    (_fold, _S["fold"]),
+]
+
+
+# --- host launchers ---------------------------------------------------------------------------
+
+
+def _c3(t, fill):
+    return (fill,) * (3 - len(t)) + tuple(int(v) for v in t)
+
+
+def _to5(d, nd):
+    shape = tuple(int(n) for n in d.shape)
+    return _launch.reshape(d, shape[:2] + (1,) * (3 - nd) + shape[2:])
+
+
+def _views(*arrays):
+    """Numba device views of device operands (CuPy, PyTorch ...); host arrays unchanged."""
+    return [a if a is None or not _launch.is_device(a) else _launch.device_view(a) for a in arrays]
+
+
+def _dtype(*arrays):
+    return _validate.compute_dtype(*[a for a in arrays if a is not None])
+
+
+def _on_device(*arrays):
+    return any(_launch.is_device(a) for a in arrays if a is not None)
+
+
+def _grid(block, out_spatial, n_z_items):
+    """Grid for kernels that tile spatial outputs by ``block`` and stride over z items."""
+    bx, by, bz = block
+    O0, O1, O2 = out_spatial
+    nb0 = _launch.blocks(O0, bz)
+    gz = max(1, min(nb0 * n_z_items, _config.CUDA_MAX_GRID_YZ))
+    return (_launch.blocks(O2, bx), _launch.blocks(O1, by), gz), nb0
+
+
+def _bias_arg(bias, cout, dtype):
+    if bias is None:
+        return _launch.empty((1,), dtype), 0
+    return _launch.contiguous(bias, dtype), 1
+
+
+def _reduce_threads():
+    """Threads of the reduction kernels: the 1-D block rounded down to a power of two."""
+    return 1 << (max(1, int(_config.CUDA_BLOCK_1D)).bit_length() - 1)
+
+
+def forward_device(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, groups):
+    """Launch the forward kernel on canonical 5-D device arrays (tuples in (D, H, W) order)."""
+    nd_block = 3 if yd.shape[2] > 1 else (2 if yd.shape[3] > 1 else 1)
+    block = _launch.block_for(nd_block)
+    N, Cout = yd.shape[0], yd.shape[1]
+    cout_g = Cout // groups
+    K = math.prod(wd.shape[2:])
+    dtype = np.dtype(yd.dtype)
+    tile = math.prod(
+        (b - 1) * s + (k - 1) * d + 1
+        for b, k, s, d in zip(block[::-1], wd.shape[2:], stride, dilation)
+    )
+    shbytes = (tile + COB * K) * dtype.itemsize
+    args_tail = (
+        *(int(p[0]) for p in pads),
+        *stride,
+        *dilation,
+        int(mode),
+        int(groups),
+    )
+    if shbytes <= _config.CUDA_SHARED_BYTES:
+        ncb = -(-cout_g // COB)
+        grid, nb0 = _grid(block, yd.shape[2:], N * groups * ncb)
+        _conv_tiled[grid, block, 0, shbytes](xd, wd, bias_d, yd, *args_tail, nb0, has_bias)
+    else:
+        grid, nb0 = _grid(block, yd.shape[2:], N * Cout)
+        _conv_direct[grid, block](xd, wd, bias_d, yd, *args_tail, nb0, has_bias)
+
+
+def gather_device(gd, wd, bias_d, has_bias, outd, offsets, stride, dilation, groups):
+    """Launch the transposed convolution: ``outd`` (N, C, P0, P1, P2) from ``gd``."""
+    P = tuple(int(n) for n in outd.shape[2:])
+    nd_block = 3 if P[0] > 1 else (2 if P[1] > 1 else 1)
+    block = _launch.block_for(nd_block)
+    grid, nb0 = _grid(block, P, outd.shape[0] * outd.shape[1])
+    _conv_gather[grid, block](
+        gd, wd, bias_d, outd, *offsets, *stride, *dilation, int(groups), nb0, has_bias
+    )
+
+
+def _fold_axes(gpad, shape5, pads3, mode):
+    """Fold a padded gradient ``gpad`` (N, C, D+, H+, W+) back to ``shape5`` (N, C, D, H, W)."""
+    cur = gpad
+    dims = list(int(n) for n in gpad.shape)
+    for axis in (4, 3, 2):
+        pb, pa = pads3[axis - 2]
+        if pb == 0 and pa == 0:
+            continue
+        n = shape5[axis]
+        A = math.prod(dims[:axis])
+        Cn = math.prod(dims[axis + 1 :])
+        src = _launch.reshape(cur, (A, dims[axis], Cn))
+        dst = _launch.empty((A, n, Cn), cur.dtype)
+        total = A * n * Cn
+        _fold[_launch.grid_1d(total), _config.CUDA_BLOCK_1D](src, dst, int(pb), int(mode))
+        dims[axis] = n
+        cur = _launch.reshape(dst, dims)
+    return cur
+
+
+def conv(x, weight, bias, *, stride, pads, dilation, groups, padding_mode):
+    """Forward convolution ``(N, C_in, *spatial) -> (N, C_out, *out)`` on the GPU."""
+    on_device = _on_device(x, weight, bias)
+    x, weight, bias = _views(x, weight, bias)
+    dtype = _dtype(x, weight, bias)
+    nd = len(x.shape) - 2
+    xd = _to5(_launch.contiguous(x, dtype), nd)
+    wd = _to5(_launch.contiguous(weight, dtype), nd)
+    N, Cout = int(x.shape[0]), int(weight.shape[0])
+    pads3 = [(0, 0)] * (3 - nd) + [tuple(p) for p in pads]
+    stride3, dil3 = _c3(stride, 1), _c3(dilation, 1)
+    out = tuple(
+        (n + b + a - ((k - 1) * d + 1)) // s + 1
+        for n, (b, a), k, s, d in zip(xd.shape[2:], pads3, wd.shape[2:], stride3, dil3)
+    )
+    bias_d, has_bias = _bias_arg(bias, Cout, dtype)
+    yd = _launch.empty((N, Cout) + out, dtype)
+    forward_device(
+        xd, wd, bias_d, has_bias, yd, pads3, stride3, dil3, PADDING_CODES[padding_mode], groups
+    )
+    y = _launch.reshape(yd, (N, Cout) + out[3 - nd :])
+    return _launch.finish(y, None, on_device)
+
+
+def _grad_input5(gd, wd, x_shape5, pads3, stride3, dil3, groups, mode):
+    """Gradient with respect to the canonical input, folded back through the padding."""
+    dtype = np.dtype(gd.dtype)
+    dummy = _launch.empty((1,), dtype)
+    if mode == 0 or all(b == 0 and a == 0 for b, a in pads3):
+        gx = _launch.empty(x_shape5, dtype)
+        offsets = tuple(int(b) for b, _ in pads3)
+        gather_device(gd, wd, dummy, 0, gx, offsets, stride3, dil3, groups)
+        return gx
+    padded = x_shape5[:2] + tuple(n + b + a for n, (b, a) in zip(x_shape5[2:], pads3))
+    gpad = _launch.empty(padded, dtype)
+    gather_device(gd, wd, dummy, 0, gpad, (0, 0, 0), stride3, dil3, groups)
+    return _fold_axes(gpad, x_shape5, pads3, mode)
+
+
+def conv_backward(grad_out, x, weight, *, stride, pads, dilation, groups, padding_mode, need):
+    """``(grad_x, grad_weight, grad_bias)`` of :func:`conv`, ``None`` where not in ``need``."""
+    on_device = _on_device(grad_out, x, weight)
+    grad_out, x, weight = _views(grad_out, x, weight)
+    dtype = _dtype(grad_out, x, weight)
+    nd = len(x.shape) - 2
+    gd = _to5(_launch.contiguous(grad_out, dtype), nd)
+    pads3 = [(0, 0)] * (3 - nd) + [tuple(int(v) for v in p) for p in pads]
+    stride3, dil3 = _c3(stride, 1), _c3(dilation, 1)
+    mode = PADDING_CODES[padding_mode]
+    x_shape = tuple(int(n) for n in x.shape)
+    w_shape = tuple(int(n) for n in weight.shape)
+    x_shape5 = x_shape[:2] + (1,) * (3 - nd) + x_shape[2:]
+    gx = gw = gb = None
+    if "x" in need:
+        wd = _to5(_launch.contiguous(weight, dtype), nd)
+        gx5 = _grad_input5(gd, wd, x_shape5, pads3, stride3, dil3, groups, mode)
+        gx = _launch.finish(_launch.reshape(gx5, x_shape), None, on_device)
+    if "weight" in need:
+        xd = _to5(_launch.contiguous(x, dtype), nd)
+        gw5 = _launch.empty(w_shape[:2] + (1,) * (3 - nd) + w_shape[2:], dtype)
+        threads = _reduce_threads()
+        nw = math.prod(w_shape)
+        blocks = max(1, min(nw, _config.CUDA_MAX_BLOCKS_1D))
+        _grad_weight[blocks, threads, 0, threads * dtype.itemsize](
+            gd,
+            xd,
+            gw5,
+            *(b for b, _ in pads3),
+            *stride3,
+            *dil3,
+            mode,
+            int(groups),
+        )
+        gw = _launch.finish(_launch.reshape(gw5, w_shape), None, on_device)
+    if "bias" in need:
+        N, Cout = int(gd.shape[0]), int(gd.shape[1])
+        g3 = _launch.reshape(gd, (N, Cout, math.prod(gd.shape[2:])))
+        gbd = _launch.empty((Cout,), dtype)
+        threads = _reduce_threads()
+        blocks = max(1, min(Cout, _config.CUDA_MAX_BLOCKS_1D))
+        _channel_sum[blocks, threads, 0, threads * dtype.itemsize](g3, gbd)
+        gb = _launch.finish(gbd, None, on_device)
+    return gx, gw, gb
+
+
+def conv_transpose(x, weight, bias, *, stride, pads, output_padding, dilation, groups):
+    """Transposed convolution (the adjoint of zero-padded :func:`conv`) on the GPU."""
+    on_device = _on_device(x, weight, bias)
+    x, weight, bias = _views(x, weight, bias)
+    dtype = _dtype(x, weight, bias)
+    nd = len(x.shape) - 2
+    xd = _to5(_launch.contiguous(x, dtype), nd)
+    wd = _to5(_launch.contiguous(weight, dtype), nd)
+    N = int(x.shape[0])
+    cout = int(weight.shape[1]) * int(groups)
+    pads3 = [(0, 0)] * (3 - nd) + [tuple(int(v) for v in p) for p in pads]
+    stride3, dil3 = _c3(stride, 1), _c3(dilation, 1)
+    opad3 = _c3(output_padding, 0)
+    out = tuple(
+        (n - 1) * s - b - a + d * (k - 1) + op + 1
+        for n, (b, a), k, s, d, op in zip(xd.shape[2:], pads3, wd.shape[2:], stride3, dil3, opad3)
+    )
+    bias_d, has_bias = _bias_arg(bias, cout, dtype)
+    yd = _launch.empty((N, cout) + out, dtype)
+    offsets = tuple(int(b) for b, _ in pads3)
+    gather_device(xd, wd, bias_d, has_bias, yd, offsets, stride3, dil3, groups)
+    y = _launch.reshape(yd, (N, cout) + out[3 - nd :])
+    return _launch.finish(y, None, on_device)
