@@ -1,0 +1,202 @@
+"""asv suites for the signal API: workloads W1-W4 (float32), peak memory and cold compile time.
+
+Every ``setup`` builds the data, warms the JIT (and SciPy's FFT plans) and checks sigconv's result
+against an independent SciPy computation before anything is timed. ``compare.py`` (with
+``cases_signal.py``) times the same workloads side by side with their peers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import numpy as np
+import scipy.signal as sps
+
+try:
+    from sigconv import convolve, correlate
+except ImportError:  # the package namespace is being assembled; the module is the same API
+    from sigconv.signal import convolve, correlate
+
+
+def _threads():
+    import numba
+
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+
+
+def _check(got, want, rtol=1e-3):
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    err = float(np.max(np.abs(got - want)))
+    scale = float(np.max(np.abs(want)))
+    assert err <= rtol * scale, f"sigconv disagrees with SciPy: max error {err} (scale {scale})"
+
+
+class W1AudioFIR:
+    """441,000 samples (10 s at 44.1 kHz) through FIR filters of 31, 255 and 1023 taps."""
+
+    params = ([31, 255, 1023], ["same", "valid"])
+    param_names = ["taps", "mode"]
+    timeout = 300
+
+    def setup(self, taps, mode):
+        _threads()
+        rng = np.random.default_rng(0)
+        self.x = rng.standard_normal(441_000).astype(np.float32)
+        self.h = (rng.standard_normal(taps) / np.sqrt(taps)).astype(np.float32)
+        _check(convolve(self.x, self.h, mode), sps.oaconvolve(self.x, self.h, mode))
+
+    def time_convolve(self, taps, mode):
+        convolve(self.x, self.h, mode)
+
+    def peakmem_convolve(self, taps, mode):
+        convolve(self.x, self.h, mode)
+
+
+class W2ImageFilter:
+    """A 2048 x 2048 image filtered with 3x3, 7x7 and 15x15 kernels (zero padding, same)."""
+
+    params = [3, 7, 15]
+    param_names = ["k"]
+    timeout = 300
+
+    def setup(self, k):
+        _threads()
+        rng = np.random.default_rng(0)
+        self.x = rng.standard_normal((2048, 2048)).astype(np.float32)
+        self.w = (rng.standard_normal((k, k)) / k).astype(np.float32)
+        _check(correlate(self.x, self.w, "same"), sps.correlate(self.x, self.w, "same"))
+
+    def time_correlate(self, k):
+        correlate(self.x, self.w, "same")
+
+    def peakmem_correlate(self, k):
+        correlate(self.x, self.w, "same")
+
+
+class W3VolumeFilter:
+    """A 256^3 volume filtered with 3^3 and 7^3 kernels (zero padding, same)."""
+
+    params = [3, 7]
+    param_names = ["k"]
+    timeout = 600
+    number = 1
+    repeat = (1, 5, 30.0)
+
+    def setup(self, k):
+        _threads()
+        rng = np.random.default_rng(0)
+        self.x = rng.standard_normal((256, 256, 256), dtype=np.float32)
+        self.w = (rng.standard_normal((k, k, k)) / k**1.5).astype(np.float32)
+        want = sps.fftconvolve(self.x, self.w[::-1, ::-1, ::-1], "same")
+        _check(correlate(self.x, self.w, "same"), want)
+
+    def time_correlate(self, k):
+        correlate(self.x, self.w, "same")
+
+    def peakmem_correlate(self, k):
+        correlate(self.x, self.w, "same")
+
+    def track_footprint_over_input(self, k):
+        """Input + output + temporaries at the peak, in units of the input size (target <= 3).
+
+        Measured in a fresh process: peak RSS during the call minus the RSS just before it
+        (input already allocated, JIT warm), plus the input itself.
+        """
+        return _footprint_ratio((256, 256, 256), (k, k, k))
+
+    track_footprint_over_input.unit = "x input"
+
+
+_FOOTPRINT = """
+import gc, resource, sys
+import numpy as np
+try:
+    from sigconv import correlate
+except ImportError:
+    from sigconv.signal import correlate
+shape, kshape = {shape!r}, {kshape!r}
+small = np.ones((9,) * len(shape), dtype=np.float32)
+for method in ("direct", "fft"):
+    correlate(small, np.ones((3,) * len(shape), dtype=np.float32), "same", method=method)
+x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+w = np.ones(kshape, dtype=np.float32)
+gc.collect()
+page = resource.getpagesize()
+with open("/proc/self/statm") as f:
+    before = int(f.read().split()[1]) * page
+y = correlate(x, w, "same")
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(max(peak - before, y.nbytes) / x.nbytes + 1.0)
+"""
+
+
+def _footprint_ratio(shape, kshape) -> float:
+    code = _FOOTPRINT.format(shape=tuple(shape), kshape=tuple(kshape))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+class W4Geometry:
+    """1024 x 1024, 3x3: stride 2, and dilation 4 (same)."""
+
+    params = ["stride 2", "dilation 4"]
+    param_names = ["geometry"]
+    timeout = 300
+
+    def setup(self, geometry):
+        _threads()
+        rng = np.random.default_rng(0)
+        self.x = rng.standard_normal((1024, 1024)).astype(np.float32)
+        self.w = (rng.standard_normal((3, 3)) / 3).astype(np.float32)
+        if geometry == "stride 2":
+            self.kw = {"stride": 2}
+            want = sps.correlate(self.x, self.w, "same")[::2, ::2]
+        else:
+            self.kw = {"dilation": 4}
+            wd = np.zeros((9, 9), dtype=np.float32)
+            wd[::4, ::4] = self.w
+            want = sps.correlate(self.x, wd, "same")
+        _check(correlate(self.x, self.w, "same", **self.kw), want)
+
+    def time_correlate(self, geometry):
+        correlate(self.x, self.w, "same", **self.kw)
+
+    def peakmem_correlate(self, geometry):
+        correlate(self.x, self.w, "same", **self.kw)
+
+
+_COMPILE = """
+import numpy as np
+try:
+    from sigconv import correlate
+except ImportError:
+    from sigconv.signal import correlate
+for nd in (1, 2, 3):
+    x = np.ones((12,) * nd, dtype=np.float32)
+    w = np.ones((3,) * nd, dtype=np.float32)
+    correlate(x, w, "same", method="direct")
+"""
+
+
+class ColdCompile:
+    """Import plus first calls (1-D, 2-D, 3-D float32, direct) with an empty Numba cache."""
+
+    timeout = 900
+    number = 1
+    repeat = 1
+    warmup_time = 0
+
+    def time_first_call_empty_cache(self):
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+            subprocess.run(
+                [sys.executable, "-c", textwrap.dedent(_COMPILE)], env=env, check=True, timeout=900
+            )

@@ -1,0 +1,383 @@
+"""FFT and overlap-save path of the signal API, and the cost model behind ``method="auto"``.
+
+The definition (DESIGN 1.1) is: dilate the kernel, pad the input with the boundary, take the
+valid cross-correlation, keep every ``stride``-th output. Here that is computed with
+``scipy.fft`` over the trailing (kernel) axes; leading axes are batch axes that share one kernel
+transform.
+
+How the transform is kept small
+-------------------------------
+* Zero padding is never materialised. With ``boundary="constant", cval=0`` an axis is a plain
+  view of the input, zero-extended to the transform length ``N`` by the FFT itself; the offset
+  ``pad_before`` is folded into the kernel spectrum as a phase ramp (a circular shift), so the
+  wanted outputs come out at indices ``0 .. n1-1``. No aliasing needs
+  ``N >= max(n_c + pad_before, n1 + Ke - 1 - pad_before, Ke)``, which for ``same`` is about
+  ``n + Ke/2`` rather than the ``n + Ke - 1`` of a full convolution. Other boundaries gather the
+  needed padded range (``numpy.pad`` semantics, any width) along each axis.
+* A dilated kernel's spectrum at a length ``N`` divisible by ``d`` is the spectrum of the
+  undilated kernel at ``N/d``, tiled ``d`` times (zero-stuffing in time is periodic repetition in
+  frequency), so lengths of dilated axes are picked as multiples of ``d``.
+* Overlap-save: the first kernel axis may be cut into frames of a short transform length ``N0``
+  (the frames are a strided view of a padded segment, transformed as one batch). For long
+  signals with short kernels this turns ``n log n`` into ``n log N0``. Frames are processed in
+  groups so that the temporary memory stays under a cap (``_config.FFT_TEMP_FACTOR`` times the
+  larger of input and output): that is how large 3-D filters stay within about 3x the input.
+* Strided outputs: only the stride-1 range that the kept outputs need is computed (the input
+  beyond it is cropped), then sliced.
+* float32 stays float32: ``scipy.fft`` computes complex64 spectra for float32 input.
+
+Cost model
+----------
+``choose_method`` compares two estimates, with constants measured on this machine by
+``benchmarks/calibrate_auto.py`` and kept in ``sigconv._config``:
+
+* direct: ``outputs * (per_output + taps * per_tap) + per_call`` per number of kernel axes and
+  dtype (the Numba kernels run at a roughly constant rate per multiply-add once
+  the kernel has a few taps; the per-output term is the memory traffic). Stride reduces the
+  number of outputs, so it reduces this estimate; dilation changes nothing.
+* FFT: for the cheapest plan (whole-axis transform or overlap-save frames of some length),
+  ``P * (per_point_log * log2(prod N) + per_point) + per_group * groups`` per number of kernel
+  axes and dtype, where ``P`` is the number of real points transformed (batch x frames x
+  prod N, plus one transform for the kernel). Stride does not reduce it.
+
+The FFT path is chosen only when its estimate is smaller and a plan fits the memory cap.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import scipy.fft as sp_fft
+
+from . import _config
+
+__all__ = ["choose_method", "correlate_fft", "fft_plan"]
+
+_NUMPY_PAD_MODE = {
+    "reflect": "symmetric",
+    "mirror": "reflect",
+    "nearest": "edge",
+    "wrap": "wrap",
+}
+
+
+def _workers() -> int:
+    try:
+        import numba
+
+        return max(1, int(numba.get_num_threads()))
+    except Exception:  # pragma: no cover - numba is a dependency, this is a safety net
+        return 2
+
+
+def _is_smooth(d: int) -> bool:
+    for p in (2, 3, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
+
+
+def _fast_len(nmin: int, dilation: int) -> int:
+    """A fast real-FFT length ``>= nmin``; a multiple of ``dilation`` when that is cheap."""
+    if dilation > 1 and _is_smooth(dilation):
+        return dilation * sp_fft.next_fast_len(-(-nmin // dilation), real=True)
+    return sp_fft.next_fast_len(nmin, real=True)
+
+
+class FFTPlan(NamedTuple):
+    """How ``correlate_fft`` computes one problem (see the module docstring)."""
+
+    lengths: tuple[int, ...]  # transform length per kernel axis (axis 0: frame length if framed)
+    framed: bool  # overlap-save frames along the first kernel axis
+    block: int  # kept outputs per frame along the first kernel axis
+    nframes: int
+    group: int  # frames transformed together
+    cost: float  # estimated seconds
+    temp_bytes: int  # estimated temporary memory of one group
+
+
+def _axis_length(n, ke, n1, pad_before, dilation, implicit) -> int:
+    """Transform length for an unframed axis (see the aliasing condition in the docstring)."""
+    needed = n1 + ke - 1  # padded positions the kept outputs read
+    if implicit:
+        n_c = min(n, needed - pad_before)
+        nmin = max(n_c + pad_before, needed - pad_before, ke)
+    else:
+        nmin = needed
+    return _fast_len(nmin, dilation)
+
+
+def _consts(nd, dtype):
+    key = "float32" if np.dtype(dtype) == np.float32 else "float64"
+    return _config.FFT_COST[nd][key]
+
+
+def fft_plan(
+    x_shape,
+    w_shape,
+    geom,
+    stride,
+    dilation,
+    dtype,
+    *,
+    implicit=True,
+    temp_cap=None,
+    frame_len=None,
+) -> FFTPlan | None:
+    """The cheapest FFT plan that fits the memory cap, or ``None`` if none fits.
+
+    ``implicit`` says whether the boundary is zero padding (``constant`` with ``cval=0``),
+    which needs no gathered copy and a slightly shorter transform. ``frame_len`` forces
+    overlap-save frames of (at least) that length, or one whole-axis transform if that is not
+    shorter (for calibration).
+    """
+    nd = len(w_shape)
+    itemsize = np.dtype(dtype).itemsize
+    batch = math.prod(x_shape[: len(x_shape) - nd])
+    n = x_shape[len(x_shape) - nd :]
+    ke = [(k - 1) * d + 1 for k, d in zip(w_shape, dilation)]
+    n_out = [g.n_out for g in geom]
+    n1 = [(o - 1) * s + 1 for o, s in zip(n_out, stride)]
+    rest = [
+        _axis_length(n[a], ke[a], n1[a], geom[a].pad_before, dilation[a], implicit)
+        for a in range(1, nd)
+    ]
+    rest_pts = math.prod(rest)
+    if temp_cap is None:
+        big = max(math.prod(x_shape), batch * math.prod(n_out)) * itemsize
+        temp_cap = max(_config.FFT_TEMP_FACTOR * big, _config.FFT_TEMP_MIN_BYTES)
+    c_log, c_pt, c_call = _consts(nd, dtype)
+
+    def make(n0, framed):
+        if framed:
+            block = (n0 - ke[0]) // stride[0] + 1
+            nframes = -(-n_out[0] // block)
+            copies = 3  # gathered segment, spectrum, inverse transform
+        else:
+            block, nframes = n_out[0], 1
+            copies = 2 if implicit else 3
+        per_frame = batch * n0 * rest_pts * itemsize
+        group = int(min(nframes, temp_cap // (copies * per_frame)))
+        if group < 1:
+            return None
+        groups = -(-nframes // group)
+        pts = batch * nframes * n0 * rest_pts
+        log = math.log2(max(n0 * rest_pts, 2))
+        kernel = n0 * rest_pts * (c_log * log + c_pt)
+        cost = pts * (c_log * log + c_pt) + kernel + c_call * groups
+        return FFTPlan((n0, *rest), framed, block, nframes, group, cost, copies * per_frame * group)
+
+    n0_full = _axis_length(n[0], ke[0], n1[0], geom[0].pad_before, dilation[0], implicit)
+    if frame_len is not None:
+        n0 = _fast_len(max(frame_len, ke[0]), dilation[0])
+        if n0 < n0_full and (n0 - ke[0]) // stride[0] + 1 < n_out[0]:
+            return make(n0, True)
+        return make(n0_full, False)
+    plans = [make(n0_full, False)]
+    target = 2 * ke[0] + stride[0]
+    while True:
+        n0 = _fast_len(target, dilation[0])
+        if n0 >= n0_full:
+            break
+        if (n0 - ke[0]) // stride[0] + 1 < n_out[0]:
+            plans.append(make(n0, True))
+        target = n0 + n0 // 2 + 1
+    plans = [p for p in plans if p is not None]
+    return min(plans, key=lambda p: p.cost) if plans else None
+
+
+def direct_cost(x_shape, w_shape, geom, dtype) -> float:
+    """Estimated seconds of the direct Numba kernels (constants in ``_config.DIRECT_COST``)."""
+    nd = len(w_shape)
+    key = "float32" if np.dtype(dtype) == np.float32 else "float64"
+    c_out, c_tap, c_call = _config.DIRECT_COST[nd][key]
+    batch = math.prod(x_shape[: len(x_shape) - nd])
+    outputs = batch * math.prod(g.n_out for g in geom)
+    return outputs * (c_out + math.prod(w_shape) * c_tap) + c_call
+
+
+def choose_method(x_shape, w_shape, geom, stride, dilation, dtype) -> str:
+    """``"direct"`` or ``"fft"``, whichever the calibrated cost model says is faster.
+
+    The boundary is not known here; the FFT estimate assumes zero padding, the common case
+    (other boundaries add one gathered copy, a small share of the FFT's cost).
+    """
+    x_shape, w_shape = tuple(x_shape), tuple(w_shape)
+    stride, dilation = tuple(stride), tuple(dilation)
+    if any(g.n_out == 0 for g in geom) or math.prod(w_shape) == 1:
+        return "direct"
+    plan = fft_plan(x_shape, w_shape, geom, stride, dilation, dtype)
+    if plan is None:
+        return "direct"
+    return "fft" if plan.cost < direct_cost(x_shape, w_shape, geom, dtype) else "direct"
+
+
+# --- the computation ------------------------------------------------------------------------
+
+
+def _source_index(pos: np.ndarray, n: int, boundary: str) -> np.ndarray:
+    """Input index read at padded positions ``pos`` (input coordinates), for any pad width.
+
+    These are the periodic extensions ``numpy.pad`` and ``scipy.ndimage`` agree on: ``reflect``
+    (edge repeated) has period ``2n``, ``mirror`` (edge not repeated) ``2n - 2``.
+    """
+    if boundary == "nearest":
+        return np.clip(pos, 0, n - 1)
+    if boundary == "wrap":
+        return pos % n
+    if boundary == "reflect":
+        q = pos % (2 * n)
+        return np.where(q < n, q, 2 * n - 1 - q)
+    if n == 1:  # mirror of a single sample
+        return np.zeros_like(pos)
+    q = pos % (2 * n - 2)
+    return np.where(q < n, q, 2 * n - 2 - q)
+
+
+def _gather(arr: np.ndarray, axis: int, n: int, lo: int, hi: int, boundary: str, cval: float):
+    """Positions ``lo .. hi-1`` of ``arr`` along ``axis`` after padding with ``boundary``.
+
+    A view when the range lies inside the input; otherwise one new array of the range.
+    """
+    head = (slice(None),) * axis
+    if lo >= 0 and hi <= n:
+        return arr[(*head, slice(lo, hi))]
+    if boundary == "constant":
+        shape = list(arr.shape)
+        shape[axis] = hi - lo
+        out = np.full(shape, cval, dtype=arr.dtype)
+        a, b = max(lo, 0), min(hi, n)
+        if a < b:
+            out[(*head, slice(a - lo, b - lo))] = arr[(*head, slice(a, b))]
+        return out
+    return np.take(arr, _source_index(np.arange(lo, hi), n, boundary), axis=axis)
+
+
+def _kernel_spectrum(w, lengths, shifts, dilation, cdtype, workers):
+    """``conj(FFT(dilated w))`` at ``lengths`` with a circular shift by ``shifts``, rfft layout."""
+    nd = w.ndim
+    if any(d > 1 for d in dilation) and all(n % d == 0 for n, d in zip(lengths, dilation)):
+        # Zero-stuffing by d in time is the spectrum at N/d tiled d times.
+        small = [n // d for n, d in zip(lengths, dilation)]
+        spec = sp_fft.fftn(w, s=small, workers=workers)
+        freqs = [np.arange(lengths[a]) % small[a] for a in range(nd - 1)]
+        freqs.append(np.arange(lengths[-1] // 2 + 1) % small[-1])
+        spec = spec[np.ix_(*freqs)]
+    else:
+        ke = [(k - 1) * d + 1 for k, d in zip(w.shape, dilation)]
+        kd = np.zeros(ke, dtype=w.dtype)
+        kd[tuple(slice(None, None, d) for d in dilation)] = w
+        spec = sp_fft.rfftn(kd, s=lengths, workers=workers)
+    spec = np.conj(spec)
+    for a, (n, shift) in enumerate(zip(lengths, shifts)):
+        if shift:
+            nf = spec.shape[a]
+            # exp(-2 pi i f shift / n): the turn count is reduced to [0, 1) in float64 first,
+            # then cos/sin run in the spectrum's precision (much cheaper than a complex exp).
+            turns = np.arange(nf, dtype=np.float64) * (shift / n)
+            turns -= np.floor(turns)
+            real = np.float32 if spec.dtype == np.complex64 else np.float64
+            angle = (turns * (-2 * np.pi)).astype(real)
+            phase = np.empty(nf, dtype=spec.dtype)
+            phase.real = np.cos(angle)
+            phase.imag = np.sin(angle)
+            spec *= phase.reshape((nf,) + (1,) * (nd - 1 - a))
+    return spec.astype(cdtype, copy=False)
+
+
+def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
+    """Strided, dilated cross-correlation of ``x`` with ``w`` by FFT (DESIGN 1.1).
+
+    ``x`` is ``(*batch, *spatial)`` with the kernel acting on the trailing ``w.ndim`` axes;
+    ``geom`` is ``signal_geometry``'s per-axis ``(pad_before, pad_after, n_out)``. Returns
+    ``(*batch, *n_out)`` in ``x``'s dtype. ``plan`` (from ``fft_plan``) overrides the choice
+    of transform lengths and frames; the calibration script uses it.
+    """
+    nd = w.ndim
+    lead = x.ndim - nd
+    stride, dilation = tuple(stride), tuple(dilation)
+    n = x.shape[lead:]
+    n_out = [g.n_out for g in geom]
+    if 0 in n_out:
+        return np.empty(x.shape[:lead] + tuple(n_out), dtype=x.dtype)
+    implicit = boundary == "constant" and float(cval) == 0.0
+    if plan is None:
+        plan = fft_plan(x.shape, w.shape, geom, stride, dilation, x.dtype, implicit=implicit)
+    if plan is None:  # only when even one frame exceeds the cap: accept the memory
+        plan = fft_plan(
+            x.shape, w.shape, geom, stride, dilation, x.dtype, implicit=implicit, temp_cap=2**62
+        )
+    workers = _workers()
+    ke = [(k - 1) * d + 1 for k, d in zip(w.shape, dilation)]
+    n1 = [(o - 1) * s + 1 for o, s in zip(n_out, stride)]
+    axes = tuple(range(-nd, 0))
+    cdtype = np.complex64 if x.dtype == np.float32 else np.complex128
+
+    # Implicit zero padding: every axis is a view (cropped to what the kept outputs read) and the
+    # offset pad_before becomes a phase ramp. Otherwise the padded range is gathered, axis 0
+    # per group (after which the other axes are gathered on the smaller segment).
+    shifts = [0] * nd
+    src = x
+    if implicit:
+        for a in range(1 if plan.framed else 0, nd):
+            pb = geom[a].pad_before
+            src = _gather(src, lead + a, n[a], 0, min(n[a], n1[a] + ke[a] - 1 - pb), boundary, 0)
+            shifts[a] = pb
+
+    def gather_rest(arr):
+        if not implicit:
+            for a in range(1, nd):
+                pb = geom[a].pad_before
+                arr = _gather(arr, lead + a, n[a], -pb, n1[a] + ke[a] - 1 - pb, boundary, cval)
+        return arr
+
+    spec = _kernel_spectrum(w, plan.lengths, shifts, dilation, cdtype, workers)
+
+    if not plan.framed:
+        if not implicit:
+            pb = geom[0].pad_before
+            src = _gather(src, lead, n[0], -pb, n1[0] + ke[0] - 1 - pb, boundary, cval)
+            src = gather_rest(src)
+        spectrum = sp_fft.rfftn(src, s=plan.lengths, axes=axes, workers=workers)
+        del src
+        spectrum *= spec
+        y = sp_fft.irfftn(spectrum, s=plan.lengths, axes=axes, workers=workers, overwrite_x=True)
+        del spectrum
+        return np.ascontiguousarray(y[(Ellipsis, *(slice(0, m, s) for m, s in zip(n1, stride)))])
+
+    # Overlap-save along the first kernel axis: frame f reads padded rows f*hop .. f*hop+N0-1
+    # and keeps outputs f*block .. (f+1)*block-1.
+    n0 = plan.lengths[0]
+    hop = plan.block * stride[0]
+    pb0 = geom[0].pad_before
+    keep = (slice(0, (plan.block - 1) * stride[0] + 1, stride[0]),) + tuple(
+        slice(0, m, s) for m, s in zip(n1[1:], stride[1:])
+    )
+    # Frames write whole blocks into a buffer rounded up to a multiple of the block; the result
+    # is its leading part (a view when there are no batch axes).
+    rows = plan.nframes * plan.block
+    full = np.empty(x.shape[:lead] + (rows,) + tuple(n_out[1:]), dtype=x.dtype)
+    blocks = full.reshape(x.shape[:lead] + (plan.nframes, plan.block) + tuple(n_out[1:]))
+    for f0 in range(0, plan.nframes, plan.group):
+        f1 = min(plan.nframes, f0 + plan.group)
+        lo = f0 * hop - pb0
+        hi = (f1 - 1) * hop + n0 - pb0
+        seg = _gather(src, lead, n[0], lo, hi, boundary, cval)
+        seg = np.ascontiguousarray(gather_rest(seg))
+        st = seg.strides
+        frames = np.lib.stride_tricks.as_strided(
+            seg,
+            shape=seg.shape[:lead] + (f1 - f0, n0) + seg.shape[lead + 1 :],
+            strides=st[:lead] + (hop * st[lead], st[lead]) + st[lead + 1 :],
+            writeable=False,
+        )
+        spectrum = sp_fft.rfftn(frames, s=plan.lengths, axes=axes, workers=workers)
+        del frames, seg
+        spectrum *= spec
+        y = sp_fft.irfftn(spectrum, s=plan.lengths, axes=axes, workers=workers, overwrite_x=True)
+        del spectrum
+        blocks[(slice(None),) * lead + (slice(f0, f1),)] = y[(Ellipsis, *keep)]
+        del y
+    return np.ascontiguousarray(full[(slice(None),) * lead + (slice(0, n_out[0]),)])
