@@ -45,14 +45,16 @@ CUDA_SHARED_BYTES = 48 * 1024
 # paste its output here after changing a kernel. Seconds per unit:
 # direct: outputs * (per_output + taps * per_tap) + per_call, keyed by kernel ndim and dtype.
 DIRECT_COST = {
-    1: {"float32": (2.0e-10, 3.0e-11, 2e-5), "float64": (4.0e-10, 6.0e-11, 2e-5)},
-    2: {"float32": (2.0e-10, 3.0e-11, 2e-5), "float64": (4.0e-10, 6.0e-11, 2e-5)},
-    3: {"float32": (2.0e-10, 3.0e-11, 2e-5), "float64": (4.0e-10, 6.0e-11, 2e-5)},
+    1: {"float32": (3.0e-09, 1.0e-11, 0.0), "float64": (3.98e-09, 2.0e-11, 0.0)},
+    2: {"float32": (1.0e-09, 3.25e-11, 0.0), "float64": (2.55e-09, 7.59e-11, 0.0)},
+    3: {"float32": (2.0e-09, 2.04e-10, 0.0), "float64": (4.0e-09, 2.15e-10, 0.0)},
 }
-# FFT: points * (per_point_log * log2(transform size) + per_point) + per_group_call.
+# FFT: points * (per_point_log * log2(transform size) + per_point) + per_group_call, keyed by
+# kernel ndim and dtype.
 FFT_COST = {
-    "float32": (1.0e-9, 3.0e-9, 5e-5),
-    "float64": (1.6e-9, 5.0e-9, 5e-5),
+    1: {"float32": (2.31e-10, 2.39e-10, 0.000118), "float64": (3.9e-10, 4.58e-10, 0.0)},
+    2: {"float32": (2.31e-10, 2.39e-10, 0.000118), "float64": (3.9e-10, 4.58e-10, 0.0)},
+    3: {"float32": (2.31e-10, 2.39e-10, 0.000118), "float64": (3.9e-10, 4.58e-10, 0.0)},
 }
 # The FFT path's temporaries stay under FFT_TEMP_FACTOR x the larger of input and output
 # (frames are processed in groups to get there), but never need to go below FFT_TEMP_MIN_BYTES.
