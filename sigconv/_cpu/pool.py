@@ -105,6 +105,20 @@ def avg_pool_backward(g, gx, geom, rd, rh, rw):
                             xrow[w] += bb[w]
 
 
+@njit(cache=True)
+def _nan_window(bv, bi, j, kw, dw):
+    """PyTorch's rule on one buffered window holding a NaN: the NaN with the largest index."""
+    m = bv[j]
+    mi = bi[j]
+    for t in range(1, kw):
+        v = bv[j + t * dw]
+        i = bi[j + t * dw]
+        if v != v and (m == m or i > mi):
+            m = v
+            mi = i
+    return m, mi
+
+
 @njit(parallel=True, cache=True)
 def max_pool_forward(x, out, idx, geom):
     """Max over each dilated window (padding is -inf) and its flat index in the plane.
@@ -147,35 +161,35 @@ def max_pool_forward(x, out, idx, geom):
                             ii[w] = base + w
                         first = False
                     else:
+                        # Branch-free selects: random data would mispredict a branch half
+                        # the time, and selects let LLVM vectorise the loop.
                         for w in range(hi):
                             v = row[w]
-                            if v > vv[w] or v != v:
-                                vv[w] = v
-                                ii[w] = base + w
+                            c = vv[w]
+                            take = (v > c) | (v != v)
+                            vv[w] = v if take else c
+                            ii[w] = base + w if take else ii[w]
             orow = out[p, od, oh]
             irow = idx[p, od, oh]
             for ow in range(OW):
+                # Data-dependent branches mispredict on random data and cost more than all
+                # the arithmetic here, so the max and its first index use max/min and 0/1
+                # arithmetic; only windows holding a NaN take the branching path.
                 j = ow * sw
                 m = bv[j]
-                mi = bi[j]
+                nan = m != m
                 for t in range(1, kw):
-                    jj = j + t * dw
-                    i = bi[jj]
-                    if i == _NO_INDEX:
-                        continue
-                    v = bv[jj]
-                    take = False
-                    if mi == _NO_INDEX:
-                        take = True
-                    elif v != v:
-                        take = m == m or i > mi
-                    elif m != m:
-                        take = False
-                    else:
-                        take = v > m or (v == m and i < mi)
-                    if take:
-                        m = v
-                        mi = i
+                    v = bv[j + t * dw]
+                    m = max(m, v)
+                    nan |= v != v
+                if nan:
+                    m, mi = _nan_window(bv, bi, j, kw, dw)
+                else:
+                    mi = _NO_INDEX
+                    for t in range(kw):
+                        jj = j + t * dw
+                        eq = np.int64(bv[jj] == m)  # padding slots carry _NO_INDEX either way
+                        mi = min(mi, eq * bi[jj] + (1 - eq) * _NO_INDEX)
                 orow[ow] = m
                 irow[ow] = mi
 
