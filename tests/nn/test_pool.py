@@ -111,9 +111,30 @@ def test_max_pool_ties_nan_and_inf_follow_torch():
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_pool_many_ties_nans_and_infs(nd):
+    # Few distinct values: windows tie across rows and columns, which the row-then-column
+    # kernel must resolve in PyTorch's scan order (smallest flat index; last NaN).
+    torch = _torch()
+    rng = np.random.default_rng(23)
+    shape = (2, 3) + (9, 7, 6)[:nd]
+    x = rng.integers(0, 3, shape).astype(np.float32)
+    x[rng.random(shape) < 0.05] = np.nan
+    x[rng.random(shape) < 0.1] = -np.inf
+    for k, s, p, d in [(2, 1, 0, 1), (3, 2, 1, 1), (3, 1, 1, 2), (2, 3, 1, 1)]:
+        kw = dict(kernel_size=(k, 2, 3)[:nd], stride=s, padding=(p, 1, 1)[:nd], dilation=d)
+        y, idx = F.max_pool(x, **kw, ceil_mode=True, return_indices=True)
+        yt, it = _tfn("max_pool", nd)(torch.tensor(x), **kw, ceil_mode=True, return_indices=True)
+        np.testing.assert_array_equal(y, yt.numpy())
+        np.testing.assert_array_equal(idx, it.numpy())
+        args = (kw["kernel_size"], (s,) * nd, kw["padding"], (d,) * nd, True)
+        ry, ridx = naive.max_pool(x, *args)
+        np.testing.assert_array_equal(idx, ridx)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
 def test_max_pool_backward_finite_differences(nd):
     rng = np.random.default_rng(4)
-    shape = (2, 2) + (5, 6, 4)[:nd]
+    shape = (1, 2) + {1: (7,), 2: (5, 6), 3: (4, 3, 3)}[nd]
     x = rng.permutation(np.prod(shape)).reshape(shape) * 0.1  # distinct: no ties near x
     kw = dict(kernel_size=(3, 2, 2)[:nd], stride=(2, 1, 2)[:nd], padding=1, ceil_mode=True)
     _, idx = F.max_pool(x, return_indices=True, **kw)
