@@ -603,3 +603,52 @@ def test_cuda_backend_without_gpu_says_how(monkeypatch):
     monkeypatch.setattr(_backend, "cuda_status", lambda: (False, "no GPU here"))
     with pytest.raises(RuntimeError, match="cuda"):
         F.max_pool(X, 2, backend="cuda")
+
+
+class _FakeDeviceArray:
+    """Stands in for a GPU array: only ``__cuda_array_interface__``."""
+
+    def __init__(self, shape, typestr="<f4"):
+        self.__cuda_array_interface__ = {
+            "shape": shape,
+            "typestr": typestr,
+            "data": (0, False),
+            "version": 3,
+        }
+
+
+def test_cuda_dispatch_contract(monkeypatch):
+    from sigconv import _backend
+    from sigconv.nn import _pool
+
+    calls = []
+
+    class FakeCudaPool:
+        def __getattr__(self, name):
+            def record(*args, **kwargs):
+                calls.append((name, args, kwargs))
+                return name
+
+            return record
+
+    monkeypatch.setattr(_backend, "cuda_status", lambda: (True, "fake GPU"))
+    monkeypatch.setattr(_pool, "_cuda", lambda: FakeCudaPool())
+    d = _FakeDeviceArray((2, 3, 6, 6))
+    assert F.max_pool(d, 2, padding=1, return_indices=True) == "max_pool"
+    assert calls[-1][1][1:] == ((2, 2), (2, 2), (1, 1))
+    assert calls[-1][2] == {"dilation": (1, 1), "ceil_mode": False, "return_indices": True}
+    assert F.avg_pool(d, 3, 1, divisor_override=np.int64(2)) == "avg_pool"
+    assert calls[-1][2]["divisor_override"] == 2 and calls[-1][1][1:] == ((3, 3), (1, 1), (0, 0))
+    assert F.lp_pool(d, 2, 2) == "lp_pool" and calls[-1][1][1:] == (2.0, (2, 2), (2, 2))
+    assert F.spectral_pool(d, 3) == "spectral_pool" and calls[-1][1][1] == (3, 3)
+    assert F.global_max_pool(d) == "global_max_pool"
+    assert F.stochastic_pool(d, 2, rng=1) == "stochastic_pool"
+    assert isinstance(calls[-1][2]["rng"], np.random.Generator)
+    # Host arrays with backend="cuda" go the same way; validation happens before dispatch.
+    assert F.avg_pool_backward(G, X, 2, backend="cuda") == "avg_pool_backward"
+    with pytest.raises(ValueError, match="padding"):
+        F.max_pool(d, 2, padding=3)
+    with pytest.raises(TypeError, match="dtype"):
+        F.max_pool(_FakeDeviceArray((2, 3, 6, 6), "<c8"), 2)
+    with pytest.raises(TypeError, match="device"):
+        F.max_pool(d, 2, backend="cpu")
