@@ -5,4 +5,7 @@ Public names only; see ``sigconv.signal``, ``sigconv.nn`` and ``sigconv.estimato
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from . import datasets, filters, io  # noqa: E402
+from .estimators import CNNClassifier  # noqa: E402
+
+__all__ = ["CNNClassifier", "__version__", "datasets", "filters", "io"]
