@@ -38,6 +38,9 @@ BOUNDARY_CODES = {"constant": 0, "reflect": 1, "mirror": 2, "nearest": 3, "wrap"
 # fastmath "contract" lets LLVM fuse multiply-adds; no nnan/ninf so NaN and inf propagate.
 _FASTMATH = {"contract"}
 
+# prange iterations of the main kernel (each a contiguous run of output rows).
+RUNS = 256
+
 
 @njit(cache=True, inline="always")
 def _map_index(i, n, mode):
@@ -88,109 +91,126 @@ def deinterleave(x, xd):
 
 
 @njit(cache=True, inline="always")
-def _interior(o_lo, o_hi, q, s, n, r):
-    """Clamp to ``[o_lo, o_hi)`` the outputs whose tap reads inside the row (``0 <= i < n``)."""
-    lo = -q
-    hi = (n - 1 - r) // s - q + 1
-    if lo < o_lo:
-        lo = o_lo
-    if hi > o_hi:
-        hi = o_hi
-    if lo > o_hi:
-        lo = o_hi
-    if hi < lo:
-        hi = lo
-    return lo, hi
+def _clamp(v, lo, hi):
+    return lo if v < lo else (hi if v > hi else v)
 
 
-@njit(cache=True, fastmath=_FASTMATH)
-def _row(orow, c0, c1, xr, xdr, wr, s, d, p, bmode, cval):
-    """``orow[c0:c1] += `` the 1-D correlation of one input row with one kernel row."""
-    n = xr.shape[0]
-    K = wr.shape[0]
-    k = 0
-    while k < K:
-        g = min(4, K - k)
-        # Offsets of the taps in this group as phase r and shift q: input = (o + q) * s + r.
-        q0 = (k * d - p) // s
-        r0 = (k * d - p) - q0 * s
-        q1 = q0
-        r1 = r0
-        q2 = q0
-        r2 = r0
-        q3 = q0
-        r3 = r0
-        if g > 1:
-            q1 = ((k + 1) * d - p) // s
-            r1 = ((k + 1) * d - p) - q1 * s
-        if g > 2:
-            q2 = ((k + 2) * d - p) // s
-            r2 = ((k + 2) * d - p) - q2 * s
-        if g > 3:
-            q3 = ((k + 3) * d - p) // s
-            r3 = ((k + 3) * d - p) - q3 * s
-        # Common interior of the group: the tap with the largest offset bounds it above, the
-        # smallest below.
-        lo_a, hi_a = _interior(c0, c1, q0, s, n, r0)
-        lo_b, hi_b = _interior(c0, c1, q1 if g > 1 else q0, s, n, r1 if g > 1 else r0)
-        lo_c, hi_c = _interior(c0, c1, q2 if g > 2 else q0, s, n, r2 if g > 2 else r0)
-        lo_d, hi_d = _interior(c0, c1, q3 if g > 3 else q0, s, n, r3 if g > 3 else r0)
-        L = max(max(lo_a, lo_b), max(lo_c, lo_d))
-        H = min(min(hi_a, hi_b), min(hi_c, hi_d))
-        if g >= 2 and L < H:
-            ar = orow[L:H]
-            m = H - L
-            v0 = wr[k]
-            v1 = wr[k + 1]
-            a0 = xdr[r0, L + q0 : H + q0]
-            a1 = xdr[r1, L + q1 : H + q1]
-            if g == 2:
-                for j in range(m):
-                    ar[j] += v0 * a0[j] + v1 * a1[j]
-            elif g == 3:
-                v2 = wr[k + 2]
-                a2 = xdr[r2, L + q2 : H + q2]
-                for j in range(m):
-                    ar[j] += v0 * a0[j] + v1 * a1[j] + v2 * a2[j]
+@njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _fused(orow, L, H, xd, b, tm0, tm1, tr, tq, tv, g):
+    """``orow[L:H] += sum_t tv[t] * xd[b, tm0[t], tm1[t], tr[t], L + tq[t] : H + tq[t]]``."""
+    ar = orow[L:H]
+    m = H - L
+    v0 = tv[0]
+    a0 = xd[b, tm0[0], tm1[0], tr[0], L + tq[0] : H + tq[0]]
+    if g == 1:
+        for j in range(m):
+            ar[j] += v0 * a0[j]
+        return
+    v1 = tv[1]
+    a1 = xd[b, tm0[1], tm1[1], tr[1], L + tq[1] : H + tq[1]]
+    if g == 2:
+        for j in range(m):
+            ar[j] += v0 * a0[j] + v1 * a1[j]
+        return
+    v2 = tv[2]
+    a2 = xd[b, tm0[2], tm1[2], tr[2], L + tq[2] : H + tq[2]]
+    if g == 3:
+        for j in range(m):
+            ar[j] += v0 * a0[j] + v1 * a1[j] + v2 * a2[j]
+        return
+    v3 = tv[3]
+    a3 = xd[b, tm0[3], tm1[3], tr[3], L + tq[3] : H + tq[3]]
+    if g == 4:
+        for j in range(m):
+            ar[j] += (v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])
+        return
+    v4 = tv[4]
+    a4 = xd[b, tm0[4], tm1[4], tr[4], L + tq[4] : H + tq[4]]
+    if g == 5:
+        for j in range(m):
+            ar[j] += (v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j]) + v4 * a4[j]
+        return
+    v5 = tv[5]
+    a5 = xd[b, tm0[5], tm1[5], tr[5], L + tq[5] : H + tq[5]]
+    if g == 6:
+        for j in range(m):
+            ar[j] += (
+                (v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j]) + (v4 * a4[j] + v5 * a5[j])
+            )
+        return
+    v6 = tv[6]
+    a6 = xd[b, tm0[6], tm1[6], tr[6], L + tq[6] : H + tq[6]]
+    if g == 7:
+        for j in range(m):
+            ar[j] += (
+                (v0 * a0[j] + v1 * a1[j])
+                + (v2 * a2[j] + v3 * a3[j])
+                + (v4 * a4[j] + v5 * a5[j])
+                + v6 * a6[j]
+            )
+        return
+    v7 = tv[7]
+    a7 = xd[b, tm0[7], tm1[7], tr[7], L + tq[7] : H + tq[7]]
+    for j in range(m):
+        ar[j] += ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])) + (
+            (v4 * a4[j] + v5 * a5[j]) + (v6 * a6[j] + v7 * a7[j])
+        )
+
+
+@njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _flush(orow, c0, c1, x, xd, b, tm0, tm1, tk, tr, tq, tv, g, lo_k, hi_k, s, off_k, bmode, cval):
+    """Add a group of ``g`` pending taps to ``orow[c0:c1]``: one fused pass over their common
+    interior, single-tap passes over the rest of each interior, scalar loops at the edges."""
+    n = x.shape[3]
+    L = c0
+    H = c1
+    for t in range(g):
+        L = max(L, lo_k[tk[t]])
+        H = min(H, hi_k[tk[t]])
+    if L < H:
+        _fused(orow, L, H, xd, b, tm0, tm1, tr, tq, tv, g)
+    else:
+        L = c0
+        H = c0
+    for t in range(g):
+        k = tk[t]
+        lo = _clamp(lo_k[k], c0, c1)
+        hi = _clamp(hi_k[k], lo, c1)
+        v = tv[t]
+        a = lo
+        e = min(L, hi)
+        if a < e:
+            ar = orow[a:e]
+            xs = xd[b, tm0[t], tm1[t], tr[t], a + tq[t] : e + tq[t]]
+            for j in range(e - a):
+                ar[j] += v * xs[j]
+        a = max(H, lo)
+        if a < hi:
+            ar = orow[a:hi]
+            xs = xd[b, tm0[t], tm1[t], tr[t], a + tq[t] : hi + tq[t]]
+            for j in range(hi - a):
+                ar[j] += v * xs[j]
+        if lo > c0 or hi < c1:
+            xr = x[b, tm0[t], tm1[t]]
+            off = off_k[k]
+            if bmode == 0:
+                cv = v * cval
+                for o in range(c0, lo):
+                    orow[o] += cv
+                for o in range(hi, c1):
+                    orow[o] += cv
+            elif bmode == 3:
+                cv = v * xr[0]
+                for o in range(c0, lo):
+                    orow[o] += cv
+                cv = v * xr[n - 1]
+                for o in range(hi, c1):
+                    orow[o] += cv
             else:
-                v2 = wr[k + 2]
-                v3 = wr[k + 3]
-                a2 = xdr[r2, L + q2 : H + q2]
-                a3 = xdr[r3, L + q3 : H + q3]
-                for j in range(m):
-                    ar[j] += (v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])
-        else:
-            L = c0
-            H = c0
-        # Per tap: the interior left outside the fused part, then the edges.
-        for t in range(g):
-            kk = k + t
-            v = wr[kk]
-            off = kk * d - p
-            q = off // s
-            r = off - q * s
-            lo, hi = _interior(c0, c1, q, s, n, r)
-            a = lo
-            b = min(L, hi)
-            if a < b:
-                ar = orow[a:b]
-                xs = xdr[r, a + q : b + q]
-                for j in range(b - a):
-                    ar[j] += v * xs[j]
-            a = max(H, lo)
-            b = hi
-            if a < b:
-                ar = orow[a:b]
-                xs = xdr[r, a + q : b + q]
-                for j in range(b - a):
-                    ar[j] += v * xs[j]
-            for o in range(c0, lo):
-                mi = _map_index(o * s + off, n, bmode)
-                orow[o] += v * (cval if mi < 0 else xr[mi])
-            for o in range(hi, c1):
-                mi = _map_index(o * s + off, n, bmode)
-                orow[o] += v * (cval if mi < 0 else xr[mi])
-        k += g
+                for o in range(c0, lo):
+                    orow[o] += v * xr[_map_index(o * s + off, n, bmode)]
+                for o in range(hi, c1):
+                    orow[o] += v * xr[_map_index(o * s + off, n, bmode)]
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -215,26 +235,235 @@ def correlate3(x, xd, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, b
             for k2 in range(K2):
                 acc += w[k0, k1, k2]
             rowsum[k0, k1] = acc
-    for t in prange(ntask):
-        c = t % nblk
-        rest = t // nblk
-        o1 = rest % O1
-        rest = rest // O1
-        o0 = rest % O0
-        b = rest // O0
-        c0 = c * block
-        c1 = min(c0 + block, O2)
-        orow = out[b, o0, o1]
-        for j in range(c0, c1):
-            orow[j] = 0.0
-        for k0 in range(K0):
+    # Per tap along the last axis: input index o*s2 + off = (o + q)*s2 + r, and the outputs
+    # [lo, hi) whose input lies inside the row (computed once: integer division is slow).
+    off_k = np.empty(K2, dtype=np.int64)
+    q_k = np.empty(K2, dtype=np.int64)
+    r_k = np.empty(K2, dtype=np.int64)
+    lo_k = np.empty(K2, dtype=np.int64)
+    hi_k = np.empty(K2, dtype=np.int64)
+    for k2 in range(K2):
+        off = k2 * d2 - p2
+        q = off // s2
+        r = off - q * s2
+        off_k[k2] = off
+        q_k[k2] = q
+        r_k[k2] = r
+        lo_k[k2] = -q
+        hi_k[k2] = (N2 - 1 - r) // s2 - q + 1
+    G = 8
+    # Contiguous runs of tasks per prange iteration, so the scratch arrays below are allocated
+    # once per run rather than once per output row.
+    nrun = min(ntask, RUNS)
+    for run in prange(nrun):
+        # Pending taps (up to G), fused into one pass over the output row when full.
+        tm0 = np.empty(G, dtype=np.int64)
+        tm1 = np.empty(G, dtype=np.int64)
+        tk = np.empty(G, dtype=np.int64)
+        tr = np.empty(G, dtype=np.int64)
+        tq = np.empty(G, dtype=np.int64)
+        tv = np.empty(G, dtype=w.dtype)
+        _rows(
+            run * ntask // nrun,
+            (run + 1) * ntask // nrun,
+            x,
+            xd,
+            w,
+            out,
+            rowsum,
+            s0,
+            s1,
+            s2,
+            d0,
+            d1,
+            p0,
+            p1,
+            bmode,
+            cval,
+            block,
+            nblk,
+            off_k,
+            q_k,
+            r_k,
+            lo_k,
+            hi_k,
+            tm0,
+            tm1,
+            tk,
+            tr,
+            tq,
+            tv,
+        )
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _rows(
+    t_start,
+    t_end,
+    x,
+    xd,
+    w,
+    out,
+    rowsum,
+    s0,
+    s1,
+    s2,
+    d0,
+    d1,
+    p0,
+    p1,
+    bmode,
+    cval,
+    block,
+    nblk,
+    off_k,
+    q_k,
+    r_k,
+    lo_k,
+    hi_k,
+    tm0,
+    tm1,
+    tk,
+    tr,
+    tq,
+    tv,
+):
+    """Output row blocks ``t_start .. t_end - 1``, one after the other (one call per run: an
+    njit call with this many array arguments costs about as much as a short row)."""
+    for t in range(t_start, t_end):
+        _task(
+            t,
+            x,
+            xd,
+            w,
+            out,
+            rowsum,
+            s0,
+            s1,
+            s2,
+            d0,
+            d1,
+            p0,
+            p1,
+            bmode,
+            cval,
+            block,
+            nblk,
+            off_k,
+            q_k,
+            r_k,
+            lo_k,
+            hi_k,
+            tm0,
+            tm1,
+            tk,
+            tr,
+            tq,
+            tv,
+        )
+
+
+@njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _task(
+    t,
+    x,
+    xd,
+    w,
+    out,
+    rowsum,
+    s0,
+    s1,
+    s2,
+    d0,
+    d1,
+    p0,
+    p1,
+    bmode,
+    cval,
+    block,
+    nblk,
+    off_k,
+    q_k,
+    r_k,
+    lo_k,
+    hi_k,
+    tm0,
+    tm1,
+    tk,
+    tr,
+    tq,
+    tv,
+):
+    """One output row block: every kernel tap, grouped for fused passes.
+
+    Inlined into :func:`_rows`, which is deliberately not inlined into the parallel kernel
+    (that multiplies its compile time), so slices and calls cost no reference counting.
+    """
+    N0 = x.shape[1]
+    N1 = x.shape[2]
+    K0, K1, K2 = w.shape
+    O0 = out.shape[1]
+    O1 = out.shape[2]
+    O2 = out.shape[3]
+    G = tm0.shape[0]
+    wf = w.reshape(K0 * K1 * K2)
+    c = t % nblk
+    rest = t // nblk
+    o1 = rest % O1
+    rest = rest // O1
+    o0 = rest % O0
+    b = rest // O0
+    c0 = c * block
+    c1 = min(c0 + block, O2)
+    orow = out[b, o0, o1]
+    for j in range(c0, c1):
+        orow[j] = 0.0
+    g = 0
+    total = K0 * K1 * K2
+    m0 = 0
+    m1 = 0
+    for tt in range(total):
+        k2 = tt % K2
+        if k2 == 0:
+            k01 = tt // K2
+            k1 = k01 % K1
+            k0 = k01 // K1
             m0 = _map_index(o0 * s0 - p0 + k0 * d0, N0, bmode)
-            for k1 in range(K1):
-                m1 = _map_index(o1 * s1 - p1 + k1 * d1, N1, bmode)
-                if m0 < 0 or m1 < 0:
-                    # A whole kernel row over padding: every tap reads cval.
-                    cv = rowsum[k0, k1] * cval
-                    for j in range(c0, c1):
-                        orow[j] += cv
-                    continue
-                _row(orow, c0, c1, x[b, m0, m1], xd[b, m0, m1], w[k0, k1], s2, d2, p2, bmode, cval)
+            m1 = _map_index(o1 * s1 - p1 + k1 * d1, N1, bmode)
+            if m0 < 0 or m1 < 0:
+                # A whole kernel row over padding: every tap reads cval.
+                cv = rowsum[k0, k1] * cval
+                for j in range(c0, c1):
+                    orow[j] += cv
+        if m0 >= 0 and m1 >= 0:
+            tm0[g] = m0
+            tm1[g] = m1
+            tk[g] = k2
+            tr[g] = r_k[k2]
+            tq[g] = q_k[k2]
+            tv[g] = wf[tt]
+            g += 1
+        if g == G or (g > 0 and tt == total - 1):
+            # One call site only: every inlined copy of _flush costs compile time.
+            _flush(
+                orow,
+                c0,
+                c1,
+                x,
+                xd,
+                b,
+                tm0,
+                tm1,
+                tk,
+                tr,
+                tq,
+                tv,
+                g,
+                lo_k,
+                hi_k,
+                s2,
+                off_k,
+                bmode,
+                cval,
+            )
+            g = 0
