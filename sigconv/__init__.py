@@ -7,5 +7,15 @@ __version__ = "0.1.0"
 
 from . import datasets, filters, io  # noqa: E402
 from .estimators import CNNClassifier  # noqa: E402
+from .signal import convolve, correlate, output_shape  # noqa: E402
 
-__all__ = ["CNNClassifier", "__version__", "datasets", "filters", "io"]
+__all__ = [
+    "CNNClassifier",
+    "__version__",
+    "convolve",
+    "correlate",
+    "datasets",
+    "filters",
+    "io",
+    "output_shape",
+]
