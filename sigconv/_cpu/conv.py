@@ -223,14 +223,16 @@ def rechunk(g, b0, out):
 # --- direct blocked correlation ------------------------------------------------------------------
 
 
-@njit(parallel=True, cache=True)
+# contract: let LLVM fuse a * x + acc into FMAs (it never reorders the sums).
+@njit(parallel=True, cache=True, fastmath={"contract"})
 def direct_corr(xp, w, bias, dilation, blk, y):
     """Unit-stride valid correlation ``y = corr(xp, w) + bias`` on the wide flattened grid.
 
     ``xp`` ``(N, C, Dp, Hp, Wp)``; ``w`` ``(O, C // G, KD, KH, KW)``; ``y`` ``(N, O, OD, OH, OW)``.
-    Tasks are (image, output-channel pair, block of wide positions); each keeps its two
-    accumulator rows in a small local buffer (L1) and sweeps every input channel and tap over
-    it with contiguous loops, two output channels per sweep so each input load feeds two FMAs.
+    Tasks are (image, output channel, block of wide positions); each keeps its accumulator row
+    in a small local buffer (L1) and sweeps every input channel's taps over it, four taps per
+    contiguous loop so that each accumulator load and store is shared by four FMAs (one tap per
+    loop is bound by L1 stores, not arithmetic).
     """
     nb, nc = xp.shape[0], xp.shape[1]
     dp, hp, wp = xp.shape[2], xp.shape[3], xp.shape[4]
@@ -244,8 +246,6 @@ def direct_corr(xp, w, bias, dilation, blk, y):
     # Last wide position that is a real output, plus one.
     nq = (od - 1) * plane + (oh - 1) * wp + ow
     nblk = (nq + blk - 1) // blk
-    npair = (og + 1) // 2  # output channels are paired within a group
-    ngroup = nout // og
     offs = np.empty(kk, dtype=np.int64)
     for t in range(kk):
         a = t // (kh * kw)
@@ -254,43 +254,35 @@ def direct_corr(xp, w, bias, dilation, blk, y):
         offs[t] = a * dd * plane + e * dh * wp + f * dw
     xf = xp.reshape(nb, nc, dp * plane)
     wf = w.reshape(nout, cg, kk)
-    for task in prange(nb * ngroup * npair * nblk):
-        n = task // (ngroup * npair * nblk)
-        rem = task % (ngroup * npair * nblk)
-        grp = rem // (npair * nblk)
-        rem = rem % (npair * nblk)
-        o0 = grp * og + 2 * (rem // nblk)
+    k4 = kk - kk % 4
+    for task in prange(nb * nout * nblk):
+        n = task // (nout * nblk)
+        rem = task % (nout * nblk)
+        o = rem // nblk
         q0 = (rem % nblk) * blk
         q1 = min(q0 + blk, nq)
         m = q1 - q0
-        two = o0 + 1 < (grp + 1) * og
-        acc0 = np.empty(blk, dtype=y.dtype)
-        acc1 = np.empty(blk, dtype=y.dtype)
-        b0v = bias[o0]
-        b1v = bias[o0 + 1] if two else bias[o0]
+        acc = np.empty(blk, dtype=y.dtype)
+        bv = bias[o]
         for q in range(m):
-            acc0[q] = b0v
-            acc1[q] = b1v
-        c0 = grp * cg
+            acc[q] = bv
+        c0 = (o // og) * cg
         for ci in range(cg):
             xrow = xf[n, c0 + ci]
-            w0 = wf[o0, ci]
-            if two:
-                w1 = wf[o0 + 1, ci]
-                for t in range(kk):
-                    xs = xrow[q0 + offs[t] : q0 + offs[t] + m]
-                    a0 = w0[t]
-                    a1 = w1[t]
-                    for q in range(m):
-                        v = xs[q]
-                        acc0[q] += a0 * v
-                        acc1[q] += a1 * v
-            else:
-                for t in range(kk):
-                    xs = xrow[q0 + offs[t] : q0 + offs[t] + m]
-                    a0 = w0[t]
-                    for q in range(m):
-                        acc0[q] += a0 * xs[q]
+            wv = wf[o, ci]
+            for t in range(0, k4, 4):
+                x0 = xrow[q0 + offs[t] : q0 + offs[t] + m]
+                x1 = xrow[q0 + offs[t + 1] : q0 + offs[t + 1] + m]
+                x2 = xrow[q0 + offs[t + 2] : q0 + offs[t + 2] + m]
+                x3 = xrow[q0 + offs[t + 3] : q0 + offs[t + 3] + m]
+                a0, a1, a2, a3 = wv[t], wv[t + 1], wv[t + 2], wv[t + 3]
+                for q in range(m):
+                    acc[q] += a0 * x0[q] + a1 * x1[q] + a2 * x2[q] + a3 * x3[q]
+            for t in range(k4, kk):
+                x0 = xrow[q0 + offs[t] : q0 + offs[t] + m]
+                a0 = wv[t]
+                for q in range(m):
+                    acc[q] += a0 * x0[q]
         # Write the real outputs of this block: walk the (i, j) rows it intersects.
         i = q0 // plane
         while i < od and i * plane < q1:
@@ -300,13 +292,9 @@ def direct_corr(xp, w, bias, dilation, blk, y):
                 k0 = max(0, q0 - s)
                 k1 = min(ow, q1 - s)
                 if k0 < k1:
-                    d0 = y[n, o0, i, j]
+                    d0 = y[n, o, i, j]
                     for k in range(k0, k1):
-                        d0[k] = acc0[s + k - q0]
-                    if two:
-                        d1 = y[n, o0 + 1, i, j]
-                        for k in range(k0, k1):
-                            d1[k] = acc1[s + k - q0]
+                        d0[k] = acc[s + k - q0]
                 j += 1
             i += 1
     return y
@@ -348,6 +336,10 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
     dtype = xp.dtype
     if bias is None:
         bias = np.zeros(nout, dtype=dtype)
+    # Read-only arrays are a distinct Numba type: copying the small operands keeps the
+    # signatures to (dtype) x (input read-only or not).
+    w = w if w.flags.writeable else w.copy()
+    bias = bias if bias.flags.writeable else bias.copy()
     y = np.empty((nb, nout) + tuple(osize), dtype=dtype)
     if method == "auto":
         direct = use_direct(cg, kk, stride, wide_count(xp.shape[2:], osize), npix)

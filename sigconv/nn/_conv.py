@@ -36,6 +36,11 @@ def _array(a, name, *, ndim=None, min_ndim=0, max_ndim=None):
             raise ValueError(f"{name} must have {ndim} dimensions; got shape {tuple(a.shape)}")
         return a
     if ndim is not None:
+        rank = np.ndim(a)
+        if rank != ndim:
+            raise ValueError(
+                f"{name} must have {ndim} dimensions (like x); got {rank} (shape {np.shape(a)})"
+            )
         min_ndim = max_ndim = ndim
     return _validate.as_input_array(a, name, min_ndim=min_ndim, max_ndim=max_ndim)
 

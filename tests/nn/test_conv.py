@@ -1,0 +1,354 @@
+"""sigconv.nn.functional conv / conv_backward / conv_transpose against independent oracles.
+
+Oracles: the plain-loop ``naive_conv`` (tests/nn/naive_conv.py), float64 central finite
+differences for every gradient, the adjoint identity of conv_transpose, scipy.signal.correlate,
+and PyTorch where installed (the hypothesis grid lives in test_conv_properties.py).
+"""
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from sigconv._cpu import conv as cpu_conv
+from sigconv.nn import functional as F
+from tests.nn.naive_conv import naive_conv, naive_conv_transpose
+from tests.tolerance import assert_close
+
+MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
+
+
+def _pads(padding, nd):
+    if isinstance(padding, int):
+        return [(padding, padding)] * nd
+    return [tuple(p) if not isinstance(p, int) else (p, p) for p in padding]
+
+
+def _tup(v, nd):
+    return (v,) * nd if isinstance(v, int) else tuple(v)
+
+
+CASES = [
+    # x shape, w shape, stride, padding, dilation, groups, mode
+    ((2, 3, 11), (4, 3, 3), 1, 0, 1, 1, "zeros"),
+    ((1, 2, 13), (2, 1, 4), 3, 2, 2, 2, "reflect"),
+    ((2, 4, 7, 9), (6, 2, 3, 2), (2, 1), 1, (1, 2), 2, "zeros"),
+    ((2, 3, 8, 5), (5, 3, 2, 3), 1, ((2, 0), (1, 3)), 1, 1, "replicate"),
+    ((1, 2, 9, 9), (2, 1, 3, 3), 2, 3, 2, 2, "circular"),
+    ((2, 2, 6, 7), (3, 2, 3, 3), 1, 2, 1, 1, "symmetric"),
+    ((1, 3, 5, 6, 7), (3, 1, 2, 3, 3), (1, 2, 1), (1, 0, 2), 1, 3, "zeros"),
+    ((1, 2, 5, 5, 5), (4, 2, 3, 3, 3), 1, 1, (2, 1, 1), 1, "reflect"),
+    ((3, 1, 17, 17), (6, 1, 5, 5), 1, 2, 1, 1, "zeros"),  # LeNet conv1-like: direct kernel
+    ((2, 6, 10), (6, 1, 5), 1, 2, 1, 6, "zeros"),  # depthwise 1-D
+]
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding, dilation, groups, mode", CASES)
+def test_forward_and_backward_match_loops_and_finite_differences(
+    rng, xs, ws, stride, padding, dilation, groups, mode
+):
+    nd = len(xs) - 2
+    x = rng.standard_normal(xs)
+    w = rng.standard_normal(ws)
+    b = rng.standard_normal(ws[0])
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=mode)
+    y = F.conv(x, w, b, **kw)
+    want = naive_conv(
+        x,
+        w,
+        b,
+        stride=_tup(stride, nd),
+        pads=_pads(padding, nd),
+        dilation=_tup(dilation, nd),
+        groups=groups,
+        padding_mode=mode,
+    )
+    assert_close(y, want)
+    # Gradients of L = sum(conv(x) * G) by central differences (the loss is linear in each
+    # argument, so the differences are exact up to rounding).
+    G = rng.standard_normal(y.shape)
+    gx, gw, gb = F.conv_backward(G, x, w, **kw)
+
+    def loss(xx, ww, bb):
+        return float(np.sum(F.conv(xx, ww, bb, **kw) * G))
+
+    h = 1e-3
+    for arr, grad, name in ((x, gx, "x"), (w, gw, "weight"), (b, gb, "bias")):
+        # A random subset of entries keeps the test quick; border pixels are always included
+        # since that is where the padding modes differ.
+        entries = list(np.ndindex(arr.shape))
+        pick = set(rng.choice(len(entries), size=min(len(entries), 24), replace=False).tolist())
+        pick.update({0, len(entries) - 1})
+        for i in sorted(pick):
+            idx = entries[i]
+            args = {"x": x, "weight": w, "bias": b}
+            plus, minus = arr.copy(), arr.copy()
+            plus[idx] += h
+            minus[idx] -= h
+            args[name] = plus
+            lp = loss(args["x"], args["weight"], args["bias"])
+            args[name] = minus
+            lm = loss(args["x"], args["weight"], args["bias"])
+            num = (lp - lm) / (2 * h)
+            np.testing.assert_allclose(grad[idx], num, rtol=1e-7, atol=1e-7, err_msg=f"{name}{idx}")
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("stride, dilation, groups", [(1, 1, 1), (2, 1, 2), (3, 2, 1), (2, 3, 2)])
+def test_conv_transpose_matches_loops_and_is_the_adjoint(rng, nd, stride, dilation, groups):
+    spatial = (7, 6, 5)[:nd]
+    ksize = (3, 2, 3)[:nd]
+    cin_t, cout_t = 4, 2 * groups
+    w = rng.standard_normal((cin_t, cout_t // groups) + ksize)
+    b = rng.standard_normal(cout_t)
+    pad = 1
+    # the matching forward conv maps u (N, cout_t, *n_u) to (N, cin_t, *spatial)
+    ke = [(k - 1) * dilation + 1 for k in ksize]
+    n_u = [(n - 1) * stride - 2 * pad + e for n, e in zip(spatial, ke)]
+    for op in range(max(stride, dilation)):
+        out_sp = tuple(n + op for n in n_u)
+        y = rng.standard_normal((2, cin_t) + spatial)
+        got = F.conv_transpose(
+            y,
+            w,
+            b,
+            stride=stride,
+            padding=pad,
+            output_padding=op,
+            dilation=dilation,
+            groups=groups,
+        )
+        assert got.shape == (2, cout_t) + out_sp
+        want = naive_conv_transpose(
+            y,
+            w,
+            b,
+            stride=(stride,) * nd,
+            pads=[(pad, pad)] * nd,
+            output_padding=(op,) * nd,
+            dilation=(dilation,) * nd,
+            groups=groups,
+        )
+        assert_close(got, want)
+        # <conv(u), y> == <u, conv_transpose(y)>
+        u = rng.standard_normal((2, cout_t) + out_sp)
+        cu = F.conv(u, w, stride=stride, padding=pad, dilation=dilation, groups=groups)
+        if cu.shape != y.shape:  # output_padding >= stride: conv sees extra positions
+            continue
+        lhs = np.sum(cu * y)
+        rhs = np.sum(u * (got - b.reshape((1, -1) + (1,) * nd)))
+        np.testing.assert_allclose(lhs, rhs, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "shape, kshape",
+    [((1, 1, 31), (1, 1, 5)), ((2, 1, 12, 9), (1, 1, 4, 3)), ((1, 1, 6, 5, 7), (1, 1, 3, 2, 3))],
+)
+def test_single_channel_equals_scipy_correlate(rng, shape, kshape):
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal(kshape)
+    for padding, mode in (("valid", "valid"), ("full", "full")):
+        got = F.conv(x, w, padding=padding)
+        for i in range(shape[0]):
+            want = scipy.signal.correlate(x[i, 0], w[0, 0], mode=mode)
+            assert_close(got[i, 0], want)
+
+
+@pytest.mark.parametrize(
+    "n, k, s, d", [(10, 3, 2, 1), (11, 4, 3, 1), (7, 3, 4, 2), (9, 5, 2, 2), (5, 7, 3, 1)]
+)
+def test_same_at_stride_gives_ceil_and_tensorflow_padding(rng, n, k, s, d):
+    x = rng.standard_normal((2, 2, n, n + 1))
+    w = rng.standard_normal((3, 2, k, k))
+    got = F.conv(x, w, stride=s, dilation=d, padding="same")
+    assert got.shape[2:] == (-(-n // s), -(-(n + 1) // s))
+    pads = []
+    for size in (n, n + 1):
+        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        pads.append((total // 2, total - total // 2))
+    want = naive_conv(x, w, stride=(s, s), pads=pads, dilation=(d, d))
+    assert_close(got, want)
+
+
+def test_same_at_stride_one_is_pytorch_split(rng):
+    x = rng.standard_normal((1, 1, 8))
+    w = rng.standard_normal((1, 1, 4))
+    want = naive_conv(x, w, stride=(1,), pads=[(1, 2)], dilation=(1,))
+    assert_close(F.conv(x, w, padding="same"), want)
+
+
+def test_float32_stays_float32_and_mixed_is_float64(rng):
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    y = F.conv(x, w, padding=1)
+    assert y.dtype == np.float32
+    assert_close(
+        y, naive_conv(x, w, stride=(1, 1), pads=[(1, 1)] * 2, dilation=(1, 1)), dtype=np.float32
+    )
+    gx, gw, gb = F.conv_backward(y, x, w, padding=1)
+    assert gx.dtype == gw.dtype == gb.dtype == np.float32
+    assert F.conv_transpose(y, w, padding=1).dtype == np.float32
+    assert F.conv(x, w.astype(np.float64)).dtype == np.float64
+    assert F.conv(x.astype(np.int32), w.astype(np.float32)).dtype == np.float64
+
+
+def test_inputs_unmodified_and_any_layout_accepted(rng):
+    x = rng.standard_normal((2, 3, 10, 12))
+    w = rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    kw = dict(padding=1, padding_mode="reflect")
+    want = F.conv(x, w, b, **kw)
+    g = rng.standard_normal(want.shape)
+    want_grads = F.conv_backward(g, x, w, **kw)
+    copies = [a.copy() for a in (x, w, b, g)]
+    layouts = [
+        (np.asfortranarray(x), np.asfortranarray(w), b, np.asfortranarray(g)),
+        (x[:, ::-1].copy()[:, ::-1], w[..., ::-1].copy()[..., ::-1], b[::-1].copy()[::-1], g),
+        (x.astype(">f8"), w.astype(">f8"), b.astype(">f8"), g.astype(">f8")),
+        (x.tolist(), w.tolist(), b.tolist(), g.tolist()),
+    ]
+    big = np.zeros((2, 6, 10, 24))
+    big[:, ::2, :, ::2] = x
+    layouts.append((big[:, ::2, :, ::2], w, b, g))
+    ro = [a.copy() for a in (x, w, b, g)]
+    for a in ro:
+        a.flags.writeable = False
+    layouts.append(tuple(ro))
+    for xx, ww, bb, gg in layouts:
+        assert_close(F.conv(xx, ww, bb, **kw), want)
+        for got, ref in zip(F.conv_backward(gg, xx, ww, **kw), want_grads):
+            assert_close(got, ref)
+    for a, c in zip((x, w, b, g), copies):
+        np.testing.assert_array_equal(a, c)
+
+
+def test_need_returns_only_requested_gradients(rng):
+    x = rng.standard_normal((2, 2, 6))
+    w = rng.standard_normal((3, 2, 3))
+    g = rng.standard_normal((2, 3, 4))
+    full = F.conv_backward(g, x, w)
+    for need in (("x",), ("weight",), ("bias",), ("x", "bias"), "weight"):
+        got = F.conv_backward(g, x, w, need=need)
+        names = (need,) if isinstance(need, str) else need
+        for key, a, ref in zip(("x", "weight", "bias"), got, full):
+            if key in names:
+                assert_close(a, ref)
+            else:
+                assert a is None
+
+
+def test_reflect_padding_sends_gradient_to_mirrored_pixels():
+    # x = [a, b, c], reflect pad 1 -> [b, a, b, c, b]; kernel [1] sums everything: d/db = 3.
+    x = np.array([[[1.0, 2.0, 3.0]]])
+    w = np.ones((1, 1, 1))
+    g = np.ones((1, 1, 5))
+    gx, _, _ = F.conv_backward(g, x, w, padding=1, padding_mode="reflect")
+    np.testing.assert_array_equal(gx, [[[1.0, 3.0, 1.0]]])
+    gx, _, _ = F.conv_backward(g, x, w, padding=1, padding_mode="circular")
+    np.testing.assert_array_equal(gx, [[[2.0, 1.0, 2.0]]])
+    gx, _, _ = F.conv_backward(g, x, w, padding=1, padding_mode="replicate")
+    np.testing.assert_array_equal(gx, [[[2.0, 1.0, 2.0]]])
+    gx, _, _ = F.conv_backward(g, x, w, padding=1, padding_mode="zeros")
+    np.testing.assert_array_equal(gx, [[[1.0, 1.0, 1.0]]])
+
+
+@pytest.mark.parametrize("method", ["direct", "gemm"])
+def test_both_cpu_methods_agree_with_loops(rng, method):
+    # The auto rule picks one method per shape; check each on shapes it would not pick.
+    xp = rng.standard_normal((2, 4, 1, 9, 11))
+    w = rng.standard_normal((6, 2, 1, 3, 4))
+    y = cpu_conv.forward(xp, w, None, (1, 1, 1), (1, 2, 1), 2, (1, 5, 8), method=method)
+    want = naive_conv(
+        xp[:, :, 0], w[:, :, 0], stride=(1, 1), pads=[(0, 0)] * 2, dilation=(2, 1), groups=2
+    )
+    assert_close(y[:, :, 0], want)
+
+
+BAD = [
+    (dict(x=np.zeros((2, 3))), ValueError, "x must have"),
+    (dict(x=np.zeros((1, 2, 3, 3, 3, 3)), w=np.zeros((1, 2, 1, 1, 1, 1))), ValueError, "x must"),
+    (dict(w=np.zeros((4, 3, 3))), ValueError, "weight must have 4 dimensions"),
+    (dict(w=np.zeros((4, 2, 3, 3))), ValueError, "weight.shape[1]"),
+    (dict(groups=2), ValueError, "groups=2 must divide"),
+    (dict(groups=0), ValueError, "groups"),
+    (dict(groups=1.5), TypeError, "groups"),
+    (dict(w=np.zeros((3, 1, 3, 3)), groups=3, x=np.zeros((1, 3, 8, 8))), None, None),
+    (dict(w=np.zeros((4, 1, 3, 3)), groups=3, x=np.zeros((1, 3, 8, 8))), ValueError, "output"),
+    (dict(b=np.zeros(3)), ValueError, "bias must have shape (4,)"),
+    (dict(stride=0), ValueError, "stride"),
+    (dict(stride=(1, 2, 3)), ValueError, "stride"),
+    (dict(dilation="2"), TypeError, "dilation"),
+    (dict(padding=-1), ValueError, "padding"),
+    (dict(padding="bogus"), ValueError, "padding"),
+    (dict(padding=((1, 2, 3), 1)), TypeError, "padding"),
+    (dict(padding_mode="mirror"), ValueError, "padding_mode"),
+    (dict(padding=8, padding_mode="reflect"), ValueError, "smaller than the input size"),
+    (dict(padding=9, padding_mode="circular"), ValueError, "at most the input size"),
+    (dict(padding=9, padding_mode="symmetric"), ValueError, "at most the input size"),
+    (dict(w=np.zeros((4, 3, 11, 3))), ValueError, "output would be empty"),
+    (dict(x=np.zeros((1, 3, 8, 8), dtype=complex)), TypeError, "real numeric dtype"),
+    (dict(x=np.zeros((0, 3, 8, 8))), ValueError, "must not be empty"),
+    (dict(backend="gpu"), ValueError, "backend"),
+]
+
+
+@pytest.mark.parametrize("change, exc, match", BAD)
+def test_bad_arguments_raise_clear_errors(change, exc, match):
+    args = dict(x=np.zeros((1, 3, 8, 8)), w=np.zeros((4, 3, 3, 3)), b=None)
+    args.update(change)
+    x, w, b = args.pop("x"), args.pop("w"), args.pop("b")
+    if exc is None:
+        F.conv(x, w, b, **args)
+        return
+    with pytest.raises(exc, match=None if match is None else __import__("re").escape(match)):
+        F.conv(x, w, b, **args)
+
+
+def test_backward_and_transpose_bad_arguments():
+    x = np.zeros((1, 3, 8, 8))
+    w = np.zeros((4, 3, 3, 3))
+    with pytest.raises(ValueError, match=r"grad_out must have the shape of conv's output"):
+        F.conv_backward(np.zeros((1, 4, 7, 7)), x, w)
+    with pytest.raises(ValueError, match="need must be one of"):
+        F.conv_backward(np.zeros((1, 4, 6, 6)), x, w, need=("input",))
+    with pytest.raises(ValueError, match=r"weight.shape\[0\] must equal"):
+        F.conv_transpose(x, np.zeros((4, 2, 3, 3)))
+    with pytest.raises(ValueError, match="output_padding must be smaller"):
+        F.conv_transpose(x, np.zeros((3, 2, 3, 3)), stride=2, output_padding=2)
+    with pytest.raises(ValueError, match="padding of conv_transpose"):
+        F.conv_transpose(x, np.zeros((3, 2, 3, 3)), padding="same")
+    with pytest.raises(ValueError, match="output would be empty"):
+        F.conv_transpose(x, np.zeros((3, 2, 3, 3)), padding=6)
+    with pytest.raises(ValueError, match="bias must have shape"):
+        F.conv_transpose(x, np.zeros((3, 2, 3, 3)), np.zeros(3))
+
+
+def test_cuda_backend_without_gpu_says_how_to_get_one(monkeypatch):
+    from sigconv import _backend
+
+    monkeypatch.setattr(_backend, "cuda_status", lambda: (False, "no GPU here; install ..."))
+    with pytest.raises(RuntimeError, match="backend='cuda' is not available"):
+        F.conv(np.zeros((1, 1, 5)), np.zeros((1, 1, 3)), backend="cuda")
+
+
+def test_no_recompilation_on_repeated_calls(rng):
+    for dt in (np.float32, np.float64):
+        for padding, mode, stride in ((1, "zeros", 1), (2, "reflect", 2), ("same", "circular", 1)):
+            x = rng.standard_normal((2, 4, 9, 10)).astype(dt)
+            w = rng.standard_normal((4, 4, 3, 3)).astype(dt)
+            y = F.conv(x, w, padding=padding, padding_mode=mode, stride=stride)
+            F.conv_backward(y, x, w, padding=padding, padding_mode=mode, stride=stride)
+    kernels = [
+        getattr(cpu_conv, n)
+        for n in ("pad", "fold", "im2col", "col2im", "unchunk", "rechunk", "direct_corr")
+    ]
+    before = [len(k.signatures) for k in kernels]
+    for n in (1, 3, 5):
+        x = rng.standard_normal((n, 4, 7 + n, 12)).astype(np.float32)
+        w = rng.standard_normal((8, 2, 3, 1 + n % 3)).astype(np.float32)
+        for padding, mode, stride in ((1, "zeros", 1), (2, "reflect", 2), ("same", "circular", 1)):
+            y = F.conv(x, w, padding=padding, padding_mode=mode, stride=stride, groups=2)
+            F.conv_backward(y, x, w, padding=padding, padding_mode=mode, stride=stride, groups=2)
+            F.conv_transpose(y, w, padding=1, groups=2)
+    assert [len(k.signatures) for k in kernels] == before
+    # one per dtype, times read-only or writable input (test_inputs_unmodified...)
+    assert all(b <= 4 for b in before)
