@@ -1,0 +1,115 @@
+"""Optimizers vs torch.optim over several steps on the same gradients; freezing; checks."""
+
+import numpy as np
+import pytest
+
+from sigconv.nn import SGD, Adam, Dense, ReLU, Sequential
+
+
+def _model(dtype):
+    model = Sequential([Dense(3), ReLU(), Dense(2)], random_state=0)
+    return model.build((4,), dtype=dtype)
+
+
+def _run_both(make_ours, make_torch, dtype, steps=6):
+    """Apply the same random gradients to sigconv and torch copies of the same weights."""
+    torch = pytest.importorskip("torch")
+    model = _model(dtype)
+    tparams = {k: torch.tensor(v.copy(), requires_grad=True) for k, v in model.params.items()}
+    opt = make_ours(model)
+    topt = make_torch(list(tparams.values()))
+    rng = np.random.default_rng(1)
+    for _ in range(steps):
+        for i, layer in enumerate(model.layers):
+            for name, p in layer.params.items():
+                g = rng.standard_normal(p.shape).astype(dtype)
+                layer.grads[name] = g
+                tparams[f"{i}.{name}"].grad = torch.tensor(g.copy())
+        opt.step()
+        topt.step()
+    return model, tparams
+
+
+SGD_CASES = [
+    {"lr": 0.1},
+    {"lr": 0.05, "momentum": 0.9},
+    {"lr": 0.05, "momentum": 0.9, "nesterov": True},
+    {"lr": 0.05, "momentum": 0.8, "dampening": 0.3, "weight_decay": 0.01},
+    {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
+]
+ADAM_CASES = [
+    {"lr": 1e-3},
+    {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6},
+    {"lr": 0.01, "weight_decay": 0.05},
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "ours, theirs, kwargs",
+    [("SGD", "SGD", kw) for kw in SGD_CASES] + [("Adam", "Adam", kw) for kw in ADAM_CASES],
+)
+def test_updates_match_torch_optim(ours, theirs, kwargs, dtype):
+    torch = pytest.importorskip("torch")
+    cls = {"SGD": SGD, "Adam": Adam}[ours]
+    model, tparams = _run_both(
+        lambda m: cls(m, **kwargs),
+        lambda ps: getattr(torch.optim, theirs)(ps, **kwargs),
+        dtype,
+    )
+    tol = 1e-14 if dtype == np.float64 else 2e-6
+    for key, p in model.params.items():
+        assert p.dtype == dtype
+        np.testing.assert_allclose(
+            p, tparams[key].detach().numpy(), rtol=tol, atol=tol, err_msg=key
+        )
+
+
+def test_frozen_layers_are_skipped_and_state_follows_unfreeze():
+    model = _model(np.float64)
+    x = np.random.default_rng(0).standard_normal((8, 4))
+    y = np.arange(8) % 2
+    from sigconv.nn import CrossEntropy
+
+    opt = SGD(model, lr=0.1, momentum=0.9)
+    model.freeze([0])
+    frozen = model.layers[0].params["weight"].copy()
+    head = model.layers[2].params["weight"].copy()
+    for _ in range(3):
+        model.train_step(x, y, CrossEntropy(), opt)
+    np.testing.assert_array_equal(model.layers[0].params["weight"], frozen)
+    assert not np.array_equal(model.layers[2].params["weight"], head)
+    assert set(opt.state) == {"2.weight", "2.bias"}
+    model.unfreeze()
+    model.train_step(x, y, CrossEntropy(), opt)
+    assert not np.array_equal(model.layers[0].params["weight"], frozen)
+
+
+def test_optimizer_over_a_layer_list_and_a_single_layer():
+    layer = Dense(3, 2)
+    layer.build((3,), np.random.default_rng(0), np.float64)
+    layer.grads = {k: np.ones_like(v) for k, v in layer.params.items()}
+    before = layer.params["weight"].copy()
+    SGD(layer, lr=0.5).step()
+    np.testing.assert_allclose(layer.params["weight"], before - 0.5)
+    SGD([layer], lr=0.5).step()
+    np.testing.assert_allclose(layer.params["weight"], before - 1.0)
+
+
+@pytest.mark.parametrize(
+    "make, exc, words",
+    [
+        (lambda m: SGD(m, lr=-1), ValueError, "lr"),
+        (lambda m: SGD(m, lr="a"), TypeError, "lr"),
+        (lambda m: SGD(m, lr=0.1, momentum=1.5), ValueError, "momentum"),
+        (lambda m: SGD(m, lr=0.1, nesterov=True), ValueError, "nesterov"),
+        (lambda m: SGD(m, lr=0.1, weight_decay=-1), ValueError, "weight_decay"),
+        (lambda m: Adam(m, betas=(0.9, 1.0)), ValueError, r"betas\[1\]"),
+        (lambda m: Adam(m, betas=0.9), TypeError, "betas"),
+        (lambda m: Adam(m, eps=-1), ValueError, "eps"),
+        (lambda m: SGD("model", lr=0.1), TypeError, "params_or_model"),
+    ],
+)
+def test_bad_arguments(make, exc, words):
+    with pytest.raises(exc, match=words):
+        make(_model(np.float32))
