@@ -305,6 +305,13 @@ def _correlate(in1, in2, mode, stride, dilation, boundary, cval, method, backend
 def _direct(x, w, geom, stride, dilation, boundary, cval, shape, target):
     """Run the Numba kernel on the problem normalised to ``(B, N0, N1, N2)`` and 3-D kernels."""
     nd = w.ndim
+    # The kernels are compiled for writeable arrays only: a read-only operand would be typed
+    # differently by Numba and compile a second version of every kernel (about 10 s each), so
+    # it is copied instead.
+    if not x.flags.writeable:
+        x = x.copy()
+    if not w.flags.writeable:
+        w = w.copy()
     pad = (0,) * (3 - nd) + tuple(g.pad_before for g in geom)
     s = (1,) * (3 - nd) + tuple(stride)
     d = (1,) * (3 - nd) + tuple(dilation)

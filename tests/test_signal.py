@@ -1,0 +1,508 @@
+"""sigconv.correlate / convolve / output_shape against SciPy and the plain-loop oracle.
+
+Oracles: ``scipy.signal`` for stride = dilation = 1 with zero padding; the definition (DESIGN
+1.1: ``numpy.pad`` with the boundary, ``scipy.signal.correlate`` with the zero-stuffed kernel in
+``valid`` mode, sliced by stride) for everything else; ``scipy.ndimage.correlate`` for boundary
+modes; ``tests.naive`` (plain loops) as an independent second path.
+"""
+
+import importlib.util
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import scipy.signal as sps
+
+import sigconv
+from sigconv._cpu import correlate as cpu_kernels
+from tests import naive
+from tests.tolerance import assert_close
+
+HAVE_FFT = importlib.util.find_spec("sigconv._fft") is not None
+METHODS = ["direct", "fft", "auto"] if HAVE_FFT else ["direct"]
+BOUNDARIES = ["constant", "reflect", "mirror", "nearest", "wrap"]
+NP_PAD = {
+    "constant": "constant",
+    "reflect": "symmetric",
+    "mirror": "reflect",
+    "nearest": "edge",
+    "wrap": "wrap",
+}
+
+
+def definition(x, w, mode, stride=1, dilation=1, boundary="constant", cval=0.0):
+    """DESIGN 1.1 with SciPy: pad, valid correlation with the zero-stuffed kernel, slice."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    nd = w.ndim
+    lead = x.ndim - nd
+    s = (stride,) * nd if np.isscalar(stride) else tuple(stride)
+    d = (dilation,) * nd if np.isscalar(dilation) else tuple(dilation)
+    kd = np.zeros([(k - 1) * di + 1 for k, di in zip(w.shape, d)])
+    kd[tuple(slice(None, None, di) for di in d)] = w
+    n_in = x.shape[lead:]
+    if mode == "valid" and not (
+        all(n >= e for n, e in zip(n_in, kd.shape)) or all(e >= n for n, e in zip(n_in, kd.shape))
+    ):
+        raise ValueError("valid: neither operand covers the other")
+    pads = [naive.signal_pads(n, k, mode, di) for n, k, di in zip(n_in, w.shape, d)]
+    width = [(0, 0)] * lead + pads
+    if boundary == "constant":
+        xp = np.pad(x, width, mode="constant", constant_values=cval)
+    else:
+        xp = np.pad(x, width, mode=NP_PAD[boundary])
+    y = sps.correlate(xp, kd.reshape((1,) * lead + kd.shape), mode="valid", method="direct")
+    return y[(Ellipsis,) + tuple(slice(None, None, si) for si in s)]
+
+
+def rand(rng, shape, dtype=np.float64):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+# --- SciPy compatibility (stride = dilation = 1, zeros) ---------------------------------------
+
+SCIPY_CASES = [
+    ((13,), (4,)),
+    ((13,), (5,)),
+    ((6,), (9,)),  # kernel longer than input
+    ((1,), (1,)),
+    ((9, 11), (3, 4)),
+    ((9, 11), (2, 2)),
+    ((4, 5), (6, 7)),
+    ((7, 6, 5), (3, 2, 3)),
+    ((3, 4, 2), (5, 4, 3)),
+]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize(("shape", "kshape"), SCIPY_CASES)
+def test_matches_scipy_signal(rng, shape, kshape, mode, method):
+    x, w = rand(rng, shape), rand(rng, kshape)
+    assert_close(
+        sigconv.correlate(x, w, mode, method=method), sps.correlate(x, w, mode, method="direct")
+    )
+    assert_close(
+        sigconv.convolve(x, w, mode, method=method), sps.convolve(x, w, mode, method="direct")
+    )
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_matches_scipy_signal_float32(rng, mode):
+    x, w = rand(rng, (37, 41), np.float32), rand(rng, (4, 5), np.float32)
+    got = sigconv.correlate(x, w, mode, method="direct")
+    assert got.dtype == np.float32
+    assert_close(got, sps.correlate(x.astype(float), w.astype(float), mode), dtype=np.float32)
+
+
+def test_valid_mixed_sizes_raise():
+    with pytest.raises(ValueError, match="valid"):
+        sigconv.correlate(np.ones((5, 3)), np.ones((3, 5)), "valid")
+    with pytest.raises(ValueError, match="valid"):
+        sps.correlate(np.ones((5, 3)), np.ones((3, 5)), "valid")  # the oracle agrees
+
+
+def test_valid_kernel_longer_than_input_swaps(rng):
+    x, w = rand(rng, (4, 3)), rand(rng, (7, 5))
+    got = sigconv.correlate(x, w, "valid", method="direct")
+    assert got.shape == (4, 3)
+    assert_close(got, sps.correlate(x, w, "valid"))
+
+
+# --- the definition: strides, dilations, boundaries, batches ----------------------------------
+
+DEF_CASES = [
+    # shape, kernel shape, stride, dilation
+    ((31,), (4,), 3, 2),
+    ((17,), (3,), 2, 1),
+    ((5,), (3,), 1, 4),  # dilated kernel longer than the input
+    ((2, 3, 23), (5,), 2, 3),  # batch axes
+    ((12, 13), (3, 3), (2, 3), (1, 2)),
+    ((11, 9), (2, 4), 1, (3, 1)),
+    ((3, 10, 9), (3, 2), 2, 2),  # batch + 2-D
+    ((6, 7, 8), (3, 2, 3), (1, 2, 3), (2, 1, 1)),
+    ((2, 5, 4, 6), (2, 3, 2), 2, (1, 2, 1)),  # batch + 3-D
+]
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize(("shape", "kshape", "stride", "dilation"), DEF_CASES)
+def test_definition(rng, shape, kshape, stride, dilation, mode, boundary):
+    x, w = rand(rng, shape), rand(rng, kshape)
+    kw = dict(stride=stride, dilation=dilation, boundary=boundary, cval=0.6)
+    try:
+        want = definition(x, w, mode, stride, dilation, boundary, 0.6)
+    except ValueError:  # valid with neither operand covering the other
+        with pytest.raises(ValueError, match="valid"):
+            sigconv.correlate(x, w, mode, method="direct", **kw)
+        return
+    got = sigconv.correlate(x, w, mode, method="direct", **kw)
+    assert_close(got, want)
+    assert got.shape == sigconv.output_shape(
+        x.shape, w.shape, mode, stride=stride, dilation=dilation
+    )
+    flipped = w[(slice(None, None, -1),) * w.ndim]
+    assert_close(
+        sigconv.convolve(x, w, mode, method="direct", **kw),
+        definition(x, flipped, mode, stride, dilation, boundary, 0.6),
+    )
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize(
+    ("shape", "kshape", "stride", "dilation", "mode"),
+    [
+        ((9,), (3,), 2, 2, "same"),
+        ((2, 6, 5), (3, 2), (2, 1), (1, 2), "full"),
+        ((4, 3, 5), (2, 2, 3), 1, (2, 1, 1), "same"),
+        ((3, 4), (2, 3), (1, 2), 1, "valid"),
+    ],
+)
+def test_naive_loop_oracle(rng, shape, kshape, stride, dilation, mode, boundary):
+    x, w = rand(rng, shape), rand(rng, kshape)
+    kw = dict(stride=stride, dilation=dilation, boundary=boundary, cval=-1.25)
+    assert_close(
+        sigconv.correlate(x, w, mode, method="direct", **kw),
+        naive.correlate(x, w, mode, stride, dilation, boundary, -1.25),
+    )
+    assert_close(
+        sigconv.convolve(x, w, mode, method="direct", **kw),
+        naive.convolve(x, w, mode, stride, dilation, boundary, -1.25),
+    )
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize(("n", "k", "d"), [(3, 5, 3), (1, 4, 2), (2, 7, 1), (4, 3, 5)])
+def test_padding_wider_than_input_repeats_like_numpy_pad(rng, n, k, d, boundary):
+    """A tiny input under a large dilated kernel: the extension repeats periodically."""
+    x, w = rand(rng, (2, n)), rand(rng, (k,))
+    for mode in ("full", "same"):
+        want = naive.correlate(x, w, mode, 1, d, boundary, 0.3)
+        got = sigconv.correlate(
+            x, w, mode, dilation=d, boundary=boundary, cval=0.3, method="direct"
+        )
+        assert_close(got, want)
+    x2, w2 = rand(rng, (n, n + 1)), rand(rng, (k, 2))
+    want = naive.correlate(x2, w2, "full", (1, 2), (d, 3), boundary, 0.3)
+    got = sigconv.correlate(
+        x2, w2, "full", stride=(1, 2), dilation=(d, 3), boundary=boundary, cval=0.3, method="direct"
+    )
+    assert_close(got, want)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize(
+    ("shape", "kshape"), [((40,), (5,)), ((13, 17), (3, 5)), ((6, 7, 5), (3, 3, 3))]
+)
+def test_matches_ndimage_same_odd(rng, shape, kshape, boundary, method):
+    x, w = rand(rng, shape), rand(rng, kshape)
+    got = sigconv.correlate(x, w, "same", boundary=boundary, cval=2.5, method=method)
+    assert_close(got, ndi.correlate(x, w, mode=boundary, cval=2.5))
+
+
+def test_stride_is_slice_of_stride_one(rng):
+    x, w = rand(rng, (3, 19, 22)), rand(rng, (4, 3))
+    full = sigconv.correlate(x, w, "same", boundary="wrap", method="direct")
+    got = sigconv.correlate(x, w, "same", stride=(3, 2), boundary="wrap", method="direct")
+    assert got.shape == (3, 7, 11)  # ceil(n / s)
+    assert_close(got, full[:, ::3, ::2])
+
+
+def test_long_1d_signal_spans_many_blocks(rng, monkeypatch):
+    """Column blocks of one long row (the 1-D parallel split) join without seams."""
+    from sigconv import _config
+
+    monkeypatch.setattr(_config, "CPU_ROW_BLOCK", 7)
+    x, w = rand(rng, (2, 101)), rand(rng, (13,))
+    for mode in ("full", "same", "valid"):
+        assert_close(
+            sigconv.correlate(x, w, mode, boundary="mirror", method="direct"),
+            definition(x, w, mode, boundary="mirror"),
+        )
+    assert_close(
+        sigconv.correlate(x, w, "full", stride=3, dilation=2, method="direct"),
+        definition(x, w, "full", 3, 2),
+    )
+
+
+def test_batch_axes_share_the_kernel(rng):
+    x, w = rand(rng, (2, 3, 8, 9)), rand(rng, (3, 2))
+    got = sigconv.correlate(x, w, "same", method="direct")
+    for i in range(2):
+        for j in range(3):
+            assert_close(got[i, j], sps.correlate(x[i, j], w, "same"))
+
+
+def test_nan_propagates(rng):
+    x = rand(rng, (10, 10))
+    x[4, 5] = np.nan
+    got = sigconv.correlate(x, np.ones((3, 3)), "same", method="direct")
+    assert np.isnan(got[3:6, 4:7]).all()
+    assert np.isfinite(got[:3]).all() and np.isfinite(got[7:]).all()
+
+
+# --- dtypes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dt1", "dt2", "want"),
+    [
+        (np.float32, np.float32, np.float32),
+        (np.float16, np.float32, np.float32),
+        (np.float32, np.float64, np.float64),
+        (np.float64, np.float32, np.float64),
+        (np.int32, np.float32, np.float64),
+        (np.int64, np.int8, np.float64),
+        (np.uint8, np.float64, np.float64),
+        (bool, np.float32, np.float64),
+    ],
+)
+def test_dtype_policy(rng, dt1, dt2, want):
+    x = (rng.standard_normal((9, 8)) * 4).astype(dt1)
+    w = (rng.standard_normal((3, 2)) * 4).astype(dt2)
+    got = sigconv.correlate(x, w, "same", method="direct")
+    assert got.dtype == want
+    ref = sps.correlate(x.astype(np.float64), w.astype(np.float64), "same")
+    assert_close(got, ref, dtype=want)
+
+
+@pytest.mark.parametrize("bad", [np.complex64, np.complex128, object, "U3"])
+def test_non_real_dtypes_raise(bad):
+    x = np.ones((4, 4)).astype(bad)
+    with pytest.raises(TypeError, match="in1"):
+        sigconv.correlate(x, np.ones((2, 2)))
+    with pytest.raises(TypeError, match="in2"):
+        sigconv.convolve(np.ones((4, 4)), np.ones((2, 2)).astype(bad))
+
+
+# --- layouts, inputs untouched, out= ----------------------------------------------------------
+
+
+def _layouts(a):
+    yield "C", np.ascontiguousarray(a)
+    yield "F", np.asfortranarray(a)
+    yield "negative strides", np.ascontiguousarray(a[::-1, ::-1])[::-1, ::-1]
+    big = np.zeros((a.shape[0] * 2, a.shape[1] * 3))
+    big[::2, ::3] = a
+    yield "non-contiguous", big[::2, ::3]
+    yield "big-endian", a.astype(a.dtype.newbyteorder(">"))
+    ro = a.copy()
+    ro.flags.writeable = False
+    yield "read-only", ro
+    yield "list", a.tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_any_layout_and_inputs_unchanged(rng, dtype):
+    x0, w0 = rand(rng, (11, 12), dtype), rand(rng, (3, 4), dtype)
+    want = sps.correlate(x0.astype(float), w0.astype(float), "full")
+    for (lx, x), (lw, w) in zip(_layouts(x0), _layouts(w0)):
+        before_x, before_w = np.array(x, copy=True), np.array(w, copy=True)
+        got = sigconv.correlate(x, w, stride=1, method="direct")
+        assert_close(got, want, dtype=got.dtype, err_msg=f"{lx}/{lw}")
+        np.testing.assert_array_equal(np.asarray(x), before_x)
+        np.testing.assert_array_equal(np.asarray(w), before_w)
+        strided = sigconv.convolve(x, w, "same", stride=2, boundary="reflect", method="direct")
+        assert_close(
+            strided, definition(x0, w0[::-1, ::-1], "same", 2, 1, "reflect"), dtype=strided.dtype
+        )
+        np.testing.assert_array_equal(np.asarray(x), before_x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_out_filled_and_returned(rng, dtype):
+    x, w = rand(rng, (2, 9, 10), dtype), rand(rng, (3, 3), dtype)
+    want = sigconv.correlate(x, w, "same", stride=2, method="direct")
+    out = np.full(want.shape, 7.0, dtype=dtype)
+    got = sigconv.correlate(x, w, "same", stride=2, method="direct", out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, want)
+    assert_close(out, definition(x, w, "same", 2), dtype=dtype)
+    # A non-contiguous out is filled too.
+    base = np.zeros(want.shape[:-1] + (want.shape[-1] * 2,), dtype=dtype)
+    view = base[..., ::2]
+    got = sigconv.correlate(x, w, "same", stride=2, method="direct", out=view)
+    assert got is view
+    np.testing.assert_array_equal(view, want)
+    assert not base[..., 1::2].any()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_out_with_every_method(rng, method):
+    x, w = rand(rng, (20, 21)), rand(rng, (5, 4))
+    out = np.empty((24, 24))
+    got = sigconv.convolve(x, w, out=out, method=method)
+    assert got is out
+    assert_close(out, sps.convolve(x, w))
+
+
+def test_no_recompilation():
+    """Repeated calls with both dtypes, all options: the kernels' signatures stay fixed."""
+    kernels = [cpu_kernels.correlate3, cpu_kernels.deinterleave]
+
+    def run():
+        for dt in (np.float32, np.float64):
+            for nd in (1, 2, 3):
+                x = np.ones((2,) + (6,) * nd, dtype=dt)
+                w = np.ones((3,) * nd, dtype=dt)
+                for b in BOUNDARIES:
+                    sigconv.correlate(
+                        x, w, "same", stride=2, dilation=2, boundary=b, method="direct"
+                    )
+                    sigconv.convolve(x, w, "full", boundary=b, cval=1, method="direct")
+                sigconv.correlate(x.astype(int), w, "valid", method="direct")
+
+    run()
+    counts = [len(k.signatures) for k in kernels]
+    assert counts[0] <= 2 and counts[1] <= 2
+    run()
+    assert [len(k.signatures) for k in kernels] == counts
+
+
+# --- output_shape ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("in_shape", "k_shape", "mode", "stride", "dilation", "want"),
+    [
+        ((10,), (3,), "full", 1, 1, (12,)),
+        ((10,), (3,), "same", 2, 1, (5,)),
+        ((11,), (3,), "same", 2, 1, (6,)),
+        ((10,), (3,), "valid", 1, 2, (6,)),
+        ((4,), (7,), "valid", 1, 1, (4,)),
+        ((4, 100, 100), (5, 5), "valid", 1, 2, (4, 92, 92)),
+        ((2, 8, 9, 10), (3, 3, 3), "full", (1, 2, 3), 1, (2, 10, 6, 4)),
+    ],
+)
+def test_output_shape(in_shape, k_shape, mode, stride, dilation, want):
+    assert sigconv.output_shape(in_shape, k_shape, mode, stride=stride, dilation=dilation) == want
+    x = np.zeros(in_shape)
+    got = sigconv.correlate(
+        x, np.ones(k_shape), mode, stride=stride, dilation=dilation, method="direct"
+    )
+    assert got.shape == want
+
+
+# --- backends ----------------------------------------------------------------------------------
+
+
+class FakeDeviceArray:
+    """Looks like a GPU array (``__cuda_array_interface__``); must never reach np.asarray."""
+
+    def __init__(self, shape, typestr="<f4"):
+        self.shape = shape
+        self.dtype = np.dtype(typestr)
+        self.__cuda_array_interface__ = {
+            "shape": shape,
+            "typestr": typestr,
+            "data": (0, False),
+            "version": 3,
+        }
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("a device array was converted on the host")
+
+
+def test_backend_cpu_refuses_device_arrays():
+    with pytest.raises(TypeError, match="backend='cpu'"):
+        sigconv.correlate(FakeDeviceArray((8, 8)), np.ones((3, 3)), backend="cpu")
+    with pytest.raises(TypeError, match="backend='cpu'"):
+        sigconv.convolve(np.ones((8, 8)), FakeDeviceArray((3, 3)), backend="cpu")
+
+
+def test_device_array_metadata_is_validated():
+    with pytest.raises(TypeError, match="in1"):
+        sigconv.correlate(FakeDeviceArray((8, 8), "<c8"), np.ones((3, 3)))
+    with pytest.raises(ValueError, match="in2"):
+        sigconv.correlate(np.ones((8, 8)), FakeDeviceArray((3, 3, 3, 3)))
+    with pytest.raises(ValueError, match="in2"):
+        sigconv.correlate(FakeDeviceArray((8, 8)), FakeDeviceArray((3, 3, 3)))
+
+
+def test_backend_bogus():
+    with pytest.raises(ValueError, match="backend"):
+        sigconv.correlate(np.ones(5), np.ones(2), backend="bogus")
+    with pytest.raises(TypeError, match="backend"):
+        sigconv.correlate(np.ones(5), np.ones(2), backend=None)
+
+
+# --- bad arguments -----------------------------------------------------------------------------
+
+X, W = np.ones((6, 7)), np.ones((2, 3))
+
+BAD = [
+    # (kwargs overriding the call, exception, word the message must contain)
+    (dict(in1=np.ones((0, 3))), ValueError, "in1"),
+    (dict(in1=np.float64(3.0)), ValueError, "in1"),
+    (dict(in1=[[1, 2], [3]]), TypeError, "in1"),
+    (dict(in1="abc"), TypeError, "in1"),
+    (dict(in1=np.ones(5, dtype=complex)), TypeError, "in1"),
+    (dict(in2=np.ones((2, 2, 2, 2))), ValueError, "in2"),
+    (dict(in2=np.ones((2, 0))), ValueError, "in2"),
+    (dict(in2=np.ones((2, 2, 2))), ValueError, "in2"),  # more kernel axes than in1 has
+    (dict(in2=np.array(2.0)), ValueError, "in2"),
+    (dict(in2=None), TypeError, "in2"),
+    (dict(mode="bogus"), ValueError, "mode"),
+    (dict(mode=3), TypeError, "mode"),
+    (dict(stride=0), ValueError, "stride"),
+    (dict(stride=(1, 2, 3)), ValueError, "stride"),
+    (dict(stride=1.5), TypeError, "stride"),
+    (dict(stride=(1, True)), TypeError, "stride"),
+    (dict(dilation=-1), ValueError, "dilation"),
+    (dict(dilation="2"), TypeError, "dilation"),
+    (dict(dilation=(2,)), ValueError, "dilation"),
+    (dict(boundary="periodic"), ValueError, "boundary"),
+    (dict(boundary=None), TypeError, "boundary"),
+    (dict(cval="zero"), TypeError, "cval"),
+    (dict(cval=np.nan), ValueError, "cval"),
+    (dict(cval=1j), TypeError, "cval"),
+    (dict(method="overlap"), ValueError, "method"),
+    (dict(method=None), TypeError, "method"),
+    (dict(backend="gpu"), ValueError, "backend"),
+    (dict(out=np.empty((7, 9), dtype=np.float32)), TypeError, "out"),
+    (dict(out=[0.0] * 63), TypeError, "out"),
+    (dict(out=np.empty((8, 8))), ValueError, "out"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "word"), BAD)
+@pytest.mark.parametrize("fn", [sigconv.correlate, sigconv.convolve])
+def test_bad_arguments(fn, kwargs, exc, word):
+    call = dict(in1=X, in2=W, mode="full")
+    call.update(kwargs)
+    with pytest.raises(exc, match=word):
+        fn(call.pop("in1"), call.pop("in2"), call.pop("mode"), **call)
+
+
+def test_read_only_out_raises():
+    out = np.empty((7, 9))
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out"):
+        sigconv.correlate(X, W, out=out)
+
+
+BAD_SHAPE = [
+    (dict(in_shape=(0, 3)), ValueError, "in_shape"),
+    (dict(in_shape=()), ValueError, "in_shape"),
+    (dict(in_shape="ab"), TypeError, "in_shape"),
+    (dict(in_shape=(3.0, 4)), TypeError, "in_shape"),
+    (dict(kernel_shape=(1, 1, 1, 1)), ValueError, "kernel_shape"),
+    (dict(kernel_shape=(2, 2, 2)), ValueError, "kernel_shape"),
+    (dict(kernel_shape=None), TypeError, "kernel_shape"),
+    (dict(mode="wide"), ValueError, "mode"),
+    (dict(stride=0), ValueError, "stride"),
+    (dict(dilation=(1, 2, 3)), ValueError, "dilation"),
+    (dict(mode="valid", in_shape=(5, 3), kernel_shape=(3, 5)), ValueError, "valid"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "word"), BAD_SHAPE)
+def test_output_shape_bad_arguments(kwargs, exc, word):
+    call = dict(in_shape=(6, 7), kernel_shape=(2, 3), mode="full")
+    call.update(kwargs)
+    with pytest.raises(exc, match=word):
+        sigconv.output_shape(
+            call.pop("in_shape"), call.pop("kernel_shape"), call.pop("mode"), **call
+        )
