@@ -1,0 +1,251 @@
+"""Sequential: forward/backward chaining, training step, summary, save/load, freezing."""
+
+import numpy as np
+import pytest
+
+from sigconv import nn
+from sigconv.nn import layers as L
+from sigconv.nn.models import lenet5
+
+
+@pytest.fixture(autouse=True)
+def _serial():
+    """Tiny shapes: one Numba and one BLAS thread (see tests/nn/test_layers.py)."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(1, user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def _small(**kw):
+    return nn.Sequential(
+        [
+            L.Conv(4, 3, padding="same"),
+            L.ReLU(inplace=True),
+            L.MaxPool(2),
+            L.Flatten(),
+            L.Dropout(0.2),
+            L.Dense(8),
+            L.Tanh(),
+            L.Dense(3),
+        ],
+        **kw,
+    )
+
+
+def _data(n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 2, 6, 6)).astype(np.float32), rng.integers(0, 3, n)
+
+
+def test_forward_and_backward_chain_the_layers():
+    model = _small()
+    x, _ = _data()
+    y = model.forward(x, training=False)
+    h = x
+    for layer in model.layers:
+        h = layer.forward(h, training=False)
+    np.testing.assert_array_equal(y, h)
+    g = np.ones_like(y)
+    gx = model.backward(g)
+    manual = g
+    for layer in reversed(model.layers):
+        manual = layer.backward(manual)
+    np.testing.assert_array_equal(gx, manual)
+    assert gx.shape == x.shape and gx.dtype == np.float32
+
+
+def test_lazy_build_infers_shapes_dtype_and_is_seeded():
+    x, _ = _data()
+    a, b = _small(random_state=3), _small(random_state=3)
+    ya, yb = a.forward(x), b.forward(x)
+    np.testing.assert_array_equal(ya, yb)  # same seed: same weights and dropout masks
+    assert a.built and a.dtype == np.float32 and a.input_shape == (2, 6, 6)
+    assert a.layers[0].params["weight"].shape == (4, 2, 3, 3)
+    assert a.layers[5].params["weight"].shape == (8, 36)
+    c = _small(random_state=4)
+    assert not np.array_equal(c.forward(x), ya)
+    d = _small()
+    d.forward(x.astype(np.float64))
+    assert d.dtype == np.float64
+
+
+def test_build_with_rng_and_dtype_and_layer_names():
+    model = _small().build((2, 6, 6), rng=np.random.default_rng(5), dtype=np.float64)
+    again = _small().build((2, 6, 6), rng=5, dtype=np.float64)
+    for k, v in model.params.items():
+        assert v.dtype == np.float64
+        np.testing.assert_array_equal(v, again.params[k])
+    names = [layer.name for layer in model.layers]
+    assert names[:3] == ["conv", "relu", "max_pool"] and names[5:] == ["dense", "tanh", "dense_1"]
+    assert model.output_shape == (3,)
+
+
+def test_train_step_returns_the_loss_and_updates_weights():
+    model = _small()
+    x, y = _data()
+    model.build(x.shape[1:])
+    opt = nn.SGD(model, lr=0.1)
+    before = {k: v.copy() for k, v in model.params.items()}
+    loss = nn.CrossEntropy()
+    state = [lay.rng.bit_generator.state for lay in model.layers]
+    value = model.train_step(x, y, loss, opt)
+    assert isinstance(value, float)
+    # the returned value is the loss of the training-mode forward pass before the update
+    for lay, st in zip(model.layers, state):
+        lay.rng.bit_generator.state = st
+    replay = _small().build(x.shape[1:])
+    for lay, st in zip(replay.layers, state):
+        lay.rng.bit_generator.state = st
+    for k, v in before.items():
+        replay.params[k][...] = v
+    assert value == nn.CrossEntropy().forward(replay.forward(x, training=True), y)
+    for k, v in model.params.items():
+        assert not np.array_equal(v, before[k]), k
+
+
+def test_training_reduces_loss():
+    model = _small()
+    x, y = _data(24, 1)
+    opt = nn.Adam(model, lr=0.01)
+    loss = nn.CrossEntropy()
+    first = nn.CrossEntropy().forward(model.forward(x, training=False), y)
+    for _ in range(40):
+        model.train_step(x, y, loss, opt)
+    last = nn.CrossEntropy().forward(model.forward(x, training=False), y)
+    assert last < 0.5 * first
+
+
+def test_predict_and_predict_proba():
+    model = _small()
+    x, y = _data(10)
+    proba = model.predict_proba(x, batch_size=3)
+    assert proba.shape == (10, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+    logits = model.forward(x, training=False)
+    np.testing.assert_array_equal(model.predict(x, batch_size=4), logits.argmax(1))
+    assert model.score(x, y) == np.mean(logits.argmax(1) == y)
+    soft = nn.Sequential([L.Flatten(), L.Dense(3), L.Softmax()])
+    p = soft.predict_proba(x)
+    np.testing.assert_allclose(p, soft.forward(x, training=False))
+    with pytest.raises(ValueError, match="batch_size"):
+        model.predict(x, batch_size=0)
+
+
+def test_input_is_never_modified_even_with_inplace_first_layer():
+    model = nn.Sequential([L.ReLU(inplace=True), L.Flatten(), L.Dense(2)])
+    x, _ = _data()
+    before = x.copy()
+    model.forward(x)
+    np.testing.assert_array_equal(x, before)
+
+
+def test_summary_is_keras_style_and_lenet5_totals_62006():
+    text = lenet5().summary()
+    assert "Total params: 62,006" in text
+    assert "Trainable params: 62,006" in text and "Non-trainable params: 0" in text
+    assert "(None, 6, 28, 28)" in text and "(None, 120, 1, 1)" in text and "(None, 10)" in text
+    lines = [ln for ln in text.splitlines() if "(Conv)" in ln]
+    assert [ln.split()[-1] for ln in lines] == ["456", "2,416", "48,120"]
+    model = lenet5()
+    model.freeze([0, 3])
+    text = model.summary()
+    assert "Trainable params: 59,134" in text and "Non-trainable params: 2,872" in text
+    with pytest.raises(RuntimeError, match="not built"):
+        _small().summary()
+
+
+def test_save_load_round_trip_is_exact(tmp_path):
+    model = _small(random_state=7)
+    x, y = _data()
+    opt = nn.SGD(model, lr=0.05, momentum=0.9)
+    for _ in range(3):
+        model.train_step(x, y, nn.CrossEntropy(), opt)
+    model.freeze([0])
+    path = tmp_path / "model.weights"  # the exact name is kept (no .npz appended)
+    model.save(path)
+    assert path.exists()
+    loaded = nn.Sequential.load(path)
+    assert loaded.get_config() == model.get_config()
+    assert [type(a) for a in loaded.layers] == [type(b) for b in model.layers]
+    assert not loaded.layers[0].trainable and loaded.layers[5].trainable
+    for k, v in model.params.items():
+        w = loaded.params[k]
+        assert w.dtype == v.dtype
+        np.testing.assert_array_equal(w, v)
+    np.testing.assert_array_equal(
+        loaded.forward(x, training=False), model.forward(x, training=False)
+    )
+    assert loaded.summary() == model.summary()
+    # npz holds no pickles: it opens with allow_pickle=False and only arrays inside
+    with np.load(path, allow_pickle=False) as data:
+        assert all(data[k].dtype != object for k in data.files)
+
+
+def test_save_load_unbuilt_and_float64(tmp_path):
+    model = _small()
+    model.save(tmp_path / "a.npz")
+    loaded = nn.Sequential.load(tmp_path / "a.npz")
+    assert not loaded.built and len(loaded) == len(model)
+    m64 = _small().build((2, 6, 6), dtype=np.float64)
+    m64.save(tmp_path / "b.npz")
+    back = nn.Sequential.load(tmp_path / "b.npz")
+    assert back.dtype == np.float64
+    for k, v in m64.params.items():
+        np.testing.assert_array_equal(back.params[k], v)
+    np.save(tmp_path / "c.npy", np.zeros(3))
+    np.savez(tmp_path / "c.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="not a sigconv model"):
+        nn.Sequential.load(tmp_path / "c.npz")
+
+
+def test_freezing_keeps_frozen_weights_and_skips_their_backward():
+    model = _small()
+    x, y = _data()
+    model.build(x.shape[1:])
+    model.train_only_last(1)
+    assert [lay.name for lay in model.trainable_layers] == ["dense_1"]
+    frozen = {k: v.copy() for k, v in model.params.items() if not k.startswith("7.")}
+    opt = nn.Adam(model, lr=0.01)
+    head = model.layers[7].params["weight"].copy()
+    for _ in range(3):
+        model.train_step(x, y, nn.CrossEntropy(), opt)
+    for k, v in frozen.items():
+        np.testing.assert_array_equal(model.params[k], v)
+    assert not np.array_equal(model.layers[7].params["weight"], head)
+    assert model.layers[0].grads == {}  # the frozen conv was never differentiated
+    model.unfreeze("conv")
+    assert model.layers[0].trainable
+    model.freeze(slice(0, 6))
+    assert [lay.name for lay in model.trainable_layers] == ["dense_1"]
+    model.unfreeze()
+    assert len(model.trainable_layers) == 3
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="layers"):
+        nn.Sequential([L.ReLU(), "relu"])
+    with pytest.raises(ValueError, match="without layers"):
+        nn.Sequential().build((3,))
+    model = _small()
+    with pytest.raises(ValueError, match="layer 'conv' \\(Conv\\)"):
+        model.build((3, 6, 6, 6, 6))
+    model = _small().build((2, 6, 6))
+    with pytest.raises(RuntimeError, match="built"):
+        model.add(L.ReLU())
+    with pytest.raises(ValueError, match="no layer named"):
+        model.freeze("nope")
+    with pytest.raises(ValueError, match="index"):
+        model.freeze(99)
+    with pytest.raises(ValueError, match="k must"):
+        model.train_only_last(-1)
+    with pytest.raises(TypeError, match="rng"):
+        _small().build((2, 6, 6), rng="seed")
+    with pytest.raises(TypeError, match="dtype"):
+        nn.Sequential([L.ReLU()], dtype=np.int32)
