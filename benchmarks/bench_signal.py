@@ -124,6 +124,8 @@ shape, kshape = {shape!r}, {kshape!r}
 small = np.ones((9,) * len(shape), dtype=np.float32)
 for method in ("direct", "fft"):
     correlate(small, np.ones((3,) * len(shape), dtype=np.float32), "same", method=method)
+from sigconv import _backend
+_backend.cuda_status()  # backend="auto" looks for a GPU on big inputs: import that first
 x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
 w = np.ones(kshape, dtype=np.float32)
 gc.collect()

@@ -39,24 +39,30 @@ CUDA_MAX_GRID_YZ = 65535
 # any GPU from sm_70 on; tiles (input halo + kernel window) larger than this use the untiled
 # kernel that reads global memory through the cache.
 CUDA_SHARED_BYTES = 48 * 1024
+# Tile edge of the CUDA matrix multiply (dense layers): blocks of T x T threads, 2 T^2 shared.
+CUDA_TILE_MM = 16
 
 # --- method="auto" cost model of the signal API (sigconv._fft) ------------------------------
-# Measured by benchmarks/calibrate_auto.py on the reference machine (2 threads); rerun it and
-# paste its output here after changing a kernel. Seconds per unit:
+# Measured by benchmarks/calibrate_auto.py on the reference machine (single-thread CPU seconds:
+# only the ratio of the two estimates matters); rerun it and paste its output here after
+# changing a kernel. Seconds per unit:
 # direct: outputs * (per_output + taps * per_tap) + per_call, keyed by kernel ndim and dtype.
 DIRECT_COST = {
-    1: {"float32": (3.0e-09, 1.0e-11, 0.0), "float64": (3.98e-09, 2.0e-11, 0.0)},
-    2: {"float32": (1.0e-09, 3.25e-11, 0.0), "float64": (2.55e-09, 7.59e-11, 0.0)},
-    3: {"float32": (2.0e-09, 2.04e-10, 0.0), "float64": (4.0e-09, 2.15e-10, 0.0)},
+    1: {"float32": (7.64e-10, 4.67e-11, 0.0), "float64": (9.17e-10, 7.85e-11, 0.0)},
+    2: {"float32": (7.82e-10, 1e-10, 0.0), "float64": (1.12e-09, 1.26e-10, 0.0)},
+    3: {"float32": (1.45e-09, 6.23e-10, 0.0), "float64": (1.87e-09, 5.49e-10, 0.0)},
 }
-# FFT: points * (per_point_log * log2(transform size) + per_point) + per_group_call, keyed by
-# kernel ndim and dtype.
+# FFT: points * (per_point_log * L + per_point + per_point_big * max(0, L - 16)) + per_group,
+# L = log2(transform size), keyed by kernel ndim and dtype.
 FFT_COST = {
-    1: {"float32": (2.31e-10, 2.39e-10, 0.000118), "float64": (3.9e-10, 4.58e-10, 0.0)},
-    2: {"float32": (2.31e-10, 2.39e-10, 0.000118), "float64": (3.9e-10, 4.58e-10, 0.0)},
-    3: {"float32": (2.31e-10, 2.39e-10, 0.000118), "float64": (3.9e-10, 4.58e-10, 0.0)},
+    1: {
+        "float32": (3.51e-10, 1.27e-09, 8.36e-09, 0.000125),
+        "float64": (3.7e-10, 5.42e-09, 1.18e-08, 0.0),
+    },
+    2: {"float32": (5.56e-11, 7.81e-09, 0.0, 0.0), "float64": (7.07e-11, 1.19e-08, 0.0, 0.0)},
+    3: {"float32": (0.0, 9.79e-09, 0.0, 0.0), "float64": (0.0, 1.62e-08, 0.0, 0.0)},
 }
 # The FFT path's temporaries stay under FFT_TEMP_FACTOR x the larger of input and output
 # (frames are processed in groups to get there), but never need to go below FFT_TEMP_MIN_BYTES.
-FFT_TEMP_FACTOR = 1.0
+FFT_TEMP_FACTOR = 0.5
 FFT_TEMP_MIN_BYTES = 32 * 2**20

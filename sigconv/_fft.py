@@ -36,9 +36,10 @@ Cost model
   the kernel has a few taps; the per-output term is the memory traffic). Stride reduces the
   number of outputs, so it reduces this estimate; dilation changes nothing.
 * FFT: for the cheapest plan (whole-axis transform or overlap-save frames of some length),
-  ``P * (per_point_log * log2(prod N) + per_point) + per_group * groups`` per number of kernel
-  axes and dtype, where ``P`` is the number of real points transformed (batch x frames x
-  prod N, plus one transform for the kernel). Stride does not reduce it.
+  ``P * (per_point_log * L + per_point + per_point_big * max(0, L - 16)) + per_group * groups``
+  per number of kernel axes and dtype, where ``L = log2(prod N)`` and ``P`` is the number of
+  real points transformed (batch x frames x prod N, plus one transform for the kernel); the
+  third term charges transforms too large for the caches. Stride does not reduce it.
 
 The FFT path is chosen only when its estimate is smaller and a plan fits the memory cap.
 """
@@ -109,6 +110,12 @@ def _axis_length(n, ke, n1, pad_before, dilation, implicit) -> int:
     return _fast_len(nmin, dilation)
 
 
+# Transforms above about 2**16 points spill out of the per-core caches and cost more per point
+# than n log n says (measured: a 200,000-point rfft runs at a sixth of the rate of batched
+# 1,000-point ones); the cost model charges them an extra term.
+_CACHE_LOG2 = 16
+
+
 def _consts(nd, dtype):
     key = "float32" if np.dtype(dtype) == np.float32 else "float64"
     return _config.FFT_COST[nd][key]
@@ -148,7 +155,11 @@ def fft_plan(
     if temp_cap is None:
         big = max(math.prod(x_shape), batch * math.prod(n_out)) * itemsize
         temp_cap = max(_config.FFT_TEMP_FACTOR * big, _config.FFT_TEMP_MIN_BYTES)
-    c_log, c_pt, c_call = _consts(nd, dtype)
+    c_log, c_pt, c_big, c_call = _consts(nd, dtype)
+
+    def per_point(size):
+        log = math.log2(max(size, 2))
+        return c_log * log + c_pt + c_big * max(0.0, log - _CACHE_LOG2)
 
     def make(n0, framed):
         if framed:
@@ -163,10 +174,9 @@ def fft_plan(
         if group < 1:
             return None
         groups = -(-nframes // group)
-        pts = batch * nframes * n0 * rest_pts
-        log = math.log2(max(n0 * rest_pts, 2))
-        kernel = n0 * rest_pts * (c_log * log + c_pt)
-        cost = pts * (c_log * log + c_pt) + kernel + c_call * groups
+        size = n0 * rest_pts
+        pts = batch * nframes * size + size  # the kernel's transform is one more
+        cost = pts * per_point(size) + c_call * groups
         return FFTPlan((n0, *rest), framed, block, nframes, group, cost, copies * per_frame * group)
 
     n0_full = _axis_length(n[0], ke[0], n1[0], geom[0].pad_before, dilation[0], implicit)
@@ -255,6 +265,24 @@ def _gather(arr: np.ndarray, axis: int, n: int, lo: int, hi: int, boundary: str,
     return np.take(arr, _source_index(np.arange(lo, hi), n, boundary), axis=axis)
 
 
+def _segment(x, lead, ranges, lengths, boundary, cval):
+    """A new C-contiguous buffer of shape ``(*batch, *lengths)`` for one transform.
+
+    Along kernel axis ``a`` it holds padded positions ``ranges[a]`` (input coordinates, with
+    ``boundary``) at its start and zeros after them. Axis 0 is gathered first, so that a group
+    of frames never copies more than its own rows.
+    """
+    src = x
+    for a, (lo, hi) in enumerate(ranges):
+        src = _gather(src, lead + a, x.shape[lead + a], lo, hi, boundary, cval)
+    shape = x.shape[:lead] + tuple(lengths)
+    if src.shape == shape and src.base is None and src.flags.c_contiguous:
+        return src  # already a fresh array of the right size (gathered on every axis)
+    buf = np.zeros(shape, dtype=x.dtype)
+    buf[(Ellipsis, *(slice(0, m) for m in src.shape[lead:]))] = src
+    return buf
+
+
 def _kernel_spectrum(w, lengths, shifts, dilation, cdtype, workers):
     """``conj(FFT(dilated w))`` at ``lengths`` with a circular shift by ``shifts``, rfft layout."""
     nd = w.ndim
@@ -315,40 +343,45 @@ def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
     axes = tuple(range(-nd, 0))
     cdtype = np.complex64 if x.dtype == np.float32 else np.complex128
 
-    # Implicit zero padding: every axis is a view (cropped to what the kept outputs read) and the
-    # offset pad_before becomes a phase ramp. Otherwise the padded range is gathered, axis 0
-    # per group (after which the other axes are gathered on the smaller segment).
+    # Implicit zero padding: the data of an axis sits at the start of the transform buffer,
+    # cropped to what the kept outputs read, zeros after it, and pad_before becomes a phase
+    # ramp. Otherwise the buffer holds padded positions -pad_before .. -pad_before + N - 1
+    # (those beyond the needed range are never read by a kept output).
     shifts = [0] * nd
-    src = x
-    if implicit:
-        for a in range(1 if plan.framed else 0, nd):
-            pb = geom[a].pad_before
-            src = _gather(src, lead + a, n[a], 0, min(n[a], n1[a] + ke[a] - 1 - pb), boundary, 0)
+    ranges = []
+    for a in range(nd):
+        pb = geom[a].pad_before
+        if implicit:
+            ranges.append((0, min(n[a], n1[a] + ke[a] - 1 - pb)))
             shifts[a] = pb
-
-    def gather_rest(arr):
-        if not implicit:
-            for a in range(1, nd):
-                pb = geom[a].pad_before
-                arr = _gather(arr, lead + a, n[a], -pb, n1[a] + ke[a] - 1 - pb, boundary, cval)
-        return arr
-
+        else:
+            ranges.append((-pb, -pb + plan.lengths[a]))
+    if plan.framed:
+        shifts[0] = 0
     spec = _kernel_spectrum(w, plan.lengths, shifts, dilation, cdtype, workers)
 
-    if not plan.framed:
-        if not implicit:
-            pb = geom[0].pad_before
-            src = _gather(src, lead, n[0], -pb, n1[0] + ke[0] - 1 - pb, boundary, cval)
-            src = gather_rest(src)
-        spectrum = sp_fft.rfftn(src, s=plan.lengths, axes=axes, workers=workers)
-        del src
+    def transform(buf, frames):
+        """Inverse transform of (transform of frames x kernel spectrum).
+
+        Axis by axis so that the complex passes run in place: at most two arrays of the
+        transform's size are alive at once (input and spectrum, then spectrum and output).
+        """
+        spectrum = sp_fft.rfft(frames, axis=-1, workers=workers)
+        del buf, frames
+        if nd > 1:
+            spectrum = sp_fft.fftn(spectrum, axes=axes[:-1], overwrite_x=True, workers=workers)
         spectrum *= spec
-        y = sp_fft.irfftn(spectrum, s=plan.lengths, axes=axes, workers=workers, overwrite_x=True)
-        del spectrum
+        if nd > 1:
+            spectrum = sp_fft.ifftn(spectrum, axes=axes[:-1], overwrite_x=True, workers=workers)
+        return sp_fft.irfft(spectrum, n=plan.lengths[-1], axis=-1, workers=workers)
+
+    if not plan.framed:
+        buf = _segment(x, lead, ranges, plan.lengths, boundary, cval)
+        y = transform(buf, buf)
         return np.ascontiguousarray(y[(Ellipsis, *(slice(0, m, s) for m, s in zip(n1, stride)))])
 
     # Overlap-save along the first kernel axis: frame f reads padded rows f*hop .. f*hop+N0-1
-    # and keeps outputs f*block .. (f+1)*block-1.
+    # and keeps outputs f*block .. (f+1)*block-1. Frames are a strided view of one segment.
     n0 = plan.lengths[0]
     hop = plan.block * stride[0]
     pb0 = geom[0].pad_before
@@ -364,20 +397,18 @@ def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
         f1 = min(plan.nframes, f0 + plan.group)
         lo = f0 * hop - pb0
         hi = (f1 - 1) * hop + n0 - pb0
-        seg = _gather(src, lead, n[0], lo, hi, boundary, cval)
-        seg = np.ascontiguousarray(gather_rest(seg))
-        st = seg.strides
+        buf = _segment(
+            x, lead, [(lo, hi)] + ranges[1:], (hi - lo,) + plan.lengths[1:], boundary, cval
+        )
+        st = buf.strides
         frames = np.lib.stride_tricks.as_strided(
-            seg,
-            shape=seg.shape[:lead] + (f1 - f0, n0) + seg.shape[lead + 1 :],
+            buf,
+            shape=buf.shape[:lead] + (f1 - f0, n0) + buf.shape[lead + 1 :],
             strides=st[:lead] + (hop * st[lead], st[lead]) + st[lead + 1 :],
             writeable=False,
         )
-        spectrum = sp_fft.rfftn(frames, s=plan.lengths, axes=axes, workers=workers)
-        del frames, seg
-        spectrum *= spec
-        y = sp_fft.irfftn(spectrum, s=plan.lengths, axes=axes, workers=workers, overwrite_x=True)
-        del spectrum
+        y = transform(buf, frames)
+        del buf, frames
         blocks[(slice(None),) * lead + (slice(f0, f1),)] = y[(Ellipsis, *keep)]
         del y
     return np.ascontiguousarray(full[(slice(None),) * lead + (slice(0, n_out[0]),)])
