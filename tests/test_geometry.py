@@ -1,0 +1,125 @@
+"""Unit tests of sigconv._geometry against SciPy, PyTorch's and TensorFlow's rules."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.signal as sps
+
+from sigconv import _geometry as geo
+
+
+@pytest.mark.parametrize(("k", "d", "want"), [(1, 1, 1), (3, 1, 3), (3, 2, 5), (4, 3, 10)])
+def test_effective_size(k, d, want):
+    assert geo.effective_size(k, d) == want
+
+
+@pytest.mark.parametrize(
+    ("n", "s", "want"), [(0, 2, 0), (1, 3, 1), (5, 1, 5), (5, 2, 3), (6, 2, 3)]
+)
+def test_strided_count(n, s, want):
+    assert geo.strided_count(n, s) == want
+    assert geo.strided_count(n, s) == len(range(0, n, s))
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize(("n", "k"), [(10, 3), (10, 4), (4, 9), (1, 1), (7, 7), (2, 5)])
+def test_signal_geometry_stride1_matches_scipy_sizes(n, k, mode):
+    (g,) = geo.signal_geometry((n,), (k,), mode, (1,), (1,))
+    assert g.n_out == sps.correlate(np.ones(n), np.ones(k), mode).shape[0]
+    # The padded length is exactly what the valid correlation consumes.
+    assert n + g.pad_before + g.pad_after - k + 1 == g.n_out
+
+
+def test_signal_geometry_same_pads_scipy_centring():
+    # SciPy centres 'same' so that an even kernel has the larger half before the output.
+    (g,) = geo.signal_geometry((10,), (4,), "same", (1,), (1,))
+    assert (g.pad_before, g.pad_after) == (2, 1)
+    (g,) = geo.signal_geometry((10,), (3,), "same", (1,), (2,))  # Ke = 5
+    assert (g.pad_before, g.pad_after) == (2, 2)
+
+
+@pytest.mark.parametrize("s", [1, 2, 3, 4])
+@pytest.mark.parametrize("n", [1, 5, 8, 9])
+def test_signal_geometry_stride(n, s):
+    (full,) = geo.signal_geometry((n,), (3,), "full", (1,), (1,))
+    (g,) = geo.signal_geometry((n,), (3,), "full", (s,), (1,))
+    assert g.n_out == len(range(0, full.n_out, s))
+    (g,) = geo.signal_geometry((n,), (3,), "same", (s,), (1,))
+    assert g.n_out == math.ceil(n / s)
+
+
+def test_signal_geometry_valid_swap_and_error():
+    (g,) = geo.signal_geometry((4,), (9,), "valid", (1,), (1,))
+    assert g == geo.AxisGeometry(5, 5, 6)
+    with pytest.raises(ValueError, match="valid"):
+        geo.signal_geometry((5, 3), (3, 5), "valid", (1, 1), (1, 1))
+    # Dilation makes the kernel the larger operand.
+    (g,) = geo.signal_geometry((4,), (3,), "valid", (1,), (3,))
+    assert g.n_out == 7 - 4 + 1
+
+
+def _tf_same(n, k, s, d):
+    """TensorFlow's 'SAME': ceil(n / s) outputs, total pad max((out-1)*s + Ke - n, 0)."""
+    ke = (k - 1) * d + 1
+    out = -(-n // s)
+    total = max((out - 1) * s + ke - n, 0)
+    return total // 2, total - total // 2
+
+
+@pytest.mark.parametrize("d", [1, 2])
+@pytest.mark.parametrize("s", [2, 3])
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+@pytest.mark.parametrize("n", [1, 6, 7, 10])
+def test_nn_padding_same_strided_is_tensorflow_rule(n, k, s, d):
+    (pads,) = geo.nn_padding("same", (n,), (k,), (s,), (d,))
+    assert pads == _tf_same(n, k, s, d)
+    assert geo.nn_output_size(n, pads, k, s, d) == math.ceil(n / s)
+
+
+@pytest.mark.parametrize(("k", "d"), [(1, 1), (2, 1), (3, 1), (4, 1), (3, 2), (2, 3)])
+def test_nn_padding_same_stride1_is_pytorch_split(k, d):
+    torch = pytest.importorskip("torch")
+    n = 9
+    ke = (k - 1) * d + 1
+    (pads,) = geo.nn_padding("same", (n,), (k,), (1,), (d,))
+    assert pads == ((ke - 1) // 2, ke - 1 - (ke - 1) // 2)
+    x = torch.randn(1, 1, n, dtype=torch.float64)
+    w = torch.randn(1, 1, k, dtype=torch.float64)
+    want = torch.nn.functional.conv1d(x, w, padding="same", dilation=d)
+    xp = torch.nn.functional.pad(x, pads)
+    got = torch.nn.functional.conv1d(xp, w, dilation=d)
+    assert torch.allclose(got, want)
+
+
+def test_nn_padding_forms():
+    assert geo.nn_padding(2, (5, 6), (3, 3), (1, 1), (1, 1)) == [(2, 2), (2, 2)]
+    assert geo.nn_padding((1, 2), (5, 6), (3, 3), (1, 1), (1, 1)) == [(1, 1), (2, 2)]
+    assert geo.nn_padding(((0, 1), (2, 3)), (5, 6), (3, 3), (1, 1), (1, 1)) == [(0, 1), (2, 3)]
+    assert geo.nn_padding("valid", (5,), (3,), (1,), (1,)) == [(0, 0)]
+    assert geo.nn_padding("full", (5,), (3,), (1,), (2,)) == [(4, 4)]
+
+
+@pytest.mark.parametrize(
+    ("padding", "exc"),
+    [
+        ("wide", ValueError),
+        (-1, ValueError),
+        ((1,), ValueError),
+        (1.5, TypeError),
+        (((1, 2, 3), 1), TypeError),
+    ],
+)
+def test_nn_padding_bad(padding, exc):
+    with pytest.raises(exc, match="padding"):
+        geo.nn_padding(padding, (5, 6), (3, 3), (1, 1), (1, 1))
+
+
+@pytest.mark.parametrize(
+    ("n", "pads", "k", "s", "d"), [(10, (1, 1), 3, 2, 1), (7, (0, 0), 3, 1, 3)]
+)
+def test_nn_output_size_matches_torch(n, pads, k, s, d):
+    torch = pytest.importorskip("torch")
+    x = torch.zeros(1, 1, n + pads[0] + pads[1])
+    y = torch.nn.functional.conv1d(x, torch.zeros(1, 1, k), stride=s, dilation=d)
+    assert geo.nn_output_size(n, pads, k, s, d) == y.shape[-1]
