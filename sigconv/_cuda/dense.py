@@ -1,0 +1,146 @@
+"""Dense (fully connected) layers on the GPU: a shared-memory tiled matrix multiply.
+
+``dense(x, weight, bias)`` is PyTorch's ``Linear``: ``y = x @ weight.T + bias`` with ``x``
+``(N, in)`` and ``weight`` ``(out, in)``; ``dense_backward`` returns ``grad_x = g @ weight``,
+``grad_weight = g.T @ x`` and ``grad_bias = g.sum(0)``. All three products are one kernel,
+:func:`_matmul`, reading either operand transposed in place (no transposed copies).
+
+The kernel is the classic tiled GEMM: a block of ``T x T`` threads (``T`` from
+``_config.CUDA_TILE_MM``) computes a ``T x T`` tile of ``C``, staging ``T x T`` tiles of both
+operands in shared memory per step along the reduction axis, so each global element is read
+``K / T`` times instead of ``K`` times; loads are bounds-guarded, so any shape works.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda
+
+from .. import _config, _validate
+from . import _launch
+from .conv import _channel_sum
+
+
+@cuda.jit(cache=True)
+def _matmul(a, b, bias, c, trans_a, trans_b, has_bias):
+    # c[M, N] = op(a)[M, K] @ op(b)[K, N] (+ bias[N]); op transposes when its flag is set.
+    M, N = c.shape
+    K = a.shape[0] if trans_a else a.shape[1]
+    T = cuda.blockDim.x
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * T + ty
+    col = cuda.blockIdx.x * T + tx
+    sh = cuda.shared.array(0, c.dtype)
+    ta = sh[: T * T]
+    tb = sh[T * T : 2 * T * T]
+    acc = c.dtype.type(0)
+    for k0 in range(0, K, T):
+        ka = k0 + tx  # column of op(a) this thread loads
+        kb = k0 + ty  # row of op(b) this thread loads
+        if row < M and ka < K:
+            ta[ty * T + tx] = a[ka, row] if trans_a else a[row, ka]
+        else:
+            ta[ty * T + tx] = 0
+        if col < N and kb < K:
+            tb[ty * T + tx] = b[col, kb] if trans_b else b[kb, col]
+        else:
+            tb[ty * T + tx] = 0
+        cuda.syncthreads()
+        for kk in range(T):
+            acc += ta[ty * T + kk] * tb[kk * T + tx]
+        cuda.syncthreads()
+    if row < M and col < N:
+        if has_bias:
+            acc += bias[col]
+        c[row, col] = acc
+
+
+PTX_SIGNATURES = [
+    (
+        _matmul,
+        [
+            f"void({t}[:, ::1], {t}[:, ::1], {t}[::1], {t}[:, ::1], int64, int64, int64)"
+            for t in ("float32", "float64")
+        ],
+    )
+]
+
+
+def _views(*arrays):
+    return [a if a is None or not _launch.is_device(a) else _launch.device_view(a) for a in arrays]
+
+
+def matmul_device(a, b, trans_a=False, trans_b=False, bias=None):
+    """``op(a) @ op(b)`` (+ ``bias`` per column) of 2-D C-contiguous device arrays."""
+    M = a.shape[1] if trans_a else a.shape[0]
+    N = b.shape[0] if trans_b else b.shape[1]
+    dtype = np.dtype(a.dtype)
+    c = _launch.empty((M, N), dtype)
+    T = int(_config.CUDA_TILE_MM)
+    bias_d = bias if bias is not None else _launch.empty((1,), dtype)
+    grid = (_launch.blocks(N, T), _launch.blocks(M, T))
+    _matmul[grid, (T, T), 0, 2 * T * T * dtype.itemsize](
+        a, b, bias_d, c, int(trans_a), int(trans_b), int(bias is not None)
+    )
+    return c
+
+
+def matmul(a, b, *, trans_a=False, trans_b=False):
+    """``op(a) @ op(b)`` for 2-D host or device arrays (device result if either is on it)."""
+    on_device = _launch.is_device(a) or _launch.is_device(b)
+    a, b = _views(a, b)
+    ka = a.shape[0] if trans_a else a.shape[1]
+    kb = b.shape[1] if trans_b else b.shape[0]
+    if len(a.shape) != 2 or len(b.shape) != 2 or ka != kb:
+        raise ValueError(
+            f"matmul needs 2-D operands with matching inner sizes; got {tuple(a.shape)} "
+            f"(trans_a={trans_a}) and {tuple(b.shape)} (trans_b={trans_b})"
+        )
+    dtype = _validate.compute_dtype(a, b)
+    ad, bd = _launch.contiguous(a, dtype), _launch.contiguous(b, dtype)
+    return _launch.finish(matmul_device(ad, bd, trans_a, trans_b), None, on_device)
+
+
+def dense(x, weight, bias=None):
+    """``x @ weight.T + bias`` (PyTorch's ``Linear``) on the GPU."""
+    on_device = any(_launch.is_device(a) for a in (x, weight, bias) if a is not None)
+    x, weight, bias = _views(x, weight, bias)
+    if tuple(weight.shape)[1:] != tuple(x.shape)[1:] or len(x.shape) != 2:
+        raise ValueError(
+            f"dense needs x (N, in) and weight (out, in); got {tuple(x.shape)} and "
+            f"{tuple(weight.shape)}"
+        )
+    dtype = _validate.compute_dtype(*[a for a in (x, weight, bias) if a is not None])
+    xd, wd = _launch.contiguous(x, dtype), _launch.contiguous(weight, dtype)
+    bd = None if bias is None else _launch.contiguous(bias, dtype)
+    return _launch.finish(matmul_device(xd, wd, False, True, bd), None, on_device)
+
+
+def dense_backward(grad_y, x, weight, *, need=("x", "weight", "bias")):
+    """``(grad_x, grad_weight, grad_bias)`` of :func:`dense`, ``None`` where not in ``need``."""
+    on_device = any(_launch.is_device(a) for a in (grad_y, x, weight))
+    grad_y, x, weight = _views(grad_y, x, weight)
+    n, out_f = (int(v) for v in grad_y.shape)
+    if tuple(x.shape)[0] != n or tuple(weight.shape) != (out_f, int(x.shape[1])):
+        raise ValueError(
+            f"dense_backward needs grad_y (N, out), x (N, in), weight (out, in); got "
+            f"{tuple(grad_y.shape)}, {tuple(x.shape)}, {tuple(weight.shape)}"
+        )
+    dtype = _validate.compute_dtype(grad_y, x, weight)
+    gd = _launch.contiguous(grad_y, dtype)
+    gx = gw = gb = None
+    if "x" in need:
+        wd = _launch.contiguous(weight, dtype)
+        gx = _launch.finish(matmul_device(gd, wd), None, on_device)
+    if "weight" in need:
+        xd = _launch.contiguous(x, dtype)
+        gw = _launch.finish(matmul_device(gd, xd, trans_a=True), None, on_device)
+    if "bias" in need:
+        gbd = _launch.empty((out_f,), dtype)
+        threads = 1 << (max(1, int(_config.CUDA_BLOCK_1D)).bit_length() - 1)
+        blocks = max(1, min(out_f, _config.CUDA_MAX_BLOCKS_1D))
+        g3 = _launch.reshape(gd, (n, out_f, 1))
+        _channel_sum[blocks, threads, 0, threads * dtype.itemsize](g3, gbd)
+        gb = _launch.finish(gbd, None, on_device)
+    return gx, gw, gb
