@@ -165,10 +165,10 @@ def fft_plan(
         if framed:
             block = (n0 - ke[0]) // stride[0] + 1
             nframes = -(-n_out[0] // block)
-            copies = 3  # gathered segment, spectrum, inverse transform
+            copies = 2  # segment and spectrum, then spectrum and inverse transform
         else:
             block, nframes = n_out[0], 1
-            copies = 2 if implicit else 3
+            copies = 2
         per_frame = batch * n0 * rest_pts * itemsize
         group = int(min(nframes, temp_cap // (copies * per_frame)))
         if group < 1:
@@ -283,6 +283,20 @@ def _segment(x, lead, ranges, lengths, boundary, cval):
     return buf
 
 
+def _frames(buf, lead, count, length, hop):
+    """``count`` overlapping frames of ``length`` rows, ``hop`` apart, along axis ``lead``.
+
+    A read-only strided view; it is the only reference to ``buf`` a caller should keep.
+    """
+    st = buf.strides
+    return np.lib.stride_tricks.as_strided(
+        buf,
+        shape=buf.shape[:lead] + (count, length) + buf.shape[lead + 1 :],
+        strides=st[:lead] + (hop * st[lead], st[lead]) + st[lead + 1 :],
+        writeable=False,
+    )
+
+
 def _kernel_spectrum(w, lengths, shifts, dilation, cdtype, workers):
     """``conj(FFT(dilated w))`` at ``lengths`` with a circular shift by ``shifts``, rfft layout."""
     nd = w.ndim
@@ -360,14 +374,15 @@ def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
         shifts[0] = 0
     spec = _kernel_spectrum(w, plan.lengths, shifts, dilation, cdtype, workers)
 
-    def transform(buf, frames):
+    def transform(frames):
         """Inverse transform of (transform of frames x kernel spectrum).
 
         Axis by axis so that the complex passes run in place: at most two arrays of the
         transform's size are alive at once (input and spectrum, then spectrum and output).
+        Callers pass a temporary, so the input dies here.
         """
         spectrum = sp_fft.rfft(frames, axis=-1, workers=workers)
-        del buf, frames
+        del frames
         if nd > 1:
             spectrum = sp_fft.fftn(spectrum, axes=axes[:-1], overwrite_x=True, workers=workers)
         spectrum *= spec
@@ -376,8 +391,7 @@ def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
         return sp_fft.irfft(spectrum, n=plan.lengths[-1], axis=-1, workers=workers)
 
     if not plan.framed:
-        buf = _segment(x, lead, ranges, plan.lengths, boundary, cval)
-        y = transform(buf, buf)
+        y = transform(_segment(x, lead, ranges, plan.lengths, boundary, cval))
         return np.ascontiguousarray(y[(Ellipsis, *(slice(0, m, s) for m, s in zip(n1, stride)))])
 
     # Overlap-save along the first kernel axis: frame f reads padded rows f*hop .. f*hop+N0-1
@@ -397,18 +411,16 @@ def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
         f1 = min(plan.nframes, f0 + plan.group)
         lo = f0 * hop - pb0
         hi = (f1 - 1) * hop + n0 - pb0
-        buf = _segment(
-            x, lead, [(lo, hi)] + ranges[1:], (hi - lo,) + plan.lengths[1:], boundary, cval
+        seg_lengths = (hi - lo,) + plan.lengths[1:]
+        y = transform(
+            _frames(
+                _segment(x, lead, [(lo, hi)] + ranges[1:], seg_lengths, boundary, cval),
+                lead,
+                f1 - f0,
+                n0,
+                hop,
+            )
         )
-        st = buf.strides
-        frames = np.lib.stride_tricks.as_strided(
-            buf,
-            shape=buf.shape[:lead] + (f1 - f0, n0) + buf.shape[lead + 1 :],
-            strides=st[:lead] + (hop * st[lead], st[lead]) + st[lead + 1 :],
-            writeable=False,
-        )
-        y = transform(buf, frames)
-        del buf, frames
         blocks[(slice(None),) * lead + (slice(f0, f1),)] = y[(Ellipsis, *keep)]
         del y
     return np.ascontiguousarray(full[(slice(None),) * lead + (slice(0, n_out[0]),)])

@@ -68,7 +68,7 @@ def run_fft(x, w, mode, stride, dilation, boundary="constant", cval=0.0):
 @pytest.fixture
 def tight_memory(monkeypatch):
     """Force overlap-save frames processed in several groups on small inputs."""
-    monkeypatch.setattr(_config, "FFT_TEMP_FACTOR", 3.0)
+    monkeypatch.setattr(_config, "FFT_TEMP_FACTOR", 2.0)
     monkeypatch.setattr(_config, "FFT_TEMP_MIN_BYTES", 0)
 
 
