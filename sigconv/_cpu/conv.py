@@ -225,26 +225,25 @@ def rechunk(g, b0, out):
 
 # contract: let LLVM fuse a * x + acc into FMAs (it never reorders the sums).
 @njit(parallel=True, cache=True, fastmath={"contract"})
-def direct_corr(xp, w, bias, dilation, blk, y):
-    """Unit-stride valid correlation ``y = corr(xp, w) + bias`` on the wide flattened grid.
+def direct_corr_wide(xp, w, bias, dilation, blk, yw):
+    """Unit-stride valid correlation ``corr(xp, w) + bias`` on the wide flattened grid.
 
-    ``xp`` ``(N, C, Dp, Hp, Wp)``; ``w`` ``(O, C // G, KD, KH, KW)``; ``y`` ``(N, O, OD, OH, OW)``.
-    Tasks are (image, output channel, block of wide positions); each keeps its accumulator row
-    in a small local buffer (L1) and sweeps every input channel's taps over it, four taps per
-    contiguous loop so that each accumulator load and store is shared by four FMAs (one tap per
-    loop is bound by L1 stores, not arithmetic).
+    ``xp`` ``(N, C, Dp, Hp, Wp)``; ``w`` ``(O, C // G, KD, KH, KW)``; ``yw`` ``(N, O, nq)``:
+    output pixel ``(i, j, k)`` is wide position ``i * Hp * Wp + j * Wp + k`` (``crop_wide``
+    extracts them). Tasks are (image, pair of output channels, block of ``blk`` positions);
+    each sweeps every input channel's taps over its two accumulator rows, four taps per
+    contiguous loop, so each accumulator load/store is shared by four FMAs and each input load
+    by two (one tap per loop is bound by L1 stores, not arithmetic).
     """
     nb, nc = xp.shape[0], xp.shape[1]
     dp, hp, wp = xp.shape[2], xp.shape[3], xp.shape[4]
     nout, cg = w.shape[0], w.shape[1]
     kd, kh, kw = w.shape[2], w.shape[3], w.shape[4]
-    od, oh, ow = y.shape[2], y.shape[3], y.shape[4]
     dd, dh, dw = dilation
     og = nout // (nc // cg)
     kk = kd * kh * kw
     plane = hp * wp
-    # Last wide position that is a real output, plus one.
-    nq = (od - 1) * plane + (oh - 1) * wp + ow
+    nq = yw.shape[2]
     nblk = (nq + blk - 1) // blk
     offs = np.empty(kk, dtype=np.int64)
     for t in range(kk):
@@ -255,49 +254,98 @@ def direct_corr(xp, w, bias, dilation, blk, y):
     xf = xp.reshape(nb, nc, dp * plane)
     wf = w.reshape(nout, cg, kk)
     k4 = kk - kk % 4
-    for task in prange(nb * nout * nblk):
-        n = task // (nout * nblk)
-        rem = task % (nout * nblk)
-        o = rem // nblk
+    npair = (og + 1) // 2  # output channels are paired within a group
+    ngroup = nout // og
+    for task in prange(nb * ngroup * npair * nblk):
+        n = task // (ngroup * npair * nblk)
+        rem = task % (ngroup * npair * nblk)
+        grp = rem // (npair * nblk)
+        rem = rem % (npair * nblk)
+        o = grp * og + 2 * (rem // nblk)
         q0 = (rem % nblk) * blk
-        q1 = min(q0 + blk, nq)
-        m = q1 - q0
-        acc = np.empty(blk, dtype=y.dtype)
+        m = min(q0 + blk, nq) - q0
+        two = o + 1 < (grp + 1) * og
+        c0 = grp * cg
+        acc = yw[n, o, q0 : q0 + m]
         bv = bias[o]
         for q in range(m):
             acc[q] = bv
-        c0 = (o // og) * cg
-        for ci in range(cg):
-            xrow = xf[n, c0 + ci]
-            wv = wf[o, ci]
-            for t in range(0, k4, 4):
-                x0 = xrow[q0 + offs[t] : q0 + offs[t] + m]
-                x1 = xrow[q0 + offs[t + 1] : q0 + offs[t + 1] + m]
-                x2 = xrow[q0 + offs[t + 2] : q0 + offs[t + 2] + m]
-                x3 = xrow[q0 + offs[t + 3] : q0 + offs[t + 3] + m]
-                a0, a1, a2, a3 = wv[t], wv[t + 1], wv[t + 2], wv[t + 3]
-                for q in range(m):
-                    acc[q] += a0 * x0[q] + a1 * x1[q] + a2 * x2[q] + a3 * x3[q]
-            for t in range(k4, kk):
-                x0 = xrow[q0 + offs[t] : q0 + offs[t] + m]
-                a0 = wv[t]
-                for q in range(m):
-                    acc[q] += a0 * x0[q]
-        # Write the real outputs of this block: walk the (i, j) rows it intersects.
-        i = q0 // plane
-        while i < od and i * plane < q1:
-            j = max(0, (q0 - i * plane) // wp)
-            while j < oh and i * plane + j * wp < q1:
-                s = i * plane + j * wp
-                k0 = max(0, q0 - s)
-                k1 = min(ow, q1 - s)
-                if k0 < k1:
-                    d0 = y[n, o, i, j]
-                    for k in range(k0, k1):
-                        d0[k] = acc[s + k - q0]
-                j += 1
-            i += 1
+        if two:
+            acc1 = yw[n, o + 1, q0 : q0 + m]
+            bv = bias[o + 1]
+            for q in range(m):
+                acc1[q] = bv
+            for ci in range(cg):
+                xrow = xf[n, c0 + ci]
+                wv = wf[o, ci]
+                wu = wf[o + 1, ci]
+                for t in range(0, k4, 4):
+                    x0 = xrow[q0 + offs[t] :]
+                    x1 = xrow[q0 + offs[t + 1] :]
+                    x2 = xrow[q0 + offs[t + 2] :]
+                    x3 = xrow[q0 + offs[t + 3] :]
+                    a0, a1, a2, a3 = wv[t], wv[t + 1], wv[t + 2], wv[t + 3]
+                    b0, b1, b2, b3 = wu[t], wu[t + 1], wu[t + 2], wu[t + 3]
+                    for q in range(m):
+                        v0 = x0[q]
+                        v1 = x1[q]
+                        v2 = x2[q]
+                        v3 = x3[q]
+                        acc[q] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
+                        acc1[q] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
+                for t in range(k4, kk):
+                    x0 = xrow[q0 + offs[t] :]
+                    a0 = wv[t]
+                    b0 = wu[t]
+                    for q in range(m):
+                        acc[q] += a0 * x0[q]
+                        acc1[q] += b0 * x0[q]
+        else:
+            for ci in range(cg):
+                xrow = xf[n, c0 + ci]
+                wv = wf[o, ci]
+                for t in range(0, k4, 4):
+                    x0 = xrow[q0 + offs[t] :]
+                    x1 = xrow[q0 + offs[t + 1] :]
+                    x2 = xrow[q0 + offs[t + 2] :]
+                    x3 = xrow[q0 + offs[t + 3] :]
+                    a0, a1, a2, a3 = wv[t], wv[t + 1], wv[t + 2], wv[t + 3]
+                    for q in range(m):
+                        acc[q] += a0 * x0[q] + a1 * x1[q] + a2 * x2[q] + a3 * x3[q]
+                for t in range(k4, kk):
+                    x0 = xrow[q0 + offs[t] :]
+                    a0 = wv[t]
+                    for q in range(m):
+                        acc[q] += a0 * x0[q]
+    return yw
+
+
+@njit(parallel=True, cache=True)
+def crop_wide(yw, hp, wp, y):
+    """``y[n, o, i, j, :] = yw[n, o, i * hp * wp + j * wp : ... + OW]`` (real outputs)."""
+    nb, nout = y.shape[0], y.shape[1]
+    od, oh, ow = y.shape[2], y.shape[3], y.shape[4]
+    for task in prange(nb * nout):
+        n = task // nout
+        o = task % nout
+        src = yw[n, o]
+        for i in range(od):
+            for j in range(oh):
+                s = i * hp * wp + j * wp
+                row = src[s : s + ow]
+                dst = y[n, o, i, j]
+                for k in range(ow):
+                    dst[k] = row[k]
     return y
+
+
+def direct_corr(xp, w, bias, dilation, y):
+    """``y = corr(xp, w) + bias`` (unit strides) through the wide grid; returns ``y``."""
+    hp, wp = xp.shape[3], xp.shape[4]
+    nq = wide_count(xp.shape[2:], y.shape[2:])
+    yw = np.empty(y.shape[:2] + (nq,), dtype=y.dtype)
+    direct_corr_wide(xp, w, bias, tuple(dilation), _config.NN_CONV_DIRECT_BLOCK, yw)
+    return crop_wide(yw, hp, wp, y)
 
 
 # --- host drivers ---------------------------------------------------------------------------------
@@ -308,16 +356,16 @@ def _chunk(n: int, per_image: int) -> int:
     return max(1, min(n, _config.NN_CONV_COL_BYTES // max(per_image, 1)))
 
 
-def use_direct(cin_g: int, kk: int, stride, nq_wide: int, npix: int) -> bool:
+def use_direct(channels: int, limit: int, stride, nq_wide: int, npix: int) -> bool:
     """Whether the direct kernel should compute a correlation instead of im2col + GEMM.
 
-    The direct kernel needs unit strides; it wins when the reduction ``C_in/G * KK`` is short
-    (the GEMM's K dimension, where im2col's memory traffic dominates) and the wide grid wastes
-    little (``nq_wide / npix`` close to 1).
+    The direct kernel needs unit strides and pays for the wide grid's extra positions
+    (``nq_wide / npix``); it wins when few channels are summed over (``channels <= limit``),
+    where the GEMM is small and im2col's memory traffic dominates (thresholds: ``_config``).
     """
     if any(s != 1 for s in stride):
         return False
-    return cin_g * kk <= _config.NN_CONV_DIRECT_MAX_K and nq_wide <= 1.5 * npix
+    return channels <= limit and nq_wide <= 1.5 * npix
 
 
 def wide_count(pshape, osize) -> int:
@@ -342,11 +390,13 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
     bias = bias if bias.flags.writeable else bias.copy()
     y = np.empty((nb, nout) + tuple(osize), dtype=dtype)
     if method == "auto":
-        direct = use_direct(cg, kk, stride, wide_count(xp.shape[2:], osize), npix)
+        direct = use_direct(
+            cg, _config.NN_CONV_DIRECT_MAX_CHANNELS, stride, wide_count(xp.shape[2:], osize), npix
+        )
     else:
         direct = method == "direct"
     if direct:
-        return direct_corr(xp, w, bias, tuple(dilation), _config.NN_CONV_DIRECT_BLOCK, y)
+        return direct_corr(xp, w, bias, dilation, y)
     og = nout // groups
     w3 = w.reshape(groups, og, cg * kk)
     bimg = _chunk(nb, nc * kk * npix * dtype.itemsize)
@@ -394,8 +444,13 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize):
     return gw.reshape(wshape)
 
 
-def grad_input_padded(g, w, pshape, stride, dilation, groups, osize):
-    """Gradient with respect to the *padded* input (shape ``pshape``), via GEMM + col2im."""
+def grad_input_padded(g, w, pshape, stride, dilation, groups, osize, method="auto"):
+    """Gradient with respect to the *padded* input (shape ``pshape``).
+
+    Either GEMM + ``col2im``, or (unit strides) the direct kernel: the full correlation of the
+    output gradient with the flipped, channel-transposed weight, which is a forward correlation
+    whose reduction runs over output channels and taps.
+    """
     nb = g.shape[0]
     nout, cg = w.shape[0], w.shape[1]
     nc = cg * groups
@@ -404,6 +459,34 @@ def grad_input_padded(g, w, pshape, stride, dilation, groups, osize):
     npix = int(np.prod(osize))
     dtype = g.dtype
     og = nout // groups
+    if method == "auto":
+        # the padded gradient spans the padded input plus the dilated kernel minus one
+        pwide = tuple(p + (k - 1) * d for p, k, d in zip(pshape[2:], ksize, dilation))
+        direct = use_direct(
+            og,
+            _config.NN_CONV_DIRECT_MAX_CHANNELS_GRAD,
+            stride,
+            wide_count(pwide, pshape[2:]),
+            int(np.prod(pshape[2:])),
+        )
+    else:
+        direct = method == "direct"
+    if direct:
+        # wt[grp * cg + c, o] = w[grp * og + o, c] with every kernel axis reversed.
+        wt = w.reshape((groups, og, cg) + tuple(ksize)).transpose((0, 2, 1, 3, 4, 5))
+        wt = np.ascontiguousarray(wt[:, :, :, ::-1, ::-1, ::-1]).reshape((nc, og) + tuple(ksize))
+        maps = []
+        for o, k, d, p in zip(osize, ksize, dilation, pshape[2:]):
+            # Full correlation: Ke - 1 zeros before, and after as many as make the result span
+            # the padded input (more than Ke - 1 when a strided conv left input rows unread).
+            e = (k - 1) * d
+            m = np.full(p + e, -1, dtype=np.int64)
+            m[e : e + o] = np.arange(o)
+            maps.append(m)
+        gpad = np.empty(g.shape[:2] + tuple(len(m) for m in maps), dtype=dtype)
+        pad(g, maps[0], maps[1], maps[2], (ksize[2] - 1) * dilation[2], gpad)
+        gxp = np.empty(pshape, dtype=dtype)
+        return direct_corr(gpad, wt, np.zeros(nc, dtype=dtype), dilation, gxp)
     w3t = w.reshape(groups, og, cg * kk).transpose(0, 2, 1)
     gf = g.reshape(nb, nout, npix)
     gxp = np.zeros(pshape, dtype=dtype)

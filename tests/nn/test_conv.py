@@ -263,6 +263,27 @@ def test_both_cpu_methods_agree_with_loops(rng, method):
     assert_close(y[:, :, 0], want)
 
 
+@pytest.mark.parametrize("method", ["direct", "gemm"])
+@pytest.mark.parametrize("groups", [1, 3])
+def test_both_input_gradient_methods_agree_with_finite_differences(rng, method, groups):
+    # Gradient of sum(conv(xp, w) * g) with respect to the padded input xp, entry by entry.
+    xp = rng.standard_normal((2, 3, 3, 6, 7))
+    w = rng.standard_normal((6, 3 // groups, 2, 3, 2))
+    dil = (1, 2, 1)
+    osize = (2, 2, 6)
+    g = rng.standard_normal((2, 6) + osize)
+    got = cpu_conv.grad_input_padded(g, w, xp.shape, (1, 1, 1), dil, groups, osize, method=method)
+    h = 1e-3
+    for idx in [(0, 0, 0, 0, 0), (1, 2, 2, 5, 6), (0, 1, 1, 3, 2), (1, 0, 2, 0, 6)]:
+        plus, minus = xp.copy(), xp.copy()
+        plus[idx] += h
+        minus[idx] -= h
+        fp = cpu_conv.forward(plus, w, None, (1, 1, 1), dil, groups, osize, method="gemm")
+        fm = cpu_conv.forward(minus, w, None, (1, 1, 1), dil, groups, osize, method="gemm")
+        num = np.sum((fp - fm) * g) / (2 * h)
+        np.testing.assert_allclose(got[idx], num, rtol=1e-7, atol=1e-7)
+
+
 BAD = [
     (dict(x=np.zeros((2, 3))), ValueError, "x must have"),
     (dict(x=np.zeros((1, 2, 3, 3, 3, 3)), w=np.zeros((1, 2, 1, 1, 1, 1))), ValueError, "x must"),
@@ -339,7 +360,16 @@ def test_no_recompilation_on_repeated_calls(rng):
             F.conv_backward(y, x, w, padding=padding, padding_mode=mode, stride=stride)
     kernels = [
         getattr(cpu_conv, n)
-        for n in ("pad", "fold", "im2col", "col2im", "unchunk", "rechunk", "direct_corr")
+        for n in (
+            "pad",
+            "fold",
+            "im2col",
+            "col2im",
+            "unchunk",
+            "rechunk",
+            "direct_corr_wide",
+            "crop_wide",
+        )
     ]
     before = [len(k.signatures) for k in kernels]
     for n in (1, 3, 5):

@@ -1,0 +1,119 @@
+"""asv suite for W5: CNN convolution layers (sigconv.nn.functional), float32.
+
+One class per workload (W5a-e), each timing forward, backward-input, backward-weight and
+forward+backward, with peak memory; ``setup`` warms the JIT and checks the forward result and
+both gradients against PyTorch (or, without it, against a float64 run of the other CPU method).
+``ConvCompile`` measures the cold compile time of the kernels.
+"""
+
+import numpy as np
+
+import sigconv.nn.functional as F
+
+LAYERS = {
+    "W5a": ((64, 1, 28, 28), (6, 1, 5, 5), 2),
+    "W5b": ((64, 6, 14, 14), (16, 6, 5, 5), 0),
+    "W5c": ((32, 64, 56, 56), (64, 64, 3, 3), 1),
+    "W5d": ((32, 16, 16000), (32, 16, 9), 0),
+    "W5e": ((8, 8, 32, 32, 32), (16, 8, 3, 3, 3), 1),
+}
+
+
+def _check(x, w, b, g, padding, y, gx, gw):
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        nd = x.ndim - 2
+        conv = (torch.nn.functional.conv1d, torch.nn.functional.conv2d, torch.nn.functional.conv3d)
+        tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        tw = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+        ty = conv[nd - 1](tx, tw, torch.tensor(b, dtype=torch.float64), padding=padding)
+        ty.backward(torch.tensor(g, dtype=torch.float64))
+        refs = (ty.detach().numpy(), tx.grad.numpy(), tw.grad.numpy())
+    else:  # float64 through the same API is an independent rounding check only
+        x64, w64 = x.astype(np.float64), w.astype(np.float64)
+        refs = (F.conv(x64, w64, b.astype(np.float64), padding=padding),) + tuple(
+            F.conv_backward(g.astype(np.float64), x64, w64, padding=padding, need=("x", "weight"))[
+                :2
+            ]
+        )
+    for got, ref in zip((y, gx, gw), refs):
+        err = np.max(np.abs(got - ref)) / max(np.max(np.abs(ref)), 1e-30)
+        if err > 2e-3:
+            raise AssertionError(f"sigconv disagrees with the reference: relative error {err:.2e}")
+
+
+class _Layer:
+    workload = None
+
+    def setup(self):
+        xs, ws, self.padding = LAYERS[self.workload]
+        rng = np.random.default_rng(0)
+        self.x = rng.standard_normal(xs).astype(np.float32)
+        self.w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(np.float32)
+        self.b = rng.standard_normal(ws[0]).astype(np.float32)
+        y = F.conv(self.x, self.w, self.b, padding=self.padding)
+        self.g = rng.standard_normal(y.shape).astype(np.float32)
+        gx, gw, _ = F.conv_backward(self.g, self.x, self.w, padding=self.padding)
+        _check(self.x, self.w, self.b, self.g, self.padding, y, gx, gw)
+
+    def time_forward(self):
+        F.conv(self.x, self.w, self.b, padding=self.padding)
+
+    def time_backward_input(self):
+        F.conv_backward(self.g, self.x, self.w, padding=self.padding, need=("x",))
+
+    def time_backward_weight(self):
+        F.conv_backward(self.g, self.x, self.w, padding=self.padding, need=("weight", "bias"))
+
+    def time_forward_backward(self):
+        F.conv(self.x, self.w, self.b, padding=self.padding)
+        F.conv_backward(self.g, self.x, self.w, padding=self.padding)
+
+    def peakmem_forward(self):
+        F.conv(self.x, self.w, self.b, padding=self.padding)
+
+    def peakmem_forward_backward(self):
+        F.conv(self.x, self.w, self.b, padding=self.padding)
+        F.conv_backward(self.g, self.x, self.w, padding=self.padding)
+
+
+class W5aLeNetConv1(_Layer):
+    workload = "W5a"
+
+
+class W5bLeNetConv2(_Layer):
+    workload = "W5b"
+
+
+class W5cVGG(_Layer):
+    workload = "W5c"
+
+
+class W5dAudio1D(_Layer):
+    workload = "W5d"
+
+
+class W5eVolume3D(_Layer):
+    workload = "W5e"
+
+
+class ConvCompile:
+    """Cold compile (or cache load) of every conv kernel, in a fresh interpreter."""
+
+    timeout = 600
+
+    def time_import_and_first_call(self):
+        import subprocess
+        import sys
+
+        code = (
+            "import numpy as np, sigconv.nn.functional as F\n"
+            "x = np.ones((2, 3, 9, 9), np.float32); w = np.ones((4, 3, 3, 3), np.float32)\n"
+            "y = F.conv(x, w, padding=1, padding_mode='reflect')\n"
+            "F.conv_backward(y, x, w, padding=1, padding_mode='reflect')\n"
+            "F.conv(x, w, stride=2)\n"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)
