@@ -294,7 +294,15 @@ def _correlate(in1, in2, mode, stride, dilation, boundary, cval, method, backend
         out[...] = result
         return out
 
-    target = out if out is not None and out.flags.c_contiguous else None
+    # The kernel accumulates in place, so it writes straight into `out` only when that is
+    # C-contiguous and overlaps neither operand (out=in1 must not read its own partial sums).
+    direct_out = (
+        out is not None
+        and out.flags.c_contiguous
+        and not np.may_share_memory(out, x)
+        and not np.may_share_memory(out, w)
+    )
+    target = out if direct_out else None
     result = _direct(x, w, geom, stride, dilation, boundary, cval, shape, target)
     if out is not None and result is not out:
         out[...] = result

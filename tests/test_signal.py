@@ -329,6 +329,14 @@ def test_out_filled_and_returned(rng, dtype):
     assert not base[..., 1::2].any()
 
 
+def test_out_may_be_the_input(rng):
+    x = rand(rng, (3, 12, 13))
+    want = sps.correlate(x[0], np.arange(9.0).reshape(3, 3), "same")
+    got = sigconv.correlate(x, np.arange(9.0).reshape(3, 3), "same", method="direct", out=x)
+    assert got is x
+    assert_close(x[0], want)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_out_with_every_method(rng, method):
     x, w = rand(rng, (20, 21)), rand(rng, (5, 4))
