@@ -13,8 +13,12 @@ import sys
 import tempfile
 import textwrap
 
-import numpy as np
-import scipy.signal as sps
+# Idle OpenMP workers sleep instead of spinning (see compare.py); read when the OpenMP runtime
+# loads, i.e. at the first parallel kernel, so setting it here at import is early enough.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import scipy.signal as sps  # noqa: E402
 
 try:
     from sigconv import convolve, correlate
