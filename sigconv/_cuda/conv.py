@@ -20,8 +20,10 @@ Kernels:
   gather, so every output is written by one thread (no atomics, deterministic): position ``p``
   of the (padded) input collects ``g[(p + off - k*d) / s] * w[k]`` over the taps where the
   division is exact.
-* ``_grad_weight``: one block per weight element reduces ``g * x`` over the batch and the
-  output positions (grid-stride loop, then a shared-memory tree).
+* ``_grad_weight_taps``: one block per filter ``(co, ci)`` reduces ``g * x`` over the batch
+  and the output positions for all its taps at once (one register accumulator per tap, up to
+  ``KMAX``), then a shared-memory tree per tap; ``_grad_weight`` (one block per weight element)
+  takes larger kernels.
 * ``_channel_sum``: ``grad_bias``, one block per channel.
 * ``_fold``: sends the gradient of padded positions back to the pixels that the padding
   copied (reflect, replicate, circular, symmetric), one axis at a time, by gather.
@@ -280,6 +282,59 @@ def _grad_weight(g, x, gw, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups):
             gw[co, ci, a, cc, e] = red[0]
 
 
+#: Most kernel taps for which ``_grad_weight_taps`` keeps one accumulator per tap in registers.
+KMAX = 27
+
+
+@cuda.jit(cache=True)
+def _grad_weight_taps(g, x, gw, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups):
+    # One block per (co, ci) filter (grid-stride over them), all K <= KMAX taps at once: each
+    # g value is read once and feeds K multiply-adds (the x reads of neighbouring taps share
+    # cache lines); then one shared-memory tree per tap.
+    N, Cout, O0, O1, O2 = g.shape
+    _, C, N0, N1, N2 = x.shape
+    _, cin_g, K0, K1, K2 = gw.shape
+    K = K0 * K1 * K2
+    cout_g = Cout // groups
+    red = cuda.shared.array(0, g.dtype)
+    acc = cuda.local.array(KMAX, g.dtype)
+    tid = cuda.threadIdx.x
+    nthreads = cuda.blockDim.x
+    M = N * O0 * O1 * O2
+    for fidx in range(cuda.blockIdx.x, Cout * cin_g, cuda.gridDim.x):
+        ci = fidx % cin_g
+        co = fidx // cin_g
+        c = (co // cout_g) * cin_g + ci
+        for j in range(KMAX):
+            acc[j] = 0
+        for m in range(tid, M, nthreads):
+            u2 = m % O2
+            q = m // O2
+            u1 = q % O1
+            q //= O1
+            u0 = q % O0
+            n = q // O0
+            gv = g[n, co, u0, u1, u2]
+            for a in range(K0):
+                j0 = map_index(u0 * s0 - p0 + a * d0, N0, mode)
+                if j0 < 0:
+                    continue
+                for cc in range(K1):
+                    j1 = map_index(u1 * s1 - p1 + cc * d1, N1, mode)
+                    if j1 < 0:
+                        continue
+                    for e in range(K2):
+                        j2 = map_index(u2 * s2 - p2 + e * d2, N2, mode)
+                        if j2 >= 0:
+                            acc[(a * K1 + cc) * K2 + e] += gv * x[n, c, j0, j1, j2]
+        for kk in range(K):
+            red[tid] = acc[kk]
+            _block_sum(red, tid, nthreads)
+            if tid == 0:
+                gw[co, ci, kk // (K1 * K2), (kk // K2) % K1, kk % K2] = red[0]
+            cuda.syncthreads()
+
+
 @cuda.jit(cache=True)
 def _channel_sum(g, out):
     # out[c] = sum of g[:, c, :] (g viewed as (N, C, M)); one block per channel.
@@ -350,6 +405,7 @@ PTX_SIGNATURES = [
     (_conv_direct, _S["fwd"]),
     (_conv_gather, _S["gather"]),
     (_grad_weight, _S["gw"]),
+    (_grad_weight_taps, _S["gw"]),
     (_channel_sum, _S["sum"]),
     (_fold, _S["fold"]),
 ]
@@ -522,8 +578,14 @@ def conv_backward(grad_out, x, weight, *, stride, pads, dilation, groups, paddin
         gw5 = _launch.empty(w_shape[:2] + (1,) * (3 - nd) + w_shape[2:], dtype)
         threads = _reduce_threads()
         nw = math.prod(w_shape)
-        blocks = max(1, min(nw, _config.CUDA_MAX_BLOCKS_1D))
-        _grad_weight[blocks, threads, 0, threads * dtype.itemsize](
+        K = math.prod(w_shape[2:])
+        if K <= KMAX:
+            kernel = _grad_weight_taps
+            blocks = max(1, min(w_shape[0] * w_shape[1], _config.CUDA_MAX_BLOCKS_1D))
+        else:
+            kernel = _grad_weight
+            blocks = max(1, min(nw, _config.CUDA_MAX_BLOCKS_1D))
+        kernel[blocks, threads, 0, threads * dtype.itemsize](
             gd,
             xd,
             gw5,
