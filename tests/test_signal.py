@@ -514,3 +514,18 @@ def test_output_shape_bad_arguments(kwargs, exc, word):
         sigconv.output_shape(
             call.pop("in_shape"), call.pop("kernel_shape"), call.pop("mode"), **call
         )
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("fn", ["correlate", "convolve"])
+def test_cuda_dispatch_matches_cpu(rng, fn):
+    """backend='cuda' reaches the CUDA kernels (the simulator on CPU-only machines)."""
+    from sigconv import _backend
+
+    if not _backend.cuda_available():
+        pytest.skip(_backend.cuda_status()[1])
+    x, w = rand(rng, (2, 7, 6)), rand(rng, (3, 2))
+    kw = dict(stride=(2, 1), dilation=(1, 2), boundary="reflect", cval=0.5)
+    got = getattr(sigconv, fn)(x, w, "same", backend="cuda", **kw)
+    got = got.copy_to_host() if hasattr(got, "copy_to_host") else np.asarray(got)
+    assert_close(got, getattr(sigconv, fn)(x, w, "same", backend="cpu", method="direct", **kw))
