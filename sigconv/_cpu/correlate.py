@@ -38,6 +38,10 @@ BOUNDARY_CODES = {"constant": 0, "reflect": 1, "mirror": 2, "nearest": 3, "wrap"
 # fastmath "contract" lets LLVM fuse multiply-adds; no nnan/ninf so NaN and inf propagate.
 _FASTMATH = {"contract"}
 
+# A group of taps whose common interior leaves at most this many outputs of the row block
+# takes the scalar loop for those outputs (else per-tap passes).
+_SCALAR_MAX = 32
+
 # prange iterations of the main kernel (each a contiguous run of output rows).
 RUNS = 256
 
@@ -167,6 +171,27 @@ def _flush(orow, c0, c1, x, xd, b, tm0, tm1, tk, tr, tq, tv, g, lo_k, hi_k, s, o
     for t in range(g):
         L = max(L, lo_k[tk[t]])
         H = min(H, hi_k[tk[t]])
+    if L < H and (L - c0) + (c1 - H) <= _SCALAR_MAX:
+        # Short rows (3-D volumes) and taps of nearby offsets: one fused pass, then the few
+        # outputs outside the common interior in one scalar loop over all taps of the group
+        # (cheaper than a slice and a loop per tap).
+        _fused(orow, L, H, xd, b, tm0, tm1, tr, tq, tv, g)
+        o = c0
+        while o < c1:
+            if o == L:
+                o = H
+                continue
+            acc = orow[o] * 0.0
+            for t in range(g):
+                i = o * s + off_k[tk[t]]
+                if i >= 0 and i < n:
+                    acc += tv[t] * x[b, tm0[t], tm1[t], i]
+                else:
+                    mi = _map_index(i, n, bmode)
+                    acc += tv[t] * (cval if mi < 0 else x[b, tm0[t], tm1[t], mi])
+            orow[o] += acc
+            o += 1
+        return
     if L < H:
         _fused(orow, L, H, xd, b, tm0, tm1, tr, tq, tv, g)
     else:
