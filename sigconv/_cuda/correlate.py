@@ -99,18 +99,19 @@ def _corr_tiled(x, w, out, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip,
     step1 = d1 * T2
     for b in range(cuda.blockIdx.z // nb0, B, cuda.gridDim.z // nb0):
         cuda.syncthreads()  # the previous item's tile is no longer read
-        for t in range(tid, ntile, nthreads):
-            c2 = t % T2
-            r = t // T2
-            c1 = r % T1
-            c0 = r // T1
+        # Nested thread-strided loops: no integer division per element, and each boundary
+        # lookup is hoisted to the loop of its axis.
+        for c0 in range(tz, T0, bz):
             j0 = map_index(i0 + c0, N0, mode)
-            j1 = map_index(i1 + c1, N1, mode)
-            j2 = map_index(i2 + c2, N2, mode)
-            if j0 < 0 or j1 < 0 or j2 < 0:
-                tile[t] = cval
-            else:
-                tile[t] = x[b, j0, j1, j2]
+            for c1 in range(ty, T1, by):
+                j1 = map_index(i1 + c1, N1, mode)
+                row = (c0 * T1 + c1) * T2
+                for c2 in range(tx, T2, bx):
+                    j2 = map_index(i2 + c2, N2, mode)
+                    if j0 < 0 or j1 < 0 or j2 < 0:
+                        tile[row + c2] = cval
+                    else:
+                        tile[row + c2] = x[b, j0, j1, j2]
         cuda.syncthreads()
         if active:
             acc = x.dtype.type(0)
