@@ -94,6 +94,7 @@ FFT_PROBLEMS = {
     3: [
         _problem((96, 96, 96), (7, 7, 7)),
         _problem((128, 128, 128), (3, 3, 3)),
+        _problem((192, 192, 192), (3, 3, 3)),
         _problem((64, 80, 72), (11, 5, 9)),
     ],
 }
@@ -102,7 +103,7 @@ FFT_PROBLEMS = {
 DIRECT_PROBLEMS = {
     1: [_problem((200_000,), (k,)) for k in (3, 15, 63, 255)],
     2: [_problem((1024, 1024), (k, k)) for k in (3, 5, 9, 15)],
-    3: [_problem((96, 96, 96), (k, k, k)) for k in (3, 5, 7)],
+    3: [_problem((160, 160, 160), (k, k, k)) for k in (3, 5, 7)],
 }
 
 
@@ -159,6 +160,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", choices=["fft", "direct"], default=None)
+    parser.add_argument("--ndim", type=int, nargs="*", default=[1, 2, 3], help="kernel ndims")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import numba
@@ -168,7 +170,7 @@ def main(argv=None) -> int:
     lines = []
     if args.only in (None, "direct"):
         direct = {}
-        for nd in (1, 2, 3):
+        for nd in args.ndim:
             direct[nd] = {}
             for dt in (np.float32, np.float64):
                 coef, err, times = calibrate_direct(nd, dt, args.rounds)
@@ -186,7 +188,7 @@ def main(argv=None) -> int:
         lines.append(f"DIRECT_COST = {direct!r}")
     if args.only in (None, "fft"):
         fft = {}
-        for nd in (1, 2, 3):
+        for nd in args.ndim:
             fft[nd] = {}
             for dt in (np.float32, np.float64):
                 coef, err, _ = calibrate_fft(nd, dt, args.rounds)

@@ -34,6 +34,9 @@ NN_CONV_DIRECT_MAX_CHANNELS = 8
 NN_CONV_DIRECT_MAX_CHANNELS_GRAD = 16
 # Wide output positions per task of the direct kernel (accumulators stay in L1).
 NN_CONV_DIRECT_BLOCK = 512
+# The direct weight gradient splits the batch into this many partial sums (parallel tasks when
+# channels are few, e.g. LeNet's first layer has only 3 pairs of output channels).
+NN_CONV_WGRAD_SPLIT = 8
 # Flop count from which backend="auto" sends a host convolution to a GPU when one is present.
 NN_CONV_GPU_MIN_WORK = 2e8
 # Most blocks a 1-D grid-stride launch uses; the loop covers larger arrays.
@@ -53,9 +56,9 @@ CUDA_TILE_MM = 16
 # changing a kernel. Seconds per unit:
 # direct: outputs * (per_output + taps * per_tap) + per_call, keyed by kernel ndim and dtype.
 DIRECT_COST = {
-    1: {"float32": (7.64e-10, 4.67e-11, 0.0), "float64": (9.17e-10, 7.85e-11, 0.0)},
-    2: {"float32": (7.82e-10, 1e-10, 0.0), "float64": (1.12e-09, 1.26e-10, 0.0)},
-    3: {"float32": (1.45e-09, 6.23e-10, 0.0), "float64": (1.87e-09, 5.49e-10, 0.0)},
+    1: {"float32": (7.54e-10, 4.14e-11, 0.0), "float64": (8.87e-10, 7.86e-11, 0.0)},
+    2: {"float32": (8.11e-10, 7.87e-11, 0.0), "float64": (1.05e-09, 1.12e-10, 0.0)},
+    3: {"float32": (1.31e-10, 2.56e-10, 0.0), "float64": (6.81e-10, 2.76e-10, 0.0)},
 }
 # FFT: points * (per_point_log * L + per_point + per_point_big * max(0, L - 16)) + per_group,
 # L = log2(transform size), keyed by kernel ndim and dtype.
@@ -65,7 +68,7 @@ FFT_COST = {
         "float64": (3.7e-10, 5.42e-09, 1.18e-08, 0.0),
     },
     2: {"float32": (5.56e-11, 7.81e-09, 0.0, 0.0), "float64": (7.07e-11, 1.19e-08, 0.0, 0.0)},
-    3: {"float32": (0.0, 9.79e-09, 0.0, 0.0), "float64": (0.0, 1.62e-08, 0.0, 0.0)},
+    3: {"float32": (4.09e-11, 9e-09, 0.0, 0.0), "float64": (0.0, 1.65e-08, 0.0, 0.0)},
 }
 # The FFT path's temporaries stay under FFT_TEMP_FACTOR x the larger of input and output
 # (frames are processed in groups to get there), but never need to go below FFT_TEMP_MIN_BYTES.
