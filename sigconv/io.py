@@ -227,10 +227,14 @@ def load_volume(path, *, key=None):
                     raise ValueError(f"volume file {path} has no array {key!r}; it has {names}")
                 vol = archive[key]
         else:
-            import tifffile
-
+            try:
+                import tifffile
+            except ImportError as exc:
+                raise ImportError(
+                    f"reading TIFF volume {path} needs tifffile: pip install tifffile"
+                ) from exc
             vol = tifffile.imread(path)
-    except ValueError as exc:
+    except (ValueError, ImportError) as exc:
         if str(path) in str(exc):
             raise
         raise ValueError(f"cannot read volume file {path}: {exc}") from exc
