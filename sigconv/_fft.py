@@ -218,10 +218,18 @@ def choose_method(x_shape, w_shape, geom, stride, dilation, dtype) -> str:
     stride, dilation = tuple(stride), tuple(dilation)
     if any(g.n_out == 0 for g in geom) or math.prod(w_shape) == 1:
         return "direct"
+    direct = direct_cost(x_shape, w_shape, geom, dtype)
+    # Every output lies in some transformed frame, so the FFT handles at least as many points
+    # as there are outputs: a bound that skips the planning for small kernels and inputs.
+    nd = len(w_shape)
+    c_log, c_pt, _, _ = _consts(nd, dtype)
+    outputs = math.prod(x_shape[: len(x_shape) - nd]) * math.prod(g.n_out for g in geom)
+    if direct <= outputs * (c_log + c_pt):
+        return "direct"
     plan = fft_plan(x_shape, w_shape, geom, stride, dilation, dtype)
     if plan is None:
         return "direct"
-    return "fft" if plan.cost < direct_cost(x_shape, w_shape, geom, dtype) else "direct"
+    return "fft" if plan.cost < direct else "direct"
 
 
 # --- the computation ------------------------------------------------------------------------
