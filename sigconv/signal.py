@@ -115,8 +115,8 @@ def correlate(
     -------
     ndarray
         Shape ``output_shape(in1.shape, in2.shape, mode, stride=..., dilation=...)``; float32
-        when both inputs are float32 (or float16), else float64. A device array on the CUDA
-        backend.
+        when both inputs are float32 (or float16), else float64. A device array when an
+        operand lives on the GPU.
 
     Raises
     ------
@@ -259,7 +259,8 @@ def _correlate(in1, in2, mode, stride, dilation, boundary, cval, method, backend
         # x and w are validated host arrays of the compute dtype or the caller's raw device
         # arrays; w is NOT flipped here (flip=True asks the kernel to read it reversed for a
         # convolution); geom/stride/dilation describe the kernel axes as for the CPU path; the
-        # result (or `out`, filled) comes back as a device array of dtype `dtype`.
+        # result (or `out`, filled) has dtype `dtype` and is a device array when an operand
+        # lives on the GPU, else a host ndarray.
         from ._cuda.correlate import correlate as _cuda_correlate
 
         return _cuda_correlate(
