@@ -5,8 +5,10 @@ import copy
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
-from sigconv import nn
+from sigconv import _geometry, nn
 from sigconv.nn import layers as L
 from tests.tolerance import assert_close
 
@@ -452,3 +454,50 @@ def test_frozen_layer_computes_no_weight_gradients():
     gx = conv.backward(np.ones_like(y))
     assert gx.shape == x.shape and conv.grads == {}
     assert conv.backward(np.ones_like(y), need_input_grad=False) is None
+
+
+# --- property: declared output shapes equal computed ones, values equal torch ------------------
+
+
+@st.composite
+def conv_geometry(draw):
+    nd = draw(st.integers(1, 3))
+    sizes = [1, 2, 3, 5, 7, 9, 17] if nd < 3 else [1, 2, 3, 5]
+    spatial = tuple(draw(st.sampled_from(sizes)) for _ in range(nd))
+    k = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    s = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    d = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    padding = draw(st.sampled_from([0, 1, "same", "valid", "full"]))
+    groups = draw(st.sampled_from([1, 2]))
+    cin = groups * draw(st.integers(1, 2))
+    cout = groups * draw(st.integers(1, 2))
+    return spatial, k, s, d, padding, groups, cin, cout
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(conv_geometry())
+def test_conv_layer_shapes_and_values_property(geom):
+    torch = _torch()
+    spatial, k, s, d, padding, groups, cin, cout = geom
+    layer = L.Conv(cout, k, stride=s, padding=padding, dilation=d, groups=groups)
+    try:
+        out_shape = layer.compute_output_shape((cin, *spatial))
+    except ValueError:
+        assume(False)  # kernel larger than the padded input: not a case
+    layer.build((cin, *spatial), np.random.default_rng(0), np.float64)
+    x = np.random.default_rng(1).standard_normal((2, cin, *spatial))
+    y = layer.forward(x)
+    assert y.shape[1:] == out_shape == layer.output_shape
+    nd = len(spatial)
+    pads = _geometry.nn_padding(padding, spatial, k, s, d)
+    xt = torch.nn.functional.pad(torch.tensor(x), [q for pr in pads[::-1] for q in pr])
+    conv = getattr(torch.nn.functional, f"conv{nd}d")
+    ref = conv(
+        xt,
+        torch.tensor(layer.params["weight"]),
+        torch.tensor(layer.params["bias"]),
+        stride=s,
+        dilation=d,
+        groups=groups,
+    )
+    assert_close(y, ref.numpy(), dtype=np.float64)
