@@ -348,6 +348,98 @@ def direct_corr(xp, w, bias, dilation, y):
     return crop_wide(yw, hp, wp, y)
 
 
+# contract + reassoc: the per-tap dot products are reductions, which LLVM vectorises only when
+# it may reorder the sum (the blocks' partial sums are then added in float64).
+@njit(parallel=True, cache=True, fastmath={"contract", "reassoc"})
+def direct_grad_weight_wide(xp, gwide, nq, ksize, dilation, zero, blk, nsplit, part):
+    """Weight gradient of a unit-stride correlation from the output gradient on the wide grid.
+
+    ``gwide`` ``(N, O, >= nq)`` holds the output gradient at wide positions (zero elsewhere);
+    ``part`` ``(nsplit, O, C // G, KK)`` float64 receives, per split of the batch, the sums
+    ``sum_n sum_q gwide[n, o, q] * xp[n, c, q + offset[tap]]``. Tasks are (split, pair of
+    output channels, input channel); each walks its images and blocks of positions and
+    computes four taps per contiguous loop for both channels (six loads per eight FMAs).
+    ``zero`` is 0 in the compute dtype (the type of the per-block sums).
+    """
+    nb, nc = xp.shape[0], xp.shape[1]
+    dp, hp, wp = xp.shape[2], xp.shape[3], xp.shape[4]
+    nout, cg, kk = part.shape[1], part.shape[2], part.shape[3]
+    og = nout // (nc // cg)
+    plane = hp * wp
+    offs = np.empty(kk, dtype=np.int64)
+    khd, kwd = ksize[1], ksize[2]
+    dd, dh, dw = dilation
+    for t in range(kk):
+        a = t // (khd * kwd)
+        e = (t // kwd) % khd
+        f = t % kwd
+        offs[t] = a * dd * plane + e * dh * wp + f * dw
+    xf = xp.reshape(nb, nc, dp * plane)
+    k4 = kk - kk % 4
+    npair = (og + 1) // 2
+    ngroup = nout // og
+    per = (nb + nsplit - 1) // nsplit
+    for task in prange(nsplit * ngroup * npair * cg):
+        sp = task // (ngroup * npair * cg)
+        rem = task % (ngroup * npair * cg)
+        grp = rem // (npair * cg)
+        rem = rem % (npair * cg)
+        o = grp * og + 2 * (rem // cg)
+        ci = rem % cg
+        two = o + 1 < (grp + 1) * og
+        o1 = o + 1 if two else o
+        c = grp * cg + ci
+        r0 = part[sp, o, ci]
+        r1 = part[sp, o + 1, ci] if two else np.empty(kk)  # scratch for an unpaired channel
+        for t in range(kk):
+            r0[t] = 0.0
+            r1[t] = 0.0
+        for n in range(sp * per, min(nb, (sp + 1) * per)):
+            xrow = xf[n, c]
+            g0 = gwide[n, o]
+            g1 = gwide[n, o1]
+            for q0 in range(0, nq, blk):
+                m = min(q0 + blk, nq) - q0
+                ga = g0[q0:]
+                gb = g1[q0:]
+                for t in range(0, k4, 4):
+                    x0 = xrow[q0 + offs[t] :]
+                    x1 = xrow[q0 + offs[t + 1] :]
+                    x2 = xrow[q0 + offs[t + 2] :]
+                    x3 = xrow[q0 + offs[t + 3] :]
+                    s0 = s1 = s2 = s3 = zero
+                    u0 = u1 = u2 = u3 = s0
+                    for q in range(m):
+                        va = ga[q]
+                        vb = gb[q]
+                        s0 += va * x0[q]
+                        s1 += va * x1[q]
+                        s2 += va * x2[q]
+                        s3 += va * x3[q]
+                        u0 += vb * x0[q]
+                        u1 += vb * x1[q]
+                        u2 += vb * x2[q]
+                        u3 += vb * x3[q]
+                    r0[t] += s0
+                    r0[t + 1] += s1
+                    r0[t + 2] += s2
+                    r0[t + 3] += s3
+                    r1[t] += u0
+                    r1[t + 1] += u1
+                    r1[t + 2] += u2
+                    r1[t + 3] += u3
+                for t in range(k4, kk):
+                    x0 = xrow[q0 + offs[t] :]
+                    s0 = zero
+                    u0 = zero
+                    for q in range(m):
+                        s0 += ga[q] * x0[q]
+                        u0 += gb[q] * x0[q]
+                    r0[t] += s0
+                    r1[t] += u0
+    return part
+
+
 # --- host drivers ---------------------------------------------------------------------------------
 
 
@@ -413,8 +505,13 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
     return y
 
 
-def grad_weight(g, xp, wshape, stride, dilation, groups, osize):
-    """Weight gradient: ``sum_n grad_out[n] @ col[n].T`` per group, shape ``wshape``."""
+def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
+    """Weight gradient, shape ``wshape``.
+
+    Either ``sum_n grad_out[n] @ col[n].T`` per group (im2col + GEMM) or, with unit strides,
+    the direct kernel: one dot product per (output channel, input channel, tap) between the
+    output gradient laid on the wide grid and the shifted padded input.
+    """
     nb, nc = xp.shape[0], xp.shape[1]
     nout, cg = wshape[0], wshape[1]
     ksize = tuple(wshape[2:])
@@ -422,6 +519,36 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize):
     npix = int(np.prod(osize))
     dtype = xp.dtype
     og = nout // groups
+    nq = wide_count(xp.shape[2:], osize)
+    if method == "auto":
+        direct = use_direct(cg, _config.NN_CONV_DIRECT_MAX_CHANNELS_WGRAD, stride, nq, npix)
+    else:
+        direct = method == "direct"
+    if direct:
+        # g on the wide grid: every output row padded to the input's row length (zeros).
+        maps = [np.arange(osize[0], dtype=np.int64)]
+        for o, p in zip(osize[1:], xp.shape[3:]):
+            m = np.full(p, -1, dtype=np.int64)
+            m[:o] = np.arange(o)
+            maps.append(m)
+        gw3 = np.empty((nb, nout, osize[0], xp.shape[3], xp.shape[4]), dtype=dtype)
+        pad(g, maps[0], maps[1], maps[2], 0, gw3)
+        gwide = gw3.reshape(nb, nout, -1)
+        # split the batch so that both threads have work when channels are few
+        nsplit = max(1, min(nb, _config.NN_CONV_WGRAD_SPLIT))
+        part = np.empty((nsplit, nout, cg, kk), dtype=np.float64)
+        direct_grad_weight_wide(
+            xp,
+            gwide,
+            nq,
+            ksize,
+            tuple(dilation),
+            dtype.type(0),
+            _config.NN_CONV_DIRECT_BLOCK,
+            nsplit,
+            part,
+        )
+        return part.sum(axis=0).astype(dtype).reshape(wshape)
     gf = g.reshape(nb, nout, npix)
     bimg = _chunk(nb, (nc * kk + nout) * npix * dtype.itemsize)
     col = np.empty((nc * kk, bimg * npix), dtype=dtype)

@@ -284,6 +284,34 @@ def test_both_input_gradient_methods_agree_with_finite_differences(rng, method, 
         np.testing.assert_allclose(got[idx], num, rtol=1e-7, atol=1e-7)
 
 
+@pytest.mark.parametrize("method", ["direct", "gemm"])
+@pytest.mark.parametrize("groups, cout", [(1, 5), (3, 6)])
+def test_both_weight_gradient_methods_agree_with_loops(rng, method, groups, cout):
+    # d/dw[o, c, k] sum(conv(xp, w) * g) = sum_n sum_p g[n, o, p] * xp[n, c, p + k * dilation]
+    xp = rng.standard_normal((3, 3, 3, 6, 7))
+    wshape = (cout, 3 // groups, 2, 3, 2)
+    dil = (1, 2, 1)
+    osize = (2, 2, 6)
+    g = rng.standard_normal((3, cout) + osize)
+    got = cpu_conv.grad_weight(g, xp, wshape, (1, 1, 1), dil, groups, osize, method=method)
+    og, cg = cout // groups, 3 // groups
+    want = np.zeros(wshape)
+    for o in range(cout):
+        for c in range(cg):
+            ch = (o // og) * cg + c
+            for n in range(3):
+                want[o, c] += _wgrad_loop(xp[n, ch], g[n, o], wshape[2:], dil)
+    assert_close(got, want)
+
+
+def _wgrad_loop(x, g, ksize, dil):
+    out = np.zeros(ksize)
+    for k in np.ndindex(*ksize):
+        for p in np.ndindex(*g.shape):
+            out[k] += g[p] * x[tuple(pi + ki * di for pi, ki, di in zip(p, k, dil))]
+    return out
+
+
 BAD = [
     (dict(x=np.zeros((2, 3))), ValueError, "x must have"),
     (dict(x=np.zeros((1, 2, 3, 3, 3, 3)), w=np.zeros((1, 2, 1, 1, 1, 1))), ValueError, "x must"),
@@ -369,6 +397,7 @@ def test_no_recompilation_on_repeated_calls(rng):
             "rechunk",
             "direct_corr_wide",
             "crop_wide",
+            "direct_grad_weight_wide",
         )
     ]
     before = [len(k.signatures) for k in kernels]
