@@ -4,7 +4,7 @@ Every array here is canonical: 3 spatial axes (1-D and 2-D problems get leading 
 axes), native-endian, C-contiguous, float32 or float64, already validated. The input has been
 padded explicitly (``pad``), so every operation is a *valid* strided, dilated correlation.
 
-Two ways to compute the same correlation, picked per shape by ``use_direct``:
+Two ways to compute the same correlation, picked per pass and shape by ``use_direct``:
 
 * **im2col + GEMM.** ``im2col`` writes, for a chunk of images, the column matrix
   ``(C * KK, B * P)`` (row = input channel and kernel tap, column = image and output pixel; every
@@ -13,16 +13,19 @@ Two ways to compute the same correlation, picked per shape by ``use_direct``:
   ``W.T @ grad_out`` followed by ``col2im`` (the scatter-add adjoint of ``im2col``). Groups are
   a batched matmul over a ``(groups, ...)`` view. Chunks of images keep the column matrix within
   ``_config.NN_CONV_COL_BYTES`` so it stays in cache and memory use is bounded.
-* **Direct** (``direct_corr``): for few channels the column matrix costs more memory traffic
-  than the arithmetic it feeds, so a blocked kernel accumulates straight from the padded input.
-  It works on the "wide" flattened grid: with unit strides, output pixel ``q`` (flattened with
-  the *padded* input's row lengths) reads input ``q + offset[tap]``, so every tap is one long
-  contiguous, vectorisable loop; the few wide positions that are not real outputs are dropped
-  when the block is written out.
+* **Direct** (``direct_corr_wide``, ``direct_grad_weight_wide``): for few channels the column
+  matrix costs more memory traffic than the arithmetic it feeds, so blocked kernels work
+  straight from the padded input. They use the "wide" flattened grid: with unit strides, output
+  pixel ``q`` (flattened with the *padded* input's row lengths) reads input ``q + offset[tap]``,
+  so every tap is one long contiguous, vectorisable loop (four taps and two output channels per
+  loop); the wide positions that are not real outputs are dropped (``crop_wide``) or, for the
+  weight gradient, carry a zero output gradient.
 
-The backward passes reuse these: the weight gradient is a correlation of the input with the
-output gradient, the input gradient a correlation of the (dilated, padded) output gradient with
-the flipped, channel-transposed weight (``direct_corr``) or ``col2im``.
+The backward passes reuse these: the input gradient is a forward correlation of the
+zero-padded output gradient with the flipped, channel-transposed weight (``direct_corr``), or
+``W.T @ grad_out`` + ``col2im``; the weight gradient is a correlation of the input with the
+output gradient (per-tap dot products, or ``grad_out @ col.T``). ``use_direct`` and the
+thresholds in ``_config`` pick per pass and shape.
 """
 
 from __future__ import annotations
