@@ -118,26 +118,33 @@ class W3VolumeFilter:
 
 
 _FOOTPRINT = """
-import gc, resource, sys
+import gc
 import numpy as np
 try:
     from sigconv import correlate
 except ImportError:
     from sigconv.signal import correlate
+from sigconv import _backend
+
+
+def status(field):  # this process's own memory, in bytes (ru_maxrss would include the parent's)
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+
+
 shape, kshape = {shape!r}, {kshape!r}
 small = np.ones((9,) * len(shape), dtype=np.float32)
 for method in ("direct", "fft"):
     correlate(small, np.ones((3,) * len(shape), dtype=np.float32), "same", method=method)
-from sigconv import _backend
 _backend.cuda_status()  # backend="auto" looks for a GPU on big inputs: import that first
 x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
 w = np.ones(kshape, dtype=np.float32)
 gc.collect()
-page = resource.getpagesize()
-with open("/proc/self/statm") as f:
-    before = int(f.read().split()[1]) * page
+before = status("VmRSS")
 y = correlate(x, w, "same")
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = status("VmHWM")
 print(max(peak - before, y.nbytes) / x.nbytes + 1.0)
 """
 
