@@ -245,7 +245,7 @@ def _choose(shape, kshape, mode="same", stride=None, dilation=None, dtype=np.flo
 
 @pytest.mark.parametrize(
     ("shape", "kshape"),
-    [((441000,), (31,)), ((2048, 2048), (3, 3)), ((256, 256, 256), (2, 2, 2)), ((50,), (1,))],
+    [((441000,), (31,)), ((2048, 2048), (3, 3)), ((256, 256, 256), (3, 3, 3)), ((50,), (1,))],
 )
 def test_auto_picks_direct_for_tiny_kernels(shape, kshape):
     assert _choose(shape, kshape) == "direct"
