@@ -21,9 +21,11 @@ CUDA_MIN_WORK = 2e8
 CPU_ROW_BLOCK = 4096
 
 # --- sigconv.nn convolution (sigconv/_cpu/conv.py) -----------------------------------------------
-# Bytes of the im2col column matrix per chunk of images (the GEMM's right operand): small
-# enough to stay in the last-level cache, large enough that each sgemm call is big.
-NN_CONV_COL_BYTES = 8 * 1024 * 1024
+# Bytes of the im2col column matrix per chunk of images (the GEMM's right operand); bounds the
+# temporary memory. Each chunk alternates a Numba parallel region with an OpenBLAS call, and on
+# a busy 2-core machine every switch between the two thread pools can cost a scheduler time
+# slice: W5c forward took 3.3 s with 8 MiB chunks (32 of them), 0.32 s with 128 MiB (2).
+NN_CONV_COL_BYTES = 128 * 1024 * 1024
 # The direct kernel replaces im2col + GEMM (strides 1, wide grid wasting <= 50%) when the
 # channels summed over are at most these: the forward pass sums C_in / groups, the input
 # gradient C_out / groups (its GEMM form writes a column matrix C_in/groups * taps times the

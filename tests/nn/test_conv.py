@@ -411,3 +411,45 @@ def test_no_recompilation_on_repeated_calls(rng):
     assert [len(k.signatures) for k in kernels] == before
     # one per dtype, times read-only or writable input (test_inputs_unmodified...)
     assert all(b <= 4 for b in before)
+
+
+@pytest.mark.cuda
+def test_cuda_dispatch_agrees_with_cpu(rng):
+    # In CI this runs in Numba's CUDA simulator (tests/conftest.py); tiny shapes keep it quick.
+    from sigconv import _backend
+
+    if not _backend.cuda_available():
+        pytest.skip(_backend.cuda_status()[1])
+    x = rng.standard_normal((1, 2, 5, 6))
+    w = rng.standard_normal((2, 2, 3, 3))
+    b = rng.standard_normal(2)
+    kw = dict(padding=1, padding_mode="reflect")
+    assert_close(F.conv(x, w, b, backend="cuda", **kw), F.conv(x, w, b, backend="cpu", **kw))
+    g = rng.standard_normal((1, 2, 5, 6))
+    for got, want in zip(
+        F.conv_backward(g, x, w, backend="cuda", **kw),
+        F.conv_backward(g, x, w, backend="cpu", **kw),
+    ):
+        assert_close(got, want)
+    tk = dict(stride=2, padding=1, output_padding=1)
+    assert_close(
+        F.conv_transpose(x, w, b, backend="cuda", **tk),
+        F.conv_transpose(x, w, b, backend="cpu", **tk),
+    )
+
+
+def test_chunked_gemm_path_matches_single_chunk(rng, monkeypatch):
+    from sigconv import _config
+
+    x = rng.standard_normal((5, 4, 9, 8))
+    w = rng.standard_normal((6, 2, 3, 3))
+    kw = dict(stride=2, padding=1, groups=2)  # stride 2: always the im2col + GEMM path
+    y = F.conv(x, w, **kw)
+    g = rng.standard_normal(y.shape)
+    grads = F.conv_backward(g, x, w, **kw)
+    monkeypatch.setattr(_config, "NN_CONV_COL_BYTES", 1)  # one image per chunk
+    assert_close(F.conv(x, w, **kw), y)
+    for got, want in zip(F.conv_backward(g, x, w, **kw), grads):
+        assert_close(got, want)
+    want = naive_conv(x, w, stride=(2, 2), pads=[(1, 1)] * 2, dilation=(1, 1), groups=2)
+    assert_close(y, want)
