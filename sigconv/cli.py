@@ -97,7 +97,11 @@ def cmd_demo(args):
     _say(args, f"digits: {len(Xtr)} training and {len(Xte)} test images of 8x8 (seed {args.seed})")
     kwargs = {} if args.epochs is None else {"max_iter": args.epochs}
     cnn = CNNClassifier(
-        input_shape=(1, 8, 8), random_state=args.seed, verbose=0 if args.quiet else 1, **kwargs
+        input_shape=(1, 8, 8),
+        random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+        n_threads=args.threads or None,
+        **kwargs,
     )
     t0 = time.perf_counter()
     cnn.fit(Xtr, ytr)
@@ -228,7 +232,12 @@ def cmd_train(args):
         X, y, test_size=args.test_size, stratify=stratify, random_state=args.seed
     )
     kwargs = {} if args.epochs is None else {"max_iter": args.epochs}
-    clf = CNNClassifier(random_state=args.seed, verbose=0 if args.quiet else 1, **kwargs)
+    clf = CNNClassifier(
+        random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+        n_threads=args.threads or None,
+        **kwargs,
+    )
     clf.fit(Xtr, ytr)
     acc = clf.score(Xte, yte)
     print(
@@ -290,6 +299,12 @@ def cmd_info(args):
 # --- entry point --------------------------------------------------------------------------
 
 
+_THREADS_HELP = (
+    "Numba/BLAS threads for training (default 1: small batches gain little from threads and "
+    "lose much when the cores are shared; 0 keeps the libraries' defaults)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .filters import BOUNDARIES, FILTERS
@@ -319,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default=".", help="folder for sigconv_demo.png (default: .)")
     demo.add_argument("--epochs", type=int, default=None, help="epochs (default: the estimator's)")
     demo.add_argument("--seed", type=int, default=0, help="split and initialisation seed")
+    demo.add_argument("--threads", type=int, default=1, help=_THREADS_HELP)
     demo.set_defaults(func=cmd_demo)
 
     filt = sub.add_parser("filter", parents=[common], help="apply a classic filter to an image")
@@ -340,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--test-size", type=float, default=0.25, help="held-out fraction")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--save", default=None, help="save the trained network (.npz)")
+    train.add_argument("--threads", type=int, default=1, help=_THREADS_HELP)
     train.set_defaults(func=cmd_train)
 
     info = sub.add_parser("info", parents=[common], help="versions, threads and backends")

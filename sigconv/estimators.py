@@ -15,7 +15,9 @@ last layer): the "deep features" recipe, e.g. ``Pipeline([("cnn", CNNClassifier(
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import inspect
 import math
 import numbers
@@ -27,6 +29,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from . import nn
 
@@ -45,6 +48,40 @@ def _default_layers(rank: int, n_classes: int):
         nn.Flatten(),
         nn.Dense(n_classes),
     ]
+
+
+@contextlib.contextmanager
+def _thread_limit(n):
+    """Limit Numba's and the BLAS's threads to ``n`` for the duration (None: no change)."""
+    if n is None:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        with threadpool_limits(n):
+            yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def _limited(method):
+    """Run an estimator method under its ``n_threads`` limit."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with _thread_limit(self.n_threads if _valid_threads(self.n_threads) else None):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _valid_threads(n):
+    return n is None or (
+        isinstance(n, (numbers.Integral, np.integer)) and not isinstance(n, bool) and n >= 1
+    )
 
 
 def _call_builder(builder, input_shape, n_classes):
@@ -154,6 +191,10 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     backend : {"auto", "cpu", "cuda"}, default="auto"
     verbose : int, default=0
         1 shows a progress bar over epochs with the loss; 2 also prints one line per epoch.
+    n_threads : int or None, default=None
+        Limit Numba's and the BLAS's threads to this many while fitting and predicting. Small
+        batches gain little from threads and lose a lot when the cores are shared with other
+        work (spinning worker threads); 1 is often fastest there. None keeps the defaults.
 
     Attributes
     ----------
@@ -196,6 +237,7 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         random_state=None,
         backend="auto",
         verbose=0,
+        n_threads=None,
     ):
         self.architecture = architecture
         self.input_shape = input_shape
@@ -217,6 +259,7 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.backend = backend
         self.verbose = verbose
+        self.n_threads = n_threads
 
     # --- scikit-learn plumbing ------------------------------------------------------------
     def __sklearn_tags__(self):
@@ -255,6 +298,7 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         positive_int("n_iter_no_change")
         positive_int("trainable_layers", allow_none=True)
         positive_int("verbose", minimum=0)
+        positive_int("n_threads", allow_none=True)
         real("learning_rate", 0, lo_open=True)
         real("momentum", 0, 1)
         real("weight_decay", 0)
@@ -478,6 +522,7 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             self.loss_curve_ = []
         self.classes_ = classes
 
+    @_limited
     def fit(self, X, y):
         """Train on X, y for up to ``max_iter`` epochs; returns self."""
         self._check_params()
@@ -577,6 +622,7 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
         return tqdm(total=total, desc=type(self).__name__, unit="epoch", leave=False)
 
+    @_limited
     def partial_fit(self, X, y, classes=None):
         """One epoch on X, y. The first call needs ``classes`` (every label there will be)."""
         self._check_params()
@@ -623,6 +669,7 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         X, _ = self._validate_X(X, reset=False)
         return self._to_network(X)
 
+    @_limited
     def _scores(self, X):
         """Logits of shape (n_samples, n_classes), float64."""
         return self._logits(self._checked(X)).astype(np.float64)
@@ -661,6 +708,7 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             )
         return fl % len(layers)
 
+    @_limited
     def transform(self, X):
         """Activations of ``feature_layer`` for X, flattened to (n_samples, n_features)."""
         Xn = self._checked(X)

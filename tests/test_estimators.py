@@ -306,6 +306,7 @@ def test_callable_and_layer_list_architectures(small_digits):
         ({"architecture": [object()]}, TypeError, "architecture"),
         ({"backend": "gpu"}, ValueError, "backend"),
         ({"trainable_layers": 0}, ValueError, "trainable_layers"),
+        ({"n_threads": 0}, ValueError, "n_threads"),
         ({"architecture": lambda: nn.Sequential([nn.Flatten(), nn.Dense(3)])}, ValueError, "3"),
     ],
 )
@@ -337,6 +338,27 @@ def test_inputs_not_modified_and_any_layout(small_digits):
     ref = clf.predict_proba(np.ascontiguousarray(Xte.reshape(-1, 8, 8)[:, ::-1]))
     np.testing.assert_allclose(clf.predict_proba(Xb), ref, rtol=1e-6)
     np.testing.assert_allclose(clf.predict_proba(Xb.tolist()), ref, rtol=1e-6)
+
+
+def test_n_threads_limits_and_restores(small_digits, monkeypatch):
+    Xtr, Xte, ytr, _ = small_digits
+    seen = []
+    original = nn.Sequential.train_step
+
+    def spy(self, *args):
+        seen.append(numba.get_num_threads())
+        return original(self, *args)
+
+    monkeypatch.setattr(nn.Sequential, "train_step", spy)
+    numba.set_num_threads(2)
+    try:
+        a = small(input_shape=(1, 8, 8), max_iter=1, n_threads=1).fit(Xtr, ytr)
+        assert set(seen) == {1} and numba.get_num_threads() == 2
+        b = small(input_shape=(1, 8, 8), max_iter=1).fit(Xtr, ytr)
+        assert 2 in seen
+    finally:
+        numba.set_num_threads(1)
+    np.testing.assert_allclose(a.predict_proba(Xte), b.predict_proba(Xte), rtol=1e-5, atol=1e-6)
 
 
 def test_verbose_progress(small_digits, capsys):
