@@ -35,9 +35,10 @@ NN_CONV_COL_BYTES = 128 * 1024 * 1024
 NN_CONV_DIRECT_MAX_CHANNELS = 8
 NN_CONV_DIRECT_MAX_CHANNELS_GRAD = 16
 # The direct weight gradient (dot products over the batch and the wide grid) does not depend on
-# the channel counts, while the GEMM form gains with them: direct up to this many input
-# channels per group (W5 single-thread: 4.3x faster at 1 channel, 1.6x at 6, 1.3x at 16).
-NN_CONV_DIRECT_MAX_CHANNELS_WGRAD = 32
+# the channel counts: single-thread it was 4.3x faster than im2col + GEMM at 1 channel, 1.6x at
+# 6, 1.3x at 16; at 64 (W5c) the GEMM form (64 x 576, reduction over 100k pixels) ran at
+# 1.5 GFLOP/s with two OpenBLAS threads on the busy machine, the direct kernel 30x faster.
+NN_CONV_DIRECT_MAX_CHANNELS_WGRAD = 1024
 # Wide output positions per task of the direct kernel (accumulators stay in L1).
 NN_CONV_DIRECT_BLOCK = 512
 # The direct weight gradient splits the batch into this many partial sums (parallel tasks when
