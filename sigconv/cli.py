@@ -117,9 +117,11 @@ def cmd_demo(args):
 
     from sklearn.exceptions import ConvergenceWarning
 
-    with warnings.catch_warnings():
+    from .estimators import _thread_limit
+
+    with warnings.catch_warnings(), _thread_limit(args.threads or None):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        mlp.fit(Xtr, ytr)
+        mlp.fit(Xtr, ytr)  # under the same thread limit as the CNN: a fair comparison
     mlp_time = time.perf_counter() - t0
     mlp_acc = mlp.score(Xte, yte)
     if not args.quiet:
