@@ -87,9 +87,11 @@ def _filter_case(workload, name, xshape, wshape, **geom):
             impls["cupyx.scipy.ndimage.correlate"] = _synced(
                 lambda: cndi.correlate(cx, cw, mode="constant"), sync
             )
-            impls["cupyx.scipy.signal.correlate"] = _synced(
-                lambda: csig.correlate(cx, cw, "same"), sync
-            )
+            # cupyx.scipy.signal's method="auto" handles 1-D only; time both of its N-D methods.
+            for method in ("direct", "fft"):
+                impls[f"cupyx.scipy.signal.correlate {method}"] = _synced(
+                    lambda m=method: csig.correlate(cx, cw, "same", method=m), sync
+                )
         return impls
 
     return Case(workload, name, setup, repeat=21)
