@@ -226,3 +226,11 @@ def block_for(ndim: int) -> tuple[int, int, int]:
         return (bx, by, 1)
     bx, by, bz = _config.CUDA_BLOCK_3D
     return (bx, by, bz)
+
+
+def clone(a):
+    """A fresh C-contiguous device copy of device array ``a`` (same dtype, no host round trip)."""
+    d = device_view(a)
+    res = empty(d.shape, d.dtype)
+    copy(d, res)
+    return res

@@ -5,7 +5,8 @@ Each function mirrors the CPU computation in ``sigconv.nn`` (``layers``, ``losse
 ``optim``) operation for operation, so CPU and CUDA agree to float tolerance:
 
 * activations and their backward passes: ``relu``, ``leaky_relu``, ``sigmoid`` (overflow-free),
-  ``tanh``, ``softmax`` (max-shifted, along axis 1 of ``(N, C, ...)``);
+  ``tanh``, ``softmax`` (max-shifted, along axis 1 of ``(N, C, ...)``), and ``multiply`` (the
+  dropout mask, forward and backward);
 * losses returning ``(value, grad_pred)``: ``cross_entropy`` (softmax fused, through
   log-sum-exp), ``mse``;
 * in-place parameter updates: ``sgd_step`` (momentum, dampening, Nesterov, weight decay) and
@@ -24,7 +25,7 @@ from numba import cuda
 from .. import _config, _validate
 from . import _launch
 
-RELU, LEAKY, SIGMOID, TANH = 0, 1, 2, 3
+RELU, LEAKY, SIGMOID, TANH, MUL = 0, 1, 2, 3, 4
 
 
 @cuda.jit(cache=True)
@@ -48,7 +49,8 @@ def _unary(x, y, op, slope):
 
 @cuda.jit(cache=True)
 def _unary_grad(g, c, gx, op, slope):
-    # c is the cached forward value: y for relu/sigmoid/tanh, x for leaky relu.
+    # c is the cached forward value: y for relu/sigmoid/tanh, x for leaky relu; for MUL (op 4)
+    # any second factor (dropout's scaled mask), which makes this kernel the elementwise product.
     one = gx.dtype.type(1)
     for t in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
         v = c[t]
@@ -58,8 +60,10 @@ def _unary_grad(g, c, gx, op, slope):
             gx[t] = g[t] if v > 0 else g[t] * slope
         elif op == 2:
             gx[t] = g[t] * v * (one - v)
-        else:
+        elif op == 3:
             gx[t] = g[t] * (one - v * v)
+        else:
+            gx[t] = g[t] * v
 
 
 @cuda.jit(cache=True)
@@ -98,8 +102,16 @@ def _softmax_grad(g, y, gx):
 @cuda.jit(cache=True)
 def _cross_entropy(logits, target, loss, grad, scale):
     # Per row: loss = logsumexp - logit[target]; grad = (softmax - onehot) * scale.
+    # A label outside [0, C) (possible for device targets, which the host cannot check without
+    # a copy) gives loss -inf, which no valid row can, and NaN gradients; the host raises on it.
     N, C = logits.shape
     for n in range(cuda.grid(1), N, cuda.gridsize(1)):
+        tn = target[n]
+        if tn < 0 or tn >= C:
+            loss[n] = -grad.dtype.type(math.inf)
+            for c in range(C):
+                grad[n, c] = grad.dtype.type(math.nan)
+            continue
         m = logits[n, 0]
         for c in range(1, C):
             m = max(m, logits[n, c])
@@ -107,7 +119,6 @@ def _cross_entropy(logits, target, loss, grad, scale):
         for c in range(C):
             s += math.exp(logits[n, c] - m)
         lse = m + math.log(s)
-        tn = target[n]
         loss[n] = lse - logits[n, tn]
         for c in range(C):
             p = math.exp(logits[n, c] - lse)
@@ -231,9 +242,13 @@ def _run1d(kernel, n, *args):
     kernel[_launch.grid_1d(n), _config.CUDA_BLOCK_1D](*args)
 
 
-def _unary_op(x, op, slope=0.0):
+def _unary_op(x, op, slope=0.0, inplace=False):
     on_device, dtype, (xd,) = _prep(x)
-    y = _launch.empty(xd.shape, dtype)
+    # In place only when x is a C-contiguous device array of the compute dtype (then xd views
+    # the caller's buffer); otherwise a fresh output.
+    same = inplace and _launch.is_device(x) and _launch.device_view(x).dtype == dtype
+    y = xd if same and _launch.is_c_contiguous(_launch.device_view(x)) else None
+    y = _launch.empty(xd.shape, dtype) if y is None else y
     _run1d(_unary, math.prod(xd.shape), _flat(xd), _flat(y), op, dtype.type(slope))
     return _launch.finish(y, None, on_device)
 
@@ -248,8 +263,10 @@ def _unary_back(grad_y, cached, op, slope=0.0):
     return _launch.finish(gx, None, on_device)
 
 
-def relu(x):
-    return _unary_op(x, RELU)
+def relu(x, *, inplace=False):
+    """``max(x, 0)``; ``inplace=True`` writes into ``x`` when it is a C-contiguous float device
+    array (else into a new array)."""
+    return _unary_op(x, RELU, inplace=inplace)
 
 
 def relu_backward(grad_y, y):
@@ -280,6 +297,19 @@ def tanh(x):
 
 def tanh_backward(grad_y, y):
     return _unary_back(grad_y, y, TANH)
+
+
+def multiply(a, b):
+    """``a * b`` elementwise for arrays of one shape (dropout: the input times its scaled mask,
+    and the gradient times the same mask)."""
+    on_device, dtype, (ad, bd) = _prep(a, b)
+    if tuple(ad.shape) != tuple(bd.shape):
+        raise ValueError(
+            f"multiply needs equal shapes; got {tuple(ad.shape)} and {tuple(bd.shape)}"
+        )
+    out = _launch.empty(ad.shape, dtype)
+    _run1d(_unary_grad, math.prod(ad.shape), _flat(ad), _flat(bd), _flat(out), MUL, dtype.type(0))
+    return _launch.finish(out, None, on_device)
 
 
 def _acb(shape, dim):
@@ -329,6 +359,8 @@ def cross_entropy(logits, target, reduction="mean"):
     scale = dtype.type(1.0 / N if reduction == "mean" else 1.0)
     _run1d(_cross_entropy, N, ld, td, loss, grad, scale)
     total = _total(loss)
+    if total == -math.inf:
+        raise ValueError(f"target labels must be in [0, {C}); the device target holds others")
     value = total / N if reduction == "mean" else total
     return value, _launch.finish(grad, None, on_device)
 
