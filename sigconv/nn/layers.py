@@ -32,6 +32,18 @@ Initialisation is seeded: ``build(input_shape, rng)`` draws weights from the num
 ``Generator`` it is given (He normal by default, ``weight_init="glorot_uniform"`` etc. for
 others; biases start at zero). A layer built lazily by its first forward pass uses
 ``np.random.default_rng(0)``, so it is deterministic too.
+
+Devices
+-------
+Every layer computes on the GPU when its input is a device array (``__cuda_array_interface__``:
+Numba, CuPy, PyTorch CUDA tensors) and returns device arrays, forward and backward, calling the
+``sigconv._cuda`` kernels without copying activations to the host. A layer with weights
+computes where its weights live: ``layer.to("cuda")`` moves ``params`` and ``grads`` to the
+GPU (Numba device arrays), ``layer.to("cpu")`` back; a host input to a layer whose weights are
+on the GPU (or the reverse) raises ``TypeError``, as PyTorch does. A layer that is not built
+yet and gets a device input builds its weights on the host (same seeded values) and moves them
+to the GPU. Weights are always drawn on the host, so a seed gives the same model on either side.
+Pickling (and ``copy.deepcopy``) copies device weights back: a pickled layer is a host layer.
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ import numpy as np
 from scipy.special import expit
 
 from .. import _geometry, _validate
+from . import _device
 from . import functional as F
 from . import init as _init
 
@@ -68,6 +81,11 @@ __all__ = [
 ]
 
 _REQUIRED = object()
+
+
+def _ew(name: str = "elementwise"):
+    """A ``sigconv._cuda`` module (elementwise by default), imported only for device arrays."""
+    return _device.cuda_module(name)
 
 
 def _bind_lazy(owner: str, names, defaults: dict, args, kwargs, lazy: str, core) -> dict:
@@ -149,6 +167,8 @@ class Layer:
         self.dtype = np.dtype(np.float32)
         self.rng: np.random.Generator | None = None
         self._cache = None
+        self._device = "cpu"
+        self._ran_on_device = False
 
     # --- configuration --------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -184,6 +204,8 @@ class Layer:
         self.output_shape = tuple(int(s) for s in self.compute_output_shape(shape))
         self.input_shape = shape
         self.built = True
+        if self.device == "cuda":  # drawn on the host (same values as a CPU model), then moved
+            self.params = {k: _device.move(p, "cuda") for k, p in self.params.items()}
         return self.output_shape
 
     def _build_params(self, input_shape, rng) -> None:
@@ -193,42 +215,111 @@ class Layer:
         return tuple(input_shape)
 
     def count_params(self) -> int:
-        return int(sum(p.size for p in self.params.values()))
+        return int(sum(math.prod(p.shape) for p in self.params.values()))
 
     def astype(self, dtype):
-        """Cast the weights (and cached gradients) to ``dtype`` in place; returns the layer."""
+        """Cast the weights (and cached gradients) to ``dtype`` in place, on the side they live
+        on; returns the layer."""
         self.dtype = np.dtype(dtype)
         for key in self.params:
-            self.params[key] = self.params[key].astype(self.dtype)
-        self.grads = {k: g.astype(self.dtype) for k, g in self.grads.items()}
+            self.params[key] = _device.cast(self.params[key], self.dtype)
+        self.grads = {k: _device.cast(g, self.dtype) for k, g in self.grads.items()}
         return self
+
+    # --- devices ------------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        """``"cuda"`` when the weights live on the GPU (or will, once built), else ``"cpu"``."""
+        return getattr(self, "_device", "cpu")
+
+    def to(self, device: str):
+        """Move the weights and gradients to ``device`` (``"cpu"`` or ``"cuda"``); returns the
+        layer. Before the layer is built this only records where its weights will go."""
+        device = _device.check_device(device)
+        if device != self.device:
+            self.params = {k: _device.move(p, device) for k, p in self.params.items()}
+            self.grads = {k: _device.move(g, device) for k, g in self.grads.items()}
+            if _device.holds_device(self._cache) != (device == "cuda"):
+                self._cache = None  # activations of the other side: backward needs a new forward
+        self._device = device
+        return self
+
+    def __getstate__(self):
+        # Pickles (and deep copies) hold host arrays only: device memory belongs to a process.
+        state = dict(self.__dict__)
+        if self.device == "cuda" or _device.holds_device(state.get("_cache")):
+            state["params"] = {k: _device.to_host(p) for k, p in self.params.items()}
+            state["grads"] = {k: _device.to_host(g) for k, g in self.grads.items()}
+            state["_cache"] = None
+            state["_device"] = "cpu"
+            state["_ran_on_device"] = False
+        return state
 
     # --- the protocol -----------------------------------------------------------------------
     def forward(self, x, training: bool = True):
-        """The layer's output for batch ``x`` (``(N, *input_shape)``); caches for backward."""
+        """The layer's output for batch ``x`` (``(N, *input_shape)``); caches for backward.
+
+        A device ``x`` gives a device output (the weights must be on the GPU too, see
+        :meth:`to`); a host ``x`` a numpy output.
+        """
         x = self._check_input(x)
+        on_device = _device.is_device(x)
+        shape = tuple(int(n) for n in x.shape)
         if not self.built:
-            self.build(x.shape[1:], None, _validate.compute_dtype(x))
-        elif x.shape[1:] != self.input_shape and not self._accepts_shape(x.shape[1:]):
+            if on_device:
+                self._device = _device.check_device("cuda")
+            self.build(shape[1:], None, _validate.compute_dtype(x))
+        elif shape[1:] != self.input_shape and not self._accepts_shape(shape[1:]):
             raise ValueError(
                 f"{type(self).__name__} was built for samples of shape {self.input_shape}; got "
-                f"a batch of shape {x.shape}"
+                f"a batch of shape {shape}"
             )
+        if self.params and on_device != (self.device == "cuda"):
+            where = "the GPU" if self.device == "cuda" else "the host"
+            given = "a device array" if on_device else "a host array"
+            raise TypeError(
+                f"{type(self).__name__} has its weights on {where} but x is {given}; move one "
+                f"of them (layer.to('cuda' or 'cpu'), or copy x)"
+            )
+        self._ran_on_device = on_device
         return self._forward(x, bool(training))
 
     def backward(self, grad_y, *, need_input_grad: bool = True):
-        """Gradient of the input from ``grad_y`` (the gradient of the output); fills ``grads``."""
+        """Gradient of the input from ``grad_y`` (the gradient of the output); fills ``grads``.
+
+        After a forward pass on the GPU a host ``grad_y`` is copied over; a device ``grad_y``
+        after a host forward pass raises ``TypeError``.
+        """
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        grad_y = np.asarray(grad_y)
+        if _device.is_device(grad_y):
+            if not self._ran_on_device:
+                raise TypeError(
+                    f"grad_y is a device array but {type(self).__name__}.forward ran on the host"
+                )
+            grad_y = _device.view(grad_y)
+        else:
+            grad_y = np.asarray(grad_y)
+            if self._ran_on_device:
+                grad_y = _device.to_device(grad_y, _validate.compute_dtype(grad_y))
         return self._backward(grad_y, bool(need_input_grad))
 
     def __call__(self, x, training: bool = True):
         return self.forward(x, training)
 
-    def _check_input(self, x) -> np.ndarray:
-        if hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray):
-            return x  # device arrays go straight to the functional backend
+    def _check_input(self, x):
+        if _device.is_device(x):
+            d = _device.view(x)
+            if len(d.shape) < 2 or math.prod(d.shape) == 0:
+                raise ValueError(
+                    f"x must be a non-empty (N, ...) batch of at least 2 dimensions; got shape "
+                    f"{tuple(d.shape)}"
+                )
+            if d.dtype.kind in "iub":  # integers compute in float64, as on the host
+                return _device.cast(d, np.float64)
+            if d.dtype not in (np.float32, np.float64):
+                raise TypeError(f"device x must be float32 or float64; got dtype {d.dtype}")
+            return d
         x = _validate.as_input_array(x, "x", min_ndim=2)
         if x.dtype.kind != "f":
             x = x.astype(np.float64)
@@ -458,13 +549,29 @@ class Dense(Layer):
             self.params["bias"] = np.zeros(self.out_features, dtype=self.dtype)
 
     def _forward(self, x, training):
+        self._cache = x
+        if _device.is_device(x):  # one tiled GEMM with the bias fused
+            return _ew("dense").dense(x, self.params["weight"], self.params.get("bias"))
         y = x @ self.params["weight"].T
         if self.bias:
             y += self.params["bias"]
-        self._cache = x
         return y
 
     def _backward(self, grad_y, need_input_grad):
+        if _device.is_device(grad_y):
+            need = ("x",) if need_input_grad else ()
+            if self.trainable:
+                need += ("weight", "bias") if self.bias else ("weight",)
+            if not need:
+                return None
+            gx, gw, gb = _ew("dense").dense_backward(
+                grad_y, self._cache, self.params["weight"], need=need
+            )
+            if self.trainable:
+                self.grads["weight"] = gw
+                if self.bias:
+                    self.grads["bias"] = gb
+            return gx
         if self.trainable:
             self.grads["weight"] = grad_y.T @ self._cache
             if self.bias:
@@ -489,13 +596,18 @@ class ReLU(Layer):
         return True
 
     def _forward(self, x, training):
-        y = np.maximum(x, 0, out=x if self.inplace and x.flags.writeable else None)
+        if _device.is_device(x):
+            y = _ew().relu(x, inplace=self.inplace)
+        else:
+            y = np.maximum(x, 0, out=x if self.inplace and x.flags.writeable else None)
         self._cache = y
         return y
 
     def _backward(self, grad_y, need_input_grad):
         if not need_input_grad:
             return None
+        if _device.is_device(grad_y):
+            return _ew().relu_backward(grad_y, self._cache)
         # a multiply by the boolean mask is ~8x faster than np.where here
         return np.multiply(grad_y, self._cache > 0, dtype=grad_y.dtype)
 
@@ -515,12 +627,16 @@ class LeakyReLU(Layer):
 
     def _forward(self, x, training):
         self._cache = x
+        if _device.is_device(x):
+            return _ew().leaky_relu(x, self.negative_slope)
         slope = np.asarray(self.negative_slope, dtype=x.dtype)
         return np.where(x > 0, x, x * slope)
 
     def _backward(self, grad_y, need_input_grad):
         if not need_input_grad:
             return None
+        if _device.is_device(grad_y):
+            return _ew().leaky_relu_backward(grad_y, self._cache, self.negative_slope)
         slope = np.asarray(self.negative_slope, dtype=grad_y.dtype)
         return np.where(self._cache > 0, grad_y, grad_y * slope)
 
@@ -532,7 +648,7 @@ class Sigmoid(Layer):
         return True
 
     def _forward(self, x, training):
-        y = expit(x)
+        y = _ew().sigmoid(x) if _device.is_device(x) else expit(x)
         self._cache = y
         return y
 
@@ -540,6 +656,8 @@ class Sigmoid(Layer):
         if not need_input_grad:
             return None
         y = self._cache
+        if _device.is_device(grad_y):
+            return _ew().sigmoid_backward(grad_y, y)
         return grad_y * y * (1 - y)
 
 
@@ -550,7 +668,7 @@ class Tanh(Layer):
         return True
 
     def _forward(self, x, training):
-        y = np.tanh(x)
+        y = _ew().tanh(x) if _device.is_device(x) else np.tanh(x)
         self._cache = y
         return y
 
@@ -558,6 +676,8 @@ class Tanh(Layer):
         if not need_input_grad:
             return None
         y = self._cache
+        if _device.is_device(grad_y):
+            return _ew().tanh_backward(grad_y, y)
         return grad_y * (1 - y * y)
 
 
@@ -581,10 +701,14 @@ class Softmax(Layer):
         return True
 
     def _forward(self, x, training):
-        if not -x.ndim <= self.dim < x.ndim:
-            raise ValueError(f"dim must be in [{-x.ndim}, {x.ndim}) for input {x.shape}")
-        e = np.exp(x - x.max(axis=self.dim, keepdims=True))
-        e /= e.sum(axis=self.dim, keepdims=True)
+        ndim = len(x.shape)
+        if not -ndim <= self.dim < ndim:
+            raise ValueError(f"dim must be in [{-ndim}, {ndim}) for input {tuple(x.shape)}")
+        if _device.is_device(x):
+            e = _ew().softmax(x, self.dim)
+        else:
+            e = np.exp(x - x.max(axis=self.dim, keepdims=True))
+            e /= e.sum(axis=self.dim, keepdims=True)
         self._cache = e
         return e
 
@@ -592,6 +716,8 @@ class Softmax(Layer):
         if not need_input_grad:
             return None
         y = self._cache
+        if _device.is_device(grad_y):
+            return _ew().softmax_backward(grad_y, y, self.dim)
         return y * (grad_y - (grad_y * y).sum(axis=self.dim, keepdims=True))
 
 
@@ -599,6 +725,10 @@ class Dropout(Layer):
     """Inverted dropout: in training, zero each element with probability ``p`` and scale the
     rest by ``1 / (1 - p)``; the identity at inference. The mask comes from the layer's seeded
     generator (``layer.rng``, set at build time), so a fixed seed repeats the same masks.
+
+    On the GPU the mask is drawn on the host from the same generator and copied over (one
+    host-to-device copy per batch; nothing comes back), so a seeded model drops exactly the
+    same elements on either side and CPU and GPU training agree step for step.
     """
 
     def __init__(self, p: float = 0.5):
@@ -618,9 +748,14 @@ class Dropout(Layer):
         if not training or self.p == 0.0:
             self._cache = False
             return x
-        keep = self.rng.random(x.shape) >= self.p
+        shape = tuple(int(n) for n in x.shape)
+        keep = self.rng.random(shape) >= self.p
         scale = np.asarray(1.0 / (1.0 - self.p), dtype=x.dtype)
         mask = keep * scale
+        if _device.is_device(x):
+            mask = _device.to_device(mask)
+            self._cache = mask
+            return _ew().multiply(x, mask)
         self._cache = mask
         return x * mask
 
@@ -629,6 +764,8 @@ class Dropout(Layer):
             return None
         if self._cache is False:
             return grad_y
+        if _device.is_device(grad_y):
+            return _ew().multiply(grad_y, self._cache)
         return grad_y * self._cache
 
 
@@ -639,11 +776,18 @@ class Flatten(Layer):
         return (math.prod(input_shape),)
 
     def _forward(self, x, training):
-        self._cache = x.shape
-        return x.reshape(x.shape[0], -1)
+        shape = tuple(int(n) for n in x.shape)
+        self._cache = shape
+        if _device.is_device(x):  # a view of a contiguous device array (a copy otherwise)
+            return _device.to_device(x).reshape((shape[0], math.prod(shape[1:])))
+        return x.reshape(shape[0], -1)
 
     def _backward(self, grad_y, need_input_grad):
-        return grad_y.reshape(self._cache) if need_input_grad else None
+        if not need_input_grad:
+            return None
+        if _device.is_device(grad_y):
+            return _device.to_device(grad_y).reshape(self._cache)
+        return grad_y.reshape(self._cache)
 
 
 # --- pooling ------------------------------------------------------------------------------------
@@ -892,13 +1036,19 @@ class _GlobalPool(_Pool):
 
     def _forward(self, x, training):
         self._cache = x
-        return self._fn(x, backend=self.backend).reshape(x.shape[0], x.shape[1])
+        y = self._fn(x, backend=self.backend)
+        shape = (int(x.shape[0]), int(x.shape[1]))
+        return _device.to_device(y).reshape(shape) if _device.is_device(y) else y.reshape(shape)
 
     def _backward(self, grad_y, need_input_grad):
         if not need_input_grad:
             return None
         x = self._cache
-        g = grad_y.reshape(grad_y.shape + (1,) * (x.ndim - 2))
+        shape = tuple(int(n) for n in grad_y.shape) + (1,) * (len(x.shape) - 2)
+        if _device.is_device(grad_y):
+            g = _device.to_device(grad_y).reshape(shape)
+        else:
+            g = grad_y.reshape(shape)
         return self._fn_backward(g, x, backend=self.backend)
 
 

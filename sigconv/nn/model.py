@@ -5,6 +5,15 @@ by its first ``forward``. Shapes exclude the batch axis, as in Keras. Weights ar
 numpy ``Generator`` (``random_state`` or the ``rng`` given to ``build``); every layer gets its
 own child generator (``Generator.spawn``), so a fixed seed gives bit-identical weights, dropout
 masks and stochastic-pooling samples.
+
+GPU training: ``model.to("cuda")`` (or ``model.cuda()``) moves every weight and gradient to the
+GPU, ``model.to("cpu")`` (``model.cpu()``) back. A model on the GPU takes device batches (or
+host batches, copied over once per batch) and keeps every activation and gradient on the
+device: ``train_step`` copies back only the loss value. ``predict``, ``predict_proba`` and
+``score`` take host or device inputs and return host arrays; ``save``, ``summary``,
+``count_params`` and ``get_config`` work on either side (``save`` writes host arrays). Weights
+are always drawn on the host, so a seed gives the same model on either side; a pickled model
+(or a deep copy) is a host model.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import os
 import numpy as np
 
 from .. import _validate
+from . import _device
 from .layers import Layer, Softmax, layer_from_config
 from .losses import log_softmax
 
@@ -79,6 +89,7 @@ class Sequential:
         self.name = str(name)
         self.input_shape: tuple[int, ...] | None = None
         self.built = False
+        self._device = "cpu"
         for layer in layers:
             self.add(layer)
 
@@ -97,6 +108,8 @@ class Sequential:
                 k += 1
                 name = f"{base}_{k}"
             layer.name = name
+        if self.device == "cuda":
+            layer.to("cuda")
         self.layers.append(layer)
         return self
 
@@ -143,16 +156,87 @@ class Sequential:
         self.built = True
         return self
 
+    # --- devices ------------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        """Where the weights live: ``"cpu"`` (numpy arrays) or ``"cuda"`` (device arrays)."""
+        return getattr(self, "_device", "cpu")
+
+    def to(self, device: str) -> Sequential:
+        """Move every weight and gradient to ``device`` (``"cpu"`` or ``"cuda"``), in place;
+        returns the model (PyTorch's ``model.to("cuda")``).
+
+        A model moved before it is built creates its weights on the host (the same seeded
+        values as on the CPU) and moves them when it builds. ``"cuda"`` without a usable GPU
+        raises ``RuntimeError`` saying what is missing. Optimizers keep working: their state
+        follows the weights at the next step.
+        """
+        device = _device.check_device(device)
+        for layer in self.layers:
+            layer.to(device)
+        self._device = device
+        return self
+
+    def cuda(self) -> Sequential:
+        """``to("cuda")``."""
+        return self.to("cuda")
+
+    def cpu(self) -> Sequential:
+        """``to("cpu")``."""
+        return self.to("cpu")
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_device"] = "cpu"  # layers pickle their weights as host arrays
+        return state
+
     # --- forward / backward -------------------------------------------------------------------
-    def forward(self, x, training: bool = True):
-        """The model's output for a batch ``x`` of shape ``(N, *input_shape)``."""
+    def _input(self, x):
+        """``x`` as a batch on the model's side, in its dtype (builds the model if needed).
+
+        Host input to a GPU model is copied over once; device input builds a model that is
+        not built yet on the GPU, and is refused by a host model with weights.
+        """
+        if _device.is_device(x):
+            d = _device.view(x)
+            shape = tuple(int(n) for n in d.shape)
+            if len(shape) < 2 or 0 in shape:
+                raise ValueError(
+                    f"x must be a non-empty (N, ...) batch of at least 2 dimensions; got shape "
+                    f"{shape}"
+                )
+            if d.dtype.kind not in "iubf":
+                raise TypeError(f"x must have a real numeric dtype; got dtype {d.dtype}")
+            if not self.built:
+                self.to("cuda")
+                self.build(shape[1:], dtype=self.dtype or _validate.compute_dtype(d))
+            elif self.device != "cuda" and self.count_params():
+                raise TypeError(
+                    "x is a device array but the model's weights are on the host; call "
+                    "model.to('cuda') first (or pass a host array)"
+                )
+            x = _device.to_device(d, self.dtype)
+            if x is d and getattr(self.layers[0], "inplace", False):
+                x = _device.clone(x)  # the caller's array is never modified
+            return x
         x = _validate.as_input_array(x, "x", min_ndim=2)
         if not self.built:
             self.build(x.shape[1:], dtype=self.dtype or _validate.compute_dtype(x))
+        if self.device == "cuda":
+            return _device.to_device(x, self.dtype)  # one copy per batch; a fresh buffer
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         elif getattr(self.layers[0], "inplace", False):
             x = x.copy()  # the caller's array is never modified
+        return x
+
+    def forward(self, x, training: bool = True):
+        """The model's output for a batch ``x`` of shape ``(N, *input_shape)``.
+
+        A model on the GPU returns a device array (host ``x`` is copied over first); a host
+        model returns a numpy array.
+        """
+        x = self._input(x)
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
@@ -176,13 +260,18 @@ class Sequential:
         if not self.built:
             raise RuntimeError("Sequential.backward called before forward")
         first = 0 if need_input_grad else self._first_needed()
-        grad = np.asarray(grad)
+        if not _device.is_device(grad):
+            grad = np.asarray(grad)
         for i in range(len(self.layers) - 1, first - 1, -1):
             grad = self.layers[i].backward(grad, need_input_grad=i > first or need_input_grad)
         return grad if need_input_grad else None
 
     def train_step(self, x, y, loss, optimizer) -> float:
-        """One step: forward (training), loss, backward, optimizer update; returns the loss."""
+        """One step: forward (training), loss, backward, optimizer update; returns the loss.
+
+        On the GPU everything stays on the device but the returned loss value (``x`` and
+        ``y`` may be host arrays, copied over once, or device arrays).
+        """
         out = self.forward(x, training=True)
         value = loss.forward(out, y)
         self.backward(loss.backward(), need_input_grad=False)
@@ -190,12 +279,16 @@ class Sequential:
         return value
 
     def _batched(self, x, batch_size):
-        x = _validate.as_input_array(x, "x", min_ndim=2)
+        """The outputs for ``x`` in batches, as one host array (device outputs copied back)."""
+        if _device.is_device(x):
+            x = _device.view(x)
+        else:
+            x = _validate.as_input_array(x, "x", min_ndim=2)
         if not isinstance(batch_size, (numbers.Integral, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
         outs = [
-            self.forward(x[i : i + batch_size], training=False)
-            for i in range(0, x.shape[0], batch_size)
+            _device.to_host(self.forward(x[i : i + batch_size], training=False))
+            for i in range(0, int(x.shape[0]), batch_size)
         ]
         return np.concatenate(outs, axis=0)
 
@@ -212,8 +305,8 @@ class Sequential:
         return np.argmax(self._batched(x, batch_size), axis=1)
 
     def score(self, x, y, batch_size: int = 256) -> float:
-        """Accuracy of :meth:`predict` against integer labels ``y``."""
-        return float(np.mean(self.predict(x, batch_size) == np.asarray(y)))
+        """Accuracy of :meth:`predict` against integer labels ``y`` (host or device)."""
+        return float(np.mean(self.predict(x, batch_size) == _device.to_host(y)))
 
     # --- parameters ---------------------------------------------------------------------------
     def named_parameters(self):
@@ -245,7 +338,8 @@ class Sequential:
         )
 
     def astype(self, dtype) -> Sequential:
-        """Cast every weight to ``dtype`` in place (e.g. float64 for gradient checks)."""
+        """Cast every weight to ``dtype`` in place, on the side it lives on (e.g. float64 for
+        gradient checks)."""
         dtype = np.dtype(dtype)
         for layer in self.layers:
             layer.astype(dtype)
@@ -375,10 +469,11 @@ class Sequential:
 
     def save(self, path) -> None:
         """Write the architecture (JSON) and every weight to one ``.npz`` file at ``path``
-        (exactly that name). No pickles: :meth:`load` rebuilds layers from their configs."""
+        (exactly that name). No pickles: :meth:`load` rebuilds layers from their configs.
+        Weights on the GPU are written as host arrays; :meth:`load` returns a host model."""
         arrays = {_CONFIG_KEY: np.array(json.dumps(self.get_config()))}
         for key, value in self.params.items():
-            arrays[f"param:{key}"] = value
+            arrays[f"param:{key}"] = _device.to_host(value)  # device weights are copied back
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         with open(os.fspath(path), "wb") as fh:

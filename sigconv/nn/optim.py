@@ -5,6 +5,11 @@ or a list of layers. It asks for the trainable ``(key, param, grad)`` triples at
 ``step()``, so layers frozen (or unfrozen) after the optimizer was made are skipped (or
 trained) from the next step on, and layers that are built lazily are picked up once built.
 Per-parameter state (momentum buffers, Adam moments) is kept by key (``"<layer index>.<name>"``).
+
+Weights that live on the GPU (``Sequential.to("cuda")``) are updated in place there by the
+fused kernels of ``sigconv._cuda.elementwise`` (``sgd_step``, ``adam_step``), and their state
+buffers live on the GPU too. When a model moves between host and GPU its state follows it at
+the next ``step()`` (copied once), so training can continue on the other side.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import math
 import numpy as np
 
 from .. import _validate
+from . import _device
 
 __all__ = ["SGD", "Adam", "Optimizer", "trainable_parameters"]
 
@@ -56,9 +62,35 @@ class Optimizer:
     def step(self) -> None:
         """Update every trainable weight in place from its current gradient."""
         for key, p, g in trainable_parameters(self.source):
-            if g.shape != p.shape:
-                raise ValueError(f"gradient of {key} has shape {g.shape}; weight has {p.shape}")
-            self._update(key, p, g)
+            if tuple(g.shape) != tuple(p.shape):
+                raise ValueError(
+                    f"gradient of {key} has shape {tuple(g.shape)}; weight has {tuple(p.shape)}"
+                )
+            if _device.is_device(p):
+                self._update_device(key, _device.view(p), g)
+            else:
+                if _device.is_device(g):
+                    raise TypeError(
+                        f"weight {key} is on the host but its gradient is a device array"
+                    )
+                self._update(key, p, g)
+
+    def _state_for(self, key, p, names):
+        """The state of ``key`` with its buffers on ``p``'s side (moved and cast if the weight
+        moved or changed dtype since), or None when there is none of ``p``'s shape yet."""
+        state = self.state.get(key)
+        if state is None or tuple(state[names[0]].shape) != tuple(p.shape):
+            return None
+        side = "cuda" if _device.is_device(p) else "cpu"
+        for name in names:
+            buf = _device.move(state[name], side)
+            if buf.dtype != p.dtype:
+                buf = _device.cast(buf, p.dtype)
+            state[name] = buf
+        return state
+
+    def _update_device(self, key, p, g):
+        raise NotImplementedError
 
     def zero_grad(self) -> None:
         """Nothing to do: layers overwrite their gradients on every backward pass."""
@@ -101,13 +133,34 @@ class SGD(Optimizer):
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("nesterov=True needs momentum > 0 and dampening == 0")
 
+    def _update_device(self, key, p, g):
+        buf, first = None, False
+        if self.momentum:
+            state = self._state_for(key, p, ("momentum_buffer",))
+            if state is None:  # the kernel initialises it with the gradient (first=True)
+                state = {"momentum_buffer": _device.cuda_module("_launch").empty(p.shape, p.dtype)}
+                self.state[key] = state
+                first = True
+            buf = state["momentum_buffer"]
+        _device.cuda_module("elementwise").sgd_step(
+            p,
+            g,
+            buf,
+            lr=self.lr,
+            momentum=self.momentum,
+            dampening=self.dampening,
+            weight_decay=self.weight_decay,
+            nesterov=self.nesterov,
+            first=first,
+        )
+
     def _update(self, key, p, g):
         dt = p.dtype
         if self.weight_decay:
             g = g + np.asarray(self.weight_decay, dt) * p
         if self.momentum:
-            state = self.state.get(key)
-            if state is None or state["momentum_buffer"].shape != p.shape:
+            state = self._state_for(key, p, ("momentum_buffer",))
+            if state is None:
                 buf = np.array(g, dtype=dt, copy=True)
                 self.state[key] = {"momentum_buffer": buf}
             else:
@@ -148,11 +201,30 @@ class Adam(Optimizer):
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0; got {weight_decay!r}")
 
+    def _update_device(self, key, p, g):
+        state = self._state_for(key, p, ("exp_avg", "exp_avg_sq"))
+        if state is None:
+            zeros = (_device.zeros(p.shape, p.dtype) for _ in range(2))
+            state = {"step": 0, **dict(zip(("exp_avg", "exp_avg_sq"), zeros))}
+            self.state[key] = state
+        state["step"] += 1
+        _device.cuda_module("elementwise").adam_step(
+            p,
+            g,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+            step=state["step"],
+            lr=self.lr,
+            betas=self.betas,
+            eps=self.eps,
+            weight_decay=self.weight_decay,
+        )
+
     def _update(self, key, p, g):
         dt = p.dtype
         b1, b2 = self.betas
-        state = self.state.get(key)
-        if state is None or state["exp_avg"].shape != p.shape:
+        state = self._state_for(key, p, ("exp_avg", "exp_avg_sq"))
+        if state is None:
             state = {"step": 0, "exp_avg": np.zeros_like(p), "exp_avg_sq": np.zeros_like(p)}
             self.state[key] = state
         state["step"] += 1
