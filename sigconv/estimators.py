@@ -11,6 +11,13 @@ data (``input_shape=(3, 32, 32)`` for colour images).
 ``transform`` returns the activations of one layer (by default the input of the classifier's
 last layer): the "deep features" recipe, e.g. ``Pipeline([("cnn", CNNClassifier(...)),
 ("svc", SVC())])``.
+
+GPU: with ``backend="cuda"`` (or ``"auto"`` on a machine with a GPU when one training step is
+large enough to pay for it) ``fit``/``partial_fit`` move the model to the GPU for the duration
+of the call, copy each mini-batch over once and train without copying activations back (only
+the loss value per batch). ``predict``, ``predict_proba``, ``transform`` and ``score`` likewise
+run batch by batch on the GPU. Between calls ``model_`` lives on the host, so a fitted
+estimator pickles (and is inspected) like a CPU one.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import nn
+from . import _backend, _config, nn
+from .nn import _device
 
 __all__ = ["CNNClassifier"]
 
@@ -82,6 +90,21 @@ def _valid_threads(n):
     return n is None or (
         isinstance(n, (numbers.Integral, np.integer)) and not isinstance(n, bool) and n >= 1
     )
+
+
+def _model_flops(model) -> float:
+    """Multiply-adds (x2) of one sample's forward pass through the weighted layers."""
+    total = 0.0
+    for layer in model.layers:
+        w = layer.params.get("weight")
+        if w is None or layer.output_shape is None:
+            continue
+        w_shape = tuple(int(n) for n in w.shape)
+        if len(w_shape) > 2:  # Conv: every output position reads C_in/groups x kernel weights
+            total += 2.0 * math.prod(layer.output_shape) * math.prod(w_shape[1:])
+        else:
+            total += 2.0 * math.prod(w_shape)
+    return total
 
 
 def _call_builder(builder, input_shape, n_classes):
@@ -189,6 +212,11 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Seeds initialisation, shuffling, dropout and the validation split: the same seed gives
         the same model.
     backend : {"auto", "cpu", "cuda"}, default="auto"
+        Where training and inference run. ``"cuda"`` keeps the model on the GPU during each
+        call (batches copied over once, no activations copied back) and raises
+        ``RuntimeError`` when no GPU is usable. ``"auto"`` uses a GPU only when a real one is
+        present and one training step (3 passes over ``batch_size`` samples) costs at least
+        ``sigconv._config.NN_CONV_GPU_MIN_WORK`` flops; else the CPU.
     verbose : int, default=0
         1 shows a progress bar over epochs with the loss; 2 also prints one line per epoch.
     n_threads : int or None, default=None
@@ -471,10 +499,40 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             layer._cache = None
 
     def _logits(self, Xn, batch=256):
+        # a model on the GPU copies each host batch over once; only the logits come back
         model = self.model_
-        out = [model.forward(Xn[i : i + batch], training=False) for i in range(0, len(Xn), batch)]
+        out = [
+            _device.to_host(model.forward(Xn[i : i + batch], training=False))
+            for i in range(0, len(Xn), batch)
+        ]
         self._clear_caches(model)
         return np.concatenate(out, axis=0)
+
+    # --- devices ----------------------------------------------------------------------------
+    def _device_for(self, batch, passes):
+        """``"cuda"`` or ``"cpu"`` for work on ``batch`` samples, ``passes`` passes per batch."""
+        if self.backend == "cpu":
+            return "cpu"
+        if self.backend == "cuda":
+            _backend.require_cuda()
+            return "cuda"
+        work = passes * batch * _model_flops(self.model_)
+        if work >= _config.NN_CONV_GPU_MIN_WORK and _backend.gpu_present():
+            return "cuda"
+        return "cpu"
+
+    @contextlib.contextmanager
+    def _model_on(self, device):
+        """``model_`` on ``device`` for the duration; back on the host (caches dropped) after."""
+        model = self.model_
+        if device == "cuda":
+            model.to("cuda")
+        try:
+            yield model
+        finally:
+            self._clear_caches(model)
+            if model.device != "cpu":
+                model.to("cpu")
 
     # --- training ---------------------------------------------------------------------------
     def _epoch(self, Xn, yi, optimizer, loss, rng, lr):
@@ -483,10 +541,14 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         order = rng.permutation(n) if self.shuffle else np.arange(n)
         bs = min(self.batch_size, n)
         optimizer.lr = lr
+        on_gpu = model.device == "cuda"
         total = 0.0
         for start in range(0, n, bs):
             idx = order[start : start + bs]
-            total += model.train_step(Xn[idx], yi[idx], loss, optimizer) * len(idx)
+            xb, yb = Xn[idx], yi[idx]
+            if on_gpu:  # each batch crosses once; the loss value is all that comes back
+                xb, yb = _device.to_device(xb), _device.to_device(yb.astype(np.int64))
+            total += model.train_step(xb, yb, loss, optimizer) * len(idx)
         return total / n
 
     def _lr_at(self, epoch):
@@ -495,12 +557,20 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return 0.5 * self.learning_rate * (1 + math.cos(math.pi * epoch / self.max_iter))
 
     def _snapshot(self):
-        return [{k: v.copy() for k, v in layer.params.items()} for layer in self.model_.layers]
+        # copies on the weights' own side: a GPU model's snapshot never visits the host
+        return [
+            {k: _device.clone(v) for k, v in layer.params.items()} for layer in self.model_.layers
+        ]
 
     def _restore(self, snapshot):
         for layer, params in zip(self.model_.layers, snapshot):
             for key, value in params.items():
-                layer.params[key][...] = value  # in place: the optimizer keeps its references
+                # in place: the optimizer keeps its references
+                target = layer.params[key]
+                if _device.is_device(target):
+                    _device.cuda_module("_launch").copy(_device.view(value), _device.view(target))
+                else:
+                    target[...] = value
 
     def _init_state(self, X, classes, rng, keep_model):
         """Set classes_, input_shape_ and model_ (a new one, or the old one re-headed)."""
@@ -526,6 +596,8 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def fit(self, X, y):
         """Train on X, y for up to ``max_iter`` epochs; returns self."""
         self._check_params()
+        if self.backend == "cuda":
+            _backend.require_cuda()  # before any work: the error says how to get a GPU
         started = time.perf_counter()
         X, y = self._validate_X(X, y, reset=True)
         check_classification_targets(y)
@@ -567,6 +639,11 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _train(self, Xn, yi, Xv, yv, rng):
         model = self.model_
         self._configure(model)
+        device = self._device_for(min(self.batch_size, len(Xn)), 3)
+        with self._model_on(device):
+            self._train_loop(model, Xn, yi, Xv, yv, rng)
+
+    def _train_loop(self, model, Xn, yi, Xv, yv, rng):
         optimizer = self._make_optimizer(model)
         loss = nn.CrossEntropy()
         self.validation_scores_ = [] if Xv is not None else None
@@ -652,15 +729,19 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             self._rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
         Xn = self._to_network(X)
         yi = np.searchsorted(self.classes_, y)
+        if self.backend == "cuda":
+            _backend.require_cuda()
         if getattr(self, "_optimizer", None) is None:
             self._configure(self.model_)
             self._optimizer = self._make_optimizer(self.model_)
-        value = self._epoch(
-            Xn, yi, self._optimizer, nn.CrossEntropy(), self._rng, self.learning_rate
-        )
+        device = self._device_for(min(self.batch_size, len(Xn)), 3)
+        with self._model_on(device):
+            # the optimizer's state follows the weights to the GPU and stays there between calls
+            value = self._epoch(
+                Xn, yi, self._optimizer, nn.CrossEntropy(), self._rng, self.learning_rate
+            )
         self.loss_curve_.append(float(value))
         self.n_iter_ += 1
-        self._clear_caches(self.model_)
         return self
 
     # --- inference --------------------------------------------------------------------------
@@ -672,7 +753,9 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     @_limited
     def _scores(self, X):
         """Logits of shape (n_samples, n_classes), float64."""
-        return self._logits(self._checked(X)).astype(np.float64)
+        Xn = self._checked(X)
+        with self._model_on(self._device_for(min(256, len(Xn)), 1)):
+            return self._logits(Xn).astype(np.float64)
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits), shape (n_samples, n_classes)."""
@@ -714,12 +797,14 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Xn = self._checked(X)
         stop = self._feature_index() + 1
         out = []
-        for i in range(0, len(Xn), 256):
-            h = Xn[i : i + 256]
-            for layer in self.model_.layers[:stop]:
-                h = layer.forward(h, training=False)
-            out.append(np.asarray(h, dtype=_DTYPE).reshape(len(h), -1))
-        self._clear_caches(self.model_)
+        with self._model_on(self._device_for(min(256, len(Xn)), 1)) as model:
+            for i in range(0, len(Xn), 256):
+                h = Xn[i : i + 256]
+                if model.device == "cuda":
+                    h = _device.to_device(h)
+                for layer in model.layers[:stop]:
+                    h = layer.forward(h, training=False)
+                out.append(np.asarray(_device.to_host(h), dtype=_DTYPE).reshape(len(h), -1))
         return np.concatenate(out, axis=0)
 
     def __getstate__(self):
