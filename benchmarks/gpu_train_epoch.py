@@ -6,18 +6,25 @@ contiguous slice on the device, so the timing is the training step alone (as tor
 are compiled by a warm-up of a few steps first. With ``--torch`` the same network, from the
 same initial weights, trains on the same batches with torch on CUDA, and the ratio is printed.
 
+Measured on an NVIDIA H100 80GB (2026-11-27, 2 epochs, best): sigconv 3.41 s per epoch
+(3,518 images/s), torch 0.36 s (33,048 images/s): sigconv takes 9.4x torch's time. Compiling
+the kernels (first 3 steps, no on-disk cache yet) took 7.7 s.
+
     python benchmarks/gpu_train_epoch.py [--torch] [--epochs N]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
 import numpy as np
 
 N, BATCH, LR, MOMENTUM = 12_000, 64, 0.01, 0.9
+# LeNet's late layers launch small grids; Numba would warn at every one of them
+os.environ.setdefault("NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS", "0")
 
 
 def main(argv=None) -> int:
@@ -56,8 +63,9 @@ def main(argv=None) -> int:
     epoch(steps=3)  # compiles every kernel of the step
     print(f"warm-up (JIT compile, 3 steps): {time.perf_counter() - t0:.1f} s")
     best = min(_timed(epoch) for _ in range(args.epochs))
-    print(f"sigconv LeNet-5 epoch on {cuda.get_current_device().name.decode()}: {best:.2f} s, "
-          f"{N / best:,.0f} images/s")  # fmt: skip
+    name = cuda.get_current_device().name
+    name = name.decode() if isinstance(name, bytes) else name
+    print(f"sigconv LeNet-5 epoch on {name}: {best:.2f} s, {N / best:,.0f} images/s")
     if args.torch:
         tt = _torch_epoch(init, X[order], y[order], args.epochs)
         print(f"torch   LeNet-5 epoch: {tt:.2f} s, {N / tt:,.0f} images/s; "
