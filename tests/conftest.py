@@ -27,3 +27,22 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def serial_threads():
+    """One Numba and one BLAS thread for tests on tiny shapes.
+
+    CI runs two test workers on two shared cores; there a 2-thread parallel region over a few
+    hundred elements, or an oversubscribed OpenBLAS call, costs ~100x its serial time.
+    """
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(1, user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(before)

@@ -13,21 +13,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from threadpoolctl import threadpool_limits
 
 from sigconv import CNNClassifier, nn
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One BLAS and one Numba thread: CI runs two test workers on two cores, and spinning
-    worker threads of an oversubscribed pool cost far more than they bring on these small
-    batches."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    numba.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("serial_threads")
 
 
 # A small body keeps the ~60 estimator checks fast; the estimator appends Flatten + Dense.

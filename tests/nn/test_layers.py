@@ -15,22 +15,6 @@ from tests.tolerance import assert_close
 H = 1e-6
 
 
-@pytest.fixture(autouse=True)
-def _serial():
-    """Tiny shapes: one Numba and one BLAS thread. On the shared, oversubscribed CI cores a
-    2-thread parallel region over a few hundred elements costs ~100x its serial time."""
-    import numba
-    from threadpoolctl import threadpool_limits
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        with threadpool_limits(1, user_api="blas"):
-            yield
-    finally:
-        numba.set_num_threads(before)
-
-
 def _numeric(layer, x, proj, *, training=True, seed=None):
     """Central differences of sum(proj * layer(x)) over x and every weight (a plain loop)."""
 

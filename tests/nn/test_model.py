@@ -8,21 +8,6 @@ from sigconv.nn import layers as L
 from sigconv.nn.models import lenet5
 
 
-@pytest.fixture(autouse=True)
-def _serial():
-    """Tiny shapes: one Numba and one BLAS thread (see tests/nn/test_layers.py)."""
-    import numba
-    from threadpoolctl import threadpool_limits
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        with threadpool_limits(1, user_api="blas"):
-            yield
-    finally:
-        numba.set_num_threads(before)
-
-
 def _small(**kw):
     return nn.Sequential(
         [

@@ -7,21 +7,6 @@ from sigconv import nn
 from sigconv.nn import models
 
 
-@pytest.fixture(autouse=True)
-def _serial():
-    """Small shapes: one Numba and one BLAS thread (see tests/nn/test_layers.py)."""
-    import numba
-    from threadpoolctl import threadpool_limits
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        with threadpool_limits(1, user_api="blas"):
-            yield
-    finally:
-        numba.set_num_threads(before)
-
-
 def test_lenet5_parameter_counts():
     assert models.lenet5().count_params() == 62_006  # the lecture's RGB 28x28 summary
     gray = models.lenet5((1, 28, 28))
