@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 5's GPU checks in one go, for a machine with an NVIDIA GPU (run from the repo root):
 # the CUDA test suite on the real device, then compare.py's GPU cases (W2, W3, W4, W5 against
-# torch/cuDNN and cupyx.scipy on the same GPU), then one LeNet-5 training epoch on the GPU.
+# torch/cuDNN and cupyx.scipy on the same GPU), where each call's time goes (gpu_profile.py),
+# then one LeNet-5 training epoch on the GPU.
 # Needs the cuda extra (numba-cuda) and, for the peers, torch with CUDA and cupy-cuda13x.
 # Results go to $OUT (default ./gpu-results).
 set -uo pipefail
@@ -18,6 +19,5 @@ BENCH_S=${BENCH_S:-180}
 timeout "$TEST_S" python3 -m pytest tests/cuda -q -n "${JOBS:-8}" -p no:cacheprovider \
     --durations=5 2>&1 | tee "$OUT/cuda_tests.txt"
 timeout "$BENCH_S" python3 benchmarks/compare.py --only GPU 2>&1 | tee "$OUT/gpu_compare.md"
-if [ -f benchmarks/gpu_train_epoch.py ]; then
-    timeout "$BENCH_S" python3 benchmarks/gpu_train_epoch.py --torch 2>&1 | tee "$OUT/gpu_train.txt"
-fi
+timeout "$BENCH_S" python3 benchmarks/gpu_profile.py 2>&1 | tee "$OUT/gpu_profile.md"
+timeout "$BENCH_S" python3 benchmarks/gpu_train_epoch.py --torch 2>&1 | tee "$OUT/gpu_train.txt"
