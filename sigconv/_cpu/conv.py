@@ -30,6 +30,8 @@ thresholds in ``_config`` pick per pass and shape.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -226,17 +228,119 @@ def rechunk(g, b0, out):
 # --- direct blocked correlation ------------------------------------------------------------------
 
 
-# contract: let LLVM fuse a * x + acc into FMAs (it never reorders the sums).
-@njit(parallel=True, cache=True, fastmath={"contract"})
+# The tap loops below: one contiguous loop per group of taps over a block of wide positions,
+# vectorised along the positions. Per loop iteration (one SIMD vector of positions) the four
+# output channels x three taps kernel loads 3 input vectors and 4 accumulators, stores 4 and
+# does 12 FMAs; its 12 weights stay in registers (16 on AVX2), so it is FMA-bound. Two channels
+# x four taps (the previous kernel) spilled weights and did 11 loads per 8 FMAs.
+# ``y + a0 * v0 + a1 * v1 + ...`` associates left, so with "contract" it is a chain of FMAs
+# into the accumulator (LLVM never reorders the sum).
+
+
+@njit(cache=True, fastmath={"contract"})
+def _taps4(y0, y1, y2, y3, xrow, w0, w1, w2, w3, offs, q0, m):
+    """``y_u[q] += sum_t w_u[t] * xrow[q0 + offs[t] + q]`` for four output channels ``u``."""
+    kk = offs.shape[0]
+    k3 = kk - kk % 3
+    for t in range(0, k3, 3):
+        x0 = xrow[q0 + offs[t] : q0 + offs[t] + m]
+        x1 = xrow[q0 + offs[t + 1] : q0 + offs[t + 1] + m]
+        x2 = xrow[q0 + offs[t + 2] : q0 + offs[t + 2] + m]
+        a0, a1, a2 = w0[t], w0[t + 1], w0[t + 2]
+        b0, b1, b2 = w1[t], w1[t + 1], w1[t + 2]
+        c0, c1, c2 = w2[t], w2[t + 1], w2[t + 2]
+        d0, d1, d2 = w3[t], w3[t + 1], w3[t + 2]
+        for q in range(m):
+            v0 = x0[q]
+            v1 = x1[q]
+            v2 = x2[q]
+            y0[q] = y0[q] + a0 * v0 + a1 * v1 + a2 * v2
+            y1[q] = y1[q] + b0 * v0 + b1 * v1 + b2 * v2
+            y2[q] = y2[q] + c0 * v0 + c1 * v1 + c2 * v2
+            y3[q] = y3[q] + d0 * v0 + d1 * v1 + d2 * v2
+    if kk - k3 == 2:
+        x0 = xrow[q0 + offs[k3] : q0 + offs[k3] + m]
+        x1 = xrow[q0 + offs[k3 + 1] : q0 + offs[k3 + 1] + m]
+        a0, a1 = w0[k3], w0[k3 + 1]
+        b0, b1 = w1[k3], w1[k3 + 1]
+        c0, c1 = w2[k3], w2[k3 + 1]
+        d0, d1 = w3[k3], w3[k3 + 1]
+        for q in range(m):
+            v0 = x0[q]
+            v1 = x1[q]
+            y0[q] = y0[q] + a0 * v0 + a1 * v1
+            y1[q] = y1[q] + b0 * v0 + b1 * v1
+            y2[q] = y2[q] + c0 * v0 + c1 * v1
+            y3[q] = y3[q] + d0 * v0 + d1 * v1
+    elif kk - k3 == 1:
+        x0 = xrow[q0 + offs[k3] : q0 + offs[k3] + m]
+        a0, b0, c0, d0 = w0[k3], w1[k3], w2[k3], w3[k3]
+        for q in range(m):
+            v0 = x0[q]
+            y0[q] += a0 * v0
+            y1[q] += b0 * v0
+            y2[q] += c0 * v0
+            y3[q] += d0 * v0
+
+
+@njit(cache=True, fastmath={"contract"})
+def _taps2(y0, y1, xrow, w0, w1, offs, q0, m):
+    """``_taps4`` for two output channels (four taps per loop: 8 weights in registers)."""
+    kk = offs.shape[0]
+    k4 = kk - kk % 4
+    for t in range(0, k4, 4):
+        x0 = xrow[q0 + offs[t] : q0 + offs[t] + m]
+        x1 = xrow[q0 + offs[t + 1] : q0 + offs[t + 1] + m]
+        x2 = xrow[q0 + offs[t + 2] : q0 + offs[t + 2] + m]
+        x3 = xrow[q0 + offs[t + 3] : q0 + offs[t + 3] + m]
+        a0, a1, a2, a3 = w0[t], w0[t + 1], w0[t + 2], w0[t + 3]
+        b0, b1, b2, b3 = w1[t], w1[t + 1], w1[t + 2], w1[t + 3]
+        for q in range(m):
+            v0 = x0[q]
+            v1 = x1[q]
+            v2 = x2[q]
+            v3 = x3[q]
+            y0[q] = y0[q] + a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
+            y1[q] = y1[q] + b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
+    for t in range(k4, kk):
+        x0 = xrow[q0 + offs[t] : q0 + offs[t] + m]
+        a0, b0 = w0[t], w1[t]
+        for q in range(m):
+            v0 = x0[q]
+            y0[q] += a0 * v0
+            y1[q] += b0 * v0
+
+
+@njit(cache=True, fastmath={"contract"})
+def _taps1(y0, xrow, w0, offs, q0, m):
+    """``_taps4`` for one output channel (four taps per loop)."""
+    kk = offs.shape[0]
+    k4 = kk - kk % 4
+    for t in range(0, k4, 4):
+        x0 = xrow[q0 + offs[t] : q0 + offs[t] + m]
+        x1 = xrow[q0 + offs[t + 1] : q0 + offs[t + 1] + m]
+        x2 = xrow[q0 + offs[t + 2] : q0 + offs[t + 2] + m]
+        x3 = xrow[q0 + offs[t + 3] : q0 + offs[t + 3] + m]
+        a0, a1, a2, a3 = w0[t], w0[t + 1], w0[t + 2], w0[t + 3]
+        for q in range(m):
+            y0[q] = y0[q] + a0 * x0[q] + a1 * x1[q] + a2 * x2[q] + a3 * x3[q]
+    for t in range(k4, kk):
+        x0 = xrow[q0 + offs[t] : q0 + offs[t] + m]
+        a0 = w0[t]
+        for q in range(m):
+            y0[q] += a0 * x0[q]
+
+
+@njit(parallel=True, cache=True)
 def direct_corr_wide(xp, w, bias, dilation, blk, yw):
     """Unit-stride valid correlation ``corr(xp, w) + bias`` on the wide flattened grid.
 
     ``xp`` ``(N, C, Dp, Hp, Wp)``; ``w`` ``(O, C // G, KD, KH, KW)``; ``yw`` ``(N, O, nq)``:
     output pixel ``(i, j, k)`` is wide position ``i * Hp * Wp + j * Wp + k`` (``crop_wide``
-    extracts them). Tasks are (image, pair of output channels, block of ``blk`` positions);
-    each sweeps every input channel's taps over its two accumulator rows, four taps per
-    contiguous loop, so each accumulator load/store is shared by four FMAs and each input load
-    by two (one tap per loop is bound by L1 stores, not arithmetic).
+    extracts them). Tasks are (image, group of four output channels, block of ``blk``
+    positions), so the batch is the outer parallel dimension; each task sets its accumulator
+    rows to the bias and sweeps every input channel's taps over them (``_taps4``; the last
+    one to three channels of a group go through ``_taps2`` / ``_taps1``).
     """
     nb, nc = xp.shape[0], xp.shape[1]
     dp, hp, wp = xp.shape[2], xp.shape[3], xp.shape[4]
@@ -256,70 +360,54 @@ def direct_corr_wide(xp, w, bias, dilation, blk, yw):
         offs[t] = a * dd * plane + e * dh * wp + f * dw
     xf = xp.reshape(nb, nc, dp * plane)
     wf = w.reshape(nout, cg, kk)
-    k4 = kk - kk % 4
-    npair = (og + 1) // 2  # output channels are paired within a group
+    nquad = (og + 3) // 4  # output channels are taken four at a time within a group
     ngroup = nout // og
-    for task in prange(nb * ngroup * npair * nblk):
-        n = task // (ngroup * npair * nblk)
-        rem = task % (ngroup * npair * nblk)
-        grp = rem // (npair * nblk)
-        rem = rem % (npair * nblk)
-        o = grp * og + 2 * (rem // nblk)
+    for task in prange(nb * ngroup * nquad * nblk):
+        n = task // (ngroup * nquad * nblk)
+        rem = task % (ngroup * nquad * nblk)
+        grp = rem // (nquad * nblk)
+        rem = rem % (nquad * nblk)
+        o = grp * og + 4 * (rem // nblk)
         q0 = (rem % nblk) * blk
         m = min(q0 + blk, nq) - q0
-        two = o + 1 < (grp + 1) * og
+        r = min(4, (grp + 1) * og - o)
         c0 = grp * cg
-        acc = yw[n, o, q0 : q0 + m]
-        bv = bias[o]
-        for q in range(m):
-            acc[q] = bv
-        if two:
-            acc1 = yw[n, o + 1, q0 : q0 + m]
-            bv = bias[o + 1]
+        for u in range(r):
+            row = yw[n, o + u, q0 : q0 + m]
+            bv = bias[o + u]
             for q in range(m):
-                acc1[q] = bv
+                row[q] = bv
+        y0 = yw[n, o, q0 : q0 + m]
+        if r == 4:
+            y1 = yw[n, o + 1, q0 : q0 + m]
+            y2 = yw[n, o + 2, q0 : q0 + m]
+            y3 = yw[n, o + 3, q0 : q0 + m]
             for ci in range(cg):
-                xrow = xf[n, c0 + ci]
-                wv = wf[o, ci]
-                wu = wf[o + 1, ci]
-                for t in range(0, k4, 4):
-                    x0 = xrow[q0 + offs[t] :]
-                    x1 = xrow[q0 + offs[t + 1] :]
-                    x2 = xrow[q0 + offs[t + 2] :]
-                    x3 = xrow[q0 + offs[t + 3] :]
-                    a0, a1, a2, a3 = wv[t], wv[t + 1], wv[t + 2], wv[t + 3]
-                    b0, b1, b2, b3 = wu[t], wu[t + 1], wu[t + 2], wu[t + 3]
-                    for q in range(m):
-                        v0 = x0[q]
-                        v1 = x1[q]
-                        v2 = x2[q]
-                        v3 = x3[q]
-                        acc[q] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
-                        acc1[q] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
-                for t in range(k4, kk):
-                    x0 = xrow[q0 + offs[t] :]
-                    a0 = wv[t]
-                    b0 = wu[t]
-                    for q in range(m):
-                        acc[q] += a0 * x0[q]
-                        acc1[q] += b0 * x0[q]
+                _taps4(
+                    y0,
+                    y1,
+                    y2,
+                    y3,
+                    xf[n, c0 + ci],
+                    wf[o, ci],
+                    wf[o + 1, ci],
+                    wf[o + 2, ci],
+                    wf[o + 3, ci],
+                    offs,
+                    q0,
+                    m,
+                )
+        elif r >= 2:
+            y1 = yw[n, o + 1, q0 : q0 + m]
+            for ci in range(cg):
+                _taps2(y0, y1, xf[n, c0 + ci], wf[o, ci], wf[o + 1, ci], offs, q0, m)
+            if r == 3:
+                y2 = yw[n, o + 2, q0 : q0 + m]
+                for ci in range(cg):
+                    _taps1(y2, xf[n, c0 + ci], wf[o + 2, ci], offs, q0, m)
         else:
             for ci in range(cg):
-                xrow = xf[n, c0 + ci]
-                wv = wf[o, ci]
-                for t in range(0, k4, 4):
-                    x0 = xrow[q0 + offs[t] :]
-                    x1 = xrow[q0 + offs[t + 1] :]
-                    x2 = xrow[q0 + offs[t + 2] :]
-                    x3 = xrow[q0 + offs[t + 3] :]
-                    a0, a1, a2, a3 = wv[t], wv[t + 1], wv[t + 2], wv[t + 3]
-                    for q in range(m):
-                        acc[q] += a0 * x0[q] + a1 * x1[q] + a2 * x2[q] + a3 * x3[q]
-                for t in range(k4, kk):
-                    x0 = xrow[q0 + offs[t] :]
-                    a0 = wv[t]
-                    for q in range(m):
-                        acc[q] += a0 * x0[q]
+                _taps1(y0, xf[n, c0 + ci], wf[o, ci], offs, q0, m)
     return yw
 
 
@@ -463,6 +551,12 @@ def use_direct(channels: int, limit: int, stride, nq_wide: int, npix: int) -> bo
     return channels <= limit and nq_wide <= 1.5 * npix
 
 
+def _window(a, start, shape):
+    """Contiguous copy of ``a[:, :, start[0] : start[0] + shape[0], ...]``."""
+    sl = tuple(slice(b, b + n) for b, n in zip(start, shape))
+    return np.ascontiguousarray(a[(slice(None), slice(None)) + sl])
+
+
 def wide_count(pshape, osize) -> int:
     hp, wp = pshape[1], pshape[2]
     od, oh, ow = osize
@@ -474,8 +568,8 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
     nb, nc = xp.shape[0], xp.shape[1]
     nout, cg = w.shape[0], w.shape[1]
     ksize = w.shape[2:]
-    kk = int(np.prod(ksize))
-    npix = int(np.prod(osize))
+    kk = math.prod(ksize)
+    npix = math.prod(osize)
     dtype = xp.dtype
     if bias is None:
         bias = np.zeros(nout, dtype=dtype)
@@ -518,8 +612,8 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
     nb, nc = xp.shape[0], xp.shape[1]
     nout, cg = wshape[0], wshape[1]
     ksize = tuple(wshape[2:])
-    kk = int(np.prod(ksize))
-    npix = int(np.prod(osize))
+    kk = math.prod(ksize)
+    npix = math.prod(osize)
     dtype = xp.dtype
     og = nout // groups
     nq = wide_count(xp.shape[2:], osize)
@@ -574,49 +668,67 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
     return gw.reshape(wshape)
 
 
-def grad_input_padded(g, w, pshape, stride, dilation, groups, osize, method="auto"):
-    """Gradient with respect to the *padded* input (shape ``pshape``).
+def grad_input_padded(g, w, pshape, stride, dilation, groups, osize, method="auto", window=None):
+    """Gradient with respect to the *padded* input (shape ``pshape``), or a window of it.
 
     Either GEMM + ``col2im``, or (unit strides) the direct kernel: the full correlation of the
     output gradient with the flipped, channel-transposed weight, which is a forward correlation
     whose reduction runs over output channels and taps.
+
+    ``window = (start, shape)`` (3-tuples) asks only for the padded positions
+    ``start .. start + shape`` in every spatial axis: with zero padding that is the unpadded
+    input's gradient, which the direct kernel then computes without the border (fewer outputs,
+    no cropping copy); the GEMM path computes everything and copies the window out.
     """
     nb = g.shape[0]
     nout, cg = w.shape[0], w.shape[1]
     nc = cg * groups
-    ksize = w.shape[2:]
-    kk = int(np.prod(ksize))
-    npix = int(np.prod(osize))
+    ksize = tuple(w.shape[2:])
+    kk = math.prod(ksize)
+    npix = math.prod(osize)
     dtype = g.dtype
     og = nout // groups
+    ext = tuple((k - 1) * d for k, d in zip(ksize, dilation))  # dilated kernel minus one
+    start, target = (0, 0, 0), tuple(pshape[2:])
+    if window is not None:
+        start, target = tuple(window[0]), tuple(window[1])
+    # The direct kernel reads the output gradient laid into a zero frame (``pad``, whose
+    # contiguous row copy needs the whole last-axis row inside the frame); otherwise it computes
+    # the full padded gradient and the window is copied out.
+    framed = ext[2] >= start[2] and ext[2] - start[2] + osize[2] <= target[2] + ext[2]
     if method == "auto":
-        # the padded gradient spans the padded input plus the dilated kernel minus one
-        pwide = tuple(p + (k - 1) * d for p, k, d in zip(pshape[2:], ksize, dilation))
+        fs, ft = (start, target) if framed else ((0, 0, 0), tuple(pshape[2:]))
         direct = use_direct(
             og,
             _config.NN_CONV_DIRECT_MAX_CHANNELS_GRAD,
             stride,
-            wide_count(pwide, pshape[2:]),
-            int(np.prod(pshape[2:])),
+            wide_count(tuple(t + e for t, e in zip(ft, ext)), ft),
+            math.prod(ft),
         )
     else:
         direct = method == "direct"
     if direct:
+        if not framed:
+            full = grad_input_padded(g, w, pshape, stride, dilation, groups, osize, "direct")
+            return _window(full, start, target)
         # wt[grp * cg + c, o] = w[grp * og + o, c] with every kernel axis reversed.
-        wt = w.reshape((groups, og, cg) + tuple(ksize)).transpose((0, 2, 1, 3, 4, 5))
-        wt = np.ascontiguousarray(wt[:, :, :, ::-1, ::-1, ::-1]).reshape((nc, og) + tuple(ksize))
+        wt = w.reshape((groups, og, cg) + ksize).transpose((0, 2, 1, 3, 4, 5))
+        wt = np.ascontiguousarray(wt[:, :, :, ::-1, ::-1, ::-1]).reshape((nc, og) + ksize)
         maps = []
-        for o, k, d, p in zip(osize, ksize, dilation, pshape[2:]):
-            # Full correlation: Ke - 1 zeros before, and after as many as make the result span
-            # the padded input (more than Ke - 1 when a strided conv left input rows unread).
-            e = (k - 1) * d
-            m = np.full(p + e, -1, dtype=np.int64)
-            m[e : e + o] = np.arange(o)
-            maps.append(m)
+        for o, e, s0, n in zip(osize, ext, start, target):
+            # Full correlation: padded position i reads the output gradient at i - e .. i, so
+            # window position j reads frame positions j .. j + e with frame[j] = g[j + s0 - e]
+            # (zero outside g; the frame can reach past g when a strided conv left input rows
+            # unread).
+            src = np.arange(n + e, dtype=np.int64) + (s0 - e)
+            maps.append(np.where((src >= 0) & (src < o), src, -1))
         gpad = np.empty(g.shape[:2] + tuple(len(m) for m in maps), dtype=dtype)
-        pad(g, maps[0], maps[1], maps[2], (ksize[2] - 1) * dilation[2], gpad)
-        gxp = np.empty(pshape, dtype=dtype)
-        return direct_corr(gpad, wt, np.zeros(nc, dtype=dtype), dilation, gxp)
+        pad(g, maps[0], maps[1], maps[2], ext[2] - start[2], gpad)
+        gx = np.empty(tuple(pshape[:2]) + target, dtype=dtype)
+        return direct_corr(gpad, wt, np.zeros(nc, dtype=dtype), dilation, gx)
+    if window is not None:
+        full = grad_input_padded(g, w, pshape, stride, dilation, groups, osize, "gemm")
+        return _window(full, start, target)
     w3t = w.reshape(groups, og, cg * kk).transpose(0, 2, 1)
     gf = g.reshape(nb, nout, npix)
     gxp = np.zeros(pshape, dtype=dtype)

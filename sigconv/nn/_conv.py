@@ -7,6 +7,7 @@ dispatch to the CPU or CUDA backend (one dispatch point per function).
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -155,7 +156,7 @@ class _Geometry:
         return out
 
     def flops(self, n):
-        return 2.0 * n * self.cout * self.cin_g * np.prod(self.out) * np.prod(self.ksize)
+        return 2.0 * n * self.cout * self.cin_g * math.prod(self.out) * math.prod(self.ksize)
 
 
 def _to3(a, nd):
@@ -209,6 +210,12 @@ def _grad_input3(g3, w3, geo, x_shape3):
     pshape = x_shape3[:2] + geo.c3(geo.padded, 1)
     stride3, dil3 = geo.c3(geo.stride, 1), geo.c3(geo.dilation, 1)
     out3 = geo.c3(geo.out, 1)
+    if geo.padding_mode == "zeros":
+        # zero padding sends no gradient anywhere: only the unpadded window is wanted
+        window = (geo.c3([b for b, _ in geo.pads], 0), tuple(x_shape3[2:]))
+        return _cpu.grad_input_padded(
+            g3, w3, pshape, stride3, dil3, geo.groups, out3, window=window
+        )
     gxp = _cpu.grad_input_padded(g3, w3, pshape, stride3, dil3, geo.groups, out3)
     return _unpad(gxp, x_shape3, geo)
 
