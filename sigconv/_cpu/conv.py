@@ -490,8 +490,17 @@ def unbatch_last(yt, y):
     return y
 
 
+@njit(cache=True)
+def _seen(fka, fkb, f0):
+    """Whether a column offset before ``f0`` has the same output column range."""
+    for f in range(f0):
+        if fka[f] == fka[f0] and fkb[f] == fkb[f0]:
+            return True
+    return False
+
+
 @njit(parallel=True, cache=True)
-def direct_corr_batch_last(xt, w, bias, dilation, blk, yt):
+def direct_corr_batch_last(xt, w, bias, dilation, rowok, cols, blk, yt):
     """Unit-stride valid correlation ``corr(x, w) + bias`` with the batch axis last.
 
     ``xt`` ``(C, Dp, Hp, Wp, N)``; ``w`` ``(O, C // G, KD, KH, KW)``; ``yt``
@@ -499,9 +508,15 @@ def direct_corr_batch_last(xt, w, bias, dilation, blk, yt):
     so is the input it reads for each tap (``xt[c, i + a, j + e, f : f + OW]``), so the tap
     loops of ``direct_corr_wide`` run over it with no wasted positions: the choice for small
     images, whose wide grid wastes ``(Wp - OW) / Wp`` of every row (LeNet's 14 -> 10: 29%).
-    Tasks are (group, row, block of ``blk`` values of the row, group of four output channels),
-    channel groups fastest so that both halves of the task range hold the same mix of
-    four-channel and remainder tasks.
+
+    Zero frames are skipped: ``rowok[i, j]`` is False where input row ``(i, j)`` is all zero
+    and only columns ``cols[0] .. cols[1]`` of the others can be nonzero, so a tap reads only
+    those (the input gradient's frame, the output gradient with ``Ke - 1`` zeros around it,
+    is half zeros for LeNet's 5x5 kernels on 10x10 outputs). The taps that read nonzero rows,
+    grouped by the output columns they reach (one group when there are no zero columns), go
+    three at a time through ``_taps4``. Tasks are (group, row, block of about ``blk`` values of
+    the row, group of four output channels), channel groups fastest so that both halves of the
+    task range hold the same mix of four-channel and remainder tasks.
     """
     nc, dp, hp, wp, nb = xt.shape
     nout, cg = w.shape[0], w.shape[1]
@@ -509,72 +524,82 @@ def direct_corr_batch_last(xt, w, bias, dilation, blk, yt):
     od, oh, ow = yt.shape[1], yt.shape[2], yt.shape[3]
     dd, dh, dw = dilation
     og = nout // (nc // cg)
-    kk = kd * kh * kw
-    offs = np.empty(kk, dtype=np.int64)
-    for t in range(kk):
-        a = t // (kh * kw)
-        e = (t // kw) % kh
-        f = t % kw
-        offs[t] = ((a * dd * hp + e * dh) * wp + f * dw) * nb
+    kr = kd * kh  # taps of one column offset
     xf = xt.reshape(nc, dp * hp * wp * nb)
     yf = yt.reshape(nout, od * oh, ow * nb)
-    wf = w.reshape(nout, cg, kk)
+    wf = w.reshape(nout, cg, kr * kw)
     nquad = (og + 3) // 4
     ngroup = nout // og
     nrow = od * oh
-    mrow = ow * nb
-    nblk = (mrow + blk - 1) // blk
-    # equal blocks (no short remainder), multiples of 16 (aligned when the rows are)
-    size = ((mrow + nblk - 1) // nblk + 15) // 16 * 16
+    # blocks of whole output columns, equal sizes
+    nblk = (ow * nb + blk - 1) // blk
+    width = (ow + nblk - 1) // nblk
+    nblk = (ow + width - 1) // width
     for task in prange(ngroup * nrow * nblk * nquad):
         grp = task // (nrow * nblk * nquad)
         rem = task % (nrow * nblk * nquad)
         row = rem // (nblk * nquad)
         rem = rem % (nblk * nquad)
-        p0 = (rem // nquad) * size
+        k0 = (rem // nquad) * width
+        k1 = min(k0 + width, ow)
         o = grp * og + 4 * (rem % nquad)
-        m = min(p0 + size, mrow) - p0
-        if m <= 0:
-            continue
-        q0 = ((row // oh) * hp + row % oh) * wp * nb + p0
+        i = row // oh
+        j = row % oh
         r = min(4, (grp + 1) * og - o)
         c0 = grp * cg
         for u in range(r):
-            yr = yf[o + u, row, p0 : p0 + m]
+            yr = yf[o + u, row, k0 * nb : k1 * nb]
             bv = bias[o + u]
-            for q in range(m):
+            for q in range(yr.shape[0]):
                 yr[q] = bv
-        y0 = yf[o, row, p0 : p0 + m]
-        if r == 4:
-            y1 = yf[o + 1, row, p0 : p0 + m]
-            y2 = yf[o + 2, row, p0 : p0 + m]
-            y3 = yf[o + 3, row, p0 : p0 + m]
+        # output columns ka .. kb that tap column f reaches inside cols; column offsets with
+        # the same range share one tap list (all of them when the frame has no zero columns)
+        fka = np.empty(kw, dtype=np.int64)
+        fkb = np.empty(kw, dtype=np.int64)
+        for f in range(kw):
+            fka[f] = max(k0, cols[0] - f * dw)
+            fkb[f] = min(k1, cols[1] - f * dw)
+        offs = np.empty(kr * kw, dtype=np.int64)
+        tap = np.empty(kr * kw, dtype=np.int64)
+        wl = np.empty((4, kr * kw), dtype=w.dtype)
+        for f0 in range(kw):
+            ka, kb = fka[f0], fkb[f0]
+            if ka >= kb or (f0 > 0 and _seen(fka, fkb, f0)):
+                continue
+            cnt = 0
+            for f in range(f0, kw):
+                if fka[f] != ka or fkb[f] != kb:
+                    continue
+                for a in range(kd):
+                    for e in range(kh):
+                        if rowok[i + a * dd, j + e * dh]:
+                            offs[cnt] = ((a * dd * hp + e * dh) * wp + f * dw) * nb
+                            tap[cnt] = (a * kh + e) * kw + f
+                            cnt += 1
+            if cnt == 0:
+                continue
+            m = (kb - ka) * nb
+            p0 = ka * nb
+            q0 = (i * hp + j) * wp * nb + p0
+            ol = offs[:cnt]
+            y0 = yf[o, row, p0 : p0 + m]
+            y1 = yf[o + min(1, r - 1), row, p0 : p0 + m]
+            y2 = yf[o + min(2, r - 1), row, p0 : p0 + m]
+            y3 = yf[o + min(3, r - 1), row, p0 : p0 + m]
             for ci in range(cg):
-                _taps4(
-                    y0,
-                    y1,
-                    y2,
-                    y3,
-                    xf[c0 + ci],
-                    wf[o, ci],
-                    wf[o + 1, ci],
-                    wf[o + 2, ci],
-                    wf[o + 3, ci],
-                    offs,
-                    q0,
-                    m,
-                )
-        elif r >= 2:
-            y1 = yf[o + 1, row, p0 : p0 + m]
-            for ci in range(cg):
-                _taps2(y0, y1, xf[c0 + ci], wf[o, ci], wf[o + 1, ci], offs, q0, m)
-            if r == 3:
-                y2 = yf[o + 2, row, p0 : p0 + m]
-                for ci in range(cg):
-                    _taps1(y2, xf[c0 + ci], wf[o + 2, ci], offs, q0, m)
-        else:
-            for ci in range(cg):
-                _taps1(y0, xf[c0 + ci], wf[o, ci], offs, q0, m)
+                for u in range(r):
+                    wu = wf[o + u, ci]
+                    for t in range(cnt):
+                        wl[u, t] = wu[tap[t]]
+                xrow = xf[c0 + ci]
+                if r == 4:
+                    _taps4(y0, y1, y2, y3, xrow, wl[0], wl[1], wl[2], wl[3], ol, q0, m)
+                elif r >= 2:
+                    _taps2(y0, y1, xrow, wl[0], wl[1], ol, q0, m)
+                    if r == 3:
+                        _taps1(y2, xrow, wl[2], ol, q0, m)
+                else:
+                    _taps1(y0, xrow, wl[0], ol, q0, m)
     return yt
 
 
@@ -605,7 +630,15 @@ def _corr_from_frame(src, maps, lo, w, bias, dilation, y):
         xt = np.empty((src.shape[1],) + fshape + (nb,), dtype=src.dtype)
         pad_batch_last(src, maps[0], maps[1], maps[2], xt)
         yt = _aligned_empty((y.shape[1],) + y.shape[2:] + (nb,), y.dtype)
-        direct_corr_batch_last(xt, w, bias, tuple(dilation), _config.NN_CONV_DIRECT_BLOCK, yt)
+        # the frame's zeros: rows with a -1 map entry in D or H, columns outside the mapped span
+        rowok = (maps[0][:, None] >= 0) & (maps[1][None, :] >= 0)
+        mapped = np.flatnonzero(maps[2] >= 0)
+        cols = np.array([mapped[0], mapped[-1] + 1] if len(mapped) else [0, 0], dtype=np.int64)
+        if len(mapped) and len(mapped) != cols[1] - cols[0]:  # a hole: read every column
+            cols[:] = (0, fshape[2])
+        direct_corr_batch_last(
+            xt, w, bias, tuple(dilation), rowok, cols, _config.NN_CONV_DIRECT_BLOCK, yt
+        )
         return unbatch_last(yt, y)
     if lo is not None:
         src = pad(src, maps[0], maps[1], maps[2], lo, np.empty(src.shape[:2] + fshape, src.dtype))
