@@ -453,3 +453,130 @@ def test_chunked_gemm_path_matches_single_chunk(rng, monkeypatch):
         assert_close(got, want)
     want = naive_conv(x, w, stride=(2, 2), pads=[(1, 1)] * 2, dilation=(1, 1), groups=2)
     assert_close(y, want)
+
+
+# --- direct kernel layouts (sigconv/_cpu/conv.py): batch-last, wide-grid blocks, gx windows ----
+
+BATCH_LAST = [
+    # x shape, w shape, padding, dilation, groups, dtype
+    ((9, 3, 7, 8), (4, 3, 3, 4), 0, 1, 1, np.float64),  # one quad of output channels
+    ((8, 4, 6, 7), (6, 2, 2, 3), ((1, 2), (0, 1)), (2, 1), 2, np.float32),  # groups: 3 + 3
+    ((8, 3, 5, 5), (5, 3, 3, 3), 1, 1, 1, np.float64),  # quad + single
+    ((10, 2, 9, 4), (7, 2, 4, 3), (2, 1), (1, 1), 1, np.float32),  # quad + three
+    ((8, 2, 4, 5, 6), (5, 2, 3, 2, 3), 1, 1, 1, np.float64),  # 3-D
+    ((8, 6, 14, 14), (16, 6, 5, 5), 0, 1, 1, np.float32),  # LeNet conv2
+]
+
+
+def _uses_batch_last(nb, frame, osize):
+    frame3 = (1,) * (3 - len(frame)) + tuple(frame)
+    osize3 = (1,) * (3 - len(osize)) + tuple(osize)
+    nq = cpu_conv.wide_count(frame3, osize3)
+    return cpu_conv.batch_last(nb, nq, int(np.prod(osize3)))
+
+
+@pytest.mark.parametrize("xs, ws, padding, dilation, groups, dtype", BATCH_LAST)
+def test_batch_last_direct_path_matches_loops(rng, xs, ws, padding, dilation, groups, dtype):
+    nd = len(xs) - 2
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    pads, dil = _pads(padding, nd), _tup(dilation, nd)
+    kw = dict(padding=padding, dilation=dilation, groups=groups)
+    y = F.conv(x, w, b, **kw)
+    want = naive_conv(x, w, b, stride=(1,) * nd, pads=pads, dilation=dil, groups=groups)
+    assert_close(y, want, dtype=dtype)
+    # the shapes are picked so that both passes take the batch-last layout
+    ke = [(k - 1) * d for k, d in zip(ws[2:], dil)]
+    padded = [n + bb + a for n, (bb, a) in zip(xs[2:], pads)]
+    assert ws[1] <= 8 and ws[0] // groups <= 16  # direct kernel for both (channel limits)
+    assert _uses_batch_last(xs[0], padded, y.shape[2:])
+    assert _uses_batch_last(xs[0], [n + e for n, e in zip(xs[2:], ke)], xs[2:])
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gx, gw, _ = F.conv_backward(g, x, w, **kw)
+    want_gx = naive_conv_transpose(
+        g,
+        w,
+        stride=(1,) * nd,
+        pads=pads,
+        output_padding=(0,) * nd,
+        dilation=dil,
+        groups=groups,
+    )
+    assert gx.dtype == dtype
+    assert_close(gx, want_gx, dtype=dtype)
+
+
+def test_batch_last_with_batch_one_and_reflect_padding(rng, monkeypatch):
+    # Batch 1 only takes the layout when allowed to; reflect padding reads every frame row (the
+    # zero-skipping masks are all true) and folds the gradient back (finite differences).
+    monkeypatch.setattr(cpu_conv, "BATCH_LAST_MIN_IMAGES", 1)
+    x = rng.standard_normal((1, 2, 6, 7))
+    w = rng.standard_normal((3, 2, 3, 3))
+    kw = dict(padding=2, padding_mode="reflect", dilation=(1, 2))
+    y = F.conv(x, w, **kw)
+    want = naive_conv(
+        x, w, stride=(1, 1), pads=[(2, 2)] * 2, dilation=(1, 2), padding_mode="reflect"
+    )
+    assert_close(y, want)
+    assert _uses_batch_last(1, (10, 11), y.shape[2:])
+    g = rng.standard_normal(y.shape)
+    gx = F.conv_backward(g, x, w, need=("x",), **kw)[0]
+    h = 1e-3
+    for idx in [(0, 0, 0, 0), (0, 1, 5, 6), (0, 0, 2, 3), (0, 1, 0, 6), (0, 0, 5, 0)]:
+        plus, minus = x.copy(), x.copy()
+        plus[idx] += h
+        minus[idx] -= h
+        num = np.sum((F.conv(plus, w, **kw) - F.conv(minus, w, **kw)) * g) / (2 * h)
+        np.testing.assert_allclose(gx[idx], num, rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("block", [16, 40, 100000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_wide_grid_blocks_and_planes_match_loops(rng, monkeypatch, block, dtype):
+    # Batch 2: the wide grid. Small blocks split every output plane into several (aligned,
+    # equal) blocks; 3-D outputs have several planes whose gaps are never computed.
+    from sigconv import _config
+
+    monkeypatch.setattr(_config, "NN_CONV_DIRECT_BLOCK", block)
+    x = rng.standard_normal((2, 3, 5, 6, 7)).astype(dtype)
+    w = rng.standard_normal((6, 3, 2, 3, 2)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype)
+    y = F.conv(x, w, b, padding=1)
+    pads = [(1, 1)] * 3
+    assert not _uses_batch_last(2, (7, 8, 9), y.shape[2:])
+    assert_close(y, naive_conv(x, w, b, stride=(1,) * 3, pads=pads, dilation=(1,) * 3), dtype=dtype)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gx = F.conv_backward(g, x, w, padding=1, need=("x",))[0]
+    want = naive_conv_transpose(
+        g, w, stride=(1,) * 3, pads=pads, output_padding=(0,) * 3, dilation=(1,) * 3
+    )
+    assert_close(gx, want, dtype=dtype)
+
+
+@pytest.mark.parametrize("nb", [2, 8])
+@pytest.mark.parametrize(
+    "padding",
+    [
+        ((3, 0), (1, 4)),  # more padding than the kernel reaches: the wide path's frame cannot
+        ((0, 2), (2, 2)),  # hold the whole row, so it computes everything and crops
+        ((2, 2), (0, 0)),
+    ],
+)
+def test_zero_padding_input_gradient_window_matches_loops(rng, nb, padding):
+    x = rng.standard_normal((nb, 2, 6, 7))
+    w = rng.standard_normal((5, 2, 3, 3))
+    g = rng.standard_normal(F.conv(x, w, padding=padding).shape)
+    for method in ("direct", "gemm"):
+        got = F.conv_backward(g, x, w, padding=padding, need=("x",))[0]
+        if method == "gemm":  # the same window through im2col + GEMM
+            g3, w3 = g[:, :, None], w[:, :, None]
+            pshape = (nb, 2, 1) + tuple(n + a + b for n, (a, b) in zip((6, 7), padding))
+            window = ((0, padding[0][0], padding[1][0]), (1, 6, 7))
+            got = cpu_conv.grad_input_padded(
+                g3, w3, pshape, (1, 1, 1), (1, 1, 1), 1, g3.shape[2:], "gemm", window
+            )[:, :, 0]
+        want = naive_conv_transpose(
+            g, w, stride=(1, 1), pads=list(padding), output_padding=(0, 0), dilation=(1, 1)
+        )
+        assert_close(got, want, err_msg=method)
