@@ -13,19 +13,28 @@ Two ways to compute the same correlation, picked per pass and shape by ``use_dir
   ``W.T @ grad_out`` followed by ``col2im`` (the scatter-add adjoint of ``im2col``). Groups are
   a batched matmul over a ``(groups, ...)`` view. Chunks of images keep the column matrix within
   ``_config.NN_CONV_COL_BYTES`` so it stays in cache and memory use is bounded.
-* **Direct** (``direct_corr_wide``, ``direct_grad_weight_wide``): for few channels the column
-  matrix costs more memory traffic than the arithmetic it feeds, so blocked kernels work
-  straight from the padded input. They use the "wide" flattened grid: with unit strides, output
-  pixel ``q`` (flattened with the *padded* input's row lengths) reads input ``q + offset[tap]``,
-  so every tap is one long contiguous, vectorisable loop (four taps and two output channels per
-  loop); the wide positions that are not real outputs are dropped (``crop_wide``) or, for the
-  weight gradient, carry a zero output gradient.
+* **Direct** (``direct_corr_wide``, ``direct_corr_batch_last``, ``direct_grad_weight_wide``):
+  for few channels the column matrix costs more memory traffic than the arithmetic it feeds,
+  so blocked kernels work straight from the padded input. Their inner loops (``_taps4``) run
+  over a contiguous block of outputs, four output channels and three taps per loop, so the
+  twelve weights stay in registers and every accumulator load/store feeds three FMAs. Two
+  layouts make the taps contiguous:
+
+  - the "wide" flattened grid: with unit strides, output pixel ``q`` (flattened with the
+    *padded* input's row lengths) reads input ``q + offset[tap]``; the wide positions that are
+    not real outputs are dropped (``crop_wide``) or, for the weight gradient, carry a zero
+    output gradient. Only each output plane's span is computed.
+  - batch-last (``batch_last`` picks it when the wide grid would waste over 20%, i.e. small
+    images): input ``(C, D, H, W, N)``, output ``(O, OD, OH, OW, N)``; an output row and the
+    input row of each tap are contiguous, so nothing is wasted, at the price of transposing in
+    (``pad_batch_last``, which also pads) and out (``unbatch_last``). It skips a zero frame.
 
 The backward passes reuse these: the input gradient is a forward correlation of the
-zero-padded output gradient with the flipped, channel-transposed weight (``direct_corr``), or
-``W.T @ grad_out`` + ``col2im``; the weight gradient is a correlation of the input with the
-output gradient (per-tap dot products, or ``grad_out @ col.T``). ``use_direct`` and the
-thresholds in ``_config`` pick per pass and shape.
+zero-framed output gradient with the flipped, channel-transposed weight (``_corr_from_frame``;
+with zero padding only the unpadded window is computed), or ``W.T @ grad_out`` + ``col2im``;
+the weight gradient is a correlation of the input with the output gradient (per-tap dot
+products, or ``grad_out @ col.T``). ``use_direct`` and the thresholds in ``_config`` pick per
+pass and shape.
 """
 
 from __future__ import annotations
