@@ -202,6 +202,43 @@ def test_matches_ndimage_same_odd(rng, shape, kshape, boundary, method):
     assert_close(got, ndi.correlate(x, w, mode=boundary, cval=2.5))
 
 
+WIDE_CASES = [
+    # shape, kernel shape, stride, dilation: rows longer than a vector, so the CPU kernel's
+    # fused passes run widened over the row ends (then recomputed with the boundary rule)
+    ((2, 5, 7, 29), (3, 3, 3), 1, 1),  # batch + 3-D, odd row counts
+    ((3, 1, 1, 19), (3, 3, 3), 1, 1),  # size-1 axes: most kernel rows over padding
+    ((9, 37), (3, 3), 2, 1),  # stride 2 along both axes
+    ((4, 23), (5, 2), (1, 3), (2, 1)),
+    ((2, 11, 40), (2, 4), 1, (1, 3)),  # even kernel, dilation along the rows
+    ((6, 300), (1, 13), 1, 1),  # many taps of one row: several fused groups
+]
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize(("shape", "kshape", "stride", "dilation"), WIDE_CASES)
+def test_wide_rows_every_output_written(rng, shape, kshape, stride, dilation, boundary):
+    """Rows longer than one SIMD vector against the loop oracle, both dtypes, out= starting as
+    NaN: an output the kernel skipped, or an edge left with the widened pass's value, shows."""
+    x, w = rand(rng, shape), rand(rng, kshape)
+    for mode in ("same", "full"):
+        want = naive.correlate(x, w, mode, stride, dilation, boundary, -0.75)
+        for dt in (np.float32, np.float64):
+            out = np.full(want.shape, np.nan, dtype=dt)
+            got = sigconv.correlate(
+                x.astype(dt),
+                w.astype(dt),
+                mode,
+                stride=stride,
+                dilation=dilation,
+                boundary=boundary,
+                cval=-0.75,
+                method="direct",
+                out=out,
+            )
+            assert got is out
+            assert_close(got, want)
+
+
 def test_stride_is_slice_of_stride_one(rng):
     x, w = rand(rng, (3, 19, 22)), rand(rng, (4, 3))
     full = sigconv.correlate(x, w, "same", boundary="wrap", method="direct")
