@@ -63,9 +63,9 @@ CUDA_TILE_MM = 16
 # changing a kernel. Seconds per unit:
 # direct: outputs * (per_output + taps * per_tap) + per_call, keyed by kernel ndim and dtype.
 DIRECT_COST = {
-    1: {"float32": (7.54e-10, 4.14e-11, 0.0), "float64": (8.87e-10, 7.86e-11, 0.0)},
-    2: {"float32": (8.11e-10, 7.87e-11, 0.0), "float64": (1.05e-09, 1.12e-10, 0.0)},
-    3: {"float32": (1.31e-10, 2.56e-10, 0.0), "float64": (6.81e-10, 2.76e-10, 0.0)},
+    1: {"float32": (8.03e-10, 4.86e-11, 0.0), "float64": (8.84e-10, 9.1e-11, 0.0)},
+    2: {"float32": (7.31e-10, 8.46e-11, 0.0), "float64": (1.03e-09, 9.33e-11, 0.0)},
+    3: {"float32": (0.0, 1.4e-10, 0.0), "float64": (1.43e-09, 2.39e-10, 0.0)},
 }
 # FFT: points * (per_point_log * L + per_point + per_point_big * max(0, L - 16)) + per_group,
 # L = log2(transform size), keyed by kernel ndim and dtype.
