@@ -22,7 +22,7 @@ Two ways to compute the same correlation, picked per pass and shape by ``use_dir
 
   - the "wide" flattened grid: with unit strides, output pixel ``q`` (flattened with the
     *padded* input's row lengths) reads input ``q + offset[tap]``; the wide positions that are
-    not real outputs are dropped (``crop_wide``) or, for the weight gradient, carry a zero
+    not real outputs are never copied out or, for the weight gradient, carry a zero
     output gradient. Only each output plane's span is computed.
   - batch-last (``batch_last`` picks it when the wide grid would waste over 20%, i.e. small
     images): input ``(C, D, H, W, N)``, output ``(O, OD, OH, OW, N)``; an output row and the
@@ -346,26 +346,25 @@ def _taps1(y0, xrow, w0, offs, q0, m):
 
 
 @njit(parallel=True, cache=True)
-def direct_corr_wide(xp, w, bias, dilation, osize, blk, yw):
-    """Unit-stride valid correlation ``corr(xp, w) + bias`` on the wide flattened grid.
+def direct_corr_wide(xp, w, bias, dilation, blk, y):
+    """Unit-stride valid correlation ``y = corr(xp, w) + bias`` on the wide flattened grid.
 
-    ``xp`` ``(N, C, Dp, Hp, Wp)``; ``w`` ``(O, C // G, KD, KH, KW)``; ``osize`` the output's
-    ``(OD, OH, OW)``; ``yw`` ``(N, O, >= nq)``: output pixel ``(i, j, k)`` is wide position
-    ``i * Hp * Wp + j * Wp + k`` (``crop_wide`` extracts them). Only each output plane's span
-    ``i * Hp * Wp .. + (OH - 1) * Wp + OW`` is computed (the rows between planes are not), in
-    blocks of at most ``blk`` positions that start on multiples of 16 (64-byte aligned
-    accumulator rows when ``yw``'s rows are). Tasks are (image, group, plane, block, four output
-    channels), the channel quads fastest so that a thread's consecutive tasks read the same
-    input; each sets its accumulator rows to the bias and sweeps every input channel's taps
-    over them (``_taps4``; the last one to three channels of a group go through ``_taps2`` /
-    ``_taps1``).
+    ``xp`` ``(N, C, Dp, Hp, Wp)``; ``w`` ``(O, C // G, KD, KH, KW)``; ``y``
+    ``(N, O, OD, OH, OW)``. Output pixel ``(i, j, k)`` is wide position
+    ``i * Hp * Wp + j * Wp + k``; only each output plane's span ``i * Hp * Wp .. +
+    (OH - 1) * Wp + OW`` is computed, in blocks of at most ``blk`` positions that start on
+    multiples of 16. Tasks are (image, group, plane, block, four output channels), the channel
+    quads fastest so that a thread's consecutive tasks read the same input. Each accumulates
+    its block in a 64-byte aligned scratch (bias first, then every input channel's taps through
+    ``_taps4``; the last one to three channels of a group go through ``_taps2`` / ``_taps1``)
+    and copies the real outputs out, so no wide array is allocated (page faults) or cropped.
     """
     nb, nc = xp.shape[0], xp.shape[1]
     dp, hp, wp = xp.shape[2], xp.shape[3], xp.shape[4]
     nout, cg = w.shape[0], w.shape[1]
     kd, kh, kw = w.shape[2], w.shape[3], w.shape[4]
     dd, dh, dw = dilation
-    od, oh, ow = osize
+    od, oh, ow = y.shape[2], y.shape[3], y.shape[4]
     og = nout // (nc // cg)
     kk = kd * kh * kw
     plane = hp * wp
@@ -398,22 +397,23 @@ def direct_corr_wide(xp, w, bias, dilation, osize, blk, yw):
             continue
         r = min(4, (grp + 1) * og - o)
         c0 = grp * cg
+        # 64-byte aligned accumulator rows (size is a multiple of 16 values)
+        buf = np.empty(4 * size + 16, dtype=y.dtype)
+        per = 64 // buf.itemsize
+        off = (per - (buf.ctypes.data // buf.itemsize) % per) % per
+        acc = buf[off : off + 4 * size].reshape(4, size)
         for u in range(r):
-            row = yw[n, o + u, q0 : q0 + m]
             bv = bias[o + u]
             for q in range(m):
-                row[q] = bv
-        y0 = yw[n, o, q0 : q0 + m]
+                acc[u, q] = bv
+        y0 = acc[0, :m]
         if r == 4:
-            y1 = yw[n, o + 1, q0 : q0 + m]
-            y2 = yw[n, o + 2, q0 : q0 + m]
-            y3 = yw[n, o + 3, q0 : q0 + m]
             for ci in range(cg):
                 _taps4(
                     y0,
-                    y1,
-                    y2,
-                    y3,
+                    acc[1, :m],
+                    acc[2, :m],
+                    acc[3, :m],
                     xf[n, c0 + ci],
                     wf[o, ci],
                     wf[o + 1, ci],
@@ -424,35 +424,26 @@ def direct_corr_wide(xp, w, bias, dilation, osize, blk, yw):
                     m,
                 )
         elif r >= 2:
-            y1 = yw[n, o + 1, q0 : q0 + m]
             for ci in range(cg):
-                _taps2(y0, y1, xf[n, c0 + ci], wf[o, ci], wf[o + 1, ci], offs, q0, m)
+                _taps2(y0, acc[1, :m], xf[n, c0 + ci], wf[o, ci], wf[o + 1, ci], offs, q0, m)
             if r == 3:
-                y2 = yw[n, o + 2, q0 : q0 + m]
                 for ci in range(cg):
-                    _taps1(y2, xf[n, c0 + ci], wf[o + 2, ci], offs, q0, m)
+                    _taps1(acc[2, :m], xf[n, c0 + ci], wf[o + 2, ci], offs, q0, m)
         else:
             for ci in range(cg):
                 _taps1(y0, xf[n, c0 + ci], wf[o, ci], offs, q0, m)
-    return yw
-
-
-@njit(parallel=True, cache=True)
-def crop_wide(yw, hp, wp, y):
-    """``y[n, o, i, j, :] = yw[n, o, i * hp * wp + j * wp : ... + OW]`` (real outputs)."""
-    nb, nout = y.shape[0], y.shape[1]
-    od, oh, ow = y.shape[2], y.shape[3], y.shape[4]
-    for task in prange(nb * nout):
-        n = task // nout
-        o = task % nout
-        src = yw[n, o]
-        for i in range(od):
-            for j in range(oh):
-                s = i * hp * wp + j * wp
-                row = src[s : s + ow]
-                dst = y[n, o, i, j]
-                for k in range(ow):
-                    dst[k] = row[k]
+        # the real outputs of the block: row j of plane i covers start + j * wp + (0 .. ow)
+        jlo = max(0, (q0 - start) // wp)
+        jhi = min(oh - 1, (q0 + m - 1 - start) // wp)
+        for j in range(jlo, jhi + 1):
+            base = start + j * wp
+            klo = max(0, q0 - base)
+            khi = min(ow, q0 + m - base)
+            for u in range(r):
+                src = acc[u, base + klo - q0 : base + khi - q0]
+                dst = y[n, o + u, i, j, klo:khi]
+                for k in range(khi - klo):
+                    dst[k] = src[k]
     return y
 
 
@@ -666,14 +657,7 @@ def _aligned_empty(shape, dtype):
 
 def direct_corr(xp, w, bias, dilation, y):
     """``y = corr(xp, w) + bias`` (unit strides) through the wide grid; returns ``y``."""
-    hp, wp = xp.shape[3], xp.shape[4]
-    nq = wide_count(xp.shape[2:], y.shape[2:])
-    # rows padded to 64 bytes: the kernel's accumulator blocks are then aligned (unaligned
-    # stores that straddle cache lines cost about 7% on W5e)
-    yw = _aligned_empty(y.shape[:2] + ((nq + 15) // 16 * 16,), y.dtype)
-    osize = tuple(y.shape[2:])
-    direct_corr_wide(xp, w, bias, tuple(dilation), osize, _config.NN_CONV_DIRECT_BLOCK, yw)
-    return crop_wide(yw, hp, wp, y)
+    return direct_corr_wide(xp, w, bias, tuple(dilation), _config.NN_CONV_DIRECT_BLOCK, y)
 
 
 # contract + reassoc: the per-tap dot products are reductions, which LLVM vectorises only when
