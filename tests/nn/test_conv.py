@@ -479,6 +479,17 @@ def _uses_batch_last(nb, frame, osize):
 
 @pytest.mark.parametrize("xs, ws, padding, dilation, groups, dtype", BATCH_LAST)
 def test_batch_last_direct_path_matches_loops(rng, xs, ws, padding, dilation, groups, dtype):
+    _check_batch_last(rng, xs, ws, padding, dilation, groups, dtype)
+
+
+@pytest.mark.parametrize("case", [0, 4, 5])
+def test_batch_last_rows_split_in_blocks_match_loops(rng, monkeypatch, case):
+    # blocks of whole output columns: 40 values of a row hold 4 or 5 columns of 8-10 images
+    monkeypatch.setattr(cpu_conv, "CORR_BLOCK", 40)
+    _check_batch_last(rng, *BATCH_LAST[case])
+
+
+def _check_batch_last(rng, xs, ws, padding, dilation, groups, dtype):
     nd = len(xs) - 2
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)
@@ -538,9 +549,7 @@ def test_batch_last_with_batch_one_and_reflect_padding(rng, monkeypatch):
 def test_wide_grid_blocks_and_planes_match_loops(rng, monkeypatch, block, dtype):
     # Batch 2: the wide grid. Small blocks split every output plane into several (aligned,
     # equal) blocks; 3-D outputs have several planes whose gaps are never computed.
-    from sigconv import _config
-
-    monkeypatch.setattr(_config, "NN_CONV_DIRECT_BLOCK", block)
+    monkeypatch.setattr(cpu_conv, "CORR_BLOCK", block)
     x = rng.standard_normal((2, 3, 5, 6, 7)).astype(dtype)
     w = rng.standard_normal((6, 3, 2, 3, 2)).astype(dtype)
     b = rng.standard_normal(6).astype(dtype)
