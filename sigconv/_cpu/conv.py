@@ -46,16 +46,6 @@ from numba import njit, prange
 
 from .. import _config
 
-# Tunables of this module (they belong with the others in ``_config`` once that file is free to
-# edit). The batch-last direct layout (``batch_last``) is used from this many images and when
-# the wide grid would compute more than this factor of extra positions.
-BATCH_LAST_MIN_IMAGES = 8
-BATCH_LAST_MIN_WASTE = 1.2
-# Output positions per task of the direct correlation kernels (four accumulator rows of this
-# many values stay in L1; fewer, longer tap loops): single-thread, 2048 against 512 made W5e's
-# forward 1.2x faster (28.5 vs 35 ms) and LeNet's conv1/conv2 passes 1.05-1.2x. The weight
-# gradient kernel keeps ``_config.NN_CONV_DIRECT_BLOCK``.
-CORR_BLOCK = 2048
 # --- explicit padding and its adjoint ---------------------------------------------------------
 
 
@@ -616,7 +606,10 @@ def batch_last(nb: int, nq_wide: int, npix: int) -> bool:
     layer, 36% waste: 1.5x faster forward and input gradient; on W5e's 3-D layer, 13% waste:
     1.2x slower). It needs a batch to fill its rows.
     """
-    return nb >= BATCH_LAST_MIN_IMAGES and nq_wide > BATCH_LAST_MIN_WASTE * npix
+    return (
+        nb >= _config.NN_CONV_BATCH_LAST_MIN_IMAGES
+        and nq_wide > _config.NN_CONV_BATCH_LAST_MIN_WASTE * npix
+    )
 
 
 def _corr_from_frame(src, maps, lo, w, bias, dilation, y):
@@ -641,7 +634,9 @@ def _corr_from_frame(src, maps, lo, w, bias, dilation, y):
         cols = np.array([mapped[0], mapped[-1] + 1] if len(mapped) else [0, 0], dtype=np.int64)
         if len(mapped) and len(mapped) != cols[1] - cols[0]:  # a hole: read every column
             cols[:] = (0, fshape[2])
-        direct_corr_batch_last(xt, w, bias, tuple(dilation), rowok, cols, CORR_BLOCK, yt)
+        direct_corr_batch_last(
+            xt, w, bias, tuple(dilation), rowok, cols, _config.NN_CONV_CORR_BLOCK, yt
+        )
         return unbatch_last(yt, y)
     if lo is not None:
         src = pad(src, maps[0], maps[1], maps[2], lo, np.empty(src.shape[:2] + fshape, src.dtype))
@@ -660,7 +655,7 @@ def _aligned_empty(shape, dtype):
 
 def direct_corr(xp, w, bias, dilation, y):
     """``y = corr(xp, w) + bias`` (unit strides) through the wide grid; returns ``y``."""
-    return direct_corr_wide(xp, w, bias, tuple(dilation), CORR_BLOCK, y)
+    return direct_corr_wide(xp, w, bias, tuple(dilation), _config.NN_CONV_CORR_BLOCK, y)
 
 
 # contract + reassoc: the per-tap dot products are reductions, which LLVM vectorises only when

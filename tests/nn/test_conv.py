@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
+from sigconv import _config
 from sigconv._cpu import conv as cpu_conv
 from sigconv.nn import functional as F
 from tests.nn.naive_conv import naive_conv, naive_conv_transpose
@@ -485,7 +486,7 @@ def test_batch_last_direct_path_matches_loops(rng, xs, ws, padding, dilation, gr
 @pytest.mark.parametrize("case", [0, 4, 5])
 def test_batch_last_rows_split_in_blocks_match_loops(rng, monkeypatch, case):
     # blocks of whole output columns: 40 values of a row hold 4 or 5 columns of 8-10 images
-    monkeypatch.setattr(cpu_conv, "CORR_BLOCK", 40)
+    monkeypatch.setattr(_config, "NN_CONV_CORR_BLOCK", 40)
     _check_batch_last(rng, *BATCH_LAST[case])
 
 
@@ -523,7 +524,7 @@ def _check_batch_last(rng, xs, ws, padding, dilation, groups, dtype):
 def test_batch_last_with_batch_one_and_reflect_padding(rng, monkeypatch):
     # Batch 1 only takes the layout when allowed to; reflect padding reads every frame row (the
     # zero-skipping masks are all true) and folds the gradient back (finite differences).
-    monkeypatch.setattr(cpu_conv, "BATCH_LAST_MIN_IMAGES", 1)
+    monkeypatch.setattr(_config, "NN_CONV_BATCH_LAST_MIN_IMAGES", 1)
     x = rng.standard_normal((1, 2, 6, 7))
     w = rng.standard_normal((3, 2, 3, 3))
     kw = dict(padding=2, padding_mode="reflect", dilation=(1, 2))
@@ -549,7 +550,7 @@ def test_batch_last_with_batch_one_and_reflect_padding(rng, monkeypatch):
 def test_wide_grid_blocks_and_planes_match_loops(rng, monkeypatch, block, dtype):
     # Batch 2: the wide grid. Small blocks split every output plane into several (aligned,
     # equal) blocks; 3-D outputs have several planes whose gaps are never computed.
-    monkeypatch.setattr(cpu_conv, "CORR_BLOCK", block)
+    monkeypatch.setattr(_config, "NN_CONV_CORR_BLOCK", block)
     x = rng.standard_normal((2, 3, 5, 6, 7)).astype(dtype)
     w = rng.standard_normal((6, 3, 2, 3, 2)).astype(dtype)
     b = rng.standard_normal(6).astype(dtype)
