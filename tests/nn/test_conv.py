@@ -442,8 +442,6 @@ def test_cuda_dispatch_agrees_with_cpu(rng):
 
 
 def test_chunked_gemm_path_matches_single_chunk(rng, monkeypatch):
-    from sigconv import _config
-
     x = rng.standard_normal((5, 4, 9, 8))
     w = rng.standard_normal((6, 2, 3, 3))
     kw = dict(stride=2, padding=1, groups=2)  # stride 2: always the im2col + GEMM path
