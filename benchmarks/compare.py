@@ -143,7 +143,11 @@ def main(argv=None) -> int:
         "|---|---|---|---:|---:|",
         flush=True,
     )
-    run(load_cases(args.only), args.repeat)
+    # numpy's BLAS read its thread count when numpy was imported (above); limit it here too.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(args.threads):
+        run(load_cases(args.only), args.repeat)
     return 0
 
 
