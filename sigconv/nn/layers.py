@@ -805,13 +805,25 @@ class _Pool(Layer):
     def _accepts_shape(self, sample_shape):
         return len(sample_shape) == len(self.input_shape) and sample_shape[0] == self.input_shape[0]
 
+    # Constructor arguments that get_config records (each pooling layer names its own).
+    _config_keys: tuple[str, ...] = ()
+
+    def get_config(self):
+        return {k: _jsonable(getattr(self, k)) for k in self._config_keys}
+
     def _pool(self, x, training):
         raise NotImplementedError
+
+    def _forward(self, x, training):
+        self._cache = x
+        return self._pool(x, training)
 
 
 class MaxPool(_Pool):
     """Max pooling: ``MaxPool(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
     backend="auto")`` (``stride`` defaults to ``kernel_size``, as in PyTorch)."""
+
+    _config_keys = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "backend")
 
     def __init__(
         self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, backend="auto"
@@ -823,10 +835,6 @@ class MaxPool(_Pool):
         self.dilation = dilation
         self.ceil_mode = bool(ceil_mode)
         self.backend = backend
-
-    def get_config(self):
-        keys = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "backend")
-        return {k: _jsonable(getattr(self, k)) for k in keys}
 
     def _opts(self):
         return {"dilation": self.dilation, "ceil_mode": self.ceil_mode, "backend": self.backend}
@@ -854,6 +862,16 @@ class AvgPool(_Pool):
     """Average pooling: ``AvgPool(kernel_size, stride=None, padding=0, ceil_mode=False,
     count_include_pad=True, divisor_override=None, backend="auto")`` (PyTorch's meanings)."""
 
+    _config_keys = (
+        "kernel_size",
+        "stride",
+        "padding",
+        "ceil_mode",
+        "count_include_pad",
+        "divisor_override",
+        "backend",
+    )
+
     def __init__(
         self,
         kernel_size,
@@ -873,18 +891,6 @@ class AvgPool(_Pool):
         self.divisor_override = divisor_override
         self.backend = backend
 
-    def get_config(self):
-        keys = (
-            "kernel_size",
-            "stride",
-            "padding",
-            "ceil_mode",
-            "count_include_pad",
-            "divisor_override",
-            "backend",
-        )
-        return {k: _jsonable(getattr(self, k)) for k in keys}
-
     def _opts(self):
         return {
             "ceil_mode": self.ceil_mode,
@@ -895,10 +901,6 @@ class AvgPool(_Pool):
 
     def _pool(self, x, training):
         return F.avg_pool(x, self.kernel_size, self.stride, self.padding, **self._opts())
-
-    def _forward(self, x, training):
-        self._cache = x
-        return self._pool(x, training)
 
     def _backward(self, grad_y, need_input_grad):
         if not need_input_grad:
@@ -913,6 +915,8 @@ class LPPool(_Pool):
     ``LPPool(kernel_size, stride=None, norm_type=2, ceil_mode=False, backend="auto")`` (L2
     pooling by default; note that ``F.lp_pool`` takes ``norm_type`` first, as PyTorch)."""
 
+    _config_keys = ("kernel_size", "stride", "norm_type", "ceil_mode", "backend")
+
     def __init__(self, kernel_size, stride=None, norm_type=2, ceil_mode=False, backend="auto"):
         super().__init__()
         self.kernel_size = kernel_size
@@ -921,19 +925,11 @@ class LPPool(_Pool):
         self.ceil_mode = bool(ceil_mode)
         self.backend = backend
 
-    def get_config(self):
-        keys = ("kernel_size", "stride", "norm_type", "ceil_mode", "backend")
-        return {k: _jsonable(getattr(self, k)) for k in keys}
-
     def _opts(self):
         return {"ceil_mode": self.ceil_mode, "backend": self.backend}
 
     def _pool(self, x, training):
         return F.lp_pool(x, self.norm_type, self.kernel_size, self.stride, **self._opts())
-
-    def _forward(self, x, training):
-        self._cache = x
-        return self._pool(x, training)
 
     def _backward(self, grad_y, need_input_grad):
         if not need_input_grad:
@@ -949,15 +945,13 @@ class StochasticPool(_Pool):
     after ReLU); at inference the probability-weighted average. Samples come from the layer's
     seeded generator (``layer.rng``). ``StochasticPool(kernel_size, stride=None)``."""
 
+    _config_keys = ("kernel_size", "stride", "backend")
+
     def __init__(self, kernel_size, stride=None, backend="auto"):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = stride
         self.backend = backend
-
-    def get_config(self):
-        keys = ("kernel_size", "stride", "backend")
-        return {k: _jsonable(getattr(self, k)) for k in keys}
 
     def _pool(self, x, training):
         return F.stochastic_pool(
