@@ -6,6 +6,7 @@ blocks are shrunk to a few threads: tiny inputs then span several blocks and eve
 crosses block edges, as on a GPU with real sizes.
 """
 
+import numba
 import numpy as np
 import pytest
 
@@ -13,10 +14,15 @@ from sigconv import _config
 
 numba_cuda = pytest.importorskip("numba.cuda", reason="numba-cuda is not installed")
 
-SIMULATED = bool(__import__("numba").config.ENABLE_CUDASIM)
+SIMULATED = bool(numba.config.ENABLE_CUDASIM)
 
-# Shrunk launch geometry: (1-D, 2-D, 3-D) blocks, shared-memory budget unchanged.
-SMALL_BLOCKS = {"CUDA_BLOCK_1D": 8, "CUDA_BLOCK_2D": (4, 4), "CUDA_BLOCK_3D": (4, 2, 2)}
+# Shrunk launch geometry: (1-D, 2-D, 3-D) blocks and GEMM tiles; shared-memory budget unchanged.
+SMALL_BLOCKS = {
+    "CUDA_BLOCK_1D": 8,
+    "CUDA_BLOCK_2D": (4, 4),
+    "CUDA_BLOCK_3D": (4, 2, 2),
+    "CUDA_TILE_MM": 4,  # matrix-multiply tiles: tiny dense layers still span several blocks
+}
 
 
 def _fake_cai(self):
@@ -57,3 +63,18 @@ def to_device():
 
 def to_host(d):
     return d.copy_to_host() if hasattr(d, "copy_to_host") else np.asarray(d)
+
+
+class KernelSpy:
+    """Stands in for a CUDA kernel and records the Numba types of every launch's arguments."""
+
+    def __init__(self, kernel, seen):
+        self.kernel, self.seen = kernel, seen
+        self.py_func = kernel.py_func
+
+    def __getitem__(self, cfg):
+        def launch(*args):
+            self.seen[self.py_func.__name__].add(tuple(numba.typeof(a) for a in args))
+            return self.kernel[cfg](*args)
+
+        return launch

@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
-from sigconv import _config
 from sigconv._cuda import dense as cd
 from sigconv._cuda import elementwise as ce
-from tests.cuda.conftest import SIMULATED, numba_cuda, to_host
+from tests.cuda.conftest import numba_cuda, to_host
 from tests.tolerance import assert_close
 
 torch = pytest.importorskip("torch")
@@ -14,12 +13,6 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.cuda
 
 DTYPES = [np.float32, np.float64]
-
-
-@pytest.fixture(autouse=True)
-def small_tiles(monkeypatch):
-    if SIMULATED:
-        monkeypatch.setattr(_config, "CUDA_TILE_MM", 4)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -7,7 +7,6 @@ really runs. Launches are intercepted and their arguments typed with ``numba.typ
 
 from collections import defaultdict
 
-import numba
 import numpy as np
 import pytest
 from numba.core import sigutils
@@ -16,24 +15,11 @@ from sigconv._cuda import _launch, conv, correlate, dense, elementwise, pool
 from sigconv.nn import functional as F
 from sigconv.signal import convolve
 from sigconv.signal import correlate as corr
-from tests.cuda.conftest import numba_cuda
+from tests.cuda.conftest import KernelSpy, numba_cuda
 
 pytestmark = pytest.mark.cuda
 
 MODULES = [_launch, correlate, conv, pool, dense, elementwise]
-
-
-class _Spy:
-    def __init__(self, kernel, seen):
-        self.kernel, self.seen = kernel, seen
-        self.py_func = kernel.py_func
-
-    def __getitem__(self, cfg):
-        def launch(*args):
-            self.seen[self.py_func.__name__].add(tuple(numba.typeof(a) for a in args))
-            return self.kernel[cfg](*args)
-
-        return launch
 
 
 def _workload(rng, monkeypatch):
@@ -106,7 +92,7 @@ def test_launch_types_are_the_declared_ptx_signatures(monkeypatch, rng):
     for mod in MODULES:
         for attr, value in list(vars(mod).items()):
             if id(value) in kernels:
-                monkeypatch.setattr(mod, attr, _Spy(value, seen))
+                monkeypatch.setattr(mod, attr, KernelSpy(value, seen))
     _workload(rng, monkeypatch)
     assert set(seen) == set(declared), set(declared) ^ set(seen)
     for name, types in seen.items():

@@ -8,26 +8,19 @@ thread is Python, so the inputs are tiny (6x6 and 8x8 images, batches of 4).
 import pickle
 from collections import defaultdict
 
-import numba
 import numpy as np
 import pytest
 from numba.core import sigutils
 from sklearn.datasets import load_digits
 
-from sigconv import CNNClassifier, _backend, _config, nn
+from sigconv import CNNClassifier, _backend, nn
 from sigconv._cuda import _launch, conv, dense, elementwise, pool
-from tests.cuda.conftest import SIMULATED, numba_cuda, to_host
+from tests.cuda.conftest import SIMULATED, KernelSpy, numba_cuda, to_host
 from tests.tolerance import assert_close
 
 pytestmark = pytest.mark.cuda
 
 DTYPES = [np.float32, np.float64]
-
-
-@pytest.fixture(autouse=True)
-def small_tiles(monkeypatch):
-    if SIMULATED:
-        monkeypatch.setattr(_config, "CUDA_TILE_MM", 4)
 
 
 def dev(a, dtype=None):
@@ -230,19 +223,6 @@ def _copy_counter(monkeypatch):
     return calls
 
 
-class _Spy:
-    def __init__(self, kernel, seen):
-        self.kernel, self.seen = kernel, seen
-        self.py_func = kernel.py_func
-
-    def __getitem__(self, cfg):
-        def launch(*args):
-            self.seen[self.py_func.__name__].add(tuple(numba.typeof(a) for a in args))
-            return self.kernel[cfg](*args)
-
-        return launch
-
-
 def test_device_train_step_copies_back_only_the_loss(monkeypatch, rng):
     model = nn.Sequential(
         [
@@ -268,7 +248,7 @@ def test_device_train_step_copies_back_only_the_loss(monkeypatch, rng):
             }
             for attr, value in list(vars(mod).items()):
                 if value is kernel:
-                    monkeypatch.setattr(mod, attr, _Spy(kernel, seen))
+                    monkeypatch.setattr(mod, attr, KernelSpy(kernel, seen))
     calls = _copy_counter(monkeypatch)
     value = model.train_step(x, y, nn.CrossEntropy(), opt)
     assert np.isfinite(value)
