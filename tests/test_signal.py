@@ -239,6 +239,124 @@ def test_wide_rows_every_output_written(rng, shape, kshape, stride, dilation, bo
             assert_close(got, want)
 
 
+SPLIT_CASES = [
+    # shape, kernel shape, stride, dilation: a stride along the rows, so the CPU kernel can
+    # split each input row into its phases on the fly (correlate3_split) instead of reading a
+    # deinterleaved copy
+    ((9, 37), (3, 3), 2, 1),  # odd sizes
+    ((2, 3, 10, 40), (3, 3), 2, 1),  # batch axes, even sizes
+    ((8, 41), (3, 3), 3, 1),  # stride 3: three phases
+    ((2, 9, 33), (3, 2), 2, (1, 3)),  # even kernel, dilation with stride along the rows
+    ((12, 26), (4, 3), (3, 2), (2, 2)),  # kernel rows not shared by consecutive output rows
+    ((1, 50), (3, 3), 2, 1),  # size-1 axis: most kernel rows over padding
+    ((6, 1), (3, 3), 2, 1),  # rows of one sample
+    ((2, 5, 7, 29), (3, 3, 3), 2, 1),  # batch + 3-D
+    ((5, 6, 30), (2, 3, 3), (1, 2, 3), (2, 1, 2)),
+    ((3, 101), (5,), 2, 2),  # 1-D
+]
+
+
+def _split_call(x, w, mode, stride, dilation, boundary, dt):
+    out = np.full(
+        sigconv.output_shape(x.shape, w.shape, mode, stride=stride, dilation=dilation),
+        np.nan,
+        dtype=dt,
+    )
+    got = sigconv.correlate(
+        x.astype(dt),
+        w.astype(dt),
+        mode,
+        stride=stride,
+        dilation=dilation,
+        boundary=boundary,
+        cval=-0.75,
+        method="direct",
+        out=out,
+    )
+    assert got is out
+    return got
+
+
+@pytest.mark.parametrize("split", [True, False])
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize(("shape", "kshape", "stride", "dilation"), SPLIT_CASES)
+def test_row_stride_both_kernels(
+    rng, monkeypatch, shape, kshape, stride, dilation, boundary, split
+):
+    """The split-on-the-fly kernel and the deinterleave path (each forced in turn, whatever the
+    speed rule says) against the loop oracle, both dtypes, out= starting as NaN: a skipped
+    output, a stale scratch row or a wrong phase shows."""
+    from sigconv import signal
+
+    calls = []
+    real = cpu_kernels.correlate3_split
+    monkeypatch.setattr(signal, "_split_wins", lambda *a: split)
+    monkeypatch.setattr(cpu_kernels, "correlate3_split", lambda *a: calls.append(1) or real(*a))
+    x, w = rand(rng, shape), rand(rng, kshape)
+    runs = 0
+    for mode in ("same", "full", "valid"):
+        try:
+            want = naive.correlate(x, w, mode, stride, dilation, boundary, -0.75)
+        except ValueError:  # 'valid' where neither operand covers the other
+            with pytest.raises(ValueError, match="valid"):
+                _split_call(x, w, mode, stride, dilation, boundary, np.float64)
+            continue
+        for dt in (np.float32, np.float64):
+            assert_close(_split_call(x, w, mode, stride, dilation, boundary, dt), want)
+            runs += 1
+    assert runs >= 4
+    assert len(calls) == (runs if split else 0)
+
+
+@pytest.mark.parametrize("block", [3, 7, 4096])
+def test_row_stride_split_column_blocks(rng, monkeypatch, block):
+    """Several column blocks per row: the scratch rows are tagged by block, and a long 1-D
+    kernel leaves whole blocks to the scalar loop."""
+    from sigconv import _config, signal
+
+    monkeypatch.setattr(_config, "CPU_ROW_BLOCK", block)
+    monkeypatch.setattr(signal, "_split_wins", lambda *a: True)
+    for shape, kshape, stride, dilation in [
+        ((2, 4, 61), (3, 3), 2, 1),
+        ((3, 101), (13,), 3, 2),
+        ((2, 3, 5, 40), (2, 3, 5), (2, 1, 2), (1, 2, 1)),
+    ]:
+        x, w = rand(rng, shape), rand(rng, kshape)
+        for boundary in ("constant", "reflect", "wrap"):
+            for mode in ("same", "full"):
+                want = naive.correlate(x, w, mode, stride, dilation, boundary, -0.75)
+                for dt in (np.float32, np.float64):
+                    got = _split_call(x, w, mode, stride, dilation, boundary, dt)
+                    assert_close(got, want)
+
+
+@pytest.mark.parametrize(
+    ("shape", "kshape", "stride", "want"),
+    [
+        ((1024, 1024), (3, 3), 2, True),  # W4: 2 rows split per output row, 2 input rows
+        ((64, 4096), (5,), 2, True),
+        ((16, 16, 64), (3, 3, 3), 2, True),
+        ((16, 16, 64), (3, 3, 3), (1, 1, 2), False),  # 3 rows split per output row, 1 input
+        ((4, 400), (1, 201), 2, False),  # long rows of taps: wide edges, per-tap passes win
+        ((64, 64), (3, 3), (2, 1), False),  # no stride along the rows: no split at all
+    ],
+)
+def test_row_stride_kernel_choice(monkeypatch, shape, kshape, stride, want):
+    """The speed rule picks the split kernel where it was measured faster."""
+    calls = []
+    real = cpu_kernels.correlate3_split
+    monkeypatch.setattr(cpu_kernels, "correlate3_split", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(7)
+    x, w = rand(rng, shape, np.float32), rand(rng, kshape, np.float32)
+    got = sigconv.correlate(x, w, "same", stride=stride, method="direct")
+    assert bool(calls) == want
+    # odd kernels, 'same', zero padding: scipy.ndimage's correlation, then the stride's slice
+    s = (stride,) * len(kshape) if np.isscalar(stride) else stride
+    wb = w.astype(np.float64).reshape((1,) * (x.ndim - w.ndim) + kshape)
+    full = ndi.correlate(x.astype(np.float64), wb, mode="constant")
+    assert_close(got, full[(Ellipsis,) + tuple(slice(None, None, si) for si in s)])
+
+
 def test_stride_is_slice_of_stride_one(rng):
     x, w = rand(rng, (3, 19, 22)), rand(rng, (4, 3))
     full = sigconv.correlate(x, w, "same", boundary="wrap", method="direct")
@@ -385,7 +503,7 @@ def test_out_with_every_method(rng, method):
 
 def test_no_recompilation():
     """Repeated calls with both dtypes, all options: the kernels' signatures stay fixed."""
-    kernels = [cpu_kernels.correlate3, cpu_kernels.deinterleave]
+    kernels = [cpu_kernels.correlate3, cpu_kernels.deinterleave, cpu_kernels.correlate3_split]
 
     def run():
         for dt in (np.float32, np.float64):
@@ -401,7 +519,7 @@ def test_no_recompilation():
 
     run()
     counts = [len(k.signatures) for k in kernels]
-    assert counts[0] <= 2 and counts[1] <= 2
+    assert all(c <= 2 for c in counts)
     run()
     assert [len(k.signatures) for k in kernels] == counts
 

@@ -868,3 +868,300 @@ def _task(
                 cval,
             )
             g = 0
+
+
+# prange iterations of the split kernel: fewer, longer runs than RUNS, because consecutive
+# output rows of one run share input rows already split into the run's scratch.
+SPLIT_RUNS = 64
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def correlate3_split(x, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, block):
+    """:func:`correlate3` without the deinterleaved copy of the input (for ``s2 > 1``).
+
+    Each task (an output row block) splits the part of each input row it reads into its
+    ``s2`` phases on the fly, into a small per-run scratch of ``2 * K0 * K1`` row slots tagged
+    by (input row, column block); a row already split for a previous task of the run (the
+    rows shared by consecutive output rows when the kernel rows overlap) is reused. The
+    passes then read the scratch like :func:`correlate3` reads ``xd``. Correct for every
+    geometry; fast when most outputs of a block read inside the row (the caller's rule).
+    """
+    B, N0, N1, N2 = x.shape
+    K0, K1, K2 = w.shape
+    O0 = out.shape[1]
+    O1 = out.shape[2]
+    O2 = out.shape[3]
+    nblk = (O2 + block - 1) // block
+    ntask = B * O0 * O1 * nblk
+    rowsum = np.zeros((K0, K1), dtype=w.dtype)
+    for k0 in range(K0):
+        for k1 in range(K1):
+            acc = w[k0, k1, 0] * 0.0
+            for k2 in range(K2):
+                acc += w[k0, k1, k2]
+            rowsum[k0, k1] = acc
+    # Per tap along the last axis: input index o*s2 + off = (o + q)*s2 + r; outputs [lo_all,
+    # hi_all) read inside the row for every tap.
+    off_k = np.empty(K2, dtype=np.int64)
+    q_k = np.empty(K2, dtype=np.int64)
+    r_k = np.empty(K2, dtype=np.int64)
+    lo_all = 0
+    hi_all = O2
+    for k2 in range(K2):
+        off = k2 * d2 - p2
+        q = off // s2
+        r = off - q * s2
+        off_k[k2] = off
+        q_k[k2] = q
+        r_k[k2] = r
+        lo_all = max(lo_all, -q)
+        hi_all = min(hi_all, (N2 - 1 - r) // s2 - q + 1)
+    qmin = q_k[0]
+    qmax = q_k[0]
+    for k2 in range(K2):
+        qmin = min(qmin, q_k[k2])
+        qmax = max(qmax, q_k[k2])
+    # A slot holds, per phase, the Mb positions [c0 + qmin, c0 + qmin + Mb) that the block's
+    # outputs [c0, c1) read; tap k2 reads phase r_k at local position o - c0 + q_k - qmin.
+    Mb = min(block, O2) + qmax - qmin
+    SS = s2 * Mb
+    T = K0 * K1 * K2
+    wf = w.reshape(T)
+    ttab = np.empty((2, T), dtype=np.int64)
+    for k0 in range(K0):
+        for k1 in range(K1):
+            for k2 in range(K2):
+                t = (k0 * K1 + k1) * K2 + k2
+                ttab[0, t] = k0 * K1 + k1
+                ttab[1, t] = k2
+    ktab = np.empty((2, K2), dtype=np.int64)
+    for k2 in range(K2):
+        ktab[0, k2] = r_k[k2] * Mb + q_k[k2] - qmin
+        ktab[1, k2] = off_k[k2]
+    geo = np.array(
+        [s0, s1, s2, d0, d1, p0, p1, bmode, block, nblk, lo_all, hi_all, qmin, Mb], dtype=np.int64
+    )
+    ngrp = (T + _G_FAST - 1) // _G_FAST
+    gs = np.empty(ngrp + 1, dtype=np.int64)
+    for i in range(ngrp + 1):
+        gs[i] = i * T // ngrp
+    zw = np.zeros(2, dtype=w.dtype)
+    zw[1] = cval
+    nslot = 2 * K0 * K1
+    nrun = min(ntask, SPLIT_RUNS)
+    for run in prange(nrun):
+        buf = np.zeros(nslot * SS, dtype=x.dtype)
+        # per slot: tag (input row * nblk + column block, -1 = empty), last task that used it
+        slots = np.full((2, nslot), -1, dtype=np.int64)
+        # per kernel row: slot offset in buf (-1 = cval row), start of its row in x, tag
+        rs3 = np.empty((3, K0 * K1), dtype=np.int64)
+        st = np.empty(_G_FAST, dtype=np.int64)
+        tv = np.empty(_G_FAST, dtype=w.dtype)
+        _rows_split(
+            run * ntask // nrun,
+            (run + 1) * ntask // nrun,
+            x,
+            w,
+            out,
+            rowsum,
+            cval,
+            wf,
+            ttab,
+            ktab,
+            geo,
+            gs,
+            zw,
+            buf,
+            slots,
+            rs3,
+            st,
+            tv,
+        )
+
+
+@njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _split_row(buf, so, xflat, xs, N2, s2, Mb, mb0):
+    """``buf[so + r*Mb + j] = x_row[(mb0 + j)*s2 + r]`` for ``j < Mb``, 0 outside the row."""
+    for r in range(s2):
+        # positions m = mb0 + j inside the row: 0 <= m*s2 + r < N2
+        mhi = (N2 - r + s2 - 1) // s2
+        jlo = min(max(0, -mb0), Mb)
+        jhi = max(min(Mb, mhi - mb0), jlo)
+        dr = buf[so + r * Mb : so + (r + 1) * Mb]
+        for j in range(jlo):
+            dr[j] = 0.0
+        for j in range(jhi, Mb):
+            dr[j] = 0.0
+        if s2 == 2 and r == 0:
+            # Both phases in one loop with constant stride 2: LLVM vectorises the split
+            # (interleaved loads and shuffles); phase 1 ends at or before phase 0.
+            mhi1 = (N2 - 1 + 1) // 2
+            jhi1 = max(min(Mb, mhi1 - mb0), jlo)
+            d1 = buf[so + Mb : so + 2 * Mb]
+            xr = xflat[xs + 2 * (mb0 + jlo) : xs + 2 * (mb0 + jhi1)]
+            dz = dr[jlo:jhi1]
+            do = d1[jlo:jhi1]
+            for j in range(jhi1 - jlo):
+                dz[j] = xr[2 * j]
+                do[j] = xr[2 * j + 1]
+            for j in range(jhi1, jhi):
+                dr[j] = xflat[xs + 2 * (mb0 + j)]
+        elif s2 != 2:
+            xr = xflat[xs + (mb0 + jlo) * s2 + r : xs + N2]
+            dz = dr[jlo:jhi]
+            for j in range(jhi - jlo):
+                dz[j] = xr[j * s2]
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _rows_split(
+    t_start, t_end, x, w, out, rowsum, cval, wf, ttab, ktab, geo, gs, zw, buf, slots, rs3, st, tv
+):
+    """Output row blocks ``t_start .. t_end - 1`` of :func:`correlate3_split`, in order."""
+    N0 = x.shape[1]
+    N1 = x.shape[2]
+    N2 = x.shape[3]
+    K0, K1, K2 = w.shape
+    O0 = out.shape[1]
+    O1 = out.shape[2]
+    O2 = out.shape[3]
+    s0 = geo[0]
+    s1 = geo[1]
+    s2 = geo[2]
+    d0 = geo[3]
+    d1 = geo[4]
+    p0 = geo[5]
+    p1 = geo[6]
+    bmode = geo[7]
+    block = geo[8]
+    nblk = geo[9]
+    lo_all = geo[10]
+    hi_all = geo[11]
+    qmin = geo[12]
+    Mb = geo[13]
+    SS = s2 * Mb
+    nslot = slots.shape[1]
+    tags = slots[0]
+    stamp = slots[1]
+    rsd = rs3[0]
+    rsx = rs3[1]
+    rtag = rs3[2]
+    toffl = ktab[0]
+    off_k = ktab[1]
+    tkk = ttab[0]
+    tk2 = ttab[1]
+    xflat = x.reshape(x.size)
+    ptr = 0
+    c = t_start % nblk
+    rest = t_start // nblk
+    o1 = rest % O1
+    rest = rest // O1
+    o0 = rest % O0
+    b = rest // O0
+    for t in range(t_start, t_end):
+        if t > t_start:
+            c += 1
+            if c == nblk:
+                c = 0
+                o1 += 1
+                if o1 == O1:
+                    o1 = 0
+                    o0 += 1
+                    if o0 == O0:
+                        o0 = 0
+                        b += 1
+        c0 = c * block
+        c1 = min(c0 + block, O2)
+        mb0 = c0 + qmin
+        L = _clamp(lo_all, c0, c1)
+        H = _clamp(hi_all, L, c1)
+        orow = out[b, o0, o1]
+        i0 = o0 * s0 - p0
+        i1 = o1 * s1 - p1
+        # Kernel rows: resolve the input row, then find it in the slots (hits first, so a
+        # miss never evicts a row this task still needs).
+        cst = 0.0
+        kk = 0
+        for k0 in range(K0):
+            m0 = _map_index(i0 + k0 * d0, N0, bmode)
+            for k1 in range(K1):
+                m1 = _map_index(i1 + k1 * d1, N1, bmode)
+                if m0 < 0 or m1 < 0:
+                    rsd[kk] = -1
+                    cst += rowsum[k0, k1] * cval
+                else:
+                    r = (b * N0 + m0) * N1 + m1
+                    rsx[kk] = r * N2
+                    tg = r * nblk + c
+                    rtag[kk] = tg
+                    rsd[kk] = -2
+                    for j in range(nslot):
+                        if tags[j] == tg:
+                            rsd[kk] = j * SS
+                            stamp[j] = t
+                            break
+                kk += 1
+        for kk in range(K0 * K1):
+            if rsd[kk] == -2:
+                tg = rtag[kk]
+                # (an earlier miss of this task may have loaded the same row: reflect edges)
+                found = -1
+                for j in range(nslot):
+                    if tags[j] == tg:
+                        found = j
+                        break
+                if found < 0:
+                    while stamp[ptr] == t:
+                        ptr = (ptr + 1) % nslot
+                    found = ptr
+                    ptr = (ptr + 1) % nslot
+                    tags[found] = tg
+                    _split_row(buf, found * SS, xflat, rsx[kk], N2, s2, Mb, mb0)
+                stamp[found] = t
+                rsd[kk] = found * SS
+        # [A, B): [L, H) widened to a multiple of 8 inside [c0, c1) (the slots cover every
+        # output of the block, so the widened reads stay inside buf); the outputs outside
+        # [L, H) are overwritten by the scalar loop below.
+        A = L
+        Bw = H
+        if L < H:
+            e = (-(Bw - A)) & 7
+            ext = min(e, c1 - Bw)
+            Bw += ext
+            A -= min(e - ext, A - c0)
+        ar = orow[A:Bw]
+        for j in range(Bw - A):
+            ar[j] = cst
+        if A < Bw:
+            for grp in range(gs.shape[0] - 1):
+                g = 0
+                for tt in range(gs[grp], gs[grp + 1]):
+                    rs = rsd[tkk[tt]]
+                    if rs >= 0:
+                        st[g] = rs + toffl[tk2[tt]] - c0
+                        tv[g] = wf[tt]
+                        g += 1
+                if g > 0:
+                    _pass(orow, A, Bw, buf, 0, st, tv, 0, g)
+        o = c0
+        while o < c1:
+            if o == L and L < H:
+                o = H
+                continue
+            acc = cst
+            t0 = 0
+            for kk in range(K0 * K1):
+                if rsd[kk] >= 0:
+                    xb = rsx[kk]
+                    part = zw[0]
+                    for k2 in range(K2):
+                        i = o * s2 + off_k[k2]
+                        if i >= 0 and i < N2:
+                            part += wf[t0 + k2] * xflat[xb + i]
+                        else:
+                            mi = _map_index(i, N2, bmode)
+                            part += wf[t0 + k2] * (zw[1] if mi < 0 else xflat[xb + mi])
+                    acc += part
+                t0 += K2
+            orow[o] = acc
+            o += 1
