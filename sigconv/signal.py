@@ -336,48 +336,17 @@ def _direct(x, w, geom, stride, dilation, boundary, cval, shape, target):
     s2 = s[2]
     block = int(_config.CPU_ROW_BLOCK)
     bmode = _cpu_correlate.BOUNDARY_CODES[boundary]
+    # stride, dilation and padding per axis, boundary, cval and row block: both kernels take them
+    rest = (*s[:2], s2, *d, *pad, bmode, float(cval), block)
     if s2 > 1 and _split_wins(x4.shape, w3.shape, o4.shape, s, d, pad, block):
-        _cpu_correlate.correlate3_split(
-            x4,
-            w3,
-            o4,
-            s[0],
-            s[1],
-            s2,
-            d[0],
-            d[1],
-            d[2],
-            pad[0],
-            pad[1],
-            pad[2],
-            bmode,
-            float(cval),
-            block,
-        )
+        _cpu_correlate.correlate3_split(x4, w3, o4, *rest)
         return res
     if s2 == 1:
         xd = x4.reshape(x4.shape[:3] + (1, x4.shape[3]))
     else:
         xd = np.empty(x4.shape[:3] + (s2, -(-x4.shape[3] // s2)), dtype=x.dtype)
         _cpu_correlate.deinterleave(x4, xd)
-    _cpu_correlate.correlate3(
-        x4,
-        xd,
-        w3,
-        o4,
-        s[0],
-        s[1],
-        s2,
-        d[0],
-        d[1],
-        d[2],
-        pad[0],
-        pad[1],
-        pad[2],
-        bmode,
-        float(cval),
-        block,
-    )
+    _cpu_correlate.correlate3(x4, xd, w3, o4, *rest)
     return res
 
 
