@@ -214,49 +214,9 @@ WIDE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("boundary", BOUNDARIES)
-@pytest.mark.parametrize(("shape", "kshape", "stride", "dilation"), WIDE_CASES)
-def test_wide_rows_every_output_written(rng, shape, kshape, stride, dilation, boundary):
-    """Rows longer than one SIMD vector against the loop oracle, both dtypes, out= starting as
-    NaN: an output the kernel skipped, or an edge left with the widened pass's value, shows."""
-    x, w = rand(rng, shape), rand(rng, kshape)
-    for mode in ("same", "full"):
-        want = naive.correlate(x, w, mode, stride, dilation, boundary, -0.75)
-        for dt in (np.float32, np.float64):
-            out = np.full(want.shape, np.nan, dtype=dt)
-            got = sigconv.correlate(
-                x.astype(dt),
-                w.astype(dt),
-                mode,
-                stride=stride,
-                dilation=dilation,
-                boundary=boundary,
-                cval=-0.75,
-                method="direct",
-                out=out,
-            )
-            assert got is out
-            assert_close(got, want)
-
-
-SPLIT_CASES = [
-    # shape, kernel shape, stride, dilation: a stride along the rows, so the CPU kernel can
-    # split each input row into its phases on the fly (correlate3_split) instead of reading a
-    # deinterleaved copy
-    ((9, 37), (3, 3), 2, 1),  # odd sizes
-    ((2, 3, 10, 40), (3, 3), 2, 1),  # batch axes, even sizes
-    ((8, 41), (3, 3), 3, 1),  # stride 3: three phases
-    ((2, 9, 33), (3, 2), 2, (1, 3)),  # even kernel, dilation with stride along the rows
-    ((12, 26), (4, 3), (3, 2), (2, 2)),  # kernel rows not shared by consecutive output rows
-    ((1, 50), (3, 3), 2, 1),  # size-1 axis: most kernel rows over padding
-    ((6, 1), (3, 3), 2, 1),  # rows of one sample
-    ((2, 5, 7, 29), (3, 3, 3), 2, 1),  # batch + 3-D
-    ((5, 6, 30), (2, 3, 3), (1, 2, 3), (2, 1, 2)),
-    ((3, 101), (5,), 2, 2),  # 1-D
-]
-
-
-def _split_call(x, w, mode, stride, dilation, boundary, dt):
+def _direct_into_nan(x, w, mode, stride, dilation, boundary, dt):
+    """Direct correlation (cval -0.75) into an ``out=`` that starts as NaN, so an output the
+    kernel never wrote shows."""
     out = np.full(
         sigconv.output_shape(x.shape, w.shape, mode, stride=stride, dilation=dilation),
         np.nan,
@@ -275,6 +235,35 @@ def _split_call(x, w, mode, stride, dilation, boundary, dt):
     )
     assert got is out
     return got
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize(("shape", "kshape", "stride", "dilation"), WIDE_CASES)
+def test_wide_rows_every_output_written(rng, shape, kshape, stride, dilation, boundary):
+    """Rows longer than one SIMD vector against the loop oracle, both dtypes, out= starting as
+    NaN: an output the kernel skipped, or an edge left with the widened pass's value, shows."""
+    x, w = rand(rng, shape), rand(rng, kshape)
+    for mode in ("same", "full"):
+        want = naive.correlate(x, w, mode, stride, dilation, boundary, -0.75)
+        for dt in (np.float32, np.float64):
+            assert_close(_direct_into_nan(x, w, mode, stride, dilation, boundary, dt), want)
+
+
+SPLIT_CASES = [
+    # shape, kernel shape, stride, dilation: a stride along the rows, so the CPU kernel can
+    # split each input row into its phases on the fly (correlate3_split) instead of reading a
+    # deinterleaved copy
+    ((9, 37), (3, 3), 2, 1),  # odd sizes
+    ((2, 3, 10, 40), (3, 3), 2, 1),  # batch axes, even sizes
+    ((8, 41), (3, 3), 3, 1),  # stride 3: three phases
+    ((2, 9, 33), (3, 2), 2, (1, 3)),  # even kernel, dilation with stride along the rows
+    ((12, 26), (4, 3), (3, 2), (2, 2)),  # kernel rows not shared by consecutive output rows
+    ((1, 50), (3, 3), 2, 1),  # size-1 axis: most kernel rows over padding
+    ((6, 1), (3, 3), 2, 1),  # rows of one sample
+    ((2, 5, 7, 29), (3, 3, 3), 2, 1),  # batch + 3-D
+    ((5, 6, 30), (2, 3, 3), (1, 2, 3), (2, 1, 2)),
+    ((3, 101), (5,), 2, 2),  # 1-D
+]
 
 
 @pytest.mark.parametrize("split", [True, False])
@@ -299,10 +288,10 @@ def test_row_stride_both_kernels(
             want = naive.correlate(x, w, mode, stride, dilation, boundary, -0.75)
         except ValueError:  # 'valid' where neither operand covers the other
             with pytest.raises(ValueError, match="valid"):
-                _split_call(x, w, mode, stride, dilation, boundary, np.float64)
+                _direct_into_nan(x, w, mode, stride, dilation, boundary, np.float64)
             continue
         for dt in (np.float32, np.float64):
-            assert_close(_split_call(x, w, mode, stride, dilation, boundary, dt), want)
+            assert_close(_direct_into_nan(x, w, mode, stride, dilation, boundary, dt), want)
             runs += 1
     assert runs >= 4
     assert len(calls) == (runs if split else 0)
@@ -326,7 +315,7 @@ def test_row_stride_split_column_blocks(rng, monkeypatch, block):
             for mode in ("same", "full"):
                 want = naive.correlate(x, w, mode, stride, dilation, boundary, -0.75)
                 for dt in (np.float32, np.float64):
-                    got = _split_call(x, w, mode, stride, dilation, boundary, dt)
+                    got = _direct_into_nan(x, w, mode, stride, dilation, boundary, dt)
                     assert_close(got, want)
 
 
