@@ -13,6 +13,12 @@ Registry: every kernel module of ``sigconv._cuda`` declares, in one place, a mod
 where ``kernel`` is the ``numba.cuda.jit`` dispatcher. Modules are discovered with ``pkgutil``;
 a module without ``PTX_SIGNATURES`` (helpers) contributes nothing.
 
+``--resources`` also assembles each sm_90 module to machine code with ``ptxas`` (through
+nvJitLink, which the ``cuda`` extra installs; still no GPU needed) and prints what each kernel
+costs a streaming multiprocessor: registers per thread, local-memory stack, spill bytes and the
+warps per SM the register file allows. Occupancy is the first thing a slow kernel loses, and it
+can be read here on any machine; spilled float32 registers are reported as failures.
+
 ``compile_ptx`` is not available in Numba's CUDA simulator; when ``NUMBA_ENABLE_CUDASIM`` is set
 this command re-runs itself in a child process with the variable removed.
 """
@@ -76,14 +82,75 @@ def ptx_problem(sig: str, target: str, ptx: str) -> str | None:
     return None
 
 
-def compile_all(ccs=DEFAULT_CC, *, verbose: bool = True, out_dir: str | None = None) -> int:
-    """Compile every registered kernel for each ``cc``; return the number of failures."""
+#: Register file of one SM (32-bit registers) and the most warps it runs, sm_80 and sm_90 alike.
+SM_REGISTERS = 65536
+SM_MAX_WARPS = 64
+_LOG_REGS = re.compile(r"Used (\d+) registers")
+_LOG_STACK = re.compile(
+    r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads"
+)
+
+
+def warps_per_sm(registers: int) -> int:
+    """Warps an SM can hold when each thread needs ``registers`` registers.
+
+    Registers are handed to warps in units of 256 (8 per thread), so 65 registers cost as much
+    as 72; the hardware caps an SM at 64 warps (2048 threads).
+    """
+    per_warp = -(-max(1, registers) * 32 // 256) * 256
+    return min(SM_MAX_WARPS, SM_REGISTERS // per_warp)
+
+
+def parse_ptxas_log(log: str) -> dict:
+    """``{registers, stack, spill_stores, spill_loads}`` from ``ptxas -v`` output of one kernel."""
+    regs, stack = _LOG_REGS.search(log), _LOG_STACK.search(log)
+    if regs is None or stack is None:
+        raise ValueError(f"no register report in the ptxas log: {log[-300:]!r}")
+    st, ss, sl = (int(v) for v in stack.groups())
+    return {"registers": int(regs.group(1)), "stack": st, "spill_stores": ss, "spill_loads": sl}
+
+
+def assemble(ptx: str, arch: str = "sm_90") -> dict:
+    """Assemble ``ptx`` with ptxas through nvJitLink; the kernel's resources (see above)."""
+    from cuda.bindings import nvjitlink
+
+    opts = [f"-arch={arch}", "-Xptxas=-v"]
+    handle = nvjitlink.create(len(opts), opts)
+    try:
+        data = ptx.encode()
+        nvjitlink.add_data(handle, nvjitlink.InputType.PTX, data, len(data), "kernel")
+        try:
+            nvjitlink.complete(handle)
+        finally:
+            log = bytearray(nvjitlink.get_info_log_size(handle))
+            nvjitlink.get_info_log(handle, log)
+        return parse_ptxas_log(log.decode(errors="replace"))
+    finally:
+        nvjitlink.destroy(handle)
+
+
+def _dtype_of(sig: str) -> str:
+    return "float64" if "float64" in sig and "float32" not in sig else "float32"
+
+
+def compile_all(
+    ccs=DEFAULT_CC,
+    *,
+    verbose: bool = True,
+    out_dir: str | None = None,
+    resources: bool = False,
+) -> int:
+    """Compile every registered kernel for each ``cc``; return the number of failures.
+
+    With ``resources``, assemble each sm_90 module too and print the resource table.
+    """
     from numba import cuda
 
     kernels, failures = registered_kernels()
     for modname, err in failures:
         print(f"FAILED import {modname}: {err}")
     n_ok = 0
+    table = []
     for name, kernel, sigs in kernels:
         py_func = getattr(kernel, "py_func", kernel)
         for sig in sigs:
@@ -102,6 +169,17 @@ def compile_all(ccs=DEFAULT_CC, *, verbose: bool = True, out_dir: str | None = N
                     failures.append((name, sig))
                     print(f"FAILED {name} {sig} {target}: {problem}")
                     continue
+                if resources and target == "sm_90":
+                    try:
+                        res = assemble(ptx, target)
+                    except Exception as exc:  # ptxas rejecting NVVM's output is a failure
+                        failures.append((name, sig))
+                        print(f"FAILED {name} {sig} {target}: ptxas: {exc}")
+                        continue
+                    if res["spill_stores"] and _dtype_of(sig) == "float32":
+                        failures.append((name, sig))
+                        print(f"FAILED {name} {sig} {target}: spills {res['spill_stores']} bytes")
+                    table.append((name, _dtype_of(sig), res))
                 n_ok += 1
                 if out_dir:
                     os.makedirs(out_dir, exist_ok=True)
@@ -112,12 +190,33 @@ def compile_all(ccs=DEFAULT_CC, *, verbose: bool = True, out_dir: str | None = N
                 if verbose:
                     dt = time.perf_counter() - t0
                     print(f"ok {name} {sig} {target} ({len(ptx)} chars, {dt:.2f} s)")
+    if table:
+        print(resource_table(table))
     n_sigs = sum(len(s) for _, _, s in kernels)
     print(
         f"compiled {n_ok} PTX modules: {len(kernels)} kernels, {n_sigs} signatures, "
         f"targets {', '.join(f'sm_{a}{b}' for a, b in ccs)}; {len(failures)} failures"
     )
     return len(failures)
+
+
+def resource_table(rows) -> str:
+    """Markdown table of ``(kernel, dtype, resources)`` rows (first signature of each dtype)."""
+    lines = [
+        "| kernel | dtype | registers | warps/SM (register limit) | stack B | spill st/ld B |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    seen = set()
+    for name, dtype, r in rows:
+        if (name, dtype) in seen:
+            continue
+        seen.add((name, dtype))
+        lines.append(
+            f"| {name.removeprefix('sigconv._cuda.')} | {dtype} | {r['registers']} | "
+            f"{warps_per_sm(r['registers'])} | {r['stack']} | "
+            f"{r['spill_stores']}/{r['spill_loads']} |"
+        )
+    return "\n".join(lines)
 
 
 def _parse_cc(text: str) -> tuple[int, int]:
@@ -132,6 +231,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--quiet", action="store_true", help="print failures and the summary")
     parser.add_argument("--out", default=None, help="write each PTX module to this folder")
+    parser.add_argument(
+        "--resources",
+        action="store_true",
+        help="assemble the sm_90 modules with ptxas; print registers, stack and spills",
+    )
     args = parser.parse_args(argv)
     if _simulator_requested():
         # compile_ptx needs the real CUDA target, which NUMBA_ENABLE_CUDASIM replaces.
@@ -144,7 +248,11 @@ def main(argv=None) -> int:
     except ImportError as exc:
         print(f"FAILED: numba.cuda cannot be imported ({exc}); pip install sigconv[cuda]")
         return 1
-    return 1 if compile_all(args.cc, verbose=not args.quiet, out_dir=args.out) else 0
+    return (
+        1
+        if compile_all(args.cc, verbose=not args.quiet, out_dir=args.out, resources=args.resources)
+        else 0
+    )
 
 
 if __name__ == "__main__":
