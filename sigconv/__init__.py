@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from . import datasets, filters, io  # noqa: E402
+from ._backend import empty_gpu_cache  # noqa: E402
 from .estimators import CNNClassifier  # noqa: E402
 from .signal import convolve, correlate, output_shape  # noqa: E402
 
@@ -26,6 +27,7 @@ __all__ = [
     "convolve",
     "correlate",
     "datasets",
+    "empty_gpu_cache",
     "filters",
     "io",
     "output_shape",

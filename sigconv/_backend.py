@@ -86,3 +86,21 @@ def resolve_backend(backend, *arrays, work: float = 0.0, gpu_min_work: float = 0
     if gpu_min_work > 0 and work >= gpu_min_work and gpu_present():
         return "cuda"
     return "cpu"
+
+
+def empty_gpu_cache() -> int:
+    """Free the GPU memory sigconv keeps cached for reuse (like ``torch.cuda.empty_cache``).
+
+    Device arrays that sigconv allocates come from a caching pool: a block freed by Python is
+    kept and handed out again instead of going back to the driver, which makes repeated calls
+    much cheaper. Arrays still in use are not affected.
+
+    Returns
+    -------
+    int
+        Bytes released (0 when the CUDA backend was never used in this process).
+    """
+    import sys
+
+    memory = sys.modules.get("sigconv._cuda.memory")  # never import CUDA just to clear nothing
+    return 0 if memory is None else memory.empty_cache()

@@ -12,6 +12,10 @@ CUDA_BLOCK_1D = 256
 CUDA_BLOCK_2D = (32, 8)
 CUDA_BLOCK_3D = (32, 4, 2)
 
+# Device arrays sigconv allocates come from its caching pool (sigconv/_cuda/memory.py) instead
+# of a cuMemAlloc/cuMemFree pair per array; False restores Numba's allocator.
+CUDA_MEMORY_POOL = True
+
 # --- signal API (sigconv.signal) -------------------------------------------------------------
 # backend="auto" moves a host correlation to the GPU only from this many flops
 # (2 * outputs * kernel taps) up: below it the host<->device copies cost more than they save.

@@ -15,6 +15,7 @@ from numba import cuda
 
 from .. import _config
 from .._backend import is_device_array as is_device
+from . import memory
 
 #: Most dimensions a strided device array may have after merging axes (see ``contiguous``).
 COPY_NDIM = 6
@@ -138,19 +139,25 @@ def contiguous(a, dtype):
     one already."""
     dtype = np.dtype(dtype)
     if not is_device(a):
-        return cuda.to_device(np.ascontiguousarray(a, dtype=dtype.newbyteorder("=")))
+        host = np.ascontiguousarray(a, dtype=dtype.newbyteorder("="))
+        if not memory.enabled():
+            return cuda.to_device(host)
+        res = memory.device_array(host.shape, host.dtype)
+        res.copy_to_device(host)
+        return res
     d = device_view(a)
     if d.dtype == dtype and is_c_contiguous(d):
         return d
     if not d.dtype.isnative:
         raise TypeError(f"device arrays must be native-endian; got dtype {d.dtype}")
-    res = cuda.device_array(tuple(d.shape), dtype=dtype)
+    res = empty(tuple(d.shape), dtype)
     copy(d, res)
     return res
 
 
 def empty(shape, dtype):
-    return cuda.device_array(tuple(int(n) for n in shape), dtype=np.dtype(dtype))
+    """An uninitialised C-contiguous device array (from sigconv's caching pool on a GPU)."""
+    return memory.device_array(shape, dtype)
 
 
 def reshape(d, shape):
