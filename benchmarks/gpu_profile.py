@@ -7,7 +7,9 @@ compare.py's GPU table (H100, 2026-11-27) showed a fixed ~0.6 ms per ``correlate
 * ``call``: the public function, synchronised after every call (what compare.py times);
 * ``call out=``: the same with a preallocated device ``out`` (no output allocation);
 * ``launch``: the kernel launcher alone on prepared device arrays (no validation, no views);
-* ``alloc``: ``cuda.device_array`` of the output's shape;
+* ``alloc``: ``cuda.device_array`` of the output's shape; ``alloc pooled``: the same from
+  sigconv's caching allocator (``sigconv/_cuda/memory.py``); ``call, Numba allocator``: the
+  whole call with that allocator switched off;
 * ``enqueue``: host time per call of 20 back-to-back calls, before synchronising (if it is
   close to ``call``, the host is the bottleneck and the GPU idles);
 * ``gpu``: CUDA-event time per call over those 20 calls (an upper bound of the kernel time).
@@ -52,6 +54,7 @@ def _batch_ms(fn, sync, cuda, n):
 
 def _filter_parts(cuda, xshape, wshape, stride, dilation):
     from sigconv import correlate, output_shape
+    from sigconv._cuda import _launch
     from sigconv._cuda import correlate as cc
 
     rng = np.random.default_rng(0)
@@ -73,7 +76,25 @@ def _filter_parts(cuda, xshape, wshape, stride, dilation):
         "call out=": lambda: correlate(dx, dw, "same", stride=stride, dilation=dilation, out=dout),
         "launch": lambda: cc.launch_correlate(x4, w3, o4, pads, strides, dils, mode, 0.0, False),
         "alloc": lambda: cuda.device_array(oshape, dtype=np.float32),
+        "alloc pooled": lambda: _launch.empty(oshape, np.float32),
+        "call, Numba allocator": _unpooled(
+            lambda: correlate(dx, dw, "same", stride=stride, dilation=dilation)
+        ),
     }
+
+
+def _unpooled(fn):
+    """``fn`` with sigconv's caching allocator switched off (a cuMemAlloc per array)."""
+    from sigconv import _config
+
+    def run():
+        _config.CUDA_MEMORY_POOL = False
+        try:
+            return fn()
+        finally:
+            _config.CUDA_MEMORY_POOL = True
+
+    return run
 
 
 def _layer_parts(cuda, xs, ws, padding):
