@@ -5,7 +5,9 @@ Every implementation gets device-resident data and synchronises inside its calla
 times are kernel times with synchronisation and without host<->device transfers:
 
 * sigconv: ``backend="cuda"`` on Numba device arrays (results stay on the device);
-* ``torch`` CUDA tensors with cuDNN (``conv2d``/``conv3d``; autograd for forward+backward);
+* ``torch`` CUDA tensors with cuDNN (``conv2d``/``conv3d``; autograd for forward+backward); for
+  the CNN layers (W5) twice: with PyTorch's default, which lets cuDNN use TF32 tensor cores, and
+  with TF32 off (full float32, as sigconv computes);
 * ``cupyx.scipy.ndimage.correlate`` and ``cupyx.scipy.signal.correlate`` (when CuPy is there).
 
 Run on a GPU machine: ``python benchmarks/compare.py --only GPU`` (or ``GPU-W2`` ...).
@@ -136,10 +138,28 @@ def _layer_case(workload, name, xs, ws, padding, both):
                     return torch.autograd.grad(out, (tx, tw, tb), tg)
                 return out
 
-            impls["torch cuDNN"] = _synced(theirs, torch.cuda.synchronize)
+            # PyTorch lets cuDNN run float32 convolutions on TF32 tensor cores by default (10-bit
+            # mantissa, about 3 significant digits); sigconv computes in full float32. Both are
+            # timed: the TF32 row is what PyTorch users get, the float32 row the like-for-like.
+            impls["torch cuDNN (TF32 allowed, default)"] = _synced(theirs, torch.cuda.synchronize)
+            impls["torch cuDNN float32 (TF32 off)"] = _synced(
+                _without_tf32(torch, theirs), torch.cuda.synchronize
+            )
         return impls
 
     return Case(workload, name, setup, repeat=11)
+
+
+def _without_tf32(torch, fn):
+    def run():
+        before = torch.backends.cudnn.allow_tf32
+        torch.backends.cudnn.allow_tf32 = False
+        try:
+            return fn()
+        finally:
+            torch.backends.cudnn.allow_tf32 = before
+
+    return run
 
 
 def _cases():
