@@ -68,6 +68,28 @@ CUDA_MAX_GRID_YZ = 65535
 CUDA_SHARED_BYTES = 48 * 1024
 # Tile edge of the CUDA matrix multiply (dense layers): blocks of T x T threads, 2 T^2 shared.
 CUDA_TILE_MM = 16
+# Implicit-GEMM convolution kernels (sigconv/_cuda/igemm.py). A block computes a BM x BN tile of
+# the output matrix (BM channels x BN positions, or BN weight columns for the weight gradient),
+# staging BK-deep slices of both operands in shared memory; each of its (BM/4)*(BN/4) threads
+# accumulates a 4 x 4 register tile. 64 x 64 x 8: 256 threads, 4 KiB shared memory (float32),
+# several blocks per SM. Constraints (checked by igemm.tiles()): BM and BN multiples of 16 (the
+# threads load whole tile rows and columns), BK dividing the thread count. Tests shrink them.
+CUDA_IGEMM_BM = 64
+CUDA_IGEMM_BN = 64
+CUDA_IGEMM_BK = 8
+# The implicit GEMM replaces the direct kernels when the channels per group summed over (forward:
+# C_in/groups; input gradient: C_out/groups; weight gradient: C_in/groups) reach MIN_K and the
+# channels per group computed (forward and weight gradient: C_out/groups; input gradient:
+# C_in/groups) reach MIN_M. Below, most of a 64-row tile and of each 8-deep slice would be zero
+# padding (LeNet's first layer has 1-3 input channels; depthwise convs have 1 per group). Not yet
+# measured on a GPU: set both to 0 to force the GEMM kernels, to a huge value to force the direct.
+CUDA_IGEMM_MIN_K_CHANNELS = 8
+CUDA_IGEMM_MIN_M_CHANNELS = 8
+# Weight gradient: the reduction over N * positions is split over grid z until the grid has
+# about this many blocks (4 per SM of a 132-SM H100), each split at least MIN_K long; the
+# (splits, C_out, C_in/groups * taps) partial sums are then added in a fixed order.
+CUDA_IGEMM_WGRAD_BLOCKS = 528
+CUDA_IGEMM_WGRAD_MIN_K = 1024
 
 # --- method="auto" cost model of the signal API (sigconv._fft) ------------------------------
 # Measured by benchmarks/calibrate_auto.py on the reference machine (single-thread CPU seconds:

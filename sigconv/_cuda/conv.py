@@ -37,8 +37,9 @@ import numpy as np
 from numba import cuda
 
 from .. import _config, _validate
-from . import _launch
+from . import _launch, igemm
 from .correlate import map_index
+from .igemm import tap_source as _tap_source
 
 #: Output channels per thread of the tiled forward kernel (registers per thread).
 COB = 4
@@ -172,18 +173,6 @@ def _conv_direct(x, w, b, y, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, n
 
 
 # --- transposed convolution (grad_x, conv_transpose) ----------------------------------------
-
-
-@cuda.jit(device=True, inline=True, cache=True)
-def _tap_source(p, k, d, s, O):
-    """Output index that tap ``k`` of position ``p`` (offset applied) reads, or -1."""
-    q = p - k * d
-    if q < 0:
-        return -1
-    o = q // s
-    if o * s != q or o >= O:
-        return -1
-    return o
 
 
 @cuda.jit(cache=True)
@@ -459,6 +448,10 @@ def _reduce_threads():
 
 def forward_device(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, groups):
     """Launch the forward kernel on canonical 5-D device arrays (tuples in (D, H, W) order)."""
+    cin_g, cout_g = int(wd.shape[1]), int(wd.shape[0]) // groups
+    if igemm.use(cin_g, cout_g, groups):
+        igemm.forward(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, groups)
+        return
     nd_block = 3 if yd.shape[2] > 1 else (2 if yd.shape[3] > 1 else 1)
     block = _launch.block_for(nd_block)
     N, Cout = yd.shape[0], yd.shape[1]
@@ -488,6 +481,10 @@ def forward_device(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, g
 
 def gather_device(gd, wd, bias_d, has_bias, outd, offsets, stride, dilation, groups):
     """Launch the transposed convolution: ``outd`` (N, C, P0, P1, P2) from ``gd``."""
+    cin_g, cout_g = int(wd.shape[1]), int(wd.shape[0]) // groups
+    if igemm.use(cout_g, cin_g, groups):
+        igemm.gather(gd, wd, bias_d, has_bias, outd, offsets, stride, dilation, groups)
+        return
     P = tuple(int(n) for n in outd.shape[2:])
     nd_block = 3 if P[0] > 1 else (2 if P[1] > 1 else 1)
     block = _launch.block_for(nd_block)
@@ -556,6 +553,23 @@ def _grad_input5(gd, wd, x_shape5, pads3, stride3, dil3, groups, mode):
     return _fold_axes(gpad, x_shape5, pads3, mode)
 
 
+def _grad_weight_device(gd, xd, gw5, pads3, stride3, dil3, mode, groups):
+    """The direct weight-gradient kernels (few channels): block reductions per filter."""
+    dtype = np.dtype(gd.dtype)
+    w_shape = tuple(int(n) for n in gw5.shape)
+    threads = _reduce_threads()
+    K = math.prod(w_shape[2:])
+    if K <= KMAX:
+        kernel = _grad_weight_taps
+        blocks = max(1, min(w_shape[0] * w_shape[1], _config.CUDA_MAX_BLOCKS_1D))
+    else:
+        kernel = _grad_weight
+        blocks = max(1, min(math.prod(w_shape), _config.CUDA_MAX_BLOCKS_1D))
+    kernel[blocks, threads, 0, threads * dtype.itemsize](
+        gd, xd, gw5, *(b for b, _ in pads3), *stride3, *dil3, mode, int(groups)
+    )
+
+
 def conv_backward(grad_out, x, weight, *, stride, pads, dilation, groups, padding_mode, need):
     """``(grad_x, grad_weight, grad_bias)`` of :func:`conv`, ``None`` where not in ``need``."""
     on_device = _on_device(grad_out, x, weight)
@@ -577,25 +591,10 @@ def conv_backward(grad_out, x, weight, *, stride, pads, dilation, groups, paddin
     if "weight" in need:
         xd = _to5(_launch.contiguous(x, dtype), nd)
         gw5 = _launch.empty(w_shape[:2] + (1,) * (3 - nd) + w_shape[2:], dtype)
-        threads = _reduce_threads()
-        nw = math.prod(w_shape)
-        K = math.prod(w_shape[2:])
-        if K <= KMAX:
-            kernel = _grad_weight_taps
-            blocks = max(1, min(w_shape[0] * w_shape[1], _config.CUDA_MAX_BLOCKS_1D))
+        if igemm.use(w_shape[1], w_shape[0] // groups, groups):
+            igemm.grad_weight(gd, xd, gw5, pads3, stride3, dil3, mode, int(groups))
         else:
-            kernel = _grad_weight
-            blocks = max(1, min(nw, _config.CUDA_MAX_BLOCKS_1D))
-        kernel[blocks, threads, 0, threads * dtype.itemsize](
-            gd,
-            xd,
-            gw5,
-            *(b for b, _ in pads3),
-            *stride3,
-            *dil3,
-            mode,
-            int(groups),
-        )
+            _grad_weight_device(gd, xd, gw5, pads3, stride3, dil3, mode, groups)
         gw = _launch.finish(_launch.reshape(gw5, w_shape), None, on_device)
     if "bias" in need:
         N, Cout = int(gd.shape[0]), int(gd.shape[1])

@@ -22,6 +22,13 @@ SMALL_BLOCKS = {
     "CUDA_BLOCK_2D": (4, 4),
     "CUDA_BLOCK_3D": (4, 2, 2),
     "CUDA_TILE_MM": 4,  # matrix-multiply tiles: tiny dense layers still span several blocks
+    # implicit-GEMM convolution tiles (the smallest allowed: 16 threads) and a weight-gradient
+    # reduction split in chunks of a few positions
+    "CUDA_IGEMM_BM": 16,
+    "CUDA_IGEMM_BN": 16,
+    "CUDA_IGEMM_BK": 4,
+    "CUDA_IGEMM_WGRAD_BLOCKS": 16,
+    "CUDA_IGEMM_WGRAD_MIN_K": 4,
 }
 
 

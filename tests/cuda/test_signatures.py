@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from numba.core import sigutils
 
-from sigconv._cuda import _launch, conv, correlate, dense, elementwise, pool
+from sigconv._cuda import _launch, conv, correlate, dense, elementwise, igemm, pool
 from sigconv.nn import functional as F
 from sigconv.signal import convolve
 from sigconv.signal import correlate as corr
@@ -19,7 +19,7 @@ from tests.cuda.conftest import KernelSpy, numba_cuda
 
 pytestmark = pytest.mark.cuda
 
-MODULES = [_launch, correlate, conv, pool, dense, elementwise]
+MODULES = [_launch, correlate, conv, igemm, pool, dense, elementwise]
 
 
 def _workload(rng, monkeypatch):
@@ -72,6 +72,16 @@ def _workload(rng, monkeypatch):
     F.conv_backward(F.conv(x1, w1, backend="cuda"), x1, w1, need=("weight",), backend="cuda")
     from sigconv import _config
 
+    for name in ("CUDA_IGEMM_MIN_K_CHANNELS", "CUDA_IGEMM_MIN_M_CHANNELS"):
+        monkeypatch.setattr(_config, name, 0)  # the implicit-GEMM kernels
+    for dt in (np.float32, np.float64):
+        xg = rng.standard_normal((2, 2, 4, 5)).astype(dt)
+        wg = rng.standard_normal((2, 2, 2, 3)).astype(dt)
+        yg = F.conv(xg, wg, np.ones(2, dt), padding=1, padding_mode="circular", backend="cuda")
+        F.conv_backward(yg, xg, wg, padding=1, padding_mode="circular", backend="cuda")
+        F.conv_transpose(yg, wg, stride=2, backend="cuda")
+    for name in ("CUDA_IGEMM_MIN_K_CHANNELS", "CUDA_IGEMM_MIN_M_CHANNELS"):
+        monkeypatch.setattr(_config, name, 10**9)
     monkeypatch.setattr(_config, "CUDA_SHARED_BYTES", 0)  # the untiled kernels
     for dt in (np.float32, np.float64):
         xs = rng.standard_normal((1, 2, 4, 5)).astype(dt)
