@@ -60,7 +60,7 @@ def map_index(i, n, mode):
 
 
 @cuda.jit(cache=True)
-def _corr_tiled(x, w, out, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip, nb0):
+def _corr_tiled(x, w, out, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip, nb0, ry, rz):
     B, N0, N1, N2 = x.shape
     K0, K1, K2 = w.shape
     O0, O1, O2 = out.shape[1], out.shape[2], out.shape[3]
@@ -70,10 +70,14 @@ def _corr_tiled(x, w, out, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip,
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
     tz = cuda.threadIdx.z
+    # A block computes OZ x OY x bx outputs: each thread ry along axis 1 (every by-th row) and
+    # rz along axis 0 (every bz-th plane), so the halo is loaded once per ry*rz outputs.
+    OY = by * ry
+    OZ = bz * rz
     # Tile extents: the input span read by a block of outputs (halo included).
     T2 = (bx - 1) * s2 + (K2 - 1) * d2 + 1
-    T1 = (by - 1) * s1 + (K1 - 1) * d1 + 1
-    T0 = (bz - 1) * s0 + (K0 - 1) * d0 + 1
+    T1 = (OY - 1) * s1 + (K1 - 1) * d1 + 1
+    T0 = (OZ - 1) * s0 + (K0 - 1) * d0 + 1
     ntile = T0 * T1 * T2
     nw = K0 * K1 * K2
     sh = cuda.shared.array(0, x.dtype)
@@ -82,8 +86,8 @@ def _corr_tiled(x, w, out, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip,
     tid = (tz * by + ty) * bx + tx
     nthreads = bx * by * bz
     # Thread-strided loops are while loops: range(start, stop, step) computes its trip count
-    # with a 64-bit division, and the tiled kernel took 138 registers with them, 122 without
-    # (``python -m sigconv._cuda.ptx --resources``): two 256-thread blocks per SM instead of one.
+    # with a 64-bit division, which costs registers (``python -m sigconv._cuda.ptx
+    # --resources``): 138 with them, 122 without, two 256-thread blocks per SM instead of one.
     t = tid
     while t < nw:
         if flip:
@@ -92,14 +96,13 @@ def _corr_tiled(x, w, out, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip,
             wsh[t] = w[t // (K1 * K2), (t // K2) % K1, t % K2]
         t += nthreads
     zblock = cuda.blockIdx.z % nb0
-    o0 = zblock * bz + tz
-    o1 = cuda.blockIdx.y * by + ty
     o2 = cuda.blockIdx.x * bx + tx
-    i0 = zblock * bz * s0 - p0
-    i1 = cuda.blockIdx.y * by * s1 - p1
+    i0 = zblock * OZ * s0 - p0
+    i1 = cuda.blockIdx.y * OY * s1 - p1
     i2 = cuda.blockIdx.x * bx * s2 - p2
-    active = o0 < O0 and o1 < O1 and o2 < O2
-    base = (tz * s0 * T1 + ty * s1) * T2 + tx * s2
+    # Interior tiles (the same answer for the whole block) skip the boundary rule.
+    inside = i0 >= 0 and i1 >= 0 and i2 >= 0 and i0 + T0 <= N0 and i1 + T1 <= N1
+    inside = inside and i2 + T2 <= N2
     step0 = d0 * T1 * T2
     step1 = d1 * T2
     b = cuda.blockIdx.z // nb0
@@ -110,33 +113,68 @@ def _corr_tiled(x, w, out, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip,
         # lookup is hoisted to the loop of its axis.
         c0 = tz
         while c0 < T0:
-            j0 = map_index(i0 + c0, N0, mode)
-            c1 = ty
-            while c1 < T1:
-                j1 = map_index(i1 + c1, N1, mode)
-                row = (c0 * T1 + c1) * T2
-                c2 = tx
-                while c2 < T2:
-                    j2 = map_index(i2 + c2, N2, mode)
-                    if j0 < 0 or j1 < 0 or j2 < 0:
-                        tile[row + c2] = cval
-                    else:
-                        tile[row + c2] = x[b, j0, j1, j2]
-                    c2 += bx
-                c1 += by
+            if inside:
+                # Four rows per step, loaded before any is stored: four loads in flight per
+                # thread instead of one (a load's latency otherwise stalls the warp at its
+                # store). Rows past the tile repeat its last row: the same value written twice.
+                g0 = i0 + c0
+                c1 = ty
+                while c1 < T1:
+                    c1b = min(c1 + by, T1 - 1)
+                    c1c = min(c1 + 2 * by, T1 - 1)
+                    c1d = min(c1 + 3 * by, T1 - 1)
+                    c2 = tx
+                    while c2 < T2:
+                        v0 = x[b, g0, i1 + c1, i2 + c2]
+                        v1 = x[b, g0, i1 + c1b, i2 + c2]
+                        v2 = x[b, g0, i1 + c1c, i2 + c2]
+                        v3 = x[b, g0, i1 + c1d, i2 + c2]
+                        tile[(c0 * T1 + c1) * T2 + c2] = v0
+                        tile[(c0 * T1 + c1b) * T2 + c2] = v1
+                        tile[(c0 * T1 + c1c) * T2 + c2] = v2
+                        tile[(c0 * T1 + c1d) * T2 + c2] = v3
+                        c2 += bx
+                    c1 += 4 * by
+            else:
+                j0 = map_index(i0 + c0, N0, mode)
+                c1 = ty
+                while c1 < T1:
+                    row = (c0 * T1 + c1) * T2
+                    j1 = map_index(i1 + c1, N1, mode)
+                    c2 = tx
+                    while c2 < T2:
+                        j2 = map_index(i2 + c2, N2, mode)
+                        if j0 < 0 or j1 < 0 or j2 < 0:
+                            tile[row + c2] = cval
+                        else:
+                            tile[row + c2] = x[b, j0, j1, j2]
+                        c2 += bx
+                    c1 += by
             c0 += bz
         cuda.syncthreads()
-        if active:
-            acc = x.dtype.type(0)
-            for a in range(K0):
-                ra = base + a * step0
-                wa = a * K1 * K2
-                for c in range(K1):
-                    rc = ra + c * step1
-                    wc = wa + c * K2
-                    for e in range(K2):
-                        acc += wsh[wc + e] * tile[rc + e * d2]
-            out[b, o0, o1, o2] = acc
+        if o2 < O2:
+            q = 0
+            while q < rz:
+                lz = tz + q * bz  # output plane within the block
+                o0 = zblock * OZ + lz
+                jj = 0
+                while jj < ry and o0 < O0:
+                    ly = ty + jj * by  # output row within the block
+                    o1 = cuda.blockIdx.y * OY + ly
+                    if o1 < O1:
+                        base = (lz * s0 * T1 + ly * s1) * T2 + tx * s2
+                        acc = x.dtype.type(0)
+                        for a in range(K0):
+                            ra = base + a * step0
+                            wa = a * K1 * K2
+                            for c in range(K1):
+                                rc = ra + c * step1
+                                wc = wa + c * K2
+                                for e in range(K2):
+                                    acc += wsh[wc + e] * tile[rc + e * d2]
+                        out[b, o0, o1, o2] = acc
+                    jj += 1
+                q += 1
         b += bstep
 
 
@@ -169,23 +207,45 @@ def _corr_direct(x, w, out, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip
         out[b, o0, o1, o2] = acc
 
 
-def _sig(t: str) -> str:
+def _sig(t: str, tiled: bool = False) -> str:
     a4 = f"{t}[:, :, :, ::1]"
-    return f"void({a4}, {t}[:, :, ::1], {a4}, {', '.join(['int64'] * 10)}, {t}, int64, int64)"
+    tail = ", int64, int64" if tiled else ""
+    return f"void({a4}, {t}[:, :, ::1], {a4}, {', '.join(['int64'] * 10)}, {t}, int64, int64{tail})"
 
 
 PTX_SIGNATURES = [
-    (_corr_tiled, [_sig("float32"), _sig("float64")]),
+    (_corr_tiled, [_sig("float32", True), _sig("float64", True)]),
     (_corr_direct, [_sig("float32"), _sig("float64")]),
 ]
 
 
-def tile_elements(block, kshape, stride, dilation) -> int:
-    """Shared-memory elements of the tiled kernel: input tile (halo included) plus window."""
+def tile_elements(outputs, kshape, stride, dilation) -> int:
+    """Shared-memory elements of the tiled kernel for a block computing ``outputs`` (per axis,
+    (0, 1, 2) order): the input tile (halo included) plus the window."""
     tile = math.prod(
-        (b - 1) * s + (k - 1) * d + 1 for b, k, s, d in zip(block, kshape, stride, dilation)
+        (o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(outputs, kshape, stride, dilation)
     )
     return tile + math.prod(kshape)
+
+
+def _geometry(ndim: int, kshape, stride, dilation, itemsize: int):
+    """``(block, ry, rz)`` of the tiled kernel, or ``(block, 0, 0)`` when even one output per
+    thread needs more shared memory than ``_config.CUDA_SHARED_BYTES`` (untiled kernel)."""
+    if ndim == 1:
+        block, ry, rz = (_config.CUDA_BLOCK_1D, 1, 1), 1, 1
+    elif ndim == 2:
+        bx, by = _config.CUDA_BLOCK_2D
+        block, ry, rz = (bx, by, 1), int(_config.CUDA_CORR_ROWS), 1
+    else:
+        block, ry, rz = tuple(_config.CUDA_CORR_BLOCK_3D), 1, int(_config.CUDA_CORR_PLANES)
+    bx, by, bz = block
+    while True:
+        outputs = (bz * rz, by * ry, bx)
+        if tile_elements(outputs, kshape, stride, dilation) * itemsize <= _config.CUDA_SHARED_BYTES:
+            return block, ry, rz
+        if ry == 1 and rz == 1:
+            return block, 0, 0
+        ry, rz = max(1, ry // 2), max(1, rz // 2)
 
 
 def launch_correlate(xd, wd, od, pads, stride, dilation, mode, cval, flip) -> None:
@@ -199,12 +259,14 @@ def launch_correlate(xd, wd, od, pads, stride, dilation, mode, cval, flip) -> No
         if (O0 > 1 or xd.shape[1] > 1 or wd.shape[0] > 1)
         else (2 if xd.shape[2] > 1 or wd.shape[1] > 1 or O1 > 1 else 1)
     )
-    bx, by, bz = _launch.block_for(ndim)
-    gx, gy, nb0 = _launch.blocks(O2, bx), _launch.blocks(O1, by), _launch.blocks(O0, bz)
-    gz = nb0 * max(1, min(B, _config.CUDA_MAX_GRID_YZ // nb0))
     dtype = np.dtype(xd.dtype)
     # (z, y, x) order for the kernel's (0, 1, 2) axes: x is the contiguous axis.
     kshape = tuple(wd.shape)
+    (bx, by, bz), ry, rz = _geometry(ndim, kshape, stride, dilation, dtype.itemsize)
+    tiled = ry > 0
+    oy, oz = (by * ry, bz * rz) if tiled else (by, bz)
+    gx, gy, nb0 = _launch.blocks(O2, bx), _launch.blocks(O1, oy), _launch.blocks(O0, oz)
+    gz = nb0 * max(1, min(B, _config.CUDA_MAX_GRID_YZ // nb0))
     args = (
         xd,
         wd,
@@ -223,10 +285,9 @@ def launch_correlate(xd, wd, od, pads, stride, dilation, mode, cval, flip) -> No
         int(bool(flip)),
         int(nb0),
     )
-    nsh = tile_elements((bz, by, bx), kshape, stride, dilation)
-    shbytes = nsh * dtype.itemsize
-    if shbytes <= _config.CUDA_SHARED_BYTES:
-        _corr_tiled[(gx, gy, gz), (bx, by, bz), 0, shbytes](*args)
+    if tiled:
+        shbytes = tile_elements((oz, oy, bx), kshape, stride, dilation) * dtype.itemsize
+        _corr_tiled[(gx, gy, gz), (bx, by, bz), 0, shbytes](*args, int(ry), int(rz))
     else:
         _corr_direct[(gx, gy, gz), (bx, by, bz)](*args)
 

@@ -21,6 +21,9 @@ SMALL_BLOCKS = {
     "CUDA_BLOCK_1D": 8,
     "CUDA_BLOCK_2D": (4, 4),
     "CUDA_BLOCK_3D": (4, 2, 2),
+    "CUDA_CORR_BLOCK_3D": (4, 2, 2),
+    "CUDA_CORR_ROWS": 2,  # several outputs per thread, and interior tiles in small inputs
+    "CUDA_CORR_PLANES": 2,
     "CUDA_TILE_MM": 4,  # matrix-multiply tiles: tiny dense layers still span several blocks
     # implicit-GEMM convolution tiles (the smallest allowed: 16 threads) and a weight-gradient
     # reduction split in chunks of a few positions

@@ -154,6 +154,56 @@ def test_untiled_kernel_matches(shared_bytes, monkeypatch, rng):
     assert calls == ["_corr_direct" if shared_bytes == 0 else "_corr_tiled"]
 
 
+@pytest.mark.parametrize("boundary", ["constant", "reflect", "mirror", "nearest", "wrap"])
+@pytest.mark.parametrize(
+    "xshape,wshape,stride,dilation",
+    [
+        ((2, 21, 23), (3, 3), 1, 1),  # several rows per thread, interior and edge tiles
+        ((22, 19), (3, 2), (2, 1), (1, 2)),
+        ((10, 9, 12), (3, 3, 3), 1, 1),  # several planes per thread
+        ((11, 8, 9), (2, 3, 2), (2, 1, 1), (2, 1, 1)),
+    ],
+    ids=["2d-batch", "2d-stride-dil", "3d", "3d-stride-dil"],
+)
+def test_multi_output_tiles_match_the_loop_oracle(xshape, wshape, stride, dilation, boundary, rng):
+    # Small blocks (conftest) with 2 rows / planes per thread: blocks whose whole tile lies
+    # inside the input take the fast load path, the others the boundary rule; NaN-filled
+    # out= proves every output is written.
+    import numba.cuda
+
+    x = rng.standard_normal(xshape)
+    w = rng.standard_normal(wshape)
+    kw = dict(stride=stride, dilation=dilation, boundary=boundary, cval=0.5)
+    want = naive.correlate(x, w, "same", **kw)
+    out = numba.cuda.to_device(np.full(want.shape, np.nan))
+    got = correlate(numba.cuda.to_device(x), w, "same", backend="cuda", out=out, **kw)
+    assert_close(got.copy_to_host(), want)
+
+
+def test_tile_geometry_halves_outputs_per_thread_until_the_tile_fits(monkeypatch):
+    import sigconv._cuda.correlate as cc
+
+    monkeypatch.setattr(_config, "CUDA_BLOCK_2D", (32, 8))
+    monkeypatch.setattr(_config, "CUDA_CORR_ROWS", 4)
+    monkeypatch.setattr(_config, "CUDA_CORR_PLANES", 8)
+    monkeypatch.setattr(_config, "CUDA_CORR_BLOCK_3D", (32, 8, 1))
+    monkeypatch.setattr(_config, "CUDA_SHARED_BYTES", 48 * 1024)
+    one = (1, 1, 1)
+    # 2-D 3x3: a 34 x 34 tile for 32 x 32 outputs
+    assert cc._geometry(2, (1, 3, 3), one, one, 4) == ((32, 8, 1), 4, 1)
+    assert cc.tile_elements((1, 32, 32), (1, 3, 3), one, one) == 34 * 34 + 9
+    # 3-D 3^3: 8 planes per thread, a 10 x 10 x 34 tile
+    assert cc._geometry(3, (3, 3, 3), one, one, 4) == ((32, 8, 1), 1, 8)
+    # a 2-D 41 x 41 kernel in float64: 4 rows need (71 * 71 + 1681) * 8 B = 53.8 KB, 2 rows
+    # (55 * 71 + 1681) * 8 B = 44.7 KB: they fit
+    assert cc._geometry(2, (1, 41, 41), one, one, 8) == ((32, 8, 1), 2, 1)
+    # a 3-D 15^3 kernel in float64: even 1 plane needs (15 * 21 * 45 + 3375) * 8 B: untiled
+    assert cc._geometry(3, (15, 15, 15), one, one, 8) == ((32, 8, 1), 0, 0)
+    monkeypatch.setattr(_config, "CUDA_SHARED_BYTES", 8 * 1024)
+    # 3-D 3^3 float32 in 8 KiB: 8 planes (3427 values), 4 (2067) too many; 2 planes (1387) fit
+    assert cc._geometry(3, (3, 3, 3), one, one, 4) == ((32, 8, 1), 1, 2)
+
+
 def test_batch_beyond_grid_limit_strides(monkeypatch, rng):
     # A grid capped at 2 blocks along z must still cover all 5 batch items (grid-stride loop).
     monkeypatch.setattr(_config, "CUDA_MAX_GRID_YZ", 2)
