@@ -83,6 +83,7 @@ CUDA_TILE_MM = 16
 # accumulates a 4 x 4 register tile. 64 x 64 x 8: 256 threads, 4 KiB shared memory (float32),
 # several blocks per SM. Constraints (checked by igemm.tiles()): BM and BN multiples of 16 (the
 # threads load whole tile rows and columns), BK dividing the thread count. Tests shrink them.
+# BM shrinks to the channels computed per group rounded up to 16 when fewer (igemm.tiles).
 CUDA_IGEMM_BM = 64
 CUDA_IGEMM_BN = 64
 CUDA_IGEMM_BK = 8
@@ -98,7 +99,7 @@ CUDA_IGEMM_MIN_M_CHANNELS = 8
 # about this many blocks (4 per SM of a 132-SM H100), each split at least MIN_K long; the
 # (splits, C_out, C_in/groups * taps) partial sums are then added in a fixed order.
 CUDA_IGEMM_WGRAD_BLOCKS = 528
-CUDA_IGEMM_WGRAD_MIN_K = 1024
+CUDA_IGEMM_WGRAD_MIN_K = 512
 
 # --- method="auto" cost model of the signal API (sigconv._fft) ------------------------------
 # Measured by benchmarks/calibrate_auto.py on the reference machine (single-thread CPU seconds:

@@ -9,6 +9,13 @@ its dispatch comments). Every problem is brought to three spatial axes:
   never materialised in the forward pass: tile loads resolve it with the boundary rule of
   ``padding_mode`` (``correlate.map_index``).
 
+Dispatch: when a GEMM has enough channels per group (``igemm.use``: at least
+``_config.CUDA_IGEMM_MIN_K_CHANNELS`` summed over and ``CUDA_IGEMM_MIN_M_CHANNELS`` computed),
+``forward_device``, ``gather_device`` and the weight gradient of ``conv_backward`` run the
+register-tiled implicit-GEMM kernels of ``sigconv._cuda.igemm`` (design in its docstring); the
+kernels below take the small channel counts (LeNet's first layer, depthwise convolutions) where
+a 64-row tile would mostly hold zeros.
+
 Kernels:
 
 * ``_conv_tiled``: a block computes a spatial tile of outputs for ``COB`` output channels of

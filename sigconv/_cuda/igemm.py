@@ -451,23 +451,38 @@ PTX_SIGNATURES = [
 # --- host launchers ---------------------------------------------------------------------------
 
 
-def tiles() -> tuple[int, int, int, int]:
-    """``(BM, BN, BK, threads)`` from ``_config.CUDA_IGEMM_*``, checked."""
-    BM, BN, BK = (int(_config.CUDA_IGEMM_BM), int(_config.CUDA_IGEMM_BN),
-                  int(_config.CUDA_IGEMM_BK))  # fmt: skip
+def _threads(BM: int, BN: int, BK: int) -> int:
+    """Threads of a ``BM x BN x BK`` tile, or 0 when the kernels cannot use it."""
     nthreads = (BM // TM) * (BN // TN) if BM > 0 and BN > 0 else 0
     ok = (
-        BM > 0 and BN > 0 and BK > 0 and BM % TM == 0 and BN % TN == 0
-        and 0 < nthreads <= 1024 and nthreads % BM == 0 and nthreads % BN == 0
-        and nthreads % BK == 0
+        BK > 0 and BM % TM == 0 and BN % TN == 0 and 0 < nthreads <= 1024
+        and nthreads % BM == 0 and nthreads % BN == 0 and nthreads % BK == 0
     )  # fmt: skip
-    if not ok:
+    return nthreads if ok else 0
+
+
+def tiles(rows: int | None = None) -> tuple[int, int, int, int]:
+    """``(BM, BN, BK, threads)`` from ``_config.CUDA_IGEMM_*``, checked.
+
+    With ``rows`` (the GEMM's M per group), BM shrinks to ``rows`` rounded up to a multiple of
+    ``TM*TN`` when that is smaller and valid: a 16- or 32-channel layer (W5e, W5d) then does not
+    leave 3/4 or 1/2 of a 64-row tile idle; the block just has fewer threads.
+    """
+    BM, BN, BK = (int(_config.CUDA_IGEMM_BM), int(_config.CUDA_IGEMM_BN),
+                  int(_config.CUDA_IGEMM_BK))  # fmt: skip
+    nthreads = _threads(BM, BN, BK)
+    if not nthreads:
         raise ValueError(
             "_config.CUDA_IGEMM_BM, CUDA_IGEMM_BN, CUDA_IGEMM_BK must be positive, BM and BN "
             f"multiples of {TM * TN} (the block's (BM/{TM})*(BN/{TN}) threads, at most 1024, "
             f"load whole rows and columns of the tiles) with BK dividing the thread count; got "
             f"BM={BM}, BN={BN}, BK={BK}"
         )
+    if rows is not None:
+        step = TM * TN
+        bm = max(step, -(-int(rows) // step) * step)
+        if bm < BM and _threads(bm, BN, BK):
+            return bm, BN, BK, _threads(bm, BN, BK)
     return BM, BN, BK, nthreads
 
 
@@ -517,10 +532,10 @@ def pack_weights(wd, groups: int, m_is_cin: bool):
 def forward(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, groups):
     """``yd = conv(xd, wd) + bias`` on canonical 5-D device arrays (``pads`` (before, after)
     pairs, ``stride``/``dilation`` triples, ``mode`` a ``conv.PADDING_CODES`` value)."""
-    BM, BN, BK, nthreads = tiles()
     N, C = int(xd.shape[0]), int(xd.shape[1])
     Cout = int(wd.shape[0])
     cout_g = Cout // groups
+    BM, BN, BK, nthreads = tiles(cout_g)
     ncol = N * math.prod(int(o) for o in yd.shape[2:])
     wp = pack_weights(wd, groups, False)
     grid = (_blocks(ncol, BN), _blocks(cout_g, BM), int(groups))
@@ -536,10 +551,10 @@ def forward(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, groups):
 def gather(gd, wd, bias_d, has_bias, outd, offsets, stride, dilation, groups):
     """The transposed convolution ``outd (N, C_in, Q0, Q1, Q2)`` of ``gd (N, C_out, ...)`` by
     ``wd``, position ``q`` of ``outd`` standing at ``q + offsets`` of the padded input."""
-    BM, BN, BK, nthreads = tiles()
     N, Cout = int(gd.shape[0]), int(gd.shape[1])
     Cin = int(outd.shape[1])
     cin_g = Cin // groups
+    BM, BN, BK, nthreads = tiles(cin_g)
     ncol = N * math.prod(int(q) for q in outd.shape[2:])
     wq = pack_weights(wd, groups, True)
     grid = (_blocks(ncol, BN), _blocks(cin_g, BM), int(groups))
@@ -565,10 +580,10 @@ def wgrad_splits(ktot: int, tiles_mn: int, BK: int) -> tuple[int, int]:
 
 def grad_weight(gd, xd, gwd, pads, stride, dilation, mode, groups):
     """``gwd (C_out, cin_g, *kernel)`` = gradient of ``conv`` with respect to its weights."""
-    BM, BN, BK, nthreads = tiles()
     N, C = int(xd.shape[0]), int(xd.shape[1])
     Cout = int(gd.shape[1])
     cout_g, cin_g = Cout // groups, C // groups
+    BM, BN, BK, nthreads = tiles(cout_g)
     KK = math.prod(int(k) for k in gwd.shape[2:])
     ncols = cin_g * KK
     ktot = N * math.prod(int(o) for o in gd.shape[2:])

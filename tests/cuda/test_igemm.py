@@ -130,8 +130,8 @@ def test_gemm_matches_torch_and_cpu(case, dtype, rng, monkeypatch, nan_buffers, 
 def test_both_paths_agree_symmetric_padding(path, rng, monkeypatch, nan_buffers, launches):
     # 'symmetric' has no PyTorch twin: the CPU backend is the oracle, for either CUDA path.
     force(monkeypatch, path)
-    x = rng.standard_normal((2, 4, 5, 7))
-    w = rng.standard_normal((6, 4, 3, 2))
+    x = rng.standard_normal((1, 5, 4, 6))
+    w = rng.standard_normal((6, 5, 3, 2))
     kw = dict(stride=(2, 1), padding=((2, 1), (3, 2)), padding_mode="symmetric")
     assert_close(F.conv(x, w, backend="cuda", **kw), F.conv(x, w, backend="cpu", **kw))
     g = rng.standard_normal(F.conv(x, w, backend="cpu", **kw).shape)
@@ -229,6 +229,23 @@ def test_tile_config_is_checked(monkeypatch):
     monkeypatch.setattr(_config, "CUDA_IGEMM_BK", 3)
     with pytest.raises(ValueError, match="BK=3"):
         igemm.tiles()
+
+
+def test_tile_rows_shrink_to_the_channels(rng, monkeypatch, nan_buffers):
+    # 32-row tiles: 20 channels keep them (32 threads), 10 channels take 16-row tiles.
+    force(monkeypatch, "gemm")
+    monkeypatch.setattr(_config, "CUDA_IGEMM_BM", 32)
+    assert igemm.tiles() == igemm.tiles(20) == (32, 16, 4, 32)
+    assert igemm.tiles(10) == igemm.tiles(1) == (16, 16, 4, 16)
+    for cout in (20, 10):
+        x = rng.standard_normal((1, 10, 4, 3))
+        w = rng.standard_normal((cout, 10, 2, 2))
+        y = F.conv(x, w, padding=1, backend="cuda")
+        assert_close(y, F.conv(x, w, padding=1, backend="cpu"))
+        got = F.conv_backward(y, x, w, padding=1, backend="cuda", need=("x", "weight"))
+        want = F.conv_backward(y, x, w, padding=1, backend="cpu", need=("x", "weight"))
+        assert_close(got[0], want[0], scale=10.0)
+        assert_close(got[1], want[1], scale=10.0)
 
 
 def test_registry_lists_igemm_kernels():
