@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from . import _validate
 
 BACKENDS = ("auto", "cpu", "cuda")
@@ -19,7 +21,14 @@ def is_device_array(x) -> bool:
 
     Numba's simulated device arrays carry ``__cuda_ndarray__`` instead of the interface.
     """
-    return hasattr(x, "__cuda_array_interface__") or getattr(x, "__cuda_ndarray__", False) is True
+    # Cheap answers first: this runs for every operand of every call (hundreds of times per
+    # training step), and for a Numba device array ``hasattr`` would build the interface dict
+    # (``__cuda_array_interface__`` is a property); Numba marks its arrays with a class flag.
+    if type(x) is np.ndarray or x is None:
+        return False
+    if getattr(x, "__cuda_ndarray__", False) is True:
+        return True
+    return hasattr(x, "__cuda_array_interface__")
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ C-contiguous device arrays of the compute dtype, so each kernel compiles once pe
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -21,8 +22,9 @@ from . import memory
 COPY_NDIM = 6
 
 
+@functools.lru_cache(maxsize=1)
 def simulated() -> bool:
-    """True when Numba's CUDA simulator stands in for the device."""
+    """True when Numba's CUDA simulator stands in for the device (fixed when Numba loads)."""
     from numba import config
 
     return bool(getattr(config, "ENABLE_CUDASIM", 0))
