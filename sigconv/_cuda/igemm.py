@@ -589,7 +589,9 @@ def grad_weight(gd, xd, gwd, pads, stride, dilation, mode, groups):
     ktot = N * math.prod(int(o) for o in gd.shape[2:])
     mtiles = _blocks(cout_g, BM)
     ntiles = _blocks(ncols, BN)
-    _i32(ktot)  # the kernel indexes the reduction with int32
+    # The kernel indexes the reduction, and its column table the channel planes of one image,
+    # with int32.
+    _i32(ktot, C * math.prod(int(v) for v in xd.shape[2:]))
     splits, chunk = wgrad_splits(ktot, ntiles * mtiles * groups, BK)
     pad = max(1, 32 // BK)  # k-fast shared stores of a warp spread over the banks
     lda, ldb = BM + pad, BN + pad

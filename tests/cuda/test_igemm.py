@@ -229,6 +229,9 @@ def test_tile_config_is_checked(monkeypatch):
     monkeypatch.setattr(_config, "CUDA_IGEMM_BK", 3)
     with pytest.raises(ValueError, match="BK=3"):
         igemm.tiles()
+    assert igemm._i32(2**31 - 1, -(2**31)) == (2**31 - 1, -(2**31))
+    with pytest.raises(ValueError, match="must fit in int32"):
+        igemm._i32(3, 2**31)
 
 
 def test_tile_rows_shrink_to_the_channels(rng, monkeypatch, nan_buffers):
