@@ -6,7 +6,6 @@ gradient's reduction is split in several chunks. Every buffer the CUDA path allo
 NaN (``nan_buffers``), so an output element a kernel forgets to write cannot pass.
 """
 
-import sys
 from collections import Counter
 
 import numpy as np
@@ -18,7 +17,7 @@ from sigconv import _config
 from sigconv._cuda import _launch, igemm
 from sigconv._cuda import conv as cuda_conv
 from sigconv.nn import functional as F
-from tests.cuda.conftest import SIMULATED, numba_cuda, to_host
+from tests.cuda.conftest import numba_cuda, to_host
 from tests.cuda.test_conv import _torch_conv
 from tests.tolerance import assert_close
 
@@ -27,17 +26,6 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.cuda
 
 DTYPES = [np.float32, np.float64]
-
-
-@pytest.fixture(autouse=True)
-def fast_simulator():
-    """Shorter GIL switch interval: the simulator's block manager busy-polls its threads at
-    every barrier, and the GEMM kernels have two barriers per K slice (2x faster here)."""
-    before = sys.getswitchinterval()
-    if SIMULATED:
-        sys.setswitchinterval(5e-5)
-    yield
-    sys.setswitchinterval(before)
 
 
 @pytest.fixture
