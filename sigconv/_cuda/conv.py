@@ -90,7 +90,10 @@ def _conv_tiled(x, w, b, y, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, nb
     i1 = cuda.blockIdx.y * by * s1 - p1
     i2 = cuda.blockIdx.x * bx * s2 - p2
     nz = nb0 * N * groups * ncb
-    for zi in range(cuda.blockIdx.z, nz, cuda.gridDim.z):
+    # Grid- and thread-strided loops are while loops: range with a step divides in 64 bits for
+    # its trip count, which costs registers (python -m sigconv._cuda.ptx --resources).
+    zi = cuda.blockIdx.z
+    while zi < nz:
         zb = zi % nb0
         r = zi // nb0
         cb = r % ncb
@@ -109,24 +112,32 @@ def _conv_tiled(x, w, b, y, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, nb
             cuda.syncthreads()
             # Nested thread-strided loops: no integer division per element, and each boundary
             # lookup is hoisted to the loop of its axis.
-            for c0 in range(tz, T0, bz):
+            c0 = tz
+            while c0 < T0:
                 j0 = map_index(i0 + c0, N0, mode)
-                for c1 in range(ty, T1, by):
+                c1 = ty
+                while c1 < T1:
                     j1 = map_index(i1 + c1, N1, mode)
                     row = (c0 * T1 + c1) * T2
-                    for c2 in range(tx, T2, bx):
+                    c2 = tx
+                    while c2 < T2:
                         j2 = map_index(i2 + c2, N2, mode)
                         if j0 < 0 or j1 < 0 or j2 < 0:
                             tile[row + c2] = 0
                         else:
                             tile[row + c2] = x[n, c, j0, j1, j2]
-            for t in range(tid, COB * K, nthreads):
+                        c2 += bx
+                    c1 += by
+                c0 += bz
+            t = tid
+            while t < COB * K:
                 j = t // K
                 kk = t % K
                 if j < nco:
                     wsh[t] = w[co0 + j, ci, kk // (K1 * K2), (kk // K2) % K1, kk % K2]
                 else:
                     wsh[t] = 0
+                t += nthreads
             cuda.syncthreads()
             if active:
                 for a in range(K0):
@@ -139,11 +150,15 @@ def _conv_tiled(x, w, b, y, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, nb
                             for j in range(COB):
                                 acc[j] += wsh[j * K + kw + e] * v
         if active:
-            for j in range(nco):
-                if has_bias:
-                    y[n, co0 + j, o0, o1, o2] = acc[j] + b[co0 + j]
-                else:
-                    y[n, co0 + j, o0, o1, o2] = acc[j]
+            # range(COB) with a guard, not range(nco): constant trip counts let NVVM unroll every
+            # loop over acc and keep it in registers (with range(nco) it lived in local memory)
+            for j in range(COB):
+                if j < nco:
+                    if has_bias:
+                        y[n, co0 + j, o0, o1, o2] = acc[j] + b[co0 + j]
+                    else:
+                        y[n, co0 + j, o0, o1, o2] = acc[j]
+        zi += cuda.gridDim.z
 
 
 @cuda.jit(cache=True)
