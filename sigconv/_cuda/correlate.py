@@ -25,10 +25,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import cuda
+from numba import cuda, int32
 
 from .. import _config
 from . import _launch
+
+#: Most elements one batch item of the input or output may have for the tiled kernel, whose
+#: offsets within an item are int32 (larger items take the untiled kernel).
+INT32_ITEM = 2**31 - 2**20
 
 BOUNDARY_CODES = {"constant": 0, "reflect": 1, "mirror": 2, "nearest": 3, "wrap": 4}
 
@@ -59,122 +63,134 @@ def map_index(i, n, mode):
     return i if i < n else p - i
 
 
+@cuda.jit(device=True, inline=True, cache=True)
+def _map32(i, n, mode):
+    return int32(map_index(i, n, mode))
+
+
 @cuda.jit(cache=True)
-def _corr_tiled(x, w, out, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip, nb0, ry, rz):
-    B, N0, N1, N2 = x.shape
-    K0, K1, K2 = w.shape
-    O0, O1, O2 = out.shape[1], out.shape[2], out.shape[3]
-    bx = cuda.blockDim.x
-    by = cuda.blockDim.y
-    bz = cuda.blockDim.z
-    tx = cuda.threadIdx.x
-    ty = cuda.threadIdx.y
-    tz = cuda.threadIdx.z
+def _corr_tiled(
+    x, w, out, B, N0, N1, N2, K0, K1, K2, O0, O1, O2,
+    p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip, nb0, ry, rz,
+):  # fmt: skip
+    # x (B, N0, N1, N2), w (K0, K1, K2) and out (B, O0, O1, O2) flat; int32 geometry. Numba
+    # computes in int64 (its integer typing); the int32 casts keep indices in single registers:
+    # 76 registers instead of 144 (sm_90, ``python -m sigconv._cuda.ptx --resources``), three
+    # 256-thread blocks per SM instead of one. The launcher checks that one item's offsets fit.
+    #
     # A block computes OZ x OY x bx outputs: each thread ry along axis 1 (every by-th row) and
-    # rz along axis 0 (every bz-th plane), so the halo is loaded once per ry*rz outputs.
-    OY = by * ry
-    OZ = bz * rz
+    # rz along axis 0 (every bz-th plane), so the halo is loaded once per ry*rz outputs. Thread-
+    # strided loops are while loops: range(start, stop, step) divides in 64 bits for its trip
+    # count.
+    bx = int32(cuda.blockDim.x)
+    by = int32(cuda.blockDim.y)
+    bz = int32(cuda.blockDim.z)
+    tx = int32(cuda.threadIdx.x)
+    ty = int32(cuda.threadIdx.y)
+    tz = int32(cuda.threadIdx.z)
+    OY = int32(by * ry)
+    OZ = int32(bz * rz)
     # Tile extents: the input span read by a block of outputs (halo included).
-    T2 = (bx - 1) * s2 + (K2 - 1) * d2 + 1
-    T1 = (OY - 1) * s1 + (K1 - 1) * d1 + 1
-    T0 = (OZ - 1) * s0 + (K0 - 1) * d0 + 1
-    ntile = T0 * T1 * T2
-    nw = K0 * K1 * K2
+    T2 = int32((bx - 1) * s2 + (K2 - 1) * d2 + 1)
+    T1 = int32((OY - 1) * s1 + (K1 - 1) * d1 + 1)
+    T0 = int32((OZ - 1) * s0 + (K0 - 1) * d0 + 1)
+    T12 = int32(T1 * T2)
+    ntile = int32(T0 * T12)
+    KK = int32(K1 * K2)
+    nw = int32(K0 * KK)
     sh = cuda.shared.array(0, x.dtype)
-    tile = sh[:ntile]
-    wsh = sh[ntile : ntile + nw]
-    tid = (tz * by + ty) * bx + tx
-    nthreads = bx * by * bz
-    # Thread-strided loops are while loops: range(start, stop, step) computes its trip count
-    # with a 64-bit division, which costs registers (``python -m sigconv._cuda.ptx
-    # --resources``): 138 with them, 122 without, two 256-thread blocks per SM instead of one.
+    tid = int32((tz * by + ty) * bx + tx)
+    nthreads = int32(bx * by * bz)
     t = tid
     while t < nw:
-        if flip:
-            wsh[t] = w[K0 - 1 - t // (K1 * K2), K1 - 1 - (t // K2) % K1, K2 - 1 - t % K2]
-        else:
-            wsh[t] = w[t // (K1 * K2), (t // K2) % K1, t % K2]
-        t += nthreads
-    zblock = cuda.blockIdx.z % nb0
-    o2 = cuda.blockIdx.x * bx + tx
-    i0 = zblock * OZ * s0 - p0
-    i1 = cuda.blockIdx.y * OY * s1 - p1
-    i2 = cuda.blockIdx.x * bx * s2 - p2
+        sh[ntile + t] = w[nw - 1 - t] if flip else w[t]
+        t = int32(t + nthreads)
+    zblock = int32(cuda.blockIdx.z % nb0)
+    o2 = int32(cuda.blockIdx.x * bx + tx)
+    i0 = int32(zblock * OZ * s0 - p0)
+    i1 = int32(cuda.blockIdx.y * OY * s1 - p1)
+    i2 = int32(cuda.blockIdx.x * bx * s2 - p2)
     # Interior tiles (the same answer for the whole block) skip the boundary rule.
     inside = i0 >= 0 and i1 >= 0 and i2 >= 0 and i0 + T0 <= N0 and i1 + T1 <= N1
     inside = inside and i2 + T2 <= N2
-    step0 = d0 * T1 * T2
-    step1 = d1 * T2
+    step0 = int32(d0 * T12)
+    step1 = int32(d1 * T2)
+    NS = int32(N0 * N1 * N2)
+    OS = int32(O0 * O1 * O2)
     b = cuda.blockIdx.z // nb0
     bstep = cuda.gridDim.z // nb0
     while b < B:
         cuda.syncthreads()  # the previous item's tile is no longer read
-        # Nested thread-strided loops: no integer division per element, and each boundary
-        # lookup is hoisted to the loop of its axis.
+        xb = b * NS  # int64: only one item's offsets must fit in int32
         c0 = tz
         while c0 < T0:
             if inside:
                 # Four rows per step, loaded before any is stored: four loads in flight per
                 # thread instead of one (a load's latency otherwise stalls the warp at its
                 # store). Rows past the tile repeat its last row: the same value written twice.
-                g0 = i0 + c0
+                g0 = int32((i0 + c0) * N1 + i1)
                 c1 = ty
                 while c1 < T1:
-                    c1b = min(c1 + by, T1 - 1)
-                    c1c = min(c1 + 2 * by, T1 - 1)
-                    c1d = min(c1 + 3 * by, T1 - 1)
+                    c1b = int32(min(c1 + by, T1 - 1))
+                    c1c = int32(min(c1 + 2 * by, T1 - 1))
+                    c1d = int32(min(c1 + 3 * by, T1 - 1))
                     c2 = tx
                     while c2 < T2:
-                        v0 = x[b, g0, i1 + c1, i2 + c2]
-                        v1 = x[b, g0, i1 + c1b, i2 + c2]
-                        v2 = x[b, g0, i1 + c1c, i2 + c2]
-                        v3 = x[b, g0, i1 + c1d, i2 + c2]
-                        tile[(c0 * T1 + c1) * T2 + c2] = v0
-                        tile[(c0 * T1 + c1b) * T2 + c2] = v1
-                        tile[(c0 * T1 + c1c) * T2 + c2] = v2
-                        tile[(c0 * T1 + c1d) * T2 + c2] = v3
-                        c2 += bx
-                    c1 += 4 * by
+                        col = int32(i2 + c2)
+                        v0 = x[xb + int32((g0 + c1) * N2 + col)]
+                        v1 = x[xb + int32((g0 + c1b) * N2 + col)]
+                        v2 = x[xb + int32((g0 + c1c) * N2 + col)]
+                        v3 = x[xb + int32((g0 + c1d) * N2 + col)]
+                        r0 = int32(c0 * T12 + c2)
+                        sh[r0 + c1 * T2] = v0
+                        sh[r0 + c1b * T2] = v1
+                        sh[r0 + c1c * T2] = v2
+                        sh[r0 + c1d * T2] = v3
+                        c2 = int32(c2 + bx)
+                    c1 = int32(c1 + 4 * by)
             else:
-                j0 = map_index(i0 + c0, N0, mode)
+                # Nested thread-strided loops: no integer division per element, and each
+                # boundary lookup is hoisted to the loop of its axis.
+                j0 = _map32(int32(i0 + c0), N0, mode)
                 c1 = ty
                 while c1 < T1:
-                    row = (c0 * T1 + c1) * T2
-                    j1 = map_index(i1 + c1, N1, mode)
+                    row = int32((c0 * T1 + c1) * T2)
+                    j1 = _map32(int32(i1 + c1), N1, mode)
                     c2 = tx
                     while c2 < T2:
-                        j2 = map_index(i2 + c2, N2, mode)
+                        j2 = _map32(int32(i2 + c2), N2, mode)
                         if j0 < 0 or j1 < 0 or j2 < 0:
-                            tile[row + c2] = cval
+                            sh[row + c2] = cval
                         else:
-                            tile[row + c2] = x[b, j0, j1, j2]
-                        c2 += bx
-                    c1 += by
-            c0 += bz
+                            sh[row + c2] = x[xb + int32((j0 * N1 + j1) * N2 + j2)]
+                        c2 = int32(c2 + bx)
+                    c1 = int32(c1 + by)
+            c0 = int32(c0 + bz)
         cuda.syncthreads()
         if o2 < O2:
-            q = 0
+            ob = b * OS
+            q = int32(0)
             while q < rz:
-                lz = tz + q * bz  # output plane within the block
-                o0 = zblock * OZ + lz
-                jj = 0
+                lz = int32(tz + q * bz)
+                o0 = int32(zblock * OZ + lz)
+                jj = int32(0)
                 while jj < ry and o0 < O0:
-                    ly = ty + jj * by  # output row within the block
-                    o1 = cuda.blockIdx.y * OY + ly
+                    ly = int32(ty + jj * by)
+                    o1 = int32(cuda.blockIdx.y * OY + ly)
                     if o1 < O1:
-                        base = (lz * s0 * T1 + ly * s1) * T2 + tx * s2
+                        base = int32((lz * s0 * T1 + ly * s1) * T2 + tx * s2)
                         acc = x.dtype.type(0)
+                        wi = ntile
                         for a in range(K0):
-                            ra = base + a * step0
-                            wa = a * K1 * K2
+                            ra = int32(base + a * step0)
                             for c in range(K1):
-                                rc = ra + c * step1
-                                wc = wa + c * K2
+                                rc = int32(ra + c * step1)
                                 for e in range(K2):
-                                    acc += wsh[wc + e] * tile[rc + e * d2]
-                        out[b, o0, o1, o2] = acc
-                    jj += 1
-                q += 1
+                                    acc += sh[wi] * sh[rc + e * d2]
+                                    wi += 1
+                        out[ob + int32((o0 * O1 + o1) * O2 + o2)] = acc
+                    jj = int32(jj + 1)
+                q = int32(q + 1)
         b += bstep
 
 
@@ -207,14 +223,18 @@ def _corr_direct(x, w, out, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip
         out[b, o0, o1, o2] = acc
 
 
-def _sig(t: str, tiled: bool = False) -> str:
+def _sig(t: str) -> str:
     a4 = f"{t}[:, :, :, ::1]"
-    tail = ", int64, int64" if tiled else ""
-    return f"void({a4}, {t}[:, :, ::1], {a4}, {', '.join(['int64'] * 10)}, {t}, int64, int64{tail})"
+    return f"void({a4}, {t}[:, :, ::1], {a4}, {', '.join(['int64'] * 10)}, {t}, int64, int64)"
+
+
+def _sig_tiled(t: str) -> str:
+    i = ", ".join(["int32"] * 19)
+    return f"void({t}[::1], {t}[::1], {t}[::1], int64, {i}, {t}, int32, int32, int32, int32)"
 
 
 PTX_SIGNATURES = [
-    (_corr_tiled, [_sig("float32", True), _sig("float64", True)]),
+    (_corr_tiled, [_sig_tiled("float32"), _sig_tiled("float64")]),
     (_corr_direct, [_sig("float32"), _sig("float64")]),
 ]
 
@@ -267,29 +287,37 @@ def launch_correlate(xd, wd, od, pads, stride, dilation, mode, cval, flip) -> No
     oy, oz = (by * ry, bz * rz) if tiled else (by, bz)
     gx, gy, nb0 = _launch.blocks(O2, bx), _launch.blocks(O1, oy), _launch.blocks(O0, oz)
     gz = nb0 * max(1, min(B, _config.CUDA_MAX_GRID_YZ // nb0))
-    args = (
+    # One item's input and output offsets must fit the tiled kernel's int32 arithmetic.
+    fits32 = max(math.prod(xd.shape[1:]), math.prod(od.shape[1:])) <= INT32_ITEM
+    if tiled and fits32:
+        i32 = np.int32
+        shbytes = tile_elements((oz, oy, bx), kshape, stride, dilation) * dtype.itemsize
+        _corr_tiled[(gx, gy, gz), (bx, by, bz), 0, shbytes](
+            _launch.reshape(xd, (math.prod(xd.shape),)),
+            _launch.reshape(wd, (math.prod(kshape),)),
+            _launch.reshape(od, (math.prod(od.shape),)),
+            int(B),
+            *(i32(n) for n in (*xd.shape[1:], *kshape, O0, O1, O2)),
+            *(i32(v) for v in (*pads, *stride, *dilation, mode)),
+            dtype.type(cval),
+            i32(bool(flip)),
+            i32(nb0),
+            i32(ry),
+            i32(rz),
+        )
+        return
+    if tiled:  # the untiled kernel's grid: one output per thread
+        gy, nb0 = _launch.blocks(O1, by), _launch.blocks(O0, bz)
+        gz = nb0 * max(1, min(B, _config.CUDA_MAX_GRID_YZ // nb0))
+    _corr_direct[(gx, gy, gz), (bx, by, bz)](
         xd,
         wd,
         od,
-        int(pads[0]),
-        int(pads[1]),
-        int(pads[2]),
-        int(stride[0]),
-        int(stride[1]),
-        int(stride[2]),
-        int(dilation[0]),
-        int(dilation[1]),
-        int(dilation[2]),
-        int(mode),
+        *(int(v) for v in (*pads, *stride, *dilation, mode)),
         dtype.type(cval),
         int(bool(flip)),
         int(nb0),
     )
-    if tiled:
-        shbytes = tile_elements((oz, oy, bx), kshape, stride, dilation) * dtype.itemsize
-        _corr_tiled[(gx, gy, gz), (bx, by, bz), 0, shbytes](*args, int(ry), int(rz))
-    else:
-        _corr_direct[(gx, gy, gz), (bx, by, bz)](*args)
 
 
 def correlate(x, w, geom, *, stride, dilation, boundary, cval, flip, out, dtype):

@@ -204,6 +204,31 @@ def test_tile_geometry_halves_outputs_per_thread_until_the_tile_fits(monkeypatch
     assert cc._geometry(3, (3, 3, 3), one, one, 4) == ((32, 8, 1), 1, 2)
 
 
+def test_items_too_large_for_int32_offsets_take_the_untiled_kernel(monkeypatch, rng):
+    import sigconv._cuda.correlate as cc
+
+    calls = []
+    for name in ("_corr_tiled", "_corr_direct"):
+        real = getattr(cc, name)
+
+        class Spy:
+            def __init__(self, real, name):
+                self.real, self.name = real, name
+
+            def __getitem__(self, cfg):
+                calls.append(self.name)
+                return self.real[cfg]
+
+        monkeypatch.setattr(cc, name, Spy(real, name))
+    x = rng.standard_normal((3, 7, 9))  # 63 elements per item
+    w = rng.standard_normal((3, 2))
+    monkeypatch.setattr(cc, "INT32_ITEM", 63)
+    assert_close(_cuda(correlate, x, w, "same"), naive.correlate(x, w, "same"))
+    monkeypatch.setattr(cc, "INT32_ITEM", 62)
+    assert_close(_cuda(correlate, x, w, "same"), naive.correlate(x, w, "same"))
+    assert calls == ["_corr_tiled", "_corr_direct"]
+
+
 def test_batch_beyond_grid_limit_strides(monkeypatch, rng):
     # A grid capped at 2 blocks along z must still cover all 5 batch items (grid-stride loop).
     monkeypatch.setattr(_config, "CUDA_MAX_GRID_YZ", 2)
