@@ -75,8 +75,9 @@ def _corr_tiled(
 ):  # fmt: skip
     # x (B, N0, N1, N2), w (K0, K1, K2) and out (B, O0, O1, O2) flat; int32 geometry. Numba
     # computes in int64 (its integer typing); the int32 casts keep indices in single registers:
-    # 74 registers (float32) instead of 144 (sm_90, ``python -m sigconv._cuda.ptx --resources``), three
-    # 256-thread blocks per SM instead of one. The launcher checks that one item's offsets fit.
+    # 74 registers (float32) instead of 144 (sm_90, ``python -m sigconv._cuda.ptx
+    # --resources``), three 256-thread blocks per SM instead of one. The launcher checks that
+    # one item's offsets fit.
     #
     # A block computes OZ x OY x bx outputs: each thread ry along axis 1 (every by-th row) and
     # rz along axis 0 (every bz-th plane), so the halo is loaded once per ry*rz outputs. Thread-
