@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import cuda
+from numba import cuda, int32
 
 from .. import _config, _validate
 from . import _launch, igemm
@@ -50,6 +50,9 @@ from .igemm import tap_source as _tap_source
 
 #: Output channels per thread of the tiled forward kernel (registers per thread).
 COB = 4
+#: Most elements of one channel plane for the tiled forward kernel (int32 offsets within a
+#: plane, COB planes of output; larger planes take the untiled kernel).
+INT32_PLANE = (2**31 - 2**20) // COB
 
 # PyTorch padding modes -> boundary codes of correlate.map_index (scipy.ndimage names).
 PADDING_CODES = {"zeros": 0, "symmetric": 1, "reflect": 2, "replicate": 3, "circular": 4}
@@ -58,93 +61,104 @@ PADDING_CODES = {"zeros": 0, "symmetric": 1, "reflect": 2, "replicate": 3, "circ
 # --- forward -----------------------------------------------------------------------------------
 
 
+@cuda.jit(device=True, inline=True, cache=True)
+def _map32(i, n, mode):
+    return int32(map_index(i, n, mode))
+
+
 @cuda.jit(cache=True)
-def _conv_tiled(x, w, b, y, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, nb0, has_bias):
-    N, C, N0, N1, N2 = x.shape
-    Cout, cin_g, K0, K1, K2 = w.shape
-    O0, O1, O2 = y.shape[2], y.shape[3], y.shape[4]
-    cout_g = Cout // groups
-    ncb = (cout_g + COB - 1) // COB  # channel blocks per group
-    bx = cuda.blockDim.x
-    by = cuda.blockDim.y
-    bz = cuda.blockDim.z
-    tx = cuda.threadIdx.x
-    ty = cuda.threadIdx.y
-    tz = cuda.threadIdx.z
-    T2 = (bx - 1) * s2 + (K2 - 1) * d2 + 1
-    T1 = (by - 1) * s1 + (K1 - 1) * d1 + 1
-    T0 = (bz - 1) * s0 + (K0 - 1) * d0 + 1
-    ntile = T0 * T1 * T2
-    K = K0 * K1 * K2
+def _conv_tiled(
+    x, w, b, y, N, C, N0, N1, N2, Cout, cin_g, K0, K1, K2, O0, O1, O2,
+    p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, nb0, has_bias,
+):  # fmt: skip
+    # x (N, C, N0, N1, N2), w (Cout, cin_g, K0, K1, K2), y (N, Cout, O0, O1, O2) flat; int32
+    # geometry, and indices within a channel plane kept in int32 (Numba computes in int64):
+    # 108 registers instead of 167 (float32, sm_90). Grid- and thread-strided
+    # loops are while loops (range with a step divides in 64 bits for its trip count).
+    cout_g = int32(Cout // groups)
+    ncb = int32((cout_g + COB - 1) // COB)  # channel blocks per group
+    bx = int32(cuda.blockDim.x)
+    by = int32(cuda.blockDim.y)
+    bz = int32(cuda.blockDim.z)
+    tx = int32(cuda.threadIdx.x)
+    ty = int32(cuda.threadIdx.y)
+    tz = int32(cuda.threadIdx.z)
+    T2 = int32((bx - 1) * s2 + (K2 - 1) * d2 + 1)
+    T1 = int32((by - 1) * s1 + (K1 - 1) * d1 + 1)
+    T0 = int32((bz - 1) * s0 + (K0 - 1) * d0 + 1)
+    ntile = int32(T0 * T1 * T2)
+    K = int32(K0 * K1 * K2)
+    NS = int32(N0 * N1 * N2)
+    OS = int32(O0 * O1 * O2)
     sh = cuda.shared.array(0, x.dtype)
     tile = sh[:ntile]
     wsh = sh[ntile : ntile + COB * K]
-    tid = (tz * by + ty) * bx + tx
-    nthreads = bx * by * bz
+    tid = int32((tz * by + ty) * bx + tx)
+    nthreads = int32(bx * by * bz)
     acc = cuda.local.array(COB, x.dtype)
-    base = (tz * s0 * T1 + ty * s1) * T2 + tx * s2
-    step0 = d0 * T1 * T2
-    step1 = d1 * T2
-    o1 = cuda.blockIdx.y * by + ty
-    o2 = cuda.blockIdx.x * bx + tx
-    i1 = cuda.blockIdx.y * by * s1 - p1
-    i2 = cuda.blockIdx.x * bx * s2 - p2
+    base = int32((tz * s0 * T1 + ty * s1) * T2 + tx * s2)
+    step0 = int32(d0 * T1 * T2)
+    step1 = int32(d1 * T2)
+    o1 = int32(cuda.blockIdx.y * by + ty)
+    o2 = int32(cuda.blockIdx.x * bx + tx)
+    i1 = int32(cuda.blockIdx.y * by * s1 - p1)
+    i2 = int32(cuda.blockIdx.x * bx * s2 - p2)
     nz = nb0 * N * groups * ncb
-    # Grid- and thread-strided loops are while loops: range with a step divides in 64 bits for
-    # its trip count, which costs registers (python -m sigconv._cuda.ptx --resources).
     zi = cuda.blockIdx.z
     while zi < nz:
-        zb = zi % nb0
+        zb = int32(zi % nb0)
         r = zi // nb0
-        cb = r % ncb
+        cb = int32(r % ncb)
         r = r // ncb
-        g = r % groups
+        g = int32(r % groups)
         n = r // groups
-        co0 = g * cout_g + cb * COB
-        nco = min(COB, cout_g - cb * COB)
-        o0 = zb * bz + tz
-        i0 = zb * bz * s0 - p0
+        co0 = int32(g * cout_g + cb * COB)
+        nco = int32(min(COB, cout_g - cb * COB))
+        o0 = int32(zb * bz + tz)
+        i0 = int32(zb * bz * s0 - p0)
         active = o0 < O0 and o1 < O1 and o2 < O2
         for j in range(COB):
             acc[j] = 0
         for ci in range(cin_g):
-            c = g * cin_g + ci
+            xb = (n * C + g * cin_g + ci) * NS  # int64: only a plane's offsets are int32
+            wb = int32((co0 * cin_g + ci) * K)
             cuda.syncthreads()
             # Nested thread-strided loops: no integer division per element, and each boundary
             # lookup is hoisted to the loop of its axis.
             c0 = tz
             while c0 < T0:
-                j0 = map_index(i0 + c0, N0, mode)
+                j0 = _map32(int32(i0 + c0), N0, mode)
                 c1 = ty
                 while c1 < T1:
-                    j1 = map_index(i1 + c1, N1, mode)
-                    row = (c0 * T1 + c1) * T2
+                    j1 = _map32(int32(i1 + c1), N1, mode)
+                    row = int32((c0 * T1 + c1) * T2)
+                    src = int32((j0 * N1 + j1) * N2)
                     c2 = tx
                     while c2 < T2:
-                        j2 = map_index(i2 + c2, N2, mode)
+                        j2 = _map32(int32(i2 + c2), N2, mode)
                         if j0 < 0 or j1 < 0 or j2 < 0:
                             tile[row + c2] = 0
                         else:
-                            tile[row + c2] = x[n, c, j0, j1, j2]
-                        c2 += bx
-                    c1 += by
-                c0 += bz
+                            tile[row + c2] = x[xb + int32(src + j2)]
+                        c2 = int32(c2 + bx)
+                    c1 = int32(c1 + by)
+                c0 = int32(c0 + bz)
             t = tid
             while t < COB * K:
-                j = t // K
-                kk = t % K
-                if j < nco:
-                    wsh[t] = w[co0 + j, ci, kk // (K1 * K2), (kk // K2) % K1, kk % K2]
+                jj = int32(t // K)
+                if jj < nco:
+                    # filter co0 + jj, input channel ci: its taps are contiguous in w
+                    wsh[t] = w[wb + int32(jj * cin_g * K + t - jj * K)]
                 else:
                     wsh[t] = 0
-                t += nthreads
+                t = int32(t + nthreads)
             cuda.syncthreads()
             if active:
                 for a in range(K0):
-                    ra = base + a * step0
+                    ra = int32(base + a * step0)
                     for cc in range(K1):
-                        rc = ra + cc * step1
-                        kw = (a * K1 + cc) * K2
+                        rc = int32(ra + cc * step1)
+                        kw = int32((a * K1 + cc) * K2)
                         for e in range(K2):
                             v = tile[rc + e * d2]
                             for j in range(COB):
@@ -152,12 +166,14 @@ def _conv_tiled(x, w, b, y, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, nb
         if active:
             # range(COB) with a guard, not range(nco): constant trip counts let NVVM unroll every
             # loop over acc and keep it in registers (with range(nco) it lived in local memory)
+            yb = (n * Cout + co0) * OS  # int64
+            pos = int32((o0 * O1 + o1) * O2 + o2)
             for j in range(COB):
                 if j < nco:
                     if has_bias:
-                        y[n, co0 + j, o0, o1, o2] = acc[j] + b[co0 + j]
+                        y[yb + j * OS + pos] = acc[j] + b[co0 + j]
                     else:
-                        y[n, co0 + j, o0, o1, o2] = acc[j]
+                        y[yb + j * OS + pos] = acc[j]
         zi += cuda.gridDim.z
 
 
@@ -404,6 +420,10 @@ def _sigs():
         a5, a1 = _a(t, 5), _a(t, 1)
         i = "int64"
         out.setdefault("fwd", []).append(f"void({a5}, {a5}, {a1}, {a5}, {', '.join([i] * 13)})")
+        i32 = ", ".join(["int32"] * 23)
+        out.setdefault("fwd_tiled", []).append(
+            f"void({a1}, {a1}, {a1}, {a1}, int64, {i32}, int64, int32)"
+        )
         out.setdefault("gather", []).append(f"void({a5}, {a5}, {a1}, {a5}, {', '.join([i] * 12)})")
         out.setdefault("gw", []).append(f"void({a5}, {a5}, {a5}, {', '.join([i] * 11)})")
         out.setdefault("sum", []).append(f"void({_a(t, 3)}, {a1})")
@@ -413,7 +433,7 @@ def _sigs():
 
 _S = _sigs()
 PTX_SIGNATURES = [
-    (_conv_tiled, _S["fwd"]),
+    (_conv_tiled, _S["fwd_tiled"]),
     (_conv_direct, _S["fwd"]),
     (_conv_gather, _S["gather"]),
     (_grad_weight, _S["gw"]),
@@ -492,10 +512,24 @@ def forward_device(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, g
         int(mode),
         int(groups),
     )
-    if shbytes <= _config.CUDA_SHARED_BYTES:
+    # the tiled kernel's offsets within one channel plane are int32
+    fits32 = max(math.prod(xd.shape[2:]), math.prod(yd.shape[2:])) <= INT32_PLANE
+    if shbytes <= _config.CUDA_SHARED_BYTES and fits32:
         ncb = -(-cout_g // COB)
         grid, nb0 = _grid(block, yd.shape[2:], N * groups * ncb)
-        _conv_tiled[grid, block, 0, shbytes](xd, wd, bias_d, yd, *args_tail, nb0, has_bias)
+        i32 = np.int32
+        _conv_tiled[grid, block, 0, shbytes](
+            _launch.reshape(xd, (math.prod(xd.shape),)),
+            _launch.reshape(wd, (math.prod(wd.shape),)),
+            bias_d,
+            _launch.reshape(yd, (math.prod(yd.shape),)),
+            int(N),
+            *(i32(v) for v in (xd.shape[1], *xd.shape[2:], wd.shape[0], wd.shape[1])),
+            *(i32(v) for v in (*wd.shape[2:], *yd.shape[2:])),
+            *(i32(v) for v in args_tail),
+            int(nb0),
+            i32(has_bias),
+        )
     else:
         grid, nb0 = _grid(block, yd.shape[2:], N * Cout)
         _conv_direct[grid, block](xd, wd, bias_d, yd, *args_tail, nb0, has_bias)

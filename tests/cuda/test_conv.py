@@ -192,3 +192,27 @@ def test_registry_lists_conv_kernels():
     names = {k.py_func.__name__ for k, _ in cuda_conv.PTX_SIGNATURES}
     assert {"_conv_tiled", "_conv_direct", "_conv_gather", "_grad_weight", "_fold"} <= names
     assert numba_cuda is not None
+
+
+def test_planes_too_large_for_int32_offsets_take_the_untiled_forward(monkeypatch, rng):
+    calls = []
+    for name in ("_conv_tiled", "_conv_direct"):
+        real = getattr(cuda_conv, name)
+
+        class Spy:
+            def __init__(self, real, name):
+                self.real, self.name = real, name
+
+            def __getitem__(self, cfg):
+                calls.append(self.name)
+                return self.real[cfg]
+
+        monkeypatch.setattr(cuda_conv, name, Spy(real, name))
+    x = rng.standard_normal((2, 2, 5, 6))  # 30-element planes, 5 x 6 outputs with padding 1
+    w = rng.standard_normal((3, 2, 3, 3))
+    want = F.conv(x, w, None, padding=1, backend="cpu")
+    monkeypatch.setattr(cuda_conv, "INT32_PLANE", 30)
+    assert_close(F.conv(x, w, None, padding=1, backend="cuda"), want)
+    monkeypatch.setattr(cuda_conv, "INT32_PLANE", 29)
+    assert_close(F.conv(x, w, None, padding=1, backend="cuda"), want)
+    assert calls == ["_conv_tiled", "_conv_direct"]
