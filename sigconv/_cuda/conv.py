@@ -50,9 +50,11 @@ from .igemm import tap_source as _tap_source
 
 #: Output channels per thread of the tiled forward kernel (registers per thread).
 COB = 4
+#: Largest offset the int32 index arithmetic of the kernels may reach (a margin below 2**31).
+INT32_OFFSET = 2**31 - 2**20
 #: Most elements of one channel plane for the tiled forward kernel (int32 offsets within a
 #: plane, COB planes of output; larger planes take the untiled kernel).
-INT32_PLANE = (2**31 - 2**20) // COB
+INT32_PLANE = INT32_OFFSET // COB
 
 # PyTorch padding modes -> boundary codes of correlate.map_index (scipy.ndimage names).
 PADDING_CODES = {"zeros": 0, "symmetric": 1, "reflect": 2, "replicate": 3, "circular": 4}
@@ -213,44 +215,60 @@ def _conv_direct(x, w, b, y, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, n
 # --- transposed convolution (grad_x, conv_transpose) ----------------------------------------
 
 
+@cuda.jit(device=True, inline=True, cache=True)
+def _src32(p, k, d, s, O):
+    return int32(_tap_source(p, k, d, s, O))
+
+
 @cuda.jit(cache=True)
-def _conv_gather(g, w, b, out, f0, f1, f2, s0, s1, s2, d0, d1, d2, groups, nb0, has_bias):
+def _conv_gather(
+    g, w, b, out, N, Cout, O0, O1, O2, C, cin_g, K0, K1, K2, P0, P1, P2,
+    f0, f1, f2, s0, s1, s2, d0, d1, d2, groups, nb0, has_bias,
+):  # fmt: skip
     # out[n, c, p] = sum over co in c's group and taps k of g[n, co, (p + f - k*d) / s] *
-    # w[co, c % cin_g, k], where the division is exact and in range (f: pad offset).
-    N, Cout, O0, O1, O2 = g.shape
-    _, cin_g, K0, K1, K2 = w.shape
-    C, P0, P1, P2 = out.shape[1], out.shape[2], out.shape[3], out.shape[4]
-    cout_g = Cout // groups
-    q1 = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
-    q2 = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    # w[co, c % cin_g, k], where the division is exact and in range (f: pad offset). All arrays
+    # flat; int32 geometry and offsets within a channel plane, as in _conv_tiled (78 registers
+    # instead of 154, float32 sm_90).
+    cout_g = int32(Cout // groups)
+    K = int32(K0 * K1 * K2)
+    OS = int32(O0 * O1 * O2)
+    PS = int32(P0 * P1 * P2)
+    q1 = int32(cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y)
+    q2 = int32(cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x)
     nz = nb0 * N * C
-    for zi in range(cuda.blockIdx.z, nz, cuda.gridDim.z):
-        zb = zi % nb0
+    zi = cuda.blockIdx.z
+    while zi < nz:
+        zb = int32(zi % nb0)
         r = zi // nb0
-        c = r % C
+        c = int32(r % C)
         n = r // C
-        q0 = zb * cuda.blockDim.z + cuda.threadIdx.z
+        q0 = int32(zb * cuda.blockDim.z + cuda.threadIdx.z)
         if q0 < P0 and q1 < P1 and q2 < P2:
-            grp = c // cin_g
-            ci = c - grp * cin_g
+            grp = int32(c // cin_g)
+            ci = int32(c - grp * cin_g)
+            gb = (n * Cout + grp * cout_g) * OS  # int64: the group's first gradient plane
+            wb = int32((grp * cout_g * cin_g + ci) * K)
             acc = g.dtype.type(0)
             for a in range(K0):
-                u0 = _tap_source(q0 + f0, a, d0, s0, O0)
+                u0 = _src32(q0 + f0, a, d0, s0, O0)
                 if u0 < 0:
                     continue
                 for cc in range(K1):
-                    u1 = _tap_source(q1 + f1, cc, d1, s1, O1)
+                    u1 = _src32(q1 + f1, cc, d1, s1, O1)
                     if u1 < 0:
                         continue
                     for e in range(K2):
-                        u2 = _tap_source(q2 + f2, e, d2, s2, O2)
+                        u2 = _src32(q2 + f2, e, d2, s2, O2)
                         if u2 < 0:
                             continue
-                        for co in range(grp * cout_g, (grp + 1) * cout_g):
-                            acc += g[n, co, u0, u1, u2] * w[co, ci, a, cc, e]
+                        gi = gb + int32((u0 * O1 + u1) * O2 + u2)
+                        wi = int32(wb + (a * K1 + cc) * K2 + e)
+                        for co in range(cout_g):
+                            acc += g[gi + co * OS] * w[wi + co * cin_g * K]
             if has_bias:
                 acc += b[c]
-            out[n, c, q0, q1, q2] = acc
+            out[(n * C + c) * PS + int32((q0 * P1 + q1) * P2 + q2)] = acc
+        zi += cuda.gridDim.z
 
 
 # --- weight and bias gradients -------------------------------------------------------------------
@@ -424,7 +442,10 @@ def _sigs():
         out.setdefault("fwd_tiled", []).append(
             f"void({a1}, {a1}, {a1}, {a1}, int64, {i32}, int64, int32)"
         )
-        out.setdefault("gather", []).append(f"void({a5}, {a5}, {a1}, {a5}, {', '.join([i] * 12)})")
+        i22 = ", ".join(["int32"] * 22)
+        out.setdefault("gather", []).append(
+            f"void({a1}, {a1}, {a1}, {a1}, int64, {i22}, int64, int32)"
+        )
         out.setdefault("gw", []).append(f"void({a5}, {a5}, {a5}, {', '.join([i] * 11)})")
         out.setdefault("sum", []).append(f"void({_a(t, 3)}, {a1})")
         out.setdefault("fold", []).append(f"void({_a(t, 3)}, {_a(t, 3)}, int64, int64)")
@@ -545,8 +566,24 @@ def gather_device(gd, wd, bias_d, has_bias, outd, offsets, stride, dilation, gro
     nd_block = 3 if P[0] > 1 else (2 if P[1] > 1 else 1)
     block = _launch.block_for(nd_block)
     grid, nb0 = _grid(block, P, outd.shape[0] * outd.shape[1])
+    i32 = np.int32
+    sizes = (math.prod(P), math.prod(gd.shape[2:]), math.prod(wd.shape))
+    if max(sizes) > INT32_OFFSET:
+        raise ValueError(
+            "the CUDA transposed convolution computes offsets within a channel plane and the "
+            f"weights in int32; got planes of {sizes[0]} and {sizes[1]} elements and "
+            f"{sizes[2]} weights (at most {INT32_OFFSET})"
+        )
     _conv_gather[grid, block](
-        gd, wd, bias_d, outd, *offsets, *stride, *dilation, int(groups), nb0, has_bias
+        _launch.reshape(gd, (math.prod(gd.shape),)),
+        _launch.reshape(wd, (math.prod(wd.shape),)),
+        bias_d,
+        _launch.reshape(outd, (math.prod(outd.shape),)),
+        int(gd.shape[0]),
+        *(i32(v) for v in (gd.shape[1], *gd.shape[2:], outd.shape[1], cin_g, *wd.shape[2:], *P)),
+        *(i32(v) for v in (*offsets, *stride, *dilation, groups)),
+        int(nb0),
+        i32(has_bias),
     )
 
 

@@ -216,3 +216,15 @@ def test_planes_too_large_for_int32_offsets_take_the_untiled_forward(monkeypatch
     monkeypatch.setattr(cuda_conv, "INT32_PLANE", 29)
     assert_close(F.conv(x, w, None, padding=1, backend="cuda"), want)
     assert calls == ["_conv_tiled", "_conv_direct"]
+
+
+def test_transposed_convolution_rejects_planes_beyond_int32_offsets(monkeypatch, rng):
+    x = rng.standard_normal((1, 2, 5, 6))
+    w = rng.standard_normal((3, 2, 3, 3))
+    g = rng.standard_normal((1, 3, 5, 6))
+    want = F.conv_backward(g, x, w, padding=1, backend="cpu")[0]
+    monkeypatch.setattr(cuda_conv, "INT32_OFFSET", 54)  # the 54 weights still fit
+    assert_close(F.conv_backward(g, x, w, padding=1, backend="cuda")[0], want)
+    monkeypatch.setattr(cuda_conv, "INT32_OFFSET", 53)
+    with pytest.raises(ValueError, match="int32"):
+        F.conv_backward(g, x, w, padding=1, backend="cuda")
