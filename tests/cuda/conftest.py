@@ -102,3 +102,20 @@ class KernelSpy:
             return self.kernel[cfg](*args)
 
         return launch
+
+
+def spy_launches(monkeypatch, module, names) -> list:
+    """Wrap kernels ``names`` of ``module``; the returned list records each launch's name."""
+    calls = []
+
+    class Spy:
+        def __init__(self, kernel, name):
+            self.kernel, self.name = kernel, name
+
+        def __getitem__(self, cfg):
+            calls.append(self.name)
+            return self.kernel[cfg]
+
+    for name in names:
+        monkeypatch.setattr(module, name, Spy(getattr(module, name), name))
+    return calls

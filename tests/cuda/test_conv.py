@@ -9,7 +9,7 @@ import pytest
 from sigconv import _config
 from sigconv._cuda import conv as cuda_conv
 from sigconv.nn import functional as F
-from tests.cuda.conftest import numba_cuda, to_host
+from tests.cuda.conftest import numba_cuda, spy_launches, to_host
 from tests.tolerance import assert_close
 
 torch = pytest.importorskip("torch")
@@ -195,19 +195,7 @@ def test_registry_lists_conv_kernels():
 
 
 def test_planes_too_large_for_int32_offsets_take_the_untiled_forward(monkeypatch, rng):
-    calls = []
-    for name in ("_conv_tiled", "_conv_direct"):
-        real = getattr(cuda_conv, name)
-
-        class Spy:
-            def __init__(self, real, name):
-                self.real, self.name = real, name
-
-            def __getitem__(self, cfg):
-                calls.append(self.name)
-                return self.real[cfg]
-
-        monkeypatch.setattr(cuda_conv, name, Spy(real, name))
+    calls = spy_launches(monkeypatch, cuda_conv, ("_conv_tiled", "_conv_direct"))
     x = rng.standard_normal((2, 2, 5, 6))  # 30-element planes, 5 x 6 outputs with padding 1
     w = rng.standard_normal((3, 2, 3, 3))
     want = F.conv(x, w, None, padding=1, backend="cpu")

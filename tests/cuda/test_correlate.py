@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sigconv import _backend, _config
 from sigconv.signal import convolve, correlate
 from tests import naive
-from tests.cuda.conftest import SIMULATED, numba_cuda, to_host
+from tests.cuda.conftest import SIMULATED, numba_cuda, spy_launches, to_host
 from tests.tolerance import assert_close
 
 pytestmark = pytest.mark.cuda
@@ -133,19 +133,7 @@ def test_untiled_kernel_matches(shared_bytes, monkeypatch, rng):
     monkeypatch.setattr(_config, "CUDA_SHARED_BYTES", shared_bytes)
     import sigconv._cuda.correlate as cc
 
-    calls = []
-    for name in ("_corr_tiled", "_corr_direct"):
-        real = getattr(cc, name)
-
-        class Spy:
-            def __init__(self, real, name):
-                self.real, self.name = real, name
-
-            def __getitem__(self, cfg):
-                calls.append(self.name)
-                return self.real[cfg]
-
-        monkeypatch.setattr(cc, name, Spy(real, name))
+    calls = spy_launches(monkeypatch, cc, ("_corr_tiled", "_corr_direct"))
     x = rng.standard_normal((2, 6, 9))
     w = rng.standard_normal((3, 2))
     got = _cuda(convolve, x, w, "full", stride=(1, 2), dilation=(2, 1), boundary="reflect")
@@ -207,19 +195,7 @@ def test_tile_geometry_halves_outputs_per_thread_until_the_tile_fits(monkeypatch
 def test_items_too_large_for_int32_offsets_take_the_untiled_kernel(monkeypatch, rng):
     import sigconv._cuda.correlate as cc
 
-    calls = []
-    for name in ("_corr_tiled", "_corr_direct"):
-        real = getattr(cc, name)
-
-        class Spy:
-            def __init__(self, real, name):
-                self.real, self.name = real, name
-
-            def __getitem__(self, cfg):
-                calls.append(self.name)
-                return self.real[cfg]
-
-        monkeypatch.setattr(cc, name, Spy(real, name))
+    calls = spy_launches(monkeypatch, cc, ("_corr_tiled", "_corr_direct"))
     x = rng.standard_normal((3, 7, 9))  # 63 elements per item
     w = rng.standard_normal((3, 2))
     monkeypatch.setattr(cc, "INT32_ITEM", 63)
