@@ -16,14 +16,20 @@ Numba code in the process is unaffected):
   the default stream, so work queued on a block before its return is finished before any later
   kernel can see the block again (the same rule as PyTorch's per-stream caching).
 * Out of device memory, the pool releases its cached blocks and retries once;
-  :func:`empty_cache` (public as ``sigconv.empty_gpu_cache``) releases them on request.
+  :func:`empty_cache` (public as ``sigconv.empty_gpu_cache``) releases them on request and has
+  Numba free them at once (Numba otherwise queues frees until ten are pending), so PyTorch, CuPy
+  or other allocators can use the memory.
 
-In Numba's CUDA simulator, or with ``_config.CUDA_MEMORY_POOL`` false, allocations go to
-``cuda.device_array`` unchanged.
+Stream ordering is what makes reuse safe, so the pool is off where Numba's per-thread default
+streams are on (``NUMBA_CUDA_PER_THREAD_DEFAULT_STREAM=1``: two threads' kernels are then not
+ordered); and a consumer that reads a sigconv result on another stream (a non-blocking CuPy or
+PyTorch stream) must synchronise before it drops the result. In Numba's CUDA simulator, or with
+``_config.CUDA_MEMORY_POOL`` false, allocations go to ``cuda.device_array`` unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import weakref
@@ -116,19 +122,23 @@ def lease(pool: BlockPool, size: int, block) -> _Lease:
 
 
 # One pool per CUDA context: blocks of one context are meaningless in another, and a context
-# that was closed (``cuda.close()``) has freed them.
+# that was closed (``cuda.close()``) has freed them. Contexts are held weakly; the pools of dead
+# ones are dropped.
 _pools: dict[int, tuple[weakref.ref, BlockPool]] = {}
 _pools_lock = threading.Lock()
 
 
-def _device_alloc(context):
+def _device_alloc(context_ref):
     from numba.cuda.cudadrv.driver import CudaAPIError
 
     def alloc(nbytes):
+        context = context_ref()
+        if context is None:
+            raise RuntimeError("the CUDA context of this memory pool was closed")
         try:
             return context.memalloc(nbytes)
         except CudaAPIError as exc:
-            if "OUT_OF_MEMORY" in str(exc) or "out of memory" in str(exc).lower():
+            if "OUT_OF_MEMORY" in str(exc):  # CUresult.CUDA_ERROR_OUT_OF_MEMORY
                 raise MemoryError(str(exc)) from exc
             raise
 
@@ -136,19 +146,30 @@ def _device_alloc(context):
 
 
 def _pool_for(context) -> BlockPool:
-    key = id(context)
     with _pools_lock:
-        entry = _pools.get(key)
+        for key in [k for k, (ref, _) in _pools.items() if ref() is None]:
+            del _pools[key]
+        entry = _pools.get(id(context))
         if entry is None or entry[0]() is not context:
-            entry = (weakref.ref(context), BlockPool(_device_alloc(context)))
-            _pools[key] = entry
+            ref = weakref.ref(context)
+            entry = (ref, BlockPool(_device_alloc(ref)))
+            _pools[id(context)] = entry
         return entry[1]
+
+
+@functools.lru_cache(maxsize=1)
+def _per_thread_streams() -> bool:
+    try:
+        from numba.cuda.core import config
+    except ImportError:  # older numba-cuda
+        from numba import config
+    return bool(getattr(config, "CUDA_PER_THREAD_DEFAULT_STREAM", 0))
 
 
 def enabled() -> bool:
     from ._launch import simulated
 
-    return bool(_config.CUDA_MEMORY_POOL) and not simulated()
+    return bool(_config.CUDA_MEMORY_POOL) and not simulated() and not _per_thread_streams()
 
 
 def device_array(shape, dtype):
@@ -184,8 +205,16 @@ def c_strides(shape, itemsize: int) -> tuple:
 def empty_cache() -> int:
     """Free the device memory that sigconv keeps cached for reuse; the bytes released."""
     with _pools_lock:
-        pools = [entry[1] for entry in _pools.values()]
-    return sum(pool.release() for pool in pools)
+        entries = list(_pools.values())
+    freed = 0
+    for ref, pool in entries:
+        freed += pool.release()
+        context = ref()
+        # The dropped blocks are now in Numba's queue of pending frees: run it.
+        pending = getattr(getattr(context, "memory_manager", None), "deallocations", None)
+        if pending is not None:
+            pending.clear()
+    return freed
 
 
 def stats() -> dict:

@@ -108,6 +108,58 @@ def test_a_lease_returns_its_block_when_the_last_owner_is_garbage():
     assert pool.take(4096) == (size, block)
 
 
+class FakeContext:
+    """Stands in for a Numba context: records that its queue of pending frees ran."""
+
+    def __init__(self):
+        self.flushed = 0
+        self.memory_manager = self
+        self.deallocations = self
+
+    def clear(self):
+        self.flushed += 1
+
+    def memalloc(self, nbytes):
+        return ("block", nbytes)
+
+
+def test_empty_cache_releases_blocks_and_runs_numbas_pending_frees(monkeypatch):
+    monkeypatch.setattr(memory, "_pools", {})
+    ctx = FakeContext()
+    pool = memory._pool_for(ctx)
+    assert memory._pool_for(ctx) is pool  # one pool per context
+    size, block = pool.take(5000)
+    assert block == ("block", size)  # allocated through the context
+    pool.give(size, block)
+    assert memory.stats()["cached_bytes"] == size
+    assert memory.empty_cache() == size
+    assert ctx.flushed == 1 and memory.stats()["cached_bytes"] == 0
+
+
+def test_pools_of_closed_contexts_are_dropped(monkeypatch):
+    monkeypatch.setattr(memory, "_pools", {})
+    old = FakeContext()
+    alloc_old = memory._pool_for(old)._alloc
+    del old
+    gc.collect()
+    with pytest.raises(RuntimeError, match="closed"):
+        alloc_old(512)
+    new = FakeContext()
+    memory._pool_for(new)
+    assert len(memory._pools) == 1  # the dead context's pool is gone
+
+
+def test_pool_is_off_with_per_thread_default_streams(monkeypatch):
+    monkeypatch.setattr(memory, "_per_thread_streams", lambda: True)
+    monkeypatch.setattr(_launch, "simulated", lambda: False)
+    monkeypatch.setattr(_config, "CUDA_MEMORY_POOL", True)
+    assert not memory.enabled()
+    monkeypatch.setattr(memory, "_per_thread_streams", lambda: False)
+    assert memory.enabled()
+    monkeypatch.setattr(_config, "CUDA_MEMORY_POOL", False)
+    assert not memory.enabled()
+
+
 def test_c_strides():
     assert memory.c_strides((2, 3, 4), 4) == (48, 16, 4)
     assert memory.c_strides((5,), 8) == (8,)
