@@ -512,7 +512,8 @@ def _reduce_threads():
 def forward_device(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, groups):
     """Launch the forward kernel on canonical 5-D device arrays (tuples in (D, H, W) order)."""
     cin_g, cout_g = int(wd.shape[1]), int(wd.shape[0]) // groups
-    if igemm.use(cin_g, cout_g, groups):
+    planes = (math.prod(xd.shape[2:]), math.prod(yd.shape[2:]))
+    if igemm.use(cin_g, cout_g, groups) and igemm.fits(*planes):
         igemm.forward(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, groups)
         return
     nd_block = 3 if yd.shape[2] > 1 else (2 if yd.shape[3] > 1 else 1)
@@ -559,7 +560,8 @@ def forward_device(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, g
 def gather_device(gd, wd, bias_d, has_bias, outd, offsets, stride, dilation, groups):
     """Launch the transposed convolution: ``outd`` (N, C, P0, P1, P2) from ``gd``."""
     cin_g, cout_g = int(wd.shape[1]), int(wd.shape[0]) // groups
-    if igemm.use(cout_g, cin_g, groups):
+    planes = (math.prod(outd.shape[2:]), math.prod(gd.shape[2:]))
+    if igemm.use(cout_g, cin_g, groups) and igemm.fits(*planes):
         igemm.gather(gd, wd, bias_d, has_bias, outd, offsets, stride, dilation, groups)
         return
     P = tuple(int(n) for n in outd.shape[2:])
@@ -684,7 +686,10 @@ def conv_backward(grad_out, x, weight, *, stride, pads, dilation, groups, paddin
     if "weight" in need:
         xd = _to5(_launch.contiguous(x, dtype), nd)
         gw5 = _launch.empty(w_shape[:2] + (1,) * (3 - nd) + w_shape[2:], dtype)
-        if igemm.use(w_shape[1], w_shape[0] // groups, groups):
+        # the GEMM's reduction (images x positions) and an image's channel planes are int32
+        reduce_len = int(gd.shape[0]) * math.prod(gd.shape[2:])
+        planes = int(xd.shape[1]) * math.prod(xd.shape[2:])
+        if igemm.use(w_shape[1], w_shape[0] // groups, groups) and igemm.fits(reduce_len, planes):
             igemm.grad_weight(gd, xd, gw5, pads3, stride3, dil3, mode, int(groups))
         else:
             _grad_weight_device(gd, xd, gw5, pads3, stride3, dil3, mode, groups)

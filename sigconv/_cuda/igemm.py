@@ -453,14 +453,32 @@ PTX_SIGNATURES = [
 # --- host launchers ---------------------------------------------------------------------------
 
 
+#: Most threads per block: the kernels take up to ~143 registers per thread (float64 weight
+#: gradient, sm_90), and an SM's 65536 registers must hold a whole block (256 x 255 fit; 512
+#: threads of 143 registers do not, and the launch would fail on a GPU, not in the simulator).
+MAX_THREADS = 256
+#: Largest offset the kernels' int32 index arithmetic may reach (a margin below 2**31).
+INT32_LIMIT = 2**31 - 2**20
+
+
 def _threads(BM: int, BN: int, BK: int) -> int:
-    """Threads of a ``BM x BN x BK`` tile, or 0 when the kernels cannot use it."""
+    """Threads of a ``BM x BN x BK`` tile, or 0 when the kernels cannot use it (thread count,
+    whole rows and columns per load step, shared memory of the float64 weight gradient)."""
     nthreads = (BM // TM) * (BN // TN) if BM > 0 and BN > 0 else 0
     ok = (
-        BK > 0 and BM % TM == 0 and BN % TN == 0 and 0 < nthreads <= 1024
+        BK > 0 and BM % TM == 0 and BN % TN == 0 and 0 < nthreads <= MAX_THREADS
         and nthreads % BM == 0 and nthreads % BN == 0 and nthreads % BK == 0
     )  # fmt: skip
-    return nthreads if ok else 0
+    pad = max(1, 32 // BK) if BK > 0 else 0
+    shared = BK * (BM + BN + 2 * pad) * 8 + 16 * BN  # largest: grad_weight in float64
+    return nthreads if ok and shared <= _config.CUDA_SHARED_BYTES else 0
+
+
+def fits(*sizes) -> bool:
+    """Whether the products the kernels index with int32 (``sizes``: channel planes, images x
+    positions ...) stay below :data:`INT32_LIMIT`; the dispatcher takes the direct kernels
+    (int64) when they do not."""
+    return max(int(v) for v in sizes) <= INT32_LIMIT
 
 
 def tiles(rows: int | None = None) -> tuple[int, int, int, int]:
@@ -476,9 +494,10 @@ def tiles(rows: int | None = None) -> tuple[int, int, int, int]:
     if not nthreads:
         raise ValueError(
             "_config.CUDA_IGEMM_BM, CUDA_IGEMM_BN, CUDA_IGEMM_BK must be positive, BM and BN "
-            f"multiples of {TM * TN} (the block's (BM/{TM})*(BN/{TN}) threads, at most 1024, "
-            f"load whole rows and columns of the tiles) with BK dividing the thread count; got "
-            f"BM={BM}, BN={BN}, BK={BK}"
+            f"multiples of {TM * TN} (the block's (BM/{TM})*(BN/{TN}) threads, at most "
+            f"{MAX_THREADS}, load whole rows and columns of the tiles) with BK dividing the "
+            f"thread count, and the tiles must fit _config.CUDA_SHARED_BYTES; got BM={BM}, "
+            f"BN={BN}, BK={BK}"
         )
     if rows is not None:
         step = TM * TN

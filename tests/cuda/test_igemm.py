@@ -217,6 +217,19 @@ def test_tile_config_is_checked(monkeypatch):
     monkeypatch.setattr(_config, "CUDA_IGEMM_BK", 3)
     with pytest.raises(ValueError, match="BK=3"):
         igemm.tiles()
+    # more threads than a block of ~140-register threads can launch with (128 x 128: 1024)
+    monkeypatch.setattr(_config, "CUDA_IGEMM_BK", 8)
+    monkeypatch.setattr(_config, "CUDA_IGEMM_BM", 128)
+    monkeypatch.setattr(_config, "CUDA_IGEMM_BN", 128)
+    with pytest.raises(ValueError, match="at most 256"):
+        igemm.tiles()
+    # tiles beyond the shared-memory budget: 64 x 64 x 64 float64 slices need 66 KB
+    monkeypatch.setattr(_config, "CUDA_IGEMM_BM", 64)
+    monkeypatch.setattr(_config, "CUDA_IGEMM_BN", 64)
+    assert igemm.tiles() == (64, 64, 8, 256)
+    monkeypatch.setattr(_config, "CUDA_IGEMM_BK", 64)
+    with pytest.raises(ValueError, match="CUDA_SHARED_BYTES"):
+        igemm.tiles()
     assert igemm._i32(2**31 - 1, -(2**31)) == (2**31 - 1, -(2**31))
     with pytest.raises(ValueError, match="must fit in int32"):
         igemm._i32(3, 2**31)
@@ -292,3 +305,22 @@ def test_random_geometries_match_cpu(
         _launch.empty = empty
         for a, v in saved.items():
             setattr(_config, a, v)
+
+
+def test_sizes_beyond_int32_offsets_take_the_direct_kernels(rng, monkeypatch, launches):
+    # Lowering the limit below this problem's planes (6 x 7 = 42 input positions per channel,
+    # 2 x 42 = 84 reduction positions, 10 x 42 = 420 positions of an image's channel planes)
+    # sends every pass to the direct (int64) kernels.
+    force(monkeypatch, "gemm")
+    x = rng.standard_normal((2, 10, 6, 7))
+    w = rng.standard_normal((12, 10, 3, 3))
+    g = rng.standard_normal((2, 12, 6, 7))
+    want = [F.conv(x, w, padding=1, backend="cpu"), *F.conv_backward(g, x, w, padding=1,
+            backend="cpu")]  # fmt: skip
+    monkeypatch.setattr(igemm, "INT32_LIMIT", 41)
+    got = [F.conv(x, w, padding=1, backend="cuda"), *F.conv_backward(g, x, w, padding=1,
+           backend="cuda")]  # fmt: skip
+    for a, b in zip(got, want):
+        assert_close(a, b)
+    assert not launches["_igemm_forward"] + launches["_igemm_gather"] + launches["_igemm_wgrad"]
+    assert launches["_conv_tiled"] and launches["_conv_gather"] and launches["_grad_weight_taps"]
