@@ -71,11 +71,11 @@ def _map32(i, n, mode):
 @cuda.jit(cache=True)
 def _corr_tiled(
     x, w, out, B, N0, N1, N2, K0, K1, K2, O0, O1, O2,
-    p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip, nb0, ry, rz,
+    p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip, nb0, ny, ry, rz,
 ):  # fmt: skip
     # x (B, N0, N1, N2), w (K0, K1, K2) and out (B, O0, O1, O2) flat; int32 geometry. Numba
     # computes in int64 (its integer typing); the int32 casts keep indices in single registers:
-    # 74 registers (float32) instead of 144 (sm_90, ``python -m sigconv._cuda.ptx
+    # 80 registers (float32) instead of 144 (sm_90, ``python -m sigconv._cuda.ptx
     # --resources``), three 256-thread blocks per SM instead of one. The launcher checks that
     # one item's offsets fit.
     #
@@ -106,22 +106,27 @@ def _corr_tiled(
     while t < nw:
         sh[ntile + t] = w[nw - 1 - t] if flip else w[t]
         t = int32(t + nthreads)
-    zblock = int32(cuda.blockIdx.z % nb0)
     o2 = int32(cuda.blockIdx.x * bx + tx)
-    i0 = int32(zblock * OZ * s0 - p0)
-    i1 = int32(cuda.blockIdx.y * OY * s1 - p1)
     i2 = int32(cuda.blockIdx.x * bx * s2 - p2)
-    # Interior tiles (the same answer for the whole block) skip the boundary rule.
-    inside = i0 >= 0 and i1 >= 0 and i2 >= 0 and i0 + T0 <= N0 and i1 + T1 <= N1
-    inside = inside and i2 + T2 <= N2
     step0 = int32(d0 * T12)
     step1 = int32(d1 * T2)
     NS = int32(N0 * N1 * N2)
     OS = int32(O0 * O1 * O2)
-    b = cuda.blockIdx.z // nb0
-    bstep = cuda.gridDim.z // nb0
-    while b < B:
-        cuda.syncthreads()  # the previous item's tile is no longer read
+    # Grid z strides over (item, row block, plane block) triples: no grid extent limits the
+    # rows, planes or items (the hardware caps grid y and z at 65535).
+    per_item = int32(nb0 * ny)  # blocks of one item: <= its outputs, an int32
+    blk = cuda.blockIdx.z
+    while blk < B * per_item:
+        b = blk // per_item
+        rest = int32(blk - b * per_item)
+        yblock = int32(rest // nb0)
+        zblock = int32(rest - yblock * nb0)
+        i0 = int32(zblock * OZ * s0 - p0)
+        i1 = int32(yblock * OY * s1 - p1)
+        # Interior tiles (the same answer for the whole block) skip the boundary rule.
+        inside = i0 >= 0 and i1 >= 0 and i2 >= 0 and i0 + T0 <= N0 and i1 + T1 <= N1
+        inside = inside and i2 + T2 <= N2
+        cuda.syncthreads()  # the previous tile is no longer read
         xb = b * NS  # int64: only one item's offsets must fit in int32
         c0 = tz
         while c0 < T0:
@@ -177,7 +182,7 @@ def _corr_tiled(
                 jj = int32(0)
                 while jj < ry and o0 < O0:
                     ly = int32(ty + jj * by)
-                    o1 = int32(cuda.blockIdx.y * OY + ly)
+                    o1 = int32(yblock * OY + ly)
                     if o1 < O1:
                         base = int32((lz * s0 * T1 + ly * s1) * T2 + tx * s2)
                         acc = x.dtype.type(0)
@@ -192,46 +197,52 @@ def _corr_tiled(
                         out[ob + int32((o0 * O1 + o1) * O2 + o2)] = acc
                     jj = int32(jj + 1)
                 q = int32(q + 1)
-        b += bstep
+        blk += cuda.gridDim.z
 
 
 @cuda.jit(cache=True)
-def _corr_direct(x, w, out, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip, nb0):
+def _corr_direct(x, w, out, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, cval, flip, nb0, ny):
     B, N0, N1, N2 = x.shape
     K0, K1, K2 = w.shape
     O0, O1, O2 = out.shape[1], out.shape[2], out.shape[3]
-    o0 = (cuda.blockIdx.z % nb0) * cuda.blockDim.z + cuda.threadIdx.z
-    o1 = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
     o2 = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-    if o0 >= O0 or o1 >= O1 or o2 >= O2:
-        return
-    for b in range(cuda.blockIdx.z // nb0, B, cuda.gridDim.z // nb0):
-        acc = x.dtype.type(0)
-        for a in range(K0):
-            j0 = map_index(o0 * s0 - p0 + a * d0, N0, mode)
-            wa = K0 - 1 - a if flip else a
-            for c in range(K1):
-                j1 = map_index(o1 * s1 - p1 + c * d1, N1, mode)
-                wc = K1 - 1 - c if flip else c
-                for e in range(K2):
-                    j2 = map_index(o2 * s2 - p2 + e * d2, N2, mode)
-                    we = K2 - 1 - e if flip else e
-                    if j0 < 0 or j1 < 0 or j2 < 0:
-                        v = cval
-                    else:
-                        v = x[b, j0, j1, j2]
-                    acc += w[wa, wc, we] * v
-        out[b, o0, o1, o2] = acc
+    per_item = nb0 * ny
+    blk = cuda.blockIdx.z  # strides over (item, row block, plane block), as _corr_tiled
+    while blk < B * per_item:
+        b = blk // per_item
+        rest = blk - b * per_item
+        yblock = rest // nb0
+        o0 = (rest - yblock * nb0) * cuda.blockDim.z + cuda.threadIdx.z
+        o1 = yblock * cuda.blockDim.y + cuda.threadIdx.y
+        if o0 < O0 and o1 < O1 and o2 < O2:
+            acc = x.dtype.type(0)
+            for a in range(K0):
+                j0 = map_index(o0 * s0 - p0 + a * d0, N0, mode)
+                wa = K0 - 1 - a if flip else a
+                for c in range(K1):
+                    j1 = map_index(o1 * s1 - p1 + c * d1, N1, mode)
+                    wc = K1 - 1 - c if flip else c
+                    for e in range(K2):
+                        j2 = map_index(o2 * s2 - p2 + e * d2, N2, mode)
+                        we = K2 - 1 - e if flip else e
+                        if j0 < 0 or j1 < 0 or j2 < 0:
+                            v = cval
+                        else:
+                            v = x[b, j0, j1, j2]
+                        acc += w[wa, wc, we] * v
+            out[b, o0, o1, o2] = acc
+        blk += cuda.gridDim.z
 
 
 def _sig(t: str) -> str:
     a4 = f"{t}[:, :, :, ::1]"
-    return f"void({a4}, {t}[:, :, ::1], {a4}, {', '.join(['int64'] * 10)}, {t}, int64, int64)"
+    i10 = ", ".join(["int64"] * 10)
+    return f"void({a4}, {t}[:, :, ::1], {a4}, {i10}, {t}, int64, int64, int64)"
 
 
 def _sig_tiled(t: str) -> str:
     i = ", ".join(["int32"] * 19)
-    return f"void({t}[::1], {t}[::1], {t}[::1], int64, {i}, {t}, int32, int32, int32, int32)"
+    return f"void({t}[::1], {t}[::1], {t}[::1], int64, {i}, {t}, int32, int32, int32, int32, int32)"
 
 
 PTX_SIGNATURES = [
@@ -286,14 +297,15 @@ def launch_correlate(xd, wd, od, pads, stride, dilation, mode, cval, flip) -> No
     (bx, by, bz), ry, rz = _geometry(ndim, kshape, stride, dilation, dtype.itemsize)
     tiled = ry > 0
     oy, oz = (by * ry, bz * rz) if tiled else (by, bz)
-    gx, gy, nb0 = _launch.blocks(O2, bx), _launch.blocks(O1, oy), _launch.blocks(O0, oz)
-    gz = nb0 * max(1, min(B, _config.CUDA_MAX_GRID_YZ // nb0))
+    gx, ny, nb0 = _launch.blocks(O2, bx), _launch.blocks(O1, oy), _launch.blocks(O0, oz)
+    # grid z strides over (item, row block, plane block): capped, the kernels loop over the rest
+    gz = min(B * ny * nb0, _config.CUDA_MAX_GRID_YZ)
     # One item's input and output offsets must fit the tiled kernel's int32 arithmetic.
     fits32 = max(math.prod(xd.shape[1:]), math.prod(od.shape[1:])) <= INT32_ITEM
     if tiled and fits32:
         i32 = np.int32
         shbytes = tile_elements((oz, oy, bx), kshape, stride, dilation) * dtype.itemsize
-        _corr_tiled[(gx, gy, gz), (bx, by, bz), 0, shbytes](
+        _corr_tiled[(gx, 1, gz), (bx, by, bz), 0, shbytes](
             _launch.reshape(xd, (math.prod(xd.shape),)),
             _launch.reshape(wd, (math.prod(kshape),)),
             _launch.reshape(od, (math.prod(od.shape),)),
@@ -303,14 +315,15 @@ def launch_correlate(xd, wd, od, pads, stride, dilation, mode, cval, flip) -> No
             dtype.type(cval),
             i32(bool(flip)),
             i32(nb0),
+            i32(ny),
             i32(ry),
             i32(rz),
         )
         return
     if tiled:  # the untiled kernel's grid: one output per thread
-        gy, nb0 = _launch.blocks(O1, by), _launch.blocks(O0, bz)
-        gz = nb0 * max(1, min(B, _config.CUDA_MAX_GRID_YZ // nb0))
-    _corr_direct[(gx, gy, gz), (bx, by, bz)](
+        ny, nb0 = _launch.blocks(O1, by), _launch.blocks(O0, bz)
+        gz = min(B * ny * nb0, _config.CUDA_MAX_GRID_YZ)
+    _corr_direct[(gx, 1, gz), (bx, by, bz)](
         xd,
         wd,
         od,
@@ -318,6 +331,7 @@ def launch_correlate(xd, wd, od, pads, stride, dilation, mode, cval, flip) -> No
         dtype.type(cval),
         int(bool(flip)),
         int(nb0),
+        int(ny),
     )
 
 

@@ -213,6 +213,20 @@ def test_batch_beyond_grid_limit_strides(monkeypatch, rng):
     assert_close(_cuda(correlate, x, w, "same"), naive.correlate(x, w, "same"))
 
 
+@pytest.mark.parametrize("kernel", ["tiled", "untiled"])
+def test_rows_planes_and_items_beyond_the_grid_limit(kernel, monkeypatch, rng):
+    # Grid z is capped at 3 blocks: the (item, row block, plane block) loop must still cover
+    # many row blocks (2-D, 19 rows), plane blocks (3-D, 9 planes) and items.
+    monkeypatch.setattr(_config, "CUDA_MAX_GRID_YZ", 3)
+    if kernel == "untiled":
+        monkeypatch.setattr(_config, "CUDA_SHARED_BYTES", 0)
+    for xs, ws in (((2, 19, 7), (3, 2)), ((2, 9, 6, 5), (2, 3, 2))):
+        x = rng.standard_normal(xs)
+        w = rng.standard_normal(ws)
+        want = naive.correlate(x, w, "same", boundary="reflect")
+        assert_close(_cuda(correlate, x, w, "same", boundary="reflect"), want)
+
+
 def test_one_compilation_per_dtype(monkeypatch, rng):
     # Every launch of a dtype passes arguments of the same Numba types, whatever the layout,
     # batch shape, mode, stride or boundary: so each kernel compiles once per dtype.
