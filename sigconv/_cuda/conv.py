@@ -45,8 +45,8 @@ from numba import cuda, int32
 
 from .. import _config, _validate
 from . import _launch, igemm
-from .correlate import map_index
-from .igemm import tap_source as _tap_source
+from .correlate import map32, map_index
+from .igemm import src32
 
 #: Output channels per thread of the tiled forward kernel (registers per thread).
 COB = 4
@@ -61,11 +61,6 @@ PADDING_CODES = {"zeros": 0, "symmetric": 1, "reflect": 2, "replicate": 3, "circ
 
 
 # --- forward -----------------------------------------------------------------------------------
-
-
-@cuda.jit(device=True, inline=True, cache=True)
-def _map32(i, n, mode):
-    return int32(map_index(i, n, mode))
 
 
 @cuda.jit(cache=True)
@@ -129,15 +124,15 @@ def _conv_tiled(
             # lookup is hoisted to the loop of its axis.
             c0 = tz
             while c0 < T0:
-                j0 = _map32(int32(i0 + c0), N0, mode)
+                j0 = map32(int32(i0 + c0), N0, mode)
                 c1 = ty
                 while c1 < T1:
-                    j1 = _map32(int32(i1 + c1), N1, mode)
+                    j1 = map32(int32(i1 + c1), N1, mode)
                     row = int32((c0 * T1 + c1) * T2)
                     src = int32((j0 * N1 + j1) * N2)
                     c2 = tx
                     while c2 < T2:
-                        j2 = _map32(int32(i2 + c2), N2, mode)
+                        j2 = map32(int32(i2 + c2), N2, mode)
                         if j0 < 0 or j1 < 0 or j2 < 0:
                             tile[row + c2] = 0
                         else:
@@ -215,11 +210,6 @@ def _conv_direct(x, w, b, y, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, n
 # --- transposed convolution (grad_x, conv_transpose) ----------------------------------------
 
 
-@cuda.jit(device=True, inline=True, cache=True)
-def _src32(p, k, d, s, O):
-    return int32(_tap_source(p, k, d, s, O))
-
-
 @cuda.jit(cache=True)
 def _conv_gather(
     g, w, b, out, N, Cout, O0, O1, O2, C, cin_g, K0, K1, K2, P0, P1, P2,
@@ -250,15 +240,15 @@ def _conv_gather(
             wb = int32((grp * cout_g * cin_g + ci) * K)
             acc = g.dtype.type(0)
             for a in range(K0):
-                u0 = _src32(q0 + f0, a, d0, s0, O0)
+                u0 = src32(q0 + f0, a, d0, s0, O0)
                 if u0 < 0:
                     continue
                 for cc in range(K1):
-                    u1 = _src32(q1 + f1, cc, d1, s1, O1)
+                    u1 = src32(q1 + f1, cc, d1, s1, O1)
                     if u1 < 0:
                         continue
                     for e in range(K2):
-                        u2 = _src32(q2 + f2, e, d2, s2, O2)
+                        u2 = src32(q2 + f2, e, d2, s2, O2)
                         if u2 < 0:
                             continue
                         gi = gb + int32((u0 * O1 + u1) * O2 + u2)

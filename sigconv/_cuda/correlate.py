@@ -64,7 +64,8 @@ def map_index(i, n, mode):
 
 
 @cuda.jit(device=True, inline=True, cache=True)
-def _map32(i, n, mode):
+def map32(i, n, mode):
+    """:func:`map_index` as an int32, for kernels that keep their indices in int32."""
     return int32(map_index(i, n, mode))
 
 
@@ -157,14 +158,14 @@ def _corr_tiled(
             else:
                 # Nested thread-strided loops: no integer division per element, and each
                 # boundary lookup is hoisted to the loop of its axis.
-                j0 = _map32(int32(i0 + c0), N0, mode)
+                j0 = map32(int32(i0 + c0), N0, mode)
                 c1 = ty
                 while c1 < T1:
                     row = int32((c0 * T1 + c1) * T2)
-                    j1 = _map32(int32(i1 + c1), N1, mode)
+                    j1 = map32(int32(i1 + c1), N1, mode)
                     c2 = tx
                     while c2 < T2:
-                        j2 = _map32(int32(i2 + c2), N2, mode)
+                        j2 = map32(int32(i2 + c2), N2, mode)
                         if j0 < 0 or j1 < 0 or j2 < 0:
                             sh[row + c2] = cval
                         else:

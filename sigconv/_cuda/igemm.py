@@ -64,7 +64,7 @@ from numba import cuda, int32
 
 from .. import _config
 from . import _launch
-from .correlate import map_index
+from .correlate import map32
 
 #: Rows (M) and columns (N) of the register tile each thread accumulates (compile-time: the
 #: tile must stay in registers).
@@ -130,12 +130,8 @@ def _store_tile(acc, out, b, has_bias, m0, mlim, c0, bnt, ncol, P, chan0, nchan,
 
 
 @cuda.jit(device=True, inline=True, cache=True)
-def _map32(i, n, mode):
-    return int32(map_index(i, n, mode))
-
-
-@cuda.jit(device=True, inline=True, cache=True)
-def _src32(p, k, d, s, O):
+def src32(p, k, d, s, O):
+    """:func:`tap_source` as an int32."""
     return int32(tap_source(p, k, d, s, O))
 
 
@@ -188,11 +184,11 @@ def _igemm_forward(
         acc[i] = 0
     wt = (g * K0 * K1 * K2) * cin_g * cout_g + m0 + am
     for a in range(K0):
-        j0 = _map32(int32(i0 + a * d0), N0, mode)
+        j0 = map32(int32(i0 + a * d0), N0, mode)
         for bb in range(K1):
-            j1 = _map32(int32(i1 + bb * d1), N1, mode)
+            j1 = map32(int32(i1 + bb * d1), N1, mode)
             for cc in range(K2):
-                j2 = _map32(int32(i2 + cc * d2), N2, mode)
+                j2 = map32(int32(i2 + cc * d2), N2, mode)
                 off = -1
                 if colok and j0 >= 0 and j1 >= 0 and j2 >= 0:
                     off = xb + int32((j0 * N1 + j1) * N2 + j2)
@@ -267,11 +263,11 @@ def _igemm_gather(
         acc[i] = 0
     wt = (g * K0 * K1 * K2) * cout_g * cin_g + m0 + am
     for a in range(K0):
-        u0 = _src32(q0, a, d0, s0, O0)
+        u0 = src32(q0, a, d0, s0, O0)
         for bb in range(K1):
-            u1 = _src32(q1, bb, d1, s1, O1)
+            u1 = src32(q1, bb, d1, s1, O1)
             for cc in range(K2):
-                u2 = _src32(q2, cc, d2, s2, O2)
+                u2 = src32(q2, cc, d2, s2, O2)
                 off = -1
                 if colok and u0 >= 0 and u1 >= 0 and u2 >= 0:
                     off = gb + int32((u0 * O1 + u1) * O2 + u2)
@@ -373,9 +369,9 @@ def _igemm_wgrad(
                 cb = tab[4 * t]
                 v = gr.dtype.type(0)
                 if cb >= 0:
-                    j0 = _map32(o0 * s0 + tab[4 * t + 1], N0, mode)
-                    j1 = _map32(o1 * s1 + tab[4 * t + 2], N1, mode)
-                    j2 = _map32(o2 * s2 + tab[4 * t + 3], N2, mode)
+                    j0 = map32(o0 * s0 + tab[4 * t + 1], N0, mode)
+                    j1 = map32(o1 * s1 + tab[4 * t + 2], N1, mode)
+                    j2 = map32(o2 * s2 + tab[4 * t + 3], N2, mode)
                     if j0 >= 0 and j1 >= 0 and j2 >= 0:
                         v = x[xn + cb + int32((j0 * N1 + j1) * N2 + j2)]
                 Bs[kr * ldb + t] = v
