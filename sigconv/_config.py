@@ -32,6 +32,9 @@ CUDA_MIN_WORK = 2e8
 # Outputs of one row that one CPU task accumulates (a long 1-D signal is split into blocks of
 # this size for parallelism; the block and its input span stay in L1/L2 across all taps).
 CPU_ROW_BLOCK = 4096
+# Least work (multiply-adds) worth a chunk of its own on another thread (sigconv/_cpu/_threads.py):
+# handing a chunk to a pool thread costs about 20 us, 65536 float32 multiply-adds about 5 us.
+CPU_MIN_CHUNK_WORK = 1 << 18
 
 # --- sigconv.nn convolution (sigconv/_cpu/conv.py) -----------------------------------------------
 # Bytes of the im2col column matrix per chunk of images (the GEMM's right operand); bounds the

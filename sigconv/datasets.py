@@ -12,7 +12,6 @@ import numbers
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from . import _validate
 
@@ -124,6 +123,8 @@ def make_audio(
     duration = _check_positive(duration, "duration")
     classes = _check_classes(classes, "classes", AUDIO_CLASSES)
     noise = _check_noise(noise)
+    from sklearn.utils import check_random_state  # scikit-learn loads on first use only
+
     rs = check_random_state(random_state)
     n = max(int(round(sr * duration)), 1)
     t = np.arange(n) / sr
@@ -188,6 +189,8 @@ def make_volumes(
     size = _check_count(size, "size", minimum=6)
     classes = _check_classes(classes, "classes", VOLUME_CLASSES)
     noise = _check_noise(noise)
+    from sklearn.utils import check_random_state  # scikit-learn loads on first use only
+
     rs = check_random_state(random_state)
     X = np.empty((n_per_class * len(classes), size, size, size), dtype=np.float32)
     y = np.repeat(np.arange(len(classes), dtype=np.int64), n_per_class)

@@ -492,7 +492,12 @@ def test_out_with_every_method(rng, method):
 
 def test_no_recompilation():
     """Repeated calls with both dtypes, all options: the kernels' signatures stay fixed."""
-    kernels = [cpu_kernels.correlate3, cpu_kernels.deinterleave, cpu_kernels.correlate3_split]
+    kernels = [
+        cpu_kernels._rows_fast,
+        cpu_kernels._rows_mixed,
+        cpu_kernels._rows_split,
+        cpu_kernels.deinterleave,
+    ]
 
     def run():
         for dt in (np.float32, np.float64):

@@ -22,15 +22,24 @@ the stride only changes which row is read; along the innermost axis the input is
 into its ``stride`` phases (:func:`deinterleave`), so that tap ``k`` reads phase ``r`` at
 contiguous positions ``o + q`` where ``k * dilation - pad_before = q * stride + r``.
 
-Parallelism: ``prange`` over (batch x output rows x column blocks); the column blocks give a
-long 1-D signal its parallelism and keep an output block plus its input span in cache while
-all taps of a long kernel pass over it.
+Parallelism: tasks are (batch x output rows x column blocks), run in contiguous chunks on
+Numba's thread count by :func:`sigconv._cpu._threads.run_tasks`; the column blocks give a long
+1-D signal its parallelism and keep an output block plus its input span in cache while all taps
+of a long kernel pass over it.
+
+Compile time (a cold first call must compile in seconds, not minutes): the host builds the tap
+tables in NumPy; each row kernel is a plain ``nogil`` function calling a few helpers, none
+inlined at the Numba-IR level (LLVM inlines the small ones itself); no statement in a kernel can
+raise an error with a formatted message (Numba compiles the formatting machinery for it); and a
+call compiles only the path it takes (:func:`_rows_fast` alone for images and volumes).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from ._threads import run_tasks
 
 # Boundary codes shared with the wrapper (scipy.ndimage names).
 BOUNDARY_CODES = {"constant": 0, "reflect": 1, "mirror": 2, "nearest": 3, "wrap": 4}
@@ -42,15 +51,16 @@ _FASTMATH = {"contract"}
 # takes the scalar loop for those outputs (else per-tap passes).
 _SCALAR_MAX = 32
 
-# prange iterations of the main kernel (each a contiguous run of output rows).
-RUNS = 256
 
 # Taps per fused pass of the fast path: 9 is one pass per 3x3 kernel plane; LLVM still
 # vectorises a loop over 9 input slices and one output slice (alias checks included).
 _G_FAST = 9
 
+# Pending taps per fused pass of the general path (:func:`_task`, :func:`_fused`).
+_G_TASK = 8
 
-@njit(cache=True, inline="always")
+
+@njit(cache=True)
 def _map_index(i, n, mode):
     """Index into ``range(n)`` that position ``i`` of the extended signal reads; -1 = cval.
 
@@ -112,12 +122,12 @@ def deinterleave(x, xd):
                 dr[m] = xr[src] if src < N2 else 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _clamp(v, lo, hi):
     return lo if v < lo else (hi if v > hi else v)
 
 
-@njit(cache=True, fastmath=_FASTMATH, inline="always")
+@njit(cache=True, fastmath=_FASTMATH)
 def _fused(orow, L, H, xd, b, tm0, tm1, tr, tq, tv, g):
     """``orow[L:H] += sum_t tv[t] * xd[b, tm0[t], tm1[t], tr[t], L + tq[t] : H + tq[t]]``."""
     ar = orow[L:H]
@@ -179,7 +189,7 @@ def _fused(orow, L, H, xd, b, tm0, tm1, tr, tq, tv, g):
         )
 
 
-@njit(cache=True, fastmath=_FASTMATH, inline="always")
+@njit(cache=True, fastmath=_FASTMATH)
 def _pass(orow, A, B, xf, base, soff, sv, t0, g):
     """``orow[A:B] += sum_i sv[t0 + i] * xf[base + soff[t0 + i] + A : ... + B]``, ``i < g <= 9``.
 
@@ -251,7 +261,7 @@ def _pass(orow, A, B, xf, base, soff, sv, t0, g):
         ) + v8 * a8[j]
 
 
-@njit(cache=True, fastmath=_FASTMATH, inline="always")
+@njit(cache=True, fastmath=_FASTMATH)
 def _flush(orow, c0, c1, x, xd, b, tm0, tm1, tk, tr, tq, tv, g, lo_k, hi_k, s, off_k, bmode, cval):
     """Add a group of ``g`` pending taps to ``orow[c0:c1]``: one fused pass over their common
     interior, single-tap passes over the rest of each interior, scalar loops at the edges."""
@@ -328,7 +338,35 @@ def _flush(orow, c0, c1, x, xd, b, tm0, tm1, tk, tr, tq, tv, g, lo_k, hi_k, s, o
                     orow[o] += v * xr[_map_index(o * s + off, n, bmode)]
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+# --- stride 1 along the rows, or a deinterleaved input -----------------------------------------
+#
+# Two row kernels, so a call compiles only the path it takes: :func:`_rows_fast` when every
+# column block of a row reads inside the input for all but ``_SCALAR_MAX`` outputs (images,
+# volumes, short 1-D kernels), :func:`_rows_mixed` otherwise (long 1-D kernels, whose row ends
+# need per-tap passes).
+
+
+def _all_blocks_fast(lo_all, hi_all, O2, block):
+    """Whether every column block of ``block`` outputs reads inside the row for all taps but
+    at most ``_SCALAR_MAX`` outputs (the rule :func:`_rows_mixed` applies per task)."""
+    c0 = np.arange(0, O2, block, dtype=np.int64)
+    c1 = np.minimum(c0 + block, O2)
+    lo = np.minimum(np.maximum(lo_all, c0), c1)
+    hi = np.minimum(np.maximum(hi_all, lo), c1)
+    return bool(np.all((lo < hi) & ((lo - c0) + (c1 - hi) <= _SCALAR_MAX)))
+
+
+def _row_sums(w):
+    """Sum of each kernel row (the contribution of an input row lying wholly in ``cval``)."""
+    return np.ascontiguousarray(w.sum(axis=2, dtype=w.dtype))
+
+
+def _groups(T):
+    """Starts of balanced groups of at most ``_G_FAST`` taps (27 taps: 3 x 9; 343: 8 or 9)."""
+    ngrp = -(-T // _G_FAST)
+    return np.arange(ngrp + 1, dtype=np.int64) * T // ngrp
+
+
 def correlate3(x, xd, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, block):
     """Fill ``out`` with the correlation described in the module docstring.
 
@@ -338,297 +376,131 @@ def correlate3(x, xd, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, b
     """
     B, N0, N1, N2 = x.shape
     K0, K1, K2 = w.shape
-    O0 = out.shape[1]
-    O1 = out.shape[2]
-    O2 = out.shape[3]
-    SM = xd.shape[3] * xd.shape[4]
-    nblk = (O2 + block - 1) // block
+    O0, O1, O2 = out.shape[1:]
+    M = xd.shape[4]
+    SM = xd.shape[3] * M
+    nblk = -(-O2 // block)
     ntask = B * O0 * O1 * nblk
-    rowsum = np.zeros((K0, K1), dtype=w.dtype)
-    for k0 in range(K0):
-        for k1 in range(K1):
-            acc = w[k0, k1, 0] * 0.0
-            for k2 in range(K2):
-                acc += w[k0, k1, k2]
-            rowsum[k0, k1] = acc
-    # Per tap along the last axis: input index o*s2 + off = (o + q)*s2 + r, and the outputs
-    # [lo, hi) whose input lies inside the row (computed once: integer division is slow).
-    off_k = np.empty(K2, dtype=np.int64)
-    q_k = np.empty(K2, dtype=np.int64)
-    r_k = np.empty(K2, dtype=np.int64)
-    lo_k = np.empty(K2, dtype=np.int64)
-    hi_k = np.empty(K2, dtype=np.int64)
-    # Fast path: offset of tap k2's first read within a row of ``xd`` (phase r, position q).
-    toff = np.empty(K2, dtype=np.int64)
-    lo_all = 0
-    hi_all = O2
-    for k2 in range(K2):
-        off = k2 * d2 - p2
-        q = off // s2
-        r = off - q * s2
-        off_k[k2] = off
-        q_k[k2] = q
-        r_k[k2] = r
-        lo_k[k2] = -q
-        hi_k[k2] = (N2 - 1 - r) // s2 - q + 1
-        toff[k2] = r * xd.shape[4] + q
-        lo_all = max(lo_all, lo_k[k2])
-        hi_all = min(hi_all, hi_k[k2])
-    # Fast path, per tap t = (k0 * K1 + k1) * K2 + k2: its kernel row and column, and the
-    # offset of its first read from the start of the row it reads when the output row lies
-    # inside the input along the outer axes (tapoff). Taps go in balanced groups of at most
-    # _G_FAST, one fused pass each (27 taps: 3 x 9; 343: 8 or 9); gs[i] starts group i.
+    # Per tap along the last axis: input index o*s2 + off = (o + q)*s2 + r, the outputs
+    # [lo, hi) whose input lies inside the row, and the offset of its first read within a row
+    # of ``xd`` (phase r, position q).
+    k2 = np.arange(K2, dtype=np.int64)
+    off = k2 * d2 - p2
+    q = off // s2
+    r = off - q * s2
+    lo = -q
+    hi = (N2 - 1 - r) // s2 - q + 1
+    toff = r * M + q
+    lo_all = max(0, int(lo.max()))
+    hi_all = min(O2, int(hi.min()))
+    ktab = np.stack([toff, off, q, r, lo, hi])
+    # Per tap t = (k0 * K1 + k1) * K2 + k2: its kernel row, its column and the offset of its
+    # first read from the start of the row it reads when the output row lies inside the input
+    # along the outer axes (tapoff).
     T = K0 * K1 * K2
-    wf = w.reshape(T)
-    # (rows: kernel row k0 * K1 + k1, column k2, tapoff; packed to keep the inlined call
-    # under 30 arguments, beyond which Python passes them as *args and Numba cannot inline)
+    kk = np.arange(K0 * K1, dtype=np.int64)
     ttab = np.empty((3, T), dtype=np.int64)
-    for k0 in range(K0):
-        for k1 in range(K1):
-            for k2 in range(K2):
-                t = (k0 * K1 + k1) * K2 + k2
-                ttab[0, t] = k0 * K1 + k1
-                ttab[1, t] = k2
-                ttab[2, t] = (k0 * d0 * N1 + k1 * d1) * SM + toff[k2]
-    ktab = np.empty((2, K2), dtype=np.int64)
-    ktab[0] = toff
-    ktab[1] = off_k
-    geo = np.array([s0, s1, s2, d0, d1, p0, p1], dtype=np.int64)
-    ngrp = (T + _G_FAST - 1) // _G_FAST
-    gs = np.empty(ngrp + 1, dtype=np.int64)
-    for i in range(ngrp + 1):
-        gs[i] = i * T // ngrp
+    ttab[0] = np.repeat(kk, K2)
+    ttab[1] = np.tile(k2, K0 * K1)
+    ttab[2] = np.repeat(((kk // K1) * d0 * N1 + (kk % K1) * d1) * SM, K2) + np.tile(toff, K0 * K1)
+    geo = tuple(int(v) for v in (s0, s1, s2, d0, d1, p0, p1, bmode, block, nblk, lo_all, hi_all))
     # zero and cval in the data's dtype (float32 sums stay float32 in the scalar edge loop)
-    zw = np.zeros(2, dtype=w.dtype)
-    zw[1] = cval
-    G = 8
-    # Contiguous runs of tasks per prange iteration, so the scratch arrays below are allocated
-    # once per run rather than once per output row.
-    nrun = min(ntask, RUNS)
-    for run in prange(nrun):
-        # Pending taps (up to G), fused into one pass over the output row when full.
-        tm0 = np.empty(G, dtype=np.int64)
-        tm1 = np.empty(G, dtype=np.int64)
-        tk = np.empty(G, dtype=np.int64)
-        tr = np.empty(G, dtype=np.int64)
-        tq = np.empty(G, dtype=np.int64)
-        tv = np.empty(_G_FAST, dtype=w.dtype)
-        # Fast path: flat starts of the kernel rows' input rows in xd and x (-1 = cval row)
-        # and of the pending taps.
-        rs2 = np.empty((2, K0 * K1), dtype=np.int64)
-        st = np.empty(_G_FAST, dtype=np.int64)
-        _rows(
-            run * ntask // nrun,
-            (run + 1) * ntask // nrun,
-            x,
-            xd,
-            w,
-            out,
-            rowsum,
-            s0,
-            s1,
-            s2,
-            d0,
-            d1,
-            p0,
-            p1,
-            bmode,
-            cval,
-            block,
-            nblk,
-            off_k,
-            q_k,
-            r_k,
-            lo_k,
-            hi_k,
-            tm0,
-            tm1,
-            tk,
-            tr,
-            tq,
-            tv,
-            SM,
-            lo_all,
-            hi_all,
-            wf,
-            ttab,
-            ktab,
-            geo,
-            gs,
-            zw,
-            rs2,
-            st,
-        )
+    zw = np.array([0.0, cval], dtype=w.dtype)
+    rows = _rows_fast if _all_blocks_fast(lo_all, hi_all, O2, block) else _rows_mixed
+    tabs = (_row_sums(w), w.reshape(T), ktab, ttab, _groups(T), zw)
+    run_tasks(rows, ntask, out.size * T, x, xd, w, out, *tabs, geo, float(cval), SM)
+
+
+@njit(cache=True)
+def _task_coords(t, nblk, O1, O0):
+    """(column block, o1, o0, batch item) of task ``t = ((b*O0 + o0)*O1 + o1)*nblk + c``."""
+    c = t % nblk
+    rest = t // nblk
+    o1 = rest % O1
+    rest = rest // O1
+    return c, o1, rest % O0, rest // O0
+
+
+@njit(cache=True)
+def _next_task(c, o1, o0, b, nblk, O1, O0):
+    """The coordinates of the task after ``(c, o1, o0, b)``, without a division."""
+    c += 1
+    if c == nblk:
+        c = 0
+        o1 += 1
+        if o1 == O1:
+            o1 = 0
+            o0 += 1
+            if o0 == O0:
+                o0 = 0
+                b += 1
+    return c, o1, o0, b
+
+
+@njit(cache=True)
+def _block(c, block, O2, lo_all, hi_all):
+    """Column block ``c``: its outputs ``[c0, c1)`` and, within them, ``[L, H)`` whose inputs
+    lie inside the row for every tap."""
+    c0 = c * block
+    c1 = min(c0 + block, O2)
+    L = _clamp(lo_all, c0, c1)
+    return c0, c1, L, _clamp(hi_all, L, c1)
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _rows_fast(t_start, t_end, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo, cval, SM):
+    """Output row blocks ``t_start .. t_end - 1``, each by :func:`_task_fast`."""
+    K0, K1, _ = w.shape
+    O0, O1, O2 = out.shape[1:]
+    block, nblk = geo[8], geo[9]
+    # scratch of the run: flat starts of the kernel rows' input rows in xd and x (-1 = cval
+    # row), and the pending taps' starts and weights
+    rs2 = np.empty((2, K0 * K1), dtype=np.int64)
+    st = np.empty(_G_FAST, dtype=np.int64)
+    tv = np.empty(_G_FAST, dtype=w.dtype)
+    xf = xd.reshape(xd.size)
+    xflat = x.reshape(x.size)
+    c, o1, o0, b = _task_coords(t_start, nblk, O1, O0)
+    for t in range(t_start, t_end):
+        if t > t_start:
+            c, o1, o0, b = _next_task(c, o1, o0, b, nblk, O1, O0)
+        c0, c1, L, H = _block(c, block, O2, geo[10], geo[11])
+        _task_fast(b, o0, o1, c0, c1, L, H, x, xf, xflat, w, out, rowsum, wf, ktab, ttab, gs, zw,
+                   rs2, st, tv, geo, cval, SM)  # fmt: skip
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _rows_mixed(t_start, t_end, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo, cval, SM):
+    """Output row blocks ``t_start .. t_end - 1``: a block whose outputs read inside the row for
+    every tap except at most ``_SCALAR_MAX`` of them takes :func:`_task_fast`, the others (the
+    ends of a signal under a long 1-D kernel) :func:`_task`."""
+    O0, O1, O2 = out.shape[1:]
+    block, nblk = geo[8], geo[9]
+    K0, K1, _ = w.shape
+    rs2 = np.empty((2, K0 * K1), dtype=np.int64)
+    st = np.empty(_G_FAST, dtype=np.int64)
+    tv = np.empty(_G_FAST, dtype=w.dtype)
+    # pending taps of the general path: input rows (tm0, tm1), column, phase, position
+    tmi = np.empty((5, _G_TASK), dtype=np.int64)
+    xf = xd.reshape(xd.size)
+    xflat = x.reshape(x.size)
+    c, o1, o0, b = _task_coords(t_start, nblk, O1, O0)
+    for t in range(t_start, t_end):
+        if t > t_start:
+            c, o1, o0, b = _next_task(c, o1, o0, b, nblk, O1, O0)
+        c0, c1, L, H = _block(c, block, O2, geo[10], geo[11])
+        if L < H and (L - c0) + (c1 - H) <= _SCALAR_MAX:
+            _task_fast(b, o0, o1, c0, c1, L, H, x, xf, xflat, w, out, rowsum, wf, ktab, ttab, gs,
+                       zw, rs2, st, tv, geo, cval, SM)  # fmt: skip
+        else:
+            _task(b, o0, o1, c0, c1, x, xd, w, out, rowsum, wf, ktab, tmi, tv, geo, cval)
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def _rows(
-    t_start,
-    t_end,
-    x,
-    xd,
-    w,
-    out,
-    rowsum,
-    s0,
-    s1,
-    s2,
-    d0,
-    d1,
-    p0,
-    p1,
-    bmode,
-    cval,
-    block,
-    nblk,
-    off_k,
-    q_k,
-    r_k,
-    lo_k,
-    hi_k,
-    tm0,
-    tm1,
-    tk,
-    tr,
-    tq,
-    tv,
-    SM,
-    lo_all,
-    hi_all,
-    wf,
-    ttab,
-    ktab,
-    geo,
-    gs,
-    zw,
-    rs2,
-    st,
-):
-    """Output row blocks ``t_start .. t_end - 1``, one after the other (one call per run: an
-    njit call with this many array arguments costs about as much as a short row).
-
-    A block whose outputs read inside the row for every tap except at most ``_SCALAR_MAX``
-    of them (nearly always: only long 1-D kernels leave more at the signal's ends) takes
-    :func:`_task_fast`; the others :func:`_task`.
-    """
-    O1 = out.shape[2]
-    O0 = out.shape[1]
-    O2 = out.shape[3]
-    xf = xd.reshape(xd.size)
-    xflat = x.reshape(x.size)
-    # Task t = ((b * O0 + o0) * O1 + o1) * nblk + c: split once, then step (no division per
-    # row).
-    c = t_start % nblk
-    rest = t_start // nblk
-    o1 = rest % O1
-    rest = rest // O1
-    o0 = rest % O0
-    b = rest // O0
-    for t in range(t_start, t_end):
-        if t > t_start:
-            c += 1
-            if c == nblk:
-                c = 0
-                o1 += 1
-                if o1 == O1:
-                    o1 = 0
-                    o0 += 1
-                    if o0 == O0:
-                        o0 = 0
-                        b += 1
-        c0 = c * block
-        c1 = min(c0 + block, O2)
-        L = _clamp(lo_all, c0, c1)
-        H = _clamp(hi_all, L, c1)
-        if L < H and (L - c0) + (c1 - H) <= _SCALAR_MAX:
-            _task_fast(
-                b,
-                o0,
-                o1,
-                c0,
-                c1,
-                L,
-                H,
-                x,
-                xf,
-                xflat,
-                w,
-                out,
-                rowsum,
-                geo,
-                bmode,
-                cval,
-                SM,
-                wf,
-                ttab,
-                ktab,
-                gs,
-                zw,
-                rs2,
-                st,
-                tv,
-            )
-        else:
-            _task(
-                t,
-                x,
-                xd,
-                w,
-                out,
-                rowsum,
-                s0,
-                s1,
-                s2,
-                d0,
-                d1,
-                p0,
-                p1,
-                bmode,
-                cval,
-                block,
-                nblk,
-                off_k,
-                q_k,
-                r_k,
-                lo_k,
-                hi_k,
-                tm0,
-                tm1,
-                tk,
-                tr,
-                tq,
-                tv,
-            )
-
-
-@njit(cache=True, fastmath=_FASTMATH, inline="always")
 def _task_fast(
-    b,
-    o0,
-    o1,
-    c0,
-    c1,
-    L,
-    H,
-    x,
-    xf,
-    xflat,
-    w,
-    out,
-    rowsum,
-    geo,
-    bmode,
-    cval,
-    SM,
-    wf,
-    ttab,
-    ktab,
-    gs,
-    zw,
-    rs2,
-    st,
-    tv,
-):
+    b, o0, o1, c0, c1, L, H, x, xf, xflat, w, out, rowsum, wf, ktab, ttab, gs, zw, rs2, st, tv,
+    geo, cval, SM
+):  # fmt: skip
     """One output row block ``out[b, o0, o1, c0:c1]`` whose outputs ``[L, H)`` read inside the
     input row for every tap.
 
@@ -648,13 +520,7 @@ def _task_fast(
     N1 = x.shape[2]
     N2 = x.shape[3]
     K0, K1, K2 = w.shape
-    s0 = geo[0]
-    s1 = geo[1]
-    s2 = geo[2]
-    d0 = geo[3]
-    d1 = geo[4]
-    p0 = geo[5]
-    p1 = geo[6]
+    s0, s1, s2, d0, d1, p0, p1, bmode = geo[:8]
     toff = ktab[0]
     off_k = ktab[1]
     rsd = rs2[0]
@@ -733,7 +599,6 @@ def _task_fast(
             soff = st
             sv = tv
         if g > 0:
-            # One call site only: every inlined copy of _pass costs compile time.
             _pass(orow, A, B, xf, base, soff, sv, t0, g)
     # Outputs outside [L, H): every tap through the boundary rule, overwriting what the
     # widened passes left there. Partial sums per kernel row in the data's dtype keep the
@@ -762,58 +627,20 @@ def _task_fast(
         o += 1
 
 
-@njit(cache=True, fastmath=_FASTMATH, inline="always")
-def _task(
-    t,
-    x,
-    xd,
-    w,
-    out,
-    rowsum,
-    s0,
-    s1,
-    s2,
-    d0,
-    d1,
-    p0,
-    p1,
-    bmode,
-    cval,
-    block,
-    nblk,
-    off_k,
-    q_k,
-    r_k,
-    lo_k,
-    hi_k,
-    tm0,
-    tm1,
-    tk,
-    tr,
-    tq,
-    tv,
-):
+@njit(cache=True, fastmath=_FASTMATH)
+def _task(b, o0, o1, c0, c1, x, xd, w, out, rowsum, wf, ktab, tmi, tv, geo, cval):
     """One output row block: every kernel tap, grouped for fused passes.
 
-    Inlined into :func:`_rows`, which is deliberately not inlined into the parallel kernel
-    (that multiplies its compile time), so slices and calls cost no reference counting.
+    Only for row blocks that :func:`_task_fast` cannot take; compiled only by
+    :func:`_correlate_mixed`.
     """
     N0 = x.shape[1]
     N1 = x.shape[2]
     K0, K1, K2 = w.shape
-    O0 = out.shape[1]
-    O1 = out.shape[2]
-    O2 = out.shape[3]
-    G = tm0.shape[0]
-    wf = w.reshape(K0 * K1 * K2)
-    c = t % nblk
-    rest = t // nblk
-    o1 = rest % O1
-    rest = rest // O1
-    o0 = rest % O0
-    b = rest // O0
-    c0 = c * block
-    c1 = min(c0 + block, O2)
+    s0, s1, s2, d0, d1, p0, p1, bmode = geo[:8]
+    off_k, q_k, r_k, lo_k, hi_k = ktab[1], ktab[2], ktab[3], ktab[4], ktab[5]
+    tm0, tm1, tk, tr, tq = tmi[0], tmi[1], tmi[2], tmi[3], tmi[4]
+    G = tmi.shape[1]
     orow = out[b, o0, o1]
     zr = orow[c0:c1]
     # Loop from 0 over a slice: LLVM sees a non-negative index and vectorises the stores.
@@ -845,7 +672,6 @@ def _task(
             tv[g] = wf[tt]
             g += 1
         if g == G or (g > 0 and tt == total - 1):
-            # One call site only: every inlined copy of _flush costs compile time.
             _flush(
                 orow,
                 c0,
@@ -870,12 +696,6 @@ def _task(
             g = 0
 
 
-# prange iterations of the split kernel: fewer, longer runs than RUNS, because consecutive
-# output rows of one run share input rows already split into the run's scratch.
-SPLIT_RUNS = 64
-
-
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def correlate3_split(x, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, block):
     """:func:`correlate3` without the deinterleaved copy of the input (for ``s2 > 1``).
 
@@ -888,98 +708,32 @@ def correlate3_split(x, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval,
     """
     B, N0, N1, N2 = x.shape
     K0, K1, K2 = w.shape
-    O0 = out.shape[1]
-    O1 = out.shape[2]
-    O2 = out.shape[3]
-    nblk = (O2 + block - 1) // block
+    O0, O1, O2 = out.shape[1:]
+    nblk = -(-O2 // block)
     ntask = B * O0 * O1 * nblk
-    rowsum = np.zeros((K0, K1), dtype=w.dtype)
-    for k0 in range(K0):
-        for k1 in range(K1):
-            acc = w[k0, k1, 0] * 0.0
-            for k2 in range(K2):
-                acc += w[k0, k1, k2]
-            rowsum[k0, k1] = acc
     # Per tap along the last axis: input index o*s2 + off = (o + q)*s2 + r; outputs [lo_all,
     # hi_all) read inside the row for every tap.
-    off_k = np.empty(K2, dtype=np.int64)
-    q_k = np.empty(K2, dtype=np.int64)
-    r_k = np.empty(K2, dtype=np.int64)
-    lo_all = 0
-    hi_all = O2
-    for k2 in range(K2):
-        off = k2 * d2 - p2
-        q = off // s2
-        r = off - q * s2
-        off_k[k2] = off
-        q_k[k2] = q
-        r_k[k2] = r
-        lo_all = max(lo_all, -q)
-        hi_all = min(hi_all, (N2 - 1 - r) // s2 - q + 1)
-    qmin = q_k[0]
-    qmax = q_k[0]
-    for k2 in range(K2):
-        qmin = min(qmin, q_k[k2])
-        qmax = max(qmax, q_k[k2])
+    k2 = np.arange(K2, dtype=np.int64)
+    off = k2 * d2 - p2
+    q = off // s2
+    r = off - q * s2
+    lo_all = max(0, int((-q).max()))
+    hi_all = min(O2, int(((N2 - 1 - r) // s2 - q + 1).min()))
+    qmin = int(q.min())
     # A slot holds, per phase, the Mb positions [c0 + qmin, c0 + qmin + Mb) that the block's
-    # outputs [c0, c1) read; tap k2 reads phase r_k at local position o - c0 + q_k - qmin.
-    Mb = min(block, O2) + qmax - qmin
-    SS = s2 * Mb
+    # outputs [c0, c1) read; tap k2 reads phase r at local position o - c0 + q - qmin.
+    Mb = min(block, O2) + int(q.max()) - qmin
     T = K0 * K1 * K2
-    wf = w.reshape(T)
-    ttab = np.empty((2, T), dtype=np.int64)
-    for k0 in range(K0):
-        for k1 in range(K1):
-            for k2 in range(K2):
-                t = (k0 * K1 + k1) * K2 + k2
-                ttab[0, t] = k0 * K1 + k1
-                ttab[1, t] = k2
-    ktab = np.empty((2, K2), dtype=np.int64)
-    for k2 in range(K2):
-        ktab[0, k2] = r_k[k2] * Mb + q_k[k2] - qmin
-        ktab[1, k2] = off_k[k2]
-    geo = np.array(
-        [s0, s1, s2, d0, d1, p0, p1, bmode, block, nblk, lo_all, hi_all, qmin, Mb], dtype=np.int64
-    )
-    ngrp = (T + _G_FAST - 1) // _G_FAST
-    gs = np.empty(ngrp + 1, dtype=np.int64)
-    for i in range(ngrp + 1):
-        gs[i] = i * T // ngrp
-    zw = np.zeros(2, dtype=w.dtype)
-    zw[1] = cval
-    nslot = 2 * K0 * K1
-    nrun = min(ntask, SPLIT_RUNS)
-    for run in prange(nrun):
-        buf = np.zeros(nslot * SS, dtype=x.dtype)
-        # per slot: tag (input row * nblk + column block, -1 = empty), last task that used it
-        slots = np.full((2, nslot), -1, dtype=np.int64)
-        # per kernel row: slot offset in buf (-1 = cval row), start of its row in x, tag
-        rs3 = np.empty((3, K0 * K1), dtype=np.int64)
-        st = np.empty(_G_FAST, dtype=np.int64)
-        tv = np.empty(_G_FAST, dtype=w.dtype)
-        _rows_split(
-            run * ntask // nrun,
-            (run + 1) * ntask // nrun,
-            x,
-            w,
-            out,
-            rowsum,
-            cval,
-            wf,
-            ttab,
-            ktab,
-            geo,
-            gs,
-            zw,
-            buf,
-            slots,
-            rs3,
-            st,
-            tv,
-        )
+    ttab = np.stack([np.repeat(np.arange(K0 * K1, dtype=np.int64), K2), np.tile(k2, K0 * K1)])
+    ktab = np.stack([r * Mb + q - qmin, off])
+    geo = (s0, s1, s2, d0, d1, p0, p1, bmode, block, nblk, lo_all, hi_all, qmin, Mb)
+    geo = tuple(int(v) for v in geo)
+    zw = np.array([0.0, cval], dtype=w.dtype)
+    tabs = (_row_sums(w), w.reshape(T), ttab, ktab, _groups(T), zw)
+    run_tasks(_rows_split, ntask, out.size * T, x, w, out, *tabs, geo, float(cval))
 
 
-@njit(cache=True, fastmath=_FASTMATH, inline="always")
+@njit(cache=True, fastmath=_FASTMATH)
 def _split_row(buf, so, xflat, xs, N2, s2, Mb, mb0):
     """``buf[so + r*Mb + j] = x_row[(mb0 + j)*s2 + r]`` for ``j < Mb``, 0 outside the row."""
     for r in range(s2):
@@ -1013,10 +767,8 @@ def _split_row(buf, so, xflat, xs, N2, s2, Mb, mb0):
                 dz[j] = xr[j * s2]
 
 
-@njit(cache=True, fastmath=_FASTMATH)
-def _rows_split(
-    t_start, t_end, x, w, out, rowsum, cval, wf, ttab, ktab, geo, gs, zw, buf, slots, rs3, st, tv
-):
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _rows_split(t_start, t_end, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, cval):
     """Output row blocks ``t_start .. t_end - 1`` of :func:`correlate3_split`, in order."""
     N0 = x.shape[1]
     N1 = x.shape[2]
@@ -1025,22 +777,16 @@ def _rows_split(
     O0 = out.shape[1]
     O1 = out.shape[2]
     O2 = out.shape[3]
-    s0 = geo[0]
-    s1 = geo[1]
-    s2 = geo[2]
-    d0 = geo[3]
-    d1 = geo[4]
-    p0 = geo[5]
-    p1 = geo[6]
-    bmode = geo[7]
-    block = geo[8]
-    nblk = geo[9]
-    lo_all = geo[10]
-    hi_all = geo[11]
-    qmin = geo[12]
-    Mb = geo[13]
+    s0, s1, s2, d0, d1, p0, p1, bmode, block, nblk, lo_all, hi_all, qmin, Mb = geo
     SS = s2 * Mb
-    nslot = slots.shape[1]
+    nslot = 2 * K0 * K1
+    buf = np.zeros(nslot * SS, dtype=x.dtype)
+    # per slot: tag (input row * nblk + column block, -1 = empty), last task that used it
+    slots = np.full((2, nslot), -1, dtype=np.int64)
+    # per kernel row: slot offset in buf (-1 = cval row), start of its row in x, tag
+    rs3 = np.empty((3, K0 * K1), dtype=np.int64)
+    st = np.empty(_G_FAST, dtype=np.int64)
+    tv = np.empty(_G_FAST, dtype=w.dtype)
     tags = slots[0]
     stamp = slots[1]
     rsd = rs3[0]
@@ -1052,29 +798,12 @@ def _rows_split(
     tk2 = ttab[1]
     xflat = x.reshape(x.size)
     ptr = 0
-    c = t_start % nblk
-    rest = t_start // nblk
-    o1 = rest % O1
-    rest = rest // O1
-    o0 = rest % O0
-    b = rest // O0
+    c, o1, o0, b = _task_coords(t_start, nblk, O1, O0)
     for t in range(t_start, t_end):
         if t > t_start:
-            c += 1
-            if c == nblk:
-                c = 0
-                o1 += 1
-                if o1 == O1:
-                    o1 = 0
-                    o0 += 1
-                    if o0 == O0:
-                        o0 = 0
-                        b += 1
-        c0 = c * block
-        c1 = min(c0 + block, O2)
+            c, o1, o0, b = _next_task(c, o1, o0, b, nblk, O1, O0)
+        c0, c1, L, H = _block(c, block, O2, lo_all, hi_all)
         mb0 = c0 + qmin
-        L = _clamp(lo_all, c0, c1)
-        H = _clamp(hi_all, L, c1)
         orow = out[b, o0, o1]
         i0 = o0 * s0 - p0
         i1 = o1 * s1 - p1

@@ -21,7 +21,7 @@ from numba import njit, prange
 _NO_INDEX = np.iinfo(np.int64).max
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _row_split(r, od_n, oh_n):
     p = r // (od_n * oh_n)
     rem = r - p * od_n * oh_n

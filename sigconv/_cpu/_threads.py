@@ -1,0 +1,81 @@
+"""Running a kernel's tasks on several cores: chunks of tasks on a pool of Python threads, each
+calling a ``nogil`` Numba function.
+
+Why not ``prange`` here: Numba compiles a ``parallel=True`` function as a gufunc plus its caller,
+and LLVM re-optimises and re-emits, in each of the two, every function they call (Numba links
+callees into each caller's module and runs the full optimisation over the result). Around the
+2-D correlation's row kernel, such a shell cost 3.0 s of a 6.5 s cold compile; threads calling
+the compiled row kernel cost nothing to compile and about 20 us per call.
+
+The thread count is Numba's (``numba.get_num_threads()``: ``NUMBA_NUM_THREADS``,
+``numba.set_num_threads``), so one setting governs every sigconv CPU kernel. Idle pool threads
+wait on a queue; they never spin.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from .. import _config
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_lock = threading.Lock()
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size < n:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="sigconv")
+            _pool_size = n
+        return _pool
+
+
+def _forget_pool() -> None:
+    # A forked child has none of the parent's threads: start a new pool on first use.
+    global _pool, _pool_size, _lock
+    _pool, _pool_size, _lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def run_tasks(kernel, ntask: int, work: float, *args) -> None:
+    """Call ``kernel(t_start, t_end, *args)`` over tasks ``0 .. ntask - 1``, in parallel.
+
+    ``work`` is the problem's total number of multiply-adds. The tasks go into at most
+    ``4 * threads`` contiguous chunks, each of at least ``_config.CPU_MIN_CHUNK_WORK``; the
+    calling thread and ``threads - 1`` pool threads take chunks in order until none is left (a
+    thread slowed by a busy core takes fewer).
+    """
+    import numba
+
+    threads = int(numba.get_num_threads())
+    nchunk = int(min(ntask, 4 * threads, max(1.0, work / _config.CPU_MIN_CHUNK_WORK)))
+    if threads <= 1 or nchunk <= 1:
+        kernel(0, ntask, *args)
+        return
+    bounds = [i * ntask // nchunk for i in range(nchunk + 1)]
+    chunks = itertools.count()  # next() is atomic under the GIL
+
+    def work_off():
+        for i in chunks:
+            if i >= nchunk:
+                return
+            kernel(bounds[i], bounds[i + 1], *args)
+
+    pool = _executor(threads - 1)
+    futures = [pool.submit(work_off) for _ in range(min(threads, nchunk) - 1)]
+    try:
+        work_off()
+    finally:
+        # never return while a pool thread may still write into the output
+        for f in futures:
+            f.result()
