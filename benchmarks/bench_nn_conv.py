@@ -3,7 +3,7 @@
 One class per workload (W5a-e), each timing forward, backward-input, backward-weight and
 forward+backward, with peak memory; ``setup`` warms the JIT and checks the forward result and
 both gradients against PyTorch (or, without it, against a float64 run of the other CPU method).
-``ConvCompile`` measures the cold compile time of the kernels.
+Cold compile and start-up times are in ``bench_startup.py``.
 """
 
 import numpy as np
@@ -98,22 +98,3 @@ class W5dAudio1D(_Layer):
 
 class W5eVolume3D(_Layer):
     workload = "W5e"
-
-
-class ConvCompile:
-    """Cold compile (or cache load) of every conv kernel, in a fresh interpreter."""
-
-    timeout = 600
-
-    def time_import_and_first_call(self):
-        import subprocess
-        import sys
-
-        code = (
-            "import numpy as np, sigconv.nn.functional as F\n"
-            "x = np.ones((2, 3, 9, 9), np.float32); w = np.ones((4, 3, 3, 3), np.float32)\n"
-            "y = F.conv(x, w, padding=1, padding_mode='reflect')\n"
-            "F.conv_backward(y, x, w, padding=1, padding_mode='reflect')\n"
-            "F.conv(x, w, stride=2)\n"
-        )
-        subprocess.run([sys.executable, "-c", code], check=True)

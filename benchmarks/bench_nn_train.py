@@ -4,11 +4,10 @@
 warms the JIT with one training step and checks that one step of sigconv's LeNet-5 gives the
 same loss and weights as the same step in PyTorch from the same initial weights. ``time_epoch``
 times the epoch, ``peakmem_epoch`` its peak memory, ``track_images_per_second`` the
-throughput, and ``TrainCompile`` the cold start (import, build, first step with compilation).
+throughput (the cold start is in ``bench_startup.py``).
 """
 
 import os
-import subprocess
 import sys
 import time
 
@@ -68,25 +67,3 @@ class W6LeNetTrain:
         return N_TRAIN / (time.perf_counter() - t0)
 
     track_images_per_second.unit = "images/s"
-
-
-class TrainCompile:
-    """Cold start in a fresh process: import, build LeNet-5, first training step (JIT)."""
-
-    timeout = 600
-    number = 1
-    repeat = 1
-
-    def track_cold_first_step_seconds(self):
-        code = (
-            "import time; t=time.perf_counter(); import numpy as np; from sigconv import nn; "
-            "m=nn.models.lenet5((1,28,28)); x=np.zeros((64,1,28,28),np.float32); "
-            "m.train_step(x, np.zeros(64,int), nn.CrossEntropy(), nn.SGD(m, 0.01)); "
-            "print(time.perf_counter()-t)"
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        )
-        return float(out.stdout.strip().splitlines()[-1])
-
-    track_cold_first_step_seconds.unit = "seconds"

@@ -1,4 +1,5 @@
-"""asv suites for the signal API: workloads W1-W4 (float32), peak memory and cold compile time.
+"""asv suites for the signal API: workloads W1-W4 (float32) and peak memory (start-up and cold
+compile times: ``bench_startup.py``).
 
 Every ``setup`` builds the data, warms the JIT (and SciPy's FFT plans) and checks sigconv's result
 against an independent SciPy computation before anything is timed. ``compare.py`` (with
@@ -10,8 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
-import textwrap
 
 # Idle OpenMP workers sleep instead of spinning (see compare.py); read when the OpenMP runtime
 # loads, i.e. at the first parallel kernel, so setting it here at import is early enough.
@@ -184,32 +183,3 @@ class W4Geometry:
 
     def peakmem_correlate(self, geometry):
         correlate(self.x, self.w, "same", **self.kw)
-
-
-_COMPILE = """
-import numpy as np
-try:
-    from sigconv import correlate
-except ImportError:
-    from sigconv.signal import correlate
-for nd in (1, 2, 3):
-    x = np.ones((12,) * nd, dtype=np.float32)
-    w = np.ones((3,) * nd, dtype=np.float32)
-    correlate(x, w, "same", method="direct")
-"""
-
-
-class ColdCompile:
-    """Import plus first calls (1-D, 2-D, 3-D float32, direct) with an empty Numba cache."""
-
-    timeout = 900
-    number = 1
-    repeat = 1
-    warmup_time = 0
-
-    def time_first_call_empty_cache(self):
-        with tempfile.TemporaryDirectory() as cache:
-            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-            subprocess.run(
-                [sys.executable, "-c", textwrap.dedent(_COMPILE)], env=env, check=True, timeout=900
-            )

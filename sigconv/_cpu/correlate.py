@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._nrt import borrow
 from ._threads import run_tasks
 
 # Boundary codes shared with the wrapper (scipy.ndimage names).
@@ -450,12 +451,16 @@ def _block(c, block, O2, lo_all, hi_all):
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _rows_fast(t_start, t_end, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo, cval, SM):
     """Output row blocks ``t_start .. t_end - 1``, each by :func:`_task_fast`."""
+    x, xd, w, out = borrow(x), borrow(xd), borrow(w), borrow(out)
+    rowsum, wf, ktab, ttab, gs, zw = (borrow(rowsum), borrow(wf), borrow(ktab), borrow(ttab),
+                                      borrow(gs), borrow(zw))  # fmt: skip
     K0, K1, _ = w.shape
     O0, O1, O2 = out.shape[1:]
     block, nblk = geo[8], geo[9]
     # scratch of the run: flat starts of the kernel rows' input rows in xd and x (-1 = cval
     # row), and the pending taps' starts and weights
-    rs2 = np.empty((2, K0 * K1), dtype=np.int64)
+    rsd = np.empty(K0 * K1, dtype=np.int64)
+    rsx = np.empty(K0 * K1, dtype=np.int64)
     st = np.empty(_G_FAST, dtype=np.int64)
     tv = np.empty(_G_FAST, dtype=w.dtype)
     xf = xd.reshape(xd.size)
@@ -466,7 +471,7 @@ def _rows_fast(t_start, t_end, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, ge
             c, o1, o0, b = _next_task(c, o1, o0, b, nblk, O1, O0)
         c0, c1, L, H = _block(c, block, O2, geo[10], geo[11])
         _task_fast(b, o0, o1, c0, c1, L, H, x, xf, xflat, w, out, rowsum, wf, ktab, ttab, gs, zw,
-                   rs2, st, tv, geo, cval, SM)  # fmt: skip
+                   rsd, rsx, st, tv, geo, cval, SM)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -474,10 +479,14 @@ def _rows_mixed(t_start, t_end, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, g
     """Output row blocks ``t_start .. t_end - 1``: a block whose outputs read inside the row for
     every tap except at most ``_SCALAR_MAX`` of them takes :func:`_task_fast`, the others (the
     ends of a signal under a long 1-D kernel) :func:`_task`."""
+    x, xd, w, out = borrow(x), borrow(xd), borrow(w), borrow(out)
+    rowsum, wf, ktab, ttab, gs, zw = (borrow(rowsum), borrow(wf), borrow(ktab), borrow(ttab),
+                                      borrow(gs), borrow(zw))  # fmt: skip
     O0, O1, O2 = out.shape[1:]
     block, nblk = geo[8], geo[9]
     K0, K1, _ = w.shape
-    rs2 = np.empty((2, K0 * K1), dtype=np.int64)
+    rsd = np.empty(K0 * K1, dtype=np.int64)
+    rsx = np.empty(K0 * K1, dtype=np.int64)
     st = np.empty(_G_FAST, dtype=np.int64)
     tv = np.empty(_G_FAST, dtype=w.dtype)
     # pending taps of the general path: input rows (tm0, tm1), column, phase, position
@@ -491,15 +500,18 @@ def _rows_mixed(t_start, t_end, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, g
         c0, c1, L, H = _block(c, block, O2, geo[10], geo[11])
         if L < H and (L - c0) + (c1 - H) <= _SCALAR_MAX:
             _task_fast(b, o0, o1, c0, c1, L, H, x, xf, xflat, w, out, rowsum, wf, ktab, ttab, gs,
-                       zw, rs2, st, tv, geo, cval, SM)  # fmt: skip
+                       zw, rsd, rsx, st, tv, geo, cval, SM)  # fmt: skip
         else:
             _task(b, o0, o1, c0, c1, x, xd, w, out, rowsum, wf, ktab, tmi, tv, geo, cval)
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+# Inlined at the Numba-IR level, by measurement: one function less for LLVM to optimise and
+# emit (the 2-D float32 first call compiled in 3.7 s instead of 4.2 s) and no call per output
+# row (256^3 3^3: 5% faster single-threaded).
+@njit(cache=True, fastmath=_FASTMATH, inline="always")
 def _task_fast(
-    b, o0, o1, c0, c1, L, H, x, xf, xflat, w, out, rowsum, wf, ktab, ttab, gs, zw, rs2, st, tv,
-    geo, cval, SM
+    b, o0, o1, c0, c1, L, H, x, xf, xflat, w, out, rowsum, wf, ktab, ttab, gs, zw, rsd, rsx, st,
+    tv, geo, cval, SM
 ):  # fmt: skip
     """One output row block ``out[b, o0, o1, c0:c1]`` whose outputs ``[L, H)`` read inside the
     input row for every tap.
@@ -523,8 +535,6 @@ def _task_fast(
     s0, s1, s2, d0, d1, p0, p1, bmode = geo[:8]
     toff = ktab[0]
     off_k = ktab[1]
-    rsd = rs2[0]
-    rsx = rs2[1]
     tkk = ttab[0]
     tk2 = ttab[1]
     tapoff = ttab[2]
@@ -770,6 +780,9 @@ def _split_row(buf, so, xflat, xs, N2, s2, Mb, mb0):
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _rows_split(t_start, t_end, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, cval):
     """Output row blocks ``t_start .. t_end - 1`` of :func:`correlate3_split`, in order."""
+    x, w, out = borrow(x), borrow(w), borrow(out)
+    rowsum, wf, ttab, ktab, gs, zw = (borrow(rowsum), borrow(wf), borrow(ttab), borrow(ktab),
+                                      borrow(gs), borrow(zw))  # fmt: skip
     N0 = x.shape[1]
     N1 = x.shape[2]
     N2 = x.shape[3]
