@@ -18,9 +18,18 @@ from numba.extending import intrinsic
 
 @intrinsic
 def borrow(typingctx, arr):
-    """``arr`` with a NULL meminfo and parent: same data, shape and strides, no counting."""
+    """``arr`` with a NULL meminfo and parent: same data, shape and strides, no counting.
+
+    Any other value (an int, a tuple of ints) comes back as it is, so a kernel can borrow all
+    its arguments alike.
+    """
     if not isinstance(arr, types.Array):
-        return None
+        if isinstance(arr, (types.Number, types.Boolean, types.NoneType)) or (
+            isinstance(arr, types.BaseTuple)
+            and all(isinstance(t, (types.Number, types.Boolean)) for t in arr.types)
+        ):
+            return arr(arr), lambda context, builder, signature, args: args[0]
+        return None  # a type Numba counts (list, dict, ...): not borrowed
 
     def codegen(context, builder, signature, args):
         src = context.make_array(arr)(context, builder, value=args[0])

@@ -47,29 +47,30 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def run_tasks(kernel, ntask: int, work: float, *args) -> None:
-    """Call ``kernel(t_start, t_end, *args)`` over tasks ``0 .. ntask - 1``, in parallel.
+def run_chunks(kernel, work: float, *args) -> None:
+    """Call ``kernel(chunk, nchunk, *args)`` for ``chunk = 0 .. nchunk - 1``, in parallel.
 
-    ``work`` is the problem's total number of multiply-adds. The tasks go into at most
-    ``4 * threads`` contiguous chunks, each of at least ``_config.CPU_MIN_CHUNK_WORK``; the
-    calling thread and ``threads - 1`` pool threads take chunks in order until none is left (a
+    The kernel does the ``chunk``-th of ``nchunk`` equal parts of its tasks (each kernel knows
+    how it splits: ``range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk)``).
+    ``work`` is the problem's total number of multiply-adds (or elements moved): there are at
+    most ``4 * threads`` chunks, each of at least ``_config.CPU_MIN_CHUNK_WORK``, and the
+    calling thread and ``threads - 1`` pool threads take them in order until none is left (a
     thread slowed by a busy core takes fewer).
     """
     import numba
 
     threads = int(numba.get_num_threads())
-    nchunk = int(min(ntask, 4 * threads, max(1.0, work / _config.CPU_MIN_CHUNK_WORK)))
+    nchunk = int(min(4 * threads, max(1.0, work / _config.CPU_MIN_CHUNK_WORK)))
     if threads <= 1 or nchunk <= 1:
-        kernel(0, ntask, *args)
+        kernel(0, 1, *args)
         return
-    bounds = [i * ntask // nchunk for i in range(nchunk + 1)]
     chunks = itertools.count()  # next() is atomic under the GIL
 
     def work_off():
         for i in chunks:
             if i >= nchunk:
                 return
-            kernel(bounds[i], bounds[i + 1], *args)
+            kernel(i, nchunk, *args)
 
     pool = _executor(threads - 1)
     futures = [pool.submit(work_off) for _ in range(min(threads, nchunk) - 1)]

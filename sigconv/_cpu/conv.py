@@ -42,24 +42,33 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .. import _config
+from ._nrt import borrow
+from ._threads import run_chunks
 
 # --- explicit padding and its adjoint ---------------------------------------------------------
 
 
-@njit(parallel=True, cache=True)
 def pad(x, md, mh, mw, lo, out):
     """``out[n, c, i, j, k] = x[n, c, md[i], mh[j], mw[k]]``, zero where a map entry is -1.
 
     The maps encode every padding mode (zeros, reflect, replicate, circular, symmetric); the
     interior of each row (``lo`` = padding before the last axis) is a straight contiguous copy.
     """
+    run_chunks(_pad, out.size, x, md, mh, mw, lo, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _pad(chunk, nchunk, x, md, mh, mw, lo, out):
+    x, md, mh, mw, lo, out = borrow(x), borrow(md), borrow(mh), borrow(mw), borrow(lo), borrow(out)
     nb, nc = x.shape[0], x.shape[1]
     wn = x.shape[4]
     dp, hp, wp = out.shape[2], out.shape[3], out.shape[4]
-    for task in prange(nb * nc):
+    ntask = nb * nc
+    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
         n = task // nc
         c = task % nc
         for i in range(dp):
@@ -81,20 +90,33 @@ def pad(x, md, mh, mw, lo, out):
                 for k in range(lo + wn, wp):
                     sk = mw[k]
                     dst[k] = src[sk] if sk >= 0 else 0.0
-    return out
 
 
-@njit(parallel=True, cache=True)
 def fold(gp, md, mh, mw, lo, out):
     """Adjoint of ``pad``: add every padded position's gradient to its source pixel in ``out``.
 
     ``out`` must be zeroed. One task per (image, channel) plane, so there are no write races and
     the summation order is fixed.
     """
+    run_chunks(_fold, gp.size, gp, md, mh, mw, lo, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _fold(chunk, nchunk, gp, md, mh, mw, lo, out):
+    gp, md, mh, mw, lo, out = (
+        borrow(gp),
+        borrow(md),
+        borrow(mh),
+        borrow(mw),
+        borrow(lo),
+        borrow(out),
+    )
     nb, nc = out.shape[0], out.shape[1]
     wn = out.shape[4]
     dp, hp, wp = gp.shape[2], gp.shape[3], gp.shape[4]
-    for task in prange(nb * nc):
+    ntask = nb * nc
+    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
         n = task // nc
         c = task % nc
         for i in range(dp):
@@ -118,19 +140,42 @@ def fold(gp, md, mh, mw, lo, out):
                     sk = mw[k]
                     if sk >= 0:
                         dst[sk] += src[k]
-    return out
 
 
 # --- im2col / col2im ----------------------------------------------------------------------------
 
 
-@njit(parallel=True, cache=True)
 def im2col(xp, b0, ksize, stride, dilation, osize, col):
     """Column matrix of images ``b0 .. b0 + B`` of the padded input ``xp``.
 
     ``col[(c * KK + t), b * P + p]`` is the input value that kernel tap ``t`` of channel ``c``
     meets at output pixel ``p`` of image ``b0 + b``.
     """
+    run_chunks(
+        _im2col,
+        col.size,
+        xp,
+        b0,
+        ksize,
+        stride,
+        dilation,
+        osize,
+        col,
+    )
+    return col
+
+
+@njit(cache=True, nogil=True)
+def _im2col(chunk, nchunk, xp, b0, ksize, stride, dilation, osize, col):
+    xp, b0, ksize, stride, dilation, osize, col = (
+        borrow(xp),
+        borrow(b0),
+        borrow(ksize),
+        borrow(stride),
+        borrow(dilation),
+        borrow(osize),
+        borrow(col),
+    )
     nc = xp.shape[1]
     kd, kh, kw = ksize
     sd, sh, sw = stride
@@ -139,7 +184,8 @@ def im2col(xp, b0, ksize, stride, dilation, osize, col):
     kk = kd * kh * kw
     npix = od * oh * ow
     nimg = col.shape[1] // npix
-    for task in prange(nc * kk * nimg):
+    ntask = nc * kk * nimg
+    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
         r = task // nimg
         b = task % nimg
         c = r // kk
@@ -160,15 +206,38 @@ def im2col(xp, b0, ksize, stride, dilation, osize, col):
                 else:
                     for k in range(ow):
                         dst[base + k] = src[f * dw + k * sw]
-    return col
 
 
-@njit(parallel=True, cache=True)
 def col2im(col, b0, ksize, stride, dilation, osize, gxp):
     """Adjoint of ``im2col``: scatter-add the column matrix into images ``b0 ..`` of ``gxp``.
 
     One task per (image, channel), so there are no write races.
     """
+    run_chunks(
+        _col2im,
+        col.size,
+        col,
+        b0,
+        ksize,
+        stride,
+        dilation,
+        osize,
+        gxp,
+    )
+    return gxp
+
+
+@njit(cache=True, nogil=True)
+def _col2im(chunk, nchunk, col, b0, ksize, stride, dilation, osize, gxp):
+    col, b0, ksize, stride, dilation, osize, gxp = (
+        borrow(col),
+        borrow(b0),
+        borrow(ksize),
+        borrow(stride),
+        borrow(dilation),
+        borrow(osize),
+        borrow(gxp),
+    )
     nc = gxp.shape[1]
     kd, kh, kw = ksize
     sd, sh, sw = stride
@@ -177,7 +246,8 @@ def col2im(col, b0, ksize, stride, dilation, osize, gxp):
     kk = kd * kh * kw
     npix = od * oh * ow
     nimg = col.shape[1] // npix
-    for task in prange(nimg * nc):
+    ntask = nimg * nc
+    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
         b = task // nc
         c = task % nc
         img = gxp[b0 + b, c]
@@ -198,16 +268,22 @@ def col2im(col, b0, ksize, stride, dilation, osize, gxp):
                     else:
                         for k in range(ow):
                             dst[f * dw + k * sw] += src[base + k]
-    return gxp
 
 
-@njit(parallel=True, cache=True)
 def unchunk(res, b0, bias, y):
     """``y[b0 + b, o, :] = res[o, b * P : (b + 1) * P] + bias[o]`` (GEMM result to NC...)."""
+    run_chunks(_unchunk, y.size, res, b0, bias, y)
+    return y
+
+
+@njit(cache=True, nogil=True)
+def _unchunk(chunk, nchunk, res, b0, bias, y):
+    res, b0, bias, y = borrow(res), borrow(b0), borrow(bias), borrow(y)
     nout = res.shape[0]
     npix = y.shape[2]
     nimg = res.shape[1] // npix
-    for task in prange(nimg * nout):
+    ntask = nimg * nout
+    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
         b = task // nout
         o = task % nout
         src = res[o, b * npix : (b + 1) * npix]
@@ -215,23 +291,28 @@ def unchunk(res, b0, bias, y):
         bv = bias[o]
         for p in range(npix):
             dst[p] = src[p] + bv
-    return y
 
 
-@njit(parallel=True, cache=True)
 def rechunk(g, b0, out):
     """``out[o, b * P : (b + 1) * P] = g[b0 + b, o, :]`` (output gradient to GEMM layout)."""
+    run_chunks(_rechunk, out.size, g, b0, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _rechunk(chunk, nchunk, g, b0, out):
+    g, b0, out = borrow(g), borrow(b0), borrow(out)
     nout = out.shape[0]
     npix = g.shape[2]
     nimg = out.shape[1] // npix
-    for task in prange(nimg * nout):
+    ntask = nimg * nout
+    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
         b = task // nout
         o = task % nout
         src = g[b0 + b, o]
         dst = out[o, b * npix : (b + 1) * npix]
         for p in range(npix):
             dst[p] = src[p]
-    return out
 
 
 # --- direct blocked correlation ------------------------------------------------------------------
@@ -340,7 +421,6 @@ def _taps1(y0, xrow, w0, offs, q0, m):
             y0[q] += a0 * x0[q]
 
 
-@njit(parallel=True, cache=True)
 def direct_corr_wide(xp, w, bias, dilation, blk, y):
     """Unit-stride valid correlation ``y = corr(xp, w) + bias`` on the wide flattened grid.
 
@@ -354,6 +434,29 @@ def direct_corr_wide(xp, w, bias, dilation, blk, y):
     ``_taps4``; the last one to three channels of a group go through ``_taps2`` / ``_taps1``)
     and copies the real outputs out, so no wide array is allocated (page faults) or cropped.
     """
+    run_chunks(
+        _direct_corr_wide,
+        y.size * w[0].size,
+        xp,
+        w,
+        bias,
+        dilation,
+        blk,
+        y,
+    )
+    return y
+
+
+@njit(cache=True, nogil=True)
+def _direct_corr_wide(chunk, nchunk, xp, w, bias, dilation, blk, y):
+    xp, w, bias, dilation, blk, y = (
+        borrow(xp),
+        borrow(w),
+        borrow(bias),
+        borrow(dilation),
+        borrow(blk),
+        borrow(y),
+    )
     nb, nc = xp.shape[0], xp.shape[1]
     dp, hp, wp = xp.shape[2], xp.shape[3], xp.shape[4]
     nout, cg = w.shape[0], w.shape[1]
@@ -377,7 +480,8 @@ def direct_corr_wide(xp, w, bias, dilation, blk, y):
     wf = w.reshape(nout, cg, kk)
     nquad = (og + 3) // 4  # output channels are taken four at a time within a group
     ngroup = nout // og
-    for task in prange(nb * ngroup * od * nblk * nquad):
+    ntask = nb * ngroup * od * nblk * nquad
+    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
         n = task // (ngroup * od * nblk * nquad)
         rem = task % (ngroup * od * nblk * nquad)
         grp = rem // (od * nblk * nquad)
@@ -439,18 +543,24 @@ def direct_corr_wide(xp, w, bias, dilation, blk, y):
                 dst = y[n, o + u, i, j, klo:khi]
                 for k in range(khi - klo):
                     dst[k] = src[k]
-    return y
 
 
-@njit(parallel=True, cache=True)
 def pad_batch_last(x, md, mh, mw, out):
     """``out[c, i, j, k, n] = x[n, c, md[i], mh[j], mw[k]]`` (zero where a map entry is -1).
 
     Pads (any frame the maps describe) and moves the batch axis last in one pass.
     """
+    run_chunks(_pad_batch_last, out.size, x, md, mh, mw, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _pad_batch_last(chunk, nchunk, x, md, mh, mw, out):
+    x, md, mh, mw, out = borrow(x), borrow(md), borrow(mh), borrow(mw), borrow(out)
     nb, nc = x.shape[0], x.shape[1]
     dp, hp, wp = out.shape[1], out.shape[2], out.shape[3]
-    for task in prange(nc * dp * hp):
+    ntask = nc * dp * hp
+    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
         c = task // (dp * hp)
         i = (task // hp) % dp
         j = task % hp
@@ -465,15 +575,21 @@ def pad_batch_last(x, md, mh, mw, out):
             else:
                 for n in range(nb):
                     dst[n] = x[n, c, si, sj, sk]
-    return out
 
 
-@njit(parallel=True, cache=True)
 def unbatch_last(yt, y):
     """``y[n, o, i, j, k] = yt[o, i, j, k, n]`` (the batch axis back in front)."""
+    run_chunks(_unbatch_last, y.size, yt, y)
+    return y
+
+
+@njit(cache=True, nogil=True)
+def _unbatch_last(chunk, nchunk, yt, y):
+    yt, y = borrow(yt), borrow(y)
     nb, nout = y.shape[0], y.shape[1]
     od, oh, ow = y.shape[2], y.shape[3], y.shape[4]
-    for task in prange(nout * od * oh):
+    ntask = nout * od * oh
+    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
         o = task // (od * oh)
         i = (task // oh) % od
         j = task % oh
@@ -482,7 +598,6 @@ def unbatch_last(yt, y):
             dst = y[n, o, i, j]
             for k in range(ow):
                 dst[k] = src[k, n]
-    return y
 
 
 @njit(cache=True)
@@ -494,7 +609,6 @@ def _seen(fka, fkb, f0):
     return False
 
 
-@njit(parallel=True, cache=True)
 def direct_corr_batch_last(xt, w, bias, dilation, rowok, cols, blk, yt):
     """Unit-stride valid correlation ``corr(x, w) + bias`` with the batch axis last.
 
@@ -513,6 +627,33 @@ def direct_corr_batch_last(xt, w, bias, dilation, rowok, cols, blk, yt):
     the row, group of four output channels), channel groups fastest so that both halves of the
     task range hold the same mix of four-channel and remainder tasks.
     """
+    run_chunks(
+        _direct_corr_batch_last,
+        yt.size * w[0].size,
+        xt,
+        w,
+        bias,
+        dilation,
+        rowok,
+        cols,
+        blk,
+        yt,
+    )
+    return yt
+
+
+@njit(cache=True, nogil=True)
+def _direct_corr_batch_last(chunk, nchunk, xt, w, bias, dilation, rowok, cols, blk, yt):
+    xt, w, bias, dilation, rowok, cols, blk, yt = (
+        borrow(xt),
+        borrow(w),
+        borrow(bias),
+        borrow(dilation),
+        borrow(rowok),
+        borrow(cols),
+        borrow(blk),
+        borrow(yt),
+    )
     nc, dp, hp, wp, nb = xt.shape
     nout, cg = w.shape[0], w.shape[1]
     kd, kh, kw = w.shape[2], w.shape[3], w.shape[4]
@@ -530,7 +671,8 @@ def direct_corr_batch_last(xt, w, bias, dilation, rowok, cols, blk, yt):
     nblk = (ow * nb + blk - 1) // blk
     width = (ow + nblk - 1) // nblk
     nblk = (ow + width - 1) // width
-    for task in prange(ngroup * nrow * nblk * nquad):
+    ntask = ngroup * nrow * nblk * nquad
+    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
         grp = task // (nrow * nblk * nquad)
         rem = task % (nrow * nblk * nquad)
         row = rem // (nblk * nquad)
@@ -595,7 +737,6 @@ def direct_corr_batch_last(xt, w, bias, dilation, rowok, cols, blk, yt):
                         _taps1(y2, xrow, wl[2], ol, q0, m)
                 else:
                     _taps1(y0, xrow, wl[0], ol, q0, m)
-    return yt
 
 
 def batch_last(nb: int, nq_wide: int, npix: int) -> bool:
@@ -660,7 +801,6 @@ def direct_corr(xp, w, bias, dilation, y):
 
 # contract + reassoc: the per-tap dot products are reductions, which LLVM vectorises only when
 # it may reorder the sum (the blocks' partial sums are then added in float64).
-@njit(parallel=True, cache=True, fastmath={"contract", "reassoc"})
 def direct_grad_weight_wide(xp, gwide, nq, ksize, dilation, zero, blk, nsplit, part):
     """Weight gradient of a unit-stride correlation from the output gradient on the wide grid.
 
@@ -671,6 +811,37 @@ def direct_grad_weight_wide(xp, gwide, nq, ksize, dilation, zero, blk, nsplit, p
     computes four taps per contiguous loop for both channels (six loads per eight FMAs).
     ``zero`` is 0 in the compute dtype (the type of the per-block sums).
     """
+    run_chunks(
+        _direct_grad_weight_wide,
+        gwide.shape[0] * nq * part[0].size,
+        xp,
+        gwide,
+        nq,
+        ksize,
+        dilation,
+        zero,
+        blk,
+        nsplit,
+        part,
+    )
+    return part
+
+
+@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+def _direct_grad_weight_wide(
+    chunk, nchunk, xp, gwide, nq, ksize, dilation, zero, blk, nsplit, part
+):
+    xp, gwide, nq, ksize, dilation, zero, blk, nsplit, part = (
+        borrow(xp),
+        borrow(gwide),
+        borrow(nq),
+        borrow(ksize),
+        borrow(dilation),
+        borrow(zero),
+        borrow(blk),
+        borrow(nsplit),
+        borrow(part),
+    )
     nb, nc = xp.shape[0], xp.shape[1]
     dp, hp, wp = xp.shape[2], xp.shape[3], xp.shape[4]
     nout, cg, kk = part.shape[1], part.shape[2], part.shape[3]
@@ -689,7 +860,8 @@ def direct_grad_weight_wide(xp, gwide, nq, ksize, dilation, zero, blk, nsplit, p
     npair = (og + 1) // 2
     ngroup = nout // og
     per = (nb + nsplit - 1) // nsplit
-    for task in prange(nsplit * ngroup * npair * cg):
+    ntask = nsplit * ngroup * npair * cg
+    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
         sp = task // (ngroup * npair * cg)
         rem = task % (ngroup * npair * cg)
         grp = rem // (npair * cg)
@@ -747,7 +919,6 @@ def direct_grad_weight_wide(xp, gwide, nq, ksize, dilation, zero, blk, nsplit, p
                         u0 += gb[q] * x0[q]
                     r0[t] += s0
                     r1[t] += u0
-    return part
 
 
 # --- host drivers ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ into its ``stride`` phases (:func:`deinterleave`), so that tap ``k`` reads phase
 contiguous positions ``o + q`` where ``k * dilation - pad_before = q * stride + r``.
 
 Parallelism: tasks are (batch x output rows x column blocks), run in contiguous chunks on
-Numba's thread count by :func:`sigconv._cpu._threads.run_tasks`; the column blocks give a long
+Numba's thread count by :func:`sigconv._cpu._threads.run_chunks`; the column blocks give a long
 1-D signal its parallelism and keep an output block plus its input span in cache while all taps
 of a long kernel pass over it.
 
@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._nrt import borrow
-from ._threads import run_tasks
+from ._threads import run_chunks
 
 # Boundary codes shared with the wrapper (scipy.ndimage names).
 BOUNDARY_CODES = {"constant": 0, "reflect": 1, "mirror": 2, "nearest": 3, "wrap": 4}
@@ -381,7 +381,6 @@ def correlate3(x, xd, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, b
     M = xd.shape[4]
     SM = xd.shape[3] * M
     nblk = -(-O2 // block)
-    ntask = B * O0 * O1 * nblk
     # Per tap along the last axis: input index o*s2 + off = (o + q)*s2 + r, the outputs
     # [lo, hi) whose input lies inside the row, and the offset of its first read within a row
     # of ``xd`` (phase r, position q).
@@ -409,7 +408,13 @@ def correlate3(x, xd, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, b
     zw = np.array([0.0, cval], dtype=w.dtype)
     rows = _rows_fast if _all_blocks_fast(lo_all, hi_all, O2, block) else _rows_mixed
     tabs = (_row_sums(w), w.reshape(T), ktab, ttab, _groups(T), zw)
-    run_tasks(rows, ntask, out.size * T, x, xd, w, out, *tabs, geo, float(cval), SM)
+    run_chunks(rows, out.size * T, x, xd, w, out, *tabs, geo, float(cval), SM)
+
+
+@njit(cache=True)
+def _chunk_range(chunk, nchunk, ntask):
+    """Tasks ``[t_start, t_end)``: the ``chunk``-th of ``nchunk`` equal parts of ``ntask``."""
+    return chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk
 
 
 @njit(cache=True)
@@ -449,8 +454,8 @@ def _block(c, block, O2, lo_all, hi_all):
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _rows_fast(t_start, t_end, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo, cval, SM):
-    """Output row blocks ``t_start .. t_end - 1``, each by :func:`_task_fast`."""
+def _rows_fast(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo, cval, SM):
+    """Output row blocks of the ``chunk``-th of ``nchunk`` parts, each by :func:`_task_fast`."""
     x, xd, w, out = borrow(x), borrow(xd), borrow(w), borrow(out)
     rowsum, wf, ktab, ttab, gs, zw = (borrow(rowsum), borrow(wf), borrow(ktab), borrow(ttab),
                                       borrow(gs), borrow(zw))  # fmt: skip
@@ -465,6 +470,7 @@ def _rows_fast(t_start, t_end, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, ge
     tv = np.empty(_G_FAST, dtype=w.dtype)
     xf = xd.reshape(xd.size)
     xflat = x.reshape(x.size)
+    t_start, t_end = _chunk_range(chunk, nchunk, x.shape[0] * O0 * O1 * nblk)
     c, o1, o0, b = _task_coords(t_start, nblk, O1, O0)
     for t in range(t_start, t_end):
         if t > t_start:
@@ -475,10 +481,11 @@ def _rows_fast(t_start, t_end, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, ge
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _rows_mixed(t_start, t_end, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo, cval, SM):
-    """Output row blocks ``t_start .. t_end - 1``: a block whose outputs read inside the row for
-    every tap except at most ``_SCALAR_MAX`` of them takes :func:`_task_fast`, the others (the
-    ends of a signal under a long 1-D kernel) :func:`_task`."""
+def _rows_mixed(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo, cval, SM):
+    """Output row blocks of the ``chunk``-th of ``nchunk`` parts: a block whose outputs read
+    inside the row for every tap except at most ``_SCALAR_MAX`` of them takes
+    :func:`_task_fast`, the others (the ends of a signal under a long 1-D kernel) :func:`_task`.
+    """
     x, xd, w, out = borrow(x), borrow(xd), borrow(w), borrow(out)
     rowsum, wf, ktab, ttab, gs, zw = (borrow(rowsum), borrow(wf), borrow(ktab), borrow(ttab),
                                       borrow(gs), borrow(zw))  # fmt: skip
@@ -493,6 +500,7 @@ def _rows_mixed(t_start, t_end, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, g
     tmi = np.empty((5, _G_TASK), dtype=np.int64)
     xf = xd.reshape(xd.size)
     xflat = x.reshape(x.size)
+    t_start, t_end = _chunk_range(chunk, nchunk, x.shape[0] * O0 * O1 * nblk)
     c, o1, o0, b = _task_coords(t_start, nblk, O1, O0)
     for t in range(t_start, t_end):
         if t > t_start:
@@ -720,7 +728,6 @@ def correlate3_split(x, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval,
     K0, K1, K2 = w.shape
     O0, O1, O2 = out.shape[1:]
     nblk = -(-O2 // block)
-    ntask = B * O0 * O1 * nblk
     # Per tap along the last axis: input index o*s2 + off = (o + q)*s2 + r; outputs [lo_all,
     # hi_all) read inside the row for every tap.
     k2 = np.arange(K2, dtype=np.int64)
@@ -740,7 +747,7 @@ def correlate3_split(x, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval,
     geo = tuple(int(v) for v in geo)
     zw = np.array([0.0, cval], dtype=w.dtype)
     tabs = (_row_sums(w), w.reshape(T), ttab, ktab, _groups(T), zw)
-    run_tasks(_rows_split, ntask, out.size * T, x, w, out, *tabs, geo, float(cval))
+    run_chunks(_rows_split, out.size * T, x, w, out, *tabs, geo, float(cval))
 
 
 @njit(cache=True, fastmath=_FASTMATH)
@@ -778,8 +785,8 @@ def _split_row(buf, so, xflat, xs, N2, s2, Mb, mb0):
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _rows_split(t_start, t_end, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, cval):
-    """Output row blocks ``t_start .. t_end - 1`` of :func:`correlate3_split`, in order."""
+def _rows_split(chunk, nchunk, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, cval):
+    """Output row blocks of the ``chunk``-th of ``nchunk`` parts of :func:`correlate3_split`."""
     x, w, out = borrow(x), borrow(w), borrow(out)
     rowsum, wf, ttab, ktab, gs, zw = (borrow(rowsum), borrow(wf), borrow(ttab), borrow(ktab),
                                       borrow(gs), borrow(zw))  # fmt: skip
@@ -811,6 +818,7 @@ def _rows_split(t_start, t_end, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, 
     tk2 = ttab[1]
     xflat = x.reshape(x.size)
     ptr = 0
+    t_start, t_end = _chunk_range(chunk, nchunk, x.shape[0] * O0 * O1 * nblk)
     c, o1, o0, b = _task_coords(t_start, nblk, O1, O0)
     for t in range(t_start, t_end):
         if t > t_start:
