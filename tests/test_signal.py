@@ -494,7 +494,7 @@ def test_no_recompilation():
     """Repeated calls with both dtypes, all options: the kernels' signatures stay fixed."""
     kernels = [
         cpu_kernels._rows_fast,
-        cpu_kernels._rows_mixed,
+        cpu_kernels._rows_general,
         cpu_kernels._rows_split,
         cpu_kernels.deinterleave,
     ]

@@ -8,8 +8,10 @@ row: on 256^3 volumes those operations took half of the kernel's time. Numba's o
 gufuncs receive their arrays without a meminfo, which makes every count operation a no-op; a
 kernel that borrows its arguments this way gets the same.
 
-Safe only for arrays the caller keeps alive for the whole call (the arguments of a kernel
-called from Python are) and that are not returned or stored.
+Safe only for arrays kept alive for as long as the borrowed copy is used (the arguments of a
+kernel called from Python are; a kernel's own scratch is kept by :func:`keep` after its last
+use, since Numba frees an array right after the last use of its variable) and that are not
+returned or stored.
 """
 
 from numba.core import types
@@ -45,3 +47,14 @@ def borrow(typingctx, arr):
         return dst._getvalue()
 
     return arr(arr), codegen
+
+
+@intrinsic
+def keep(typingctx, *arrays):
+    """A use of ``arrays`` that does nothing: their owners stay alive up to this point."""
+    sig = types.none(types.StarArgTuple(arrays))
+
+    def codegen(context, builder, signature, args):
+        return context.get_dummy_value()
+
+    return sig, codegen

@@ -40,6 +40,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._nrt import borrow
+from ._nrt import keep as _keep
 from ._threads import run_chunks
 
 # Boundary codes shared with the wrapper (scipy.ndimage names).
@@ -56,9 +57,6 @@ _SCALAR_MAX = 32
 # Taps per fused pass of the fast path: 9 is one pass per 3x3 kernel plane; LLVM still
 # vectorises a loop over 9 input slices and one output slice (alias checks included).
 _G_FAST = 9
-
-# Pending taps per fused pass of the general path (:func:`_task`, :func:`_fused`).
-_G_TASK = 8
 
 
 @njit(cache=True)
@@ -129,132 +127,73 @@ def _clamp(v, lo, hi):
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def _fused(orow, L, H, xd, b, tm0, tm1, tr, tq, tv, g):
-    """``orow[L:H] += sum_t tv[t] * xd[b, tm0[t], tm1[t], tr[t], L + tq[t] : H + tq[t]]``."""
-    ar = orow[L:H]
-    m = H - L
-    v0 = tv[0]
-    a0 = xd[b, tm0[0], tm1[0], tr[0], L + tq[0] : H + tq[0]]
-    if g == 1:
-        for j in range(m):
-            ar[j] += v0 * a0[j]
-        return
-    v1 = tv[1]
-    a1 = xd[b, tm0[1], tm1[1], tr[1], L + tq[1] : H + tq[1]]
-    if g == 2:
-        for j in range(m):
-            ar[j] += v0 * a0[j] + v1 * a1[j]
-        return
-    v2 = tv[2]
-    a2 = xd[b, tm0[2], tm1[2], tr[2], L + tq[2] : H + tq[2]]
-    if g == 3:
-        for j in range(m):
-            ar[j] += v0 * a0[j] + v1 * a1[j] + v2 * a2[j]
-        return
-    v3 = tv[3]
-    a3 = xd[b, tm0[3], tm1[3], tr[3], L + tq[3] : H + tq[3]]
-    if g == 4:
-        for j in range(m):
-            ar[j] += (v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])
-        return
-    v4 = tv[4]
-    a4 = xd[b, tm0[4], tm1[4], tr[4], L + tq[4] : H + tq[4]]
-    if g == 5:
-        for j in range(m):
-            ar[j] += (v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j]) + v4 * a4[j]
-        return
-    v5 = tv[5]
-    a5 = xd[b, tm0[5], tm1[5], tr[5], L + tq[5] : H + tq[5]]
-    if g == 6:
-        for j in range(m):
-            ar[j] += (
-                (v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j]) + (v4 * a4[j] + v5 * a5[j])
-            )
-        return
-    v6 = tv[6]
-    a6 = xd[b, tm0[6], tm1[6], tr[6], L + tq[6] : H + tq[6]]
-    if g == 7:
-        for j in range(m):
-            ar[j] += (
-                (v0 * a0[j] + v1 * a1[j])
-                + (v2 * a2[j] + v3 * a3[j])
-                + (v4 * a4[j] + v5 * a5[j])
-                + v6 * a6[j]
-            )
-        return
-    v7 = tv[7]
-    a7 = xd[b, tm0[7], tm1[7], tr[7], L + tq[7] : H + tq[7]]
-    for j in range(m):
-        ar[j] += ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])) + (
-            (v4 * a4[j] + v5 * a5[j]) + (v6 * a6[j] + v7 * a7[j])
-        )
-
-
-@njit(cache=True, fastmath=_FASTMATH)
-def _pass(orow, A, B, xf, base, soff, sv, t0, g):
-    """``orow[A:B] += sum_i sv[t0 + i] * xf[base + soff[t0 + i] + A : ... + B]``, ``i < g <= 9``.
+def _pass(orow, A, B, xf, base, soff, sv):
+    """``orow[A:B] += sum_i sv[i] * xf[base + soff[i] + A : ... + B]`` over the ``g <= 9`` taps.
 
     One vectorised loop over contiguous slices of the flat input; the accumulator row stays in
     L1 between passes, so a pass costs one load per tap and one load and store per output.
+    ``soff`` and ``sv`` are views of exactly the pass's taps, so every call site has the same
+    argument types (a literal count or offset would compile a specialisation of its own).
     """
     ar = orow[A:B]
     m = B - A
-    v0 = sv[t0 + 0]
-    a0 = xf[base + soff[t0 + 0] + A : base + soff[t0 + 0] + B]
+    g = soff.shape[0]
+    v0 = sv[0]
+    a0 = xf[base + soff[0] + A : base + soff[0] + B]
     if g == 1:
         for j in range(m):
             ar[j] += v0 * a0[j]
         return
-    v1 = sv[t0 + 1]
-    a1 = xf[base + soff[t0 + 1] + A : base + soff[t0 + 1] + B]
+    v1 = sv[1]
+    a1 = xf[base + soff[1] + A : base + soff[1] + B]
     if g == 2:
         for j in range(m):
             ar[j] += v0 * a0[j] + v1 * a1[j]
         return
-    v2 = sv[t0 + 2]
-    a2 = xf[base + soff[t0 + 2] + A : base + soff[t0 + 2] + B]
+    v2 = sv[2]
+    a2 = xf[base + soff[2] + A : base + soff[2] + B]
     if g == 3:
         for j in range(m):
             ar[j] += (v0 * a0[j] + v1 * a1[j]) + v2 * a2[j]
         return
-    v3 = sv[t0 + 3]
-    a3 = xf[base + soff[t0 + 3] + A : base + soff[t0 + 3] + B]
+    v3 = sv[3]
+    a3 = xf[base + soff[3] + A : base + soff[3] + B]
     if g == 4:
         for j in range(m):
             ar[j] += (v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])
         return
-    v4 = sv[t0 + 4]
-    a4 = xf[base + soff[t0 + 4] + A : base + soff[t0 + 4] + B]
+    v4 = sv[4]
+    a4 = xf[base + soff[4] + A : base + soff[4] + B]
     if g == 5:
         for j in range(m):
             ar[j] += ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])) + v4 * a4[j]
         return
-    v5 = sv[t0 + 5]
-    a5 = xf[base + soff[t0 + 5] + A : base + soff[t0 + 5] + B]
+    v5 = sv[5]
+    a5 = xf[base + soff[5] + A : base + soff[5] + B]
     if g == 6:
         for j in range(m):
             ar[j] += ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])) + (
                 v4 * a4[j] + v5 * a5[j]
             )
         return
-    v6 = sv[t0 + 6]
-    a6 = xf[base + soff[t0 + 6] + A : base + soff[t0 + 6] + B]
+    v6 = sv[6]
+    a6 = xf[base + soff[6] + A : base + soff[6] + B]
     if g == 7:
         for j in range(m):
             ar[j] += ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])) + (
                 (v4 * a4[j] + v5 * a5[j]) + v6 * a6[j]
             )
         return
-    v7 = sv[t0 + 7]
-    a7 = xf[base + soff[t0 + 7] + A : base + soff[t0 + 7] + B]
+    v7 = sv[7]
+    a7 = xf[base + soff[7] + A : base + soff[7] + B]
     if g == 8:
         for j in range(m):
             ar[j] += ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])) + (
                 (v4 * a4[j] + v5 * a5[j]) + (v6 * a6[j] + v7 * a7[j])
             )
         return
-    v8 = sv[t0 + 8]
-    a8 = xf[base + soff[t0 + 8] + A : base + soff[t0 + 8] + B]
+    v8 = sv[8]
+    a8 = xf[base + soff[8] + A : base + soff[8] + B]
     for j in range(m):
         ar[j] += (
             ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j]))
@@ -262,94 +201,19 @@ def _pass(orow, A, B, xf, base, soff, sv, t0, g):
         ) + v8 * a8[j]
 
 
-@njit(cache=True, fastmath=_FASTMATH)
-def _flush(orow, c0, c1, x, xd, b, tm0, tm1, tk, tr, tq, tv, g, lo_k, hi_k, s, off_k, bmode, cval):
-    """Add a group of ``g`` pending taps to ``orow[c0:c1]``: one fused pass over their common
-    interior, single-tap passes over the rest of each interior, scalar loops at the edges."""
-    n = x.shape[3]
-    L = c0
-    H = c1
-    for t in range(g):
-        L = max(L, lo_k[tk[t]])
-        H = min(H, hi_k[tk[t]])
-    if L < H and (L - c0) + (c1 - H) <= _SCALAR_MAX:
-        # Short rows (3-D volumes) and taps of nearby offsets: one fused pass, then the few
-        # outputs outside the common interior in one scalar loop over all taps of the group
-        # (cheaper than a slice and a loop per tap).
-        _fused(orow, L, H, xd, b, tm0, tm1, tr, tq, tv, g)
-        o = c0
-        while o < c1:
-            if o == L:
-                o = H
-                continue
-            acc = orow[o] * 0.0
-            for t in range(g):
-                i = o * s + off_k[tk[t]]
-                if i >= 0 and i < n:
-                    acc += tv[t] * x[b, tm0[t], tm1[t], i]
-                else:
-                    mi = _map_index(i, n, bmode)
-                    acc += tv[t] * (cval if mi < 0 else x[b, tm0[t], tm1[t], mi])
-            orow[o] += acc
-            o += 1
-        return
-    if L < H:
-        _fused(orow, L, H, xd, b, tm0, tm1, tr, tq, tv, g)
-    else:
-        L = c0
-        H = c0
-    for t in range(g):
-        k = tk[t]
-        lo = _clamp(lo_k[k], c0, c1)
-        hi = _clamp(hi_k[k], lo, c1)
-        v = tv[t]
-        a = lo
-        e = min(L, hi)
-        if a < e:
-            ar = orow[a:e]
-            xs = xd[b, tm0[t], tm1[t], tr[t], a + tq[t] : e + tq[t]]
-            for j in range(e - a):
-                ar[j] += v * xs[j]
-        a = max(H, lo)
-        if a < hi:
-            ar = orow[a:hi]
-            xs = xd[b, tm0[t], tm1[t], tr[t], a + tq[t] : hi + tq[t]]
-            for j in range(hi - a):
-                ar[j] += v * xs[j]
-        if lo > c0 or hi < c1:
-            xr = x[b, tm0[t], tm1[t]]
-            off = off_k[k]
-            if bmode == 0:
-                cv = v * cval
-                for o in range(c0, lo):
-                    orow[o] += cv
-                for o in range(hi, c1):
-                    orow[o] += cv
-            elif bmode == 3:
-                cv = v * xr[0]
-                for o in range(c0, lo):
-                    orow[o] += cv
-                cv = v * xr[n - 1]
-                for o in range(hi, c1):
-                    orow[o] += cv
-            else:
-                for o in range(c0, lo):
-                    orow[o] += v * xr[_map_index(o * s + off, n, bmode)]
-                for o in range(hi, c1):
-                    orow[o] += v * xr[_map_index(o * s + off, n, bmode)]
-
-
 # --- stride 1 along the rows, or a deinterleaved input -----------------------------------------
 #
 # Two row kernels, so a call compiles only the path it takes: :func:`_rows_fast` when every
 # column block of a row reads inside the input for all but ``_SCALAR_MAX`` outputs (images,
-# volumes, short 1-D kernels), :func:`_rows_mixed` otherwise (long 1-D kernels, whose row ends
-# need per-tap passes).
+# volumes, short 1-D kernels), :func:`_rows_general` otherwise (long kernels along the rows,
+# whose row ends need per-tap passes). The general path takes the interior blocks too: with
+# such kernels a block's passes are as long as the fast path's (W1, 441000 samples x 255 taps
+# 'same', ran as fast), and a first call compiles one row kernel, not two.
 
 
 def _all_blocks_fast(lo_all, hi_all, O2, block):
     """Whether every column block of ``block`` outputs reads inside the row for all taps but
-    at most ``_SCALAR_MAX`` outputs (the rule :func:`_rows_mixed` applies per task)."""
+    at most ``_SCALAR_MAX`` outputs."""
     c0 = np.arange(0, O2, block, dtype=np.int64)
     c1 = np.minimum(c0 + block, O2)
     lo = np.minimum(np.maximum(lo_all, c0), c1)
@@ -406,9 +270,14 @@ def correlate3(x, xd, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, b
     geo = tuple(int(v) for v in (s0, s1, s2, d0, d1, p0, p1, bmode, block, nblk, lo_all, hi_all))
     # zero and cval in the data's dtype (float32 sums stay float32 in the scalar edge loop)
     zw = np.array([0.0, cval], dtype=w.dtype)
-    rows = _rows_fast if _all_blocks_fast(lo_all, hi_all, O2, block) else _rows_mixed
-    tabs = (_row_sums(w), w.reshape(T), ktab, ttab, _groups(T), zw)
-    run_chunks(rows, out.size * T, x, xd, w, out, *tabs, geo, float(cval), SM)
+    rowsum, wf = _row_sums(w), w.reshape(T)
+    if _all_blocks_fast(lo_all, hi_all, O2, block):
+        tabs = (rowsum, wf, ktab, ttab, _groups(T), zw)
+        run_chunks(_rows_fast, out.size * T, x, xd, w, out, *tabs, geo, float(cval), SM)
+    else:
+        run_chunks(
+            _rows_general, out.size * T, x, xd, w, out, rowsum, wf, ktab, geo, float(cval), SM
+        )
 
 
 @njit(cache=True)
@@ -466,8 +335,9 @@ def _rows_fast(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo
     # row), and the pending taps' starts and weights
     rsd = np.empty(K0 * K1, dtype=np.int64)
     rsx = np.empty(K0 * K1, dtype=np.int64)
-    st = np.empty(_G_FAST, dtype=np.int64)
-    tv = np.empty(_G_FAST, dtype=w.dtype)
+    st0 = np.empty(_G_FAST, dtype=np.int64)
+    tv0 = np.empty(_G_FAST, dtype=w.dtype)
+    st, tv = borrow(st0), borrow(tv0)
     xf = xd.reshape(xd.size)
     xflat = x.reshape(x.size)
     t_start, t_end = _chunk_range(chunk, nchunk, x.shape[0] * O0 * O1 * nblk)
@@ -478,39 +348,30 @@ def _rows_fast(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo
         c0, c1, L, H = _block(c, block, O2, geo[10], geo[11])
         _task_fast(b, o0, o1, c0, c1, L, H, x, xf, xflat, w, out, rowsum, wf, ktab, ttab, gs, zw,
                    rsd, rsx, st, tv, geo, cval, SM)  # fmt: skip
+    _keep(st0, tv0)  # the owners of the borrowed scratch live until here
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _rows_mixed(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo, cval, SM):
-    """Output row blocks of the ``chunk``-th of ``nchunk`` parts: a block whose outputs read
-    inside the row for every tap except at most ``_SCALAR_MAX`` of them takes
-    :func:`_task_fast`, the others (the ends of a signal under a long 1-D kernel) :func:`_task`.
-    """
+def _rows_general(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, geo, cval, SM):
+    """Output row blocks of the ``chunk``-th of ``nchunk`` parts, each by :func:`_task`."""
     x, xd, w, out = borrow(x), borrow(xd), borrow(w), borrow(out)
-    rowsum, wf, ktab, ttab, gs, zw = (borrow(rowsum), borrow(wf), borrow(ktab), borrow(ttab),
-                                      borrow(gs), borrow(zw))  # fmt: skip
+    rowsum, wf, ktab = borrow(rowsum), borrow(wf), borrow(ktab)
     O0, O1, O2 = out.shape[1:]
     block, nblk = geo[8], geo[9]
-    K0, K1, _ = w.shape
-    rsd = np.empty(K0 * K1, dtype=np.int64)
-    rsx = np.empty(K0 * K1, dtype=np.int64)
-    st = np.empty(_G_FAST, dtype=np.int64)
-    tv = np.empty(_G_FAST, dtype=w.dtype)
-    # pending taps of the general path: input rows (tm0, tm1), column, phase, position
-    tmi = np.empty((5, _G_TASK), dtype=np.int64)
+    # scratch: the pending taps' offsets and weights (borrowed: sliced once per pass)
+    st0 = np.empty(_G_FAST, dtype=np.int64)
+    tv0 = np.empty(_G_FAST, dtype=w.dtype)
+    st, tv = borrow(st0), borrow(tv0)
     xf = xd.reshape(xd.size)
-    xflat = x.reshape(x.size)
     t_start, t_end = _chunk_range(chunk, nchunk, x.shape[0] * O0 * O1 * nblk)
     c, o1, o0, b = _task_coords(t_start, nblk, O1, O0)
     for t in range(t_start, t_end):
         if t > t_start:
             c, o1, o0, b = _next_task(c, o1, o0, b, nblk, O1, O0)
-        c0, c1, L, H = _block(c, block, O2, geo[10], geo[11])
-        if L < H and (L - c0) + (c1 - H) <= _SCALAR_MAX:
-            _task_fast(b, o0, o1, c0, c1, L, H, x, xf, xflat, w, out, rowsum, wf, ktab, ttab, gs,
-                       zw, rsd, rsx, st, tv, geo, cval, SM)  # fmt: skip
-        else:
-            _task(b, o0, o1, c0, c1, x, xd, w, out, rowsum, wf, ktab, tmi, tv, geo, cval)
+        c0 = c * block
+        c1 = min(c0 + block, O2)
+        _task(b, o0, o1, c0, c1, x, xf, w, out, rowsum, wf, ktab, st, tv, geo, cval, SM)
+    _keep(st0, tv0)  # the owners of the borrowed scratch live until here
 
 
 # Inlined at the Numba-IR level, by measurement: one function less for LLVM to optimise and
@@ -617,7 +478,7 @@ def _task_fast(
             soff = st
             sv = tv
         if g > 0:
-            _pass(orow, A, B, xf, base, soff, sv, t0, g)
+            _pass(orow, A, B, xf, base, soff[t0 : t0 + g], sv[t0 : t0 + g])
     # Outputs outside [L, H): every tap through the boundary rule, overwriting what the
     # widened passes left there. Partial sums per kernel row in the data's dtype keep the
     # dependency chain short.
@@ -646,72 +507,83 @@ def _task_fast(
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def _task(b, o0, o1, c0, c1, x, xd, w, out, rowsum, wf, ktab, tmi, tv, geo, cval):
-    """One output row block: every kernel tap, grouped for fused passes.
+def _task(b, o0, o1, c0, c1, x, xf, w, out, rowsum, wf, ktab, st, tv, geo, cval, SM):
+    """One output row block that :func:`_task_fast` cannot take (the ends of a row under a long
+    kernel along the last axis, where each tap's interior differs).
 
-    Only for row blocks that :func:`_task_fast` cannot take; compiled only by
-    :func:`_correlate_mixed`.
+    Per kernel row, its taps go in groups of up to ``_G_FAST`` consecutive taps: one
+    :func:`_pass` over the group's common interior, single-tap passes over the rest of each
+    tap's interior, and the outputs outside a tap's interior through the boundary rule.
     """
-    N0 = x.shape[1]
-    N1 = x.shape[2]
+    N0, N1, n = x.shape[1], x.shape[2], x.shape[3]
     K0, K1, K2 = w.shape
     s0, s1, s2, d0, d1, p0, p1, bmode = geo[:8]
-    off_k, q_k, r_k, lo_k, hi_k = ktab[1], ktab[2], ktab[3], ktab[4], ktab[5]
-    tm0, tm1, tk, tr, tq = tmi[0], tmi[1], tmi[2], tmi[3], tmi[4]
-    G = tmi.shape[1]
+    toff, off_k, lo_k, hi_k = ktab[0], ktab[1], ktab[4], ktab[5]
     orow = out[b, o0, o1]
     zr = orow[c0:c1]
     # Loop from 0 over a slice: LLVM sees a non-negative index and vectorises the stores.
     for j in range(c1 - c0):
         zr[j] = 0.0
-    g = 0
-    total = K0 * K1 * K2
-    m0 = 0
-    m1 = 0
-    for tt in range(total):
-        k2 = tt % K2
-        if k2 == 0:
-            k01 = tt // K2
-            k1 = k01 % K1
-            k0 = k01 // K1
-            m0 = _map_index(o0 * s0 - p0 + k0 * d0, N0, bmode)
-            m1 = _map_index(o1 * s1 - p1 + k1 * d1, N1, bmode)
-            if m0 < 0 or m1 < 0:
-                # A whole kernel row over padding: every tap reads cval.
-                cv = rowsum[k0, k1] * cval
-                for j in range(c0, c1):
-                    orow[j] += cv
-        if m0 >= 0 and m1 >= 0:
-            tm0[g] = m0
-            tm1[g] = m1
-            tk[g] = k2
-            tr[g] = r_k[k2]
-            tq[g] = q_k[k2]
-            tv[g] = wf[tt]
-            g += 1
-        if g == G or (g > 0 and tt == total - 1):
-            _flush(
-                orow,
-                c0,
-                c1,
-                x,
-                xd,
-                b,
-                tm0,
-                tm1,
-                tk,
-                tr,
-                tq,
-                tv,
-                g,
-                lo_k,
-                hi_k,
-                s2,
-                off_k,
-                bmode,
-                cval,
-            )
-            g = 0
+    for kk in range(K0 * K1):
+        k0 = kk // K1
+        k1 = kk - k0 * K1
+        m0 = _map_index(o0 * s0 - p0 + k0 * d0, N0, bmode)
+        m1 = _map_index(o1 * s1 - p1 + k1 * d1, N1, bmode)
+        if m0 < 0 or m1 < 0:
+            # A whole kernel row over padding: every tap reads cval.
+            cv = rowsum[k0, k1] * cval
+            for j in range(c0, c1):
+                orow[j] += cv
+            continue
+        base = ((b * N0 + m0) * N1 + m1) * SM  # the input row's start in xf
+        xr = x[b, m0, m1]
+        for g0 in range(0, K2, _G_FAST):
+            g = min(_G_FAST, K2 - g0)
+            L = c0
+            H = c1
+            for t in range(g):
+                k = g0 + t
+                L = max(L, lo_k[k])
+                H = min(H, hi_k[k])
+                st[t] = toff[k]
+                tv[t] = wf[kk * K2 + k]
+            if L < H:
+                _pass(orow, L, H, xf, base, st[:g], tv[:g])
+            else:
+                L = c0
+                H = c0
+            for t in range(g):
+                k = g0 + t
+                lo = _clamp(lo_k[k], c0, c1)
+                hi = _clamp(hi_k[k], lo, c1)
+                e = min(L, hi)
+                if lo < e:
+                    _pass(orow, lo, e, xf, base, st[t : t + 1], tv[t : t + 1])
+                a = max(H, lo)
+                if a < hi:
+                    _pass(orow, a, hi, xf, base, st[t : t + 1], tv[t : t + 1])
+                if lo == c0 and hi == c1:
+                    continue
+                v = tv[t]
+                off = off_k[k]
+                if bmode == 0:
+                    cv = v * cval
+                    for o in range(c0, lo):
+                        orow[o] += cv
+                    for o in range(hi, c1):
+                        orow[o] += cv
+                elif bmode == 3:
+                    cv = v * xr[0]
+                    for o in range(c0, lo):
+                        orow[o] += cv
+                    cv = v * xr[n - 1]
+                    for o in range(hi, c1):
+                        orow[o] += cv
+                else:
+                    for o in range(c0, lo):
+                        orow[o] += v * xr[_map_index(o * s2 + off, n, bmode)]
+                    for o in range(hi, c1):
+                        orow[o] += v * xr[_map_index(o * s2 + off, n, bmode)]
 
 
 def correlate3_split(x, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, block):
@@ -800,13 +672,15 @@ def _rows_split(chunk, nchunk, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, c
     s0, s1, s2, d0, d1, p0, p1, bmode, block, nblk, lo_all, hi_all, qmin, Mb = geo
     SS = s2 * Mb
     nslot = 2 * K0 * K1
-    buf = np.zeros(nslot * SS, dtype=x.dtype)
+    buf0 = np.zeros(nslot * SS, dtype=x.dtype)
     # per slot: tag (input row * nblk + column block, -1 = empty), last task that used it
     slots = np.full((2, nslot), -1, dtype=np.int64)
     # per kernel row: slot offset in buf (-1 = cval row), start of its row in x, tag
     rs3 = np.empty((3, K0 * K1), dtype=np.int64)
-    st = np.empty(_G_FAST, dtype=np.int64)
-    tv = np.empty(_G_FAST, dtype=w.dtype)
+    st0 = np.empty(_G_FAST, dtype=np.int64)
+    tv0 = np.empty(_G_FAST, dtype=w.dtype)
+    # borrowed: sliced for every pass and every split row
+    buf, st, tv = borrow(buf0), borrow(st0), borrow(tv0)
     tags = slots[0]
     stamp = slots[1]
     rsd = rs3[0]
@@ -888,11 +762,11 @@ def _rows_split(chunk, nchunk, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, c
                 for tt in range(gs[grp], gs[grp + 1]):
                     rs = rsd[tkk[tt]]
                     if rs >= 0:
-                        st[g] = rs + toffl[tk2[tt]] - c0
+                        st[g] = rs + toffl[tk2[tt]]
                         tv[g] = wf[tt]
                         g += 1
                 if g > 0:
-                    _pass(orow, A, Bw, buf, 0, st, tv, 0, g)
+                    _pass(orow, A, Bw, buf, -c0, st[:g], tv[:g])
         o = c0
         while o < c1:
             if o == L and L < H:
@@ -915,3 +789,4 @@ def _rows_split(chunk, nchunk, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, c
                 t0 += K2
             orow[o] = acc
             o += 1
+    _keep(buf0, st0, tv0)  # the owners of the borrowed scratch live until here
