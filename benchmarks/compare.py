@@ -8,6 +8,10 @@ and compared with. Peers that are not installed are simply left out of ``setup``
 Run ``python benchmarks/compare.py`` (all cases) or ``--only W2 W5a`` (workload prefixes). It
 prints a markdown table of median times and, per peer, the ratio ``peer time / sigconv time``
 (> 1 means sigconv is faster). Results are checked for agreement before anything is timed.
+
+``--startup`` prints the start-up table instead (``startup.py``): the import time of sigconv and
+its peers, and per operation the first call in a fresh interpreter from an empty Numba cache
+(compiling) and from a filled one; ``--startup correlate`` keeps the cases with that prefix.
 """
 
 from __future__ import annotations
@@ -123,7 +127,19 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="*", help="workload prefixes to run (e.g. W2 W5a)")
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per implementation")
     parser.add_argument("--threads", type=int, default=2, help="threads for every library")
+    parser.add_argument(
+        "--startup",
+        nargs="*",
+        default=None,
+        help="print the start-up table (optionally only cases with these prefixes)",
+    )
     args = parser.parse_args(argv)
+    if args.startup is not None:
+        sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+        import startup
+
+        startup.table(args.startup or None)
+        return 0
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     # Idle OpenMP workers (Numba's default threading layer, PyTorch) sleep instead of spinning.
     # On a shared, oversubscribed machine spinning workers starve the threads doing the work:

@@ -115,7 +115,7 @@ def table(prefixes: list[str] | None = None) -> list[str]:
     peers = ["sigconv", "numpy", "scipy.signal", "scipy.ndimage", "sklearn", "torch"]
     for name in peers:
         try:
-            lines.append(f"| `import {name}` | {import_seconds(name):.3f} | |")
+            lines.append(f"| `import {name}` | {import_seconds(name):.4f} | |")
         except subprocess.CalledProcessError:  # peer not installed
             continue
         print(lines[-1], flush=True)

@@ -496,7 +496,7 @@ def test_no_recompilation():
         cpu_kernels._rows_fast,
         cpu_kernels._rows_general,
         cpu_kernels._rows_split,
-        cpu_kernels.deinterleave,
+        cpu_kernels._deinterleave,
     ]
 
     def run():

@@ -62,13 +62,13 @@ def pad(x, md, mh, mw, lo, out):
 
 
 @njit(cache=True, nogil=True)
-def _pad(chunk, nchunk, x, md, mh, mw, lo, out):
+def _pad(part, nparts, x, md, mh, mw, lo, out):
     x, md, mh, mw, lo, out = borrow(x), borrow(md), borrow(mh), borrow(mw), borrow(lo), borrow(out)
     nb, nc = x.shape[0], x.shape[1]
     wn = x.shape[4]
     dp, hp, wp = out.shape[2], out.shape[3], out.shape[4]
     ntask = nb * nc
-    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         n = task // nc
         c = task % nc
         for i in range(dp):
@@ -103,7 +103,7 @@ def fold(gp, md, mh, mw, lo, out):
 
 
 @njit(cache=True, nogil=True)
-def _fold(chunk, nchunk, gp, md, mh, mw, lo, out):
+def _fold(part, nparts, gp, md, mh, mw, lo, out):
     gp, md, mh, mw, lo, out = (
         borrow(gp),
         borrow(md),
@@ -116,7 +116,7 @@ def _fold(chunk, nchunk, gp, md, mh, mw, lo, out):
     wn = out.shape[4]
     dp, hp, wp = gp.shape[2], gp.shape[3], gp.shape[4]
     ntask = nb * nc
-    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         n = task // nc
         c = task % nc
         for i in range(dp):
@@ -166,7 +166,7 @@ def im2col(xp, b0, ksize, stride, dilation, osize, col):
 
 
 @njit(cache=True, nogil=True)
-def _im2col(chunk, nchunk, xp, b0, ksize, stride, dilation, osize, col):
+def _im2col(part, nparts, xp, b0, ksize, stride, dilation, osize, col):
     xp, b0, ksize, stride, dilation, osize, col = (
         borrow(xp),
         borrow(b0),
@@ -185,7 +185,7 @@ def _im2col(chunk, nchunk, xp, b0, ksize, stride, dilation, osize, col):
     npix = od * oh * ow
     nimg = col.shape[1] // npix
     ntask = nc * kk * nimg
-    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         r = task // nimg
         b = task % nimg
         c = r // kk
@@ -228,7 +228,7 @@ def col2im(col, b0, ksize, stride, dilation, osize, gxp):
 
 
 @njit(cache=True, nogil=True)
-def _col2im(chunk, nchunk, col, b0, ksize, stride, dilation, osize, gxp):
+def _col2im(part, nparts, col, b0, ksize, stride, dilation, osize, gxp):
     col, b0, ksize, stride, dilation, osize, gxp = (
         borrow(col),
         borrow(b0),
@@ -247,7 +247,7 @@ def _col2im(chunk, nchunk, col, b0, ksize, stride, dilation, osize, gxp):
     npix = od * oh * ow
     nimg = col.shape[1] // npix
     ntask = nimg * nc
-    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         b = task // nc
         c = task % nc
         img = gxp[b0 + b, c]
@@ -277,13 +277,13 @@ def unchunk(res, b0, bias, y):
 
 
 @njit(cache=True, nogil=True)
-def _unchunk(chunk, nchunk, res, b0, bias, y):
+def _unchunk(part, nparts, res, b0, bias, y):
     res, b0, bias, y = borrow(res), borrow(b0), borrow(bias), borrow(y)
     nout = res.shape[0]
     npix = y.shape[2]
     nimg = res.shape[1] // npix
     ntask = nimg * nout
-    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         b = task // nout
         o = task % nout
         src = res[o, b * npix : (b + 1) * npix]
@@ -300,13 +300,13 @@ def rechunk(g, b0, out):
 
 
 @njit(cache=True, nogil=True)
-def _rechunk(chunk, nchunk, g, b0, out):
+def _rechunk(part, nparts, g, b0, out):
     g, b0, out = borrow(g), borrow(b0), borrow(out)
     nout = out.shape[0]
     npix = g.shape[2]
     nimg = out.shape[1] // npix
     ntask = nimg * nout
-    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         b = task // nout
         o = task % nout
         src = g[b0 + b, o]
@@ -448,7 +448,7 @@ def direct_corr_wide(xp, w, bias, dilation, blk, y):
 
 
 @njit(cache=True, nogil=True)
-def _direct_corr_wide(chunk, nchunk, xp, w, bias, dilation, blk, y):
+def _direct_corr_wide(part, nparts, xp, w, bias, dilation, blk, y):
     xp, w, bias, dilation, blk, y = (
         borrow(xp),
         borrow(w),
@@ -481,7 +481,7 @@ def _direct_corr_wide(chunk, nchunk, xp, w, bias, dilation, blk, y):
     nquad = (og + 3) // 4  # output channels are taken four at a time within a group
     ngroup = nout // og
     ntask = nb * ngroup * od * nblk * nquad
-    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         n = task // (ngroup * od * nblk * nquad)
         rem = task % (ngroup * od * nblk * nquad)
         grp = rem // (od * nblk * nquad)
@@ -555,12 +555,12 @@ def pad_batch_last(x, md, mh, mw, out):
 
 
 @njit(cache=True, nogil=True)
-def _pad_batch_last(chunk, nchunk, x, md, mh, mw, out):
+def _pad_batch_last(part, nparts, x, md, mh, mw, out):
     x, md, mh, mw, out = borrow(x), borrow(md), borrow(mh), borrow(mw), borrow(out)
     nb, nc = x.shape[0], x.shape[1]
     dp, hp, wp = out.shape[1], out.shape[2], out.shape[3]
     ntask = nc * dp * hp
-    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         c = task // (dp * hp)
         i = (task // hp) % dp
         j = task % hp
@@ -584,12 +584,12 @@ def unbatch_last(yt, y):
 
 
 @njit(cache=True, nogil=True)
-def _unbatch_last(chunk, nchunk, yt, y):
+def _unbatch_last(part, nparts, yt, y):
     yt, y = borrow(yt), borrow(y)
     nb, nout = y.shape[0], y.shape[1]
     od, oh, ow = y.shape[2], y.shape[3], y.shape[4]
     ntask = nout * od * oh
-    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         o = task // (od * oh)
         i = (task // oh) % od
         j = task % oh
@@ -643,7 +643,7 @@ def direct_corr_batch_last(xt, w, bias, dilation, rowok, cols, blk, yt):
 
 
 @njit(cache=True, nogil=True)
-def _direct_corr_batch_last(chunk, nchunk, xt, w, bias, dilation, rowok, cols, blk, yt):
+def _direct_corr_batch_last(part, nparts, xt, w, bias, dilation, rowok, cols, blk, yt):
     xt, w, bias, dilation, rowok, cols, blk, yt = (
         borrow(xt),
         borrow(w),
@@ -672,7 +672,7 @@ def _direct_corr_batch_last(chunk, nchunk, xt, w, bias, dilation, rowok, cols, b
     width = (ow + nblk - 1) // nblk
     nblk = (ow + width - 1) // width
     ntask = ngroup * nrow * nblk * nquad
-    for task in range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk):
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         grp = task // (nrow * nblk * nquad)
         rem = task % (nrow * nblk * nquad)
         row = rem // (nblk * nquad)

@@ -37,7 +37,7 @@ call compiles only the path it takes (:func:`_rows_fast` alone for images and vo
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._nrt import borrow
 from ._nrt import keep as _keep
@@ -87,14 +87,19 @@ def _map_index(i, n, mode):
     return i if i < n else p - i
 
 
-@njit(parallel=True, cache=True)
 def deinterleave(x, xd):
     """``xd[b, i, j, r, m] = x[b, i, j, m * s + r]`` (0 past the end), ``s = xd.shape[3]``."""
+    run_chunks(_deinterleave, x.size, x, xd)
+
+
+@njit(cache=True, nogil=True)
+def _deinterleave(part, nparts, x, xd):
+    x, xd = borrow(x), borrow(xd)
     B, N0, N1, N2 = x.shape
     S = xd.shape[3]
     M = xd.shape[4]
     nrows = B * N0 * N1
-    for t in prange(nrows):
+    for t in range(part * nrows // nparts, (part + 1) * nrows // nparts):
         i1 = t % N1
         r0 = t // N1
         i0 = r0 % N0

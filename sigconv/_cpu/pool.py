@@ -15,7 +15,10 @@ instead of once per output, and the row loops vectorise.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from ._nrt import borrow
+from ._threads import run_chunks
 
 # Marks a buffer slot that no input element reached (padding): never chosen as an argmax.
 _NO_INDEX = np.iinfo(np.int64).max
@@ -29,9 +32,21 @@ def _row_split(r, od_n, oh_n):
     return p, od, rem - od * oh_n
 
 
-@njit(parallel=True, cache=True)
 def avg_pool_forward(x, out, geom, rd, rh, rw):
     """``out[p, od, oh, ow] = sum(window) * rd[od] * rh[oh] * rw[ow]`` (zero padding)."""
+    run_chunks(_avg_pool_forward, x.size + out.size, x, out, geom, rd, rh, rw)
+
+
+@njit(cache=True, nogil=True)
+def _avg_pool_forward(part, nparts, x, out, geom, rd, rh, rw):
+    x, out, geom, rd, rh, rw = (
+        borrow(x),
+        borrow(out),
+        borrow(geom),
+        borrow(rd),
+        borrow(rh),
+        borrow(rw),
+    )
     _, D, H, W = x.shape
     P, OD, OH, OW = out.shape
     kd, sd, pd = geom[0, 0], geom[0, 1], geom[0, 2]
@@ -41,7 +56,8 @@ def avg_pool_forward(x, out, geom, rd, rh, rw):
     hi = min(W, length - pw)
     nrows = P * OD * OH
     nchunk = min(nrows, 256)
-    for c in prange(nchunk):
+    ntask = nchunk
+    for c in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         buf = np.empty(length, dtype=x.dtype)
         for r in range(c * nrows // nchunk, (c + 1) * nrows // nchunk):
             p, od, oh = _row_split(r, OD, OH)
@@ -68,9 +84,21 @@ def avg_pool_forward(x, out, geom, rd, rh, rw):
                 orow[ow] = acc * (scale * rw[ow])
 
 
-@njit(parallel=True, cache=True)
 def avg_pool_backward(g, gx, geom, rd, rh, rw):
     """Adjoint of :func:`avg_pool_forward`: ``gx`` (zeroed by the caller) accumulates."""
+    run_chunks(_avg_pool_backward, g.size + gx.size, g, gx, geom, rd, rh, rw)
+
+
+@njit(cache=True, nogil=True)
+def _avg_pool_backward(part, nparts, g, gx, geom, rd, rh, rw):
+    g, gx, geom, rd, rh, rw = (
+        borrow(g),
+        borrow(gx),
+        borrow(geom),
+        borrow(rd),
+        borrow(rh),
+        borrow(rw),
+    )
     P, D, H, W = gx.shape
     _, OD, OH, OW = g.shape
     kd, sd, pd = geom[0, 0], geom[0, 1], geom[0, 2]
@@ -79,7 +107,8 @@ def avg_pool_backward(g, gx, geom, rd, rh, rw):
     length = (OW - 1) * sw + kw
     hi = min(W, length - pw)
     # Overlapping windows write the same input rows, so threads own whole planes (no races).
-    for p in prange(P):
+    ntask = P
+    for p in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         buf = np.empty(length, dtype=gx.dtype)
         bb = buf[pw : pw + hi]
         for od in range(OD):
@@ -119,13 +148,18 @@ def _nan_window(bv, bi, j, kw, dw):
     return m, mi
 
 
-@njit(parallel=True, cache=True)
 def max_pool_forward(x, out, idx, geom):
     """Max over each dilated window (padding is -inf) and its flat index in the plane.
 
     Ties go to the smallest flat index and NaN wins with the largest flat index among NaNs,
     which is PyTorch's scan-order rule ``val > max or isnan(val)``.
     """
+    run_chunks(_max_pool_forward, x.size + out.size, x, out, idx, geom)
+
+
+@njit(cache=True, nogil=True)
+def _max_pool_forward(part, nparts, x, out, idx, geom):
+    x, out, idx, geom = borrow(x), borrow(out), borrow(idx), borrow(geom)
     _, D, H, W = x.shape
     P, OD, OH, OW = out.shape
     kd, sd, pd, dd = geom[0, 0], geom[0, 1], geom[0, 2], geom[0, 3]
@@ -135,7 +169,8 @@ def max_pool_forward(x, out, idx, geom):
     hi = min(W, length - pw)
     nrows = P * OD * OH
     nchunk = min(nrows, 256)
-    for c in prange(nchunk):
+    ntask = nchunk
+    for c in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         bv = np.empty(length, dtype=x.dtype)
         bi = np.empty(length, dtype=np.int64)
         for r in range(c * nrows // nchunk, (c + 1) * nrows // nchunk):
@@ -194,11 +229,17 @@ def max_pool_forward(x, out, idx, geom):
                 irow[ow] = mi
 
 
-@njit(parallel=True, cache=True)
 def scatter_add(g, idx, gx):
     """``gx[p, idx[p, j]] += g[p, j]`` on ``(P, n)`` views; threads own planes (no races)."""
+    run_chunks(_scatter_add, g.size + idx.size, g, idx, gx)
+
+
+@njit(cache=True, nogil=True)
+def _scatter_add(part, nparts, g, idx, gx):
+    g, idx, gx = borrow(g), borrow(idx), borrow(gx)
     P, n = g.shape
-    for p in prange(P):
+    ntask = P
+    for p in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         grow = g[p]
         irow = idx[p]
         xrow = gx[p]
@@ -206,20 +247,26 @@ def scatter_add(g, idx, gx):
             xrow[irow[j]] += grow[j]
 
 
-@njit(parallel=True, cache=True)
 def stochastic_train_forward(x, u, out, idx, geom):
     """Sample one element per (unpadded) window with probability ``x_i / sum(window)``.
 
     ``u`` holds one uniform draw in ``[0, 1)`` per output. An all-zero window picks its element
     ``floor(u * window size)`` in scan order (uniform), whose value is 0.
     """
+    run_chunks(_stochastic_train_forward, x.size + u.size, x, u, out, idx, geom)
+
+
+@njit(cache=True, nogil=True)
+def _stochastic_train_forward(part, nparts, x, u, out, idx, geom):
+    x, u, out, idx, geom = borrow(x), borrow(u), borrow(out), borrow(idx), borrow(geom)
     _, D, H, W = x.shape
     P, OD, OH, OW = out.shape
     kd, sd = geom[0, 0], geom[0, 1]
     kh, sh = geom[1, 0], geom[1, 1]
     kw, sw = geom[2, 0], geom[2, 1]
     ksize = kd * kh * kw
-    for p in prange(P):
+    ntask = P
+    for p in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         xp = x[p]
         for od in range(OD):
             for oh in range(OH):
@@ -264,14 +311,20 @@ def stochastic_train_forward(x, u, out, idx, geom):
                     idx[p, od, oh, ow] = chosen
 
 
-@njit(parallel=True, cache=True)
 def stochastic_infer_forward(x, out, geom):
     """Probability-weighted average ``sum(x_i^2) / sum(x_i)`` per window (0 if the sum is 0)."""
+    run_chunks(_stochastic_infer_forward, x.size + out.size, x, out, geom)
+
+
+@njit(cache=True, nogil=True)
+def _stochastic_infer_forward(part, nparts, x, out, geom):
+    x, out, geom = borrow(x), borrow(out), borrow(geom)
     P, OD, OH, OW = out.shape
     kd, sd = geom[0, 0], geom[0, 1]
     kh, sh = geom[1, 0], geom[1, 1]
     kw, sw = geom[2, 0], geom[2, 1]
-    for p in prange(P):
+    ntask = P
+    for p in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         xp = x[p]
         for od in range(OD):
             for oh in range(OH):
@@ -288,14 +341,20 @@ def stochastic_infer_forward(x, out, geom):
                     out[p, od, oh, ow] = s2 / s1 if s1 > 0.0 else 0.0
 
 
-@njit(parallel=True, cache=True)
 def stochastic_infer_backward(g, x, gx, geom):
     """Adjoint of the inference forward: ``d y / d x_j = (2 x_j s1 - s2) / s1^2``."""
+    run_chunks(_stochastic_infer_backward, g.size + x.size, g, x, gx, geom)
+
+
+@njit(cache=True, nogil=True)
+def _stochastic_infer_backward(part, nparts, g, x, gx, geom):
+    g, x, gx, geom = borrow(g), borrow(x), borrow(gx), borrow(geom)
     P, OD, OH, OW = g.shape
     kd, sd = geom[0, 0], geom[0, 1]
     kh, sh = geom[1, 0], geom[1, 1]
     kw, sw = geom[2, 0], geom[2, 1]
-    for p in prange(P):
+    ntask = P
+    for p in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         xp = x[p]
         gp = gx[p]
         for od in range(OD):

@@ -1,7 +1,9 @@
-"""Every registered CUDA kernel compiles to PTX for sm_80 and sm_90 (no GPU needed).
+"""Every registered CUDA kernel compiles to PTX for sm_80 and sm_90 (no GPU needed), and its
+sm_90 module assembles with ptxas without float32 spills (``--resources``).
 
 The simulator accepts code that NVVM rejects, so this runs the real compiler in a child process
-without ``NUMBA_ENABLE_CUDASIM`` (``compile_ptx`` is unavailable in the simulator).
+without ``NUMBA_ENABLE_CUDASIM`` (``compile_ptx`` is unavailable in the simulator). This test is
+the CI's PTX check: it runs beside the other tests instead of before them.
 """
 
 import json
@@ -16,11 +18,11 @@ from sigconv._cuda import ptx
 pytestmark = pytest.mark.cuda
 
 
-def test_every_registered_kernel_compiles_for_sm80_and_sm90():
+def test_every_registered_kernel_compiles_for_sm80_and_sm90_without_spills():
     pytest.importorskip("numba.cuda", reason="numba-cuda is not installed")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     proc = subprocess.run(
-        [sys.executable, "-m", "sigconv._cuda.ptx"],
+        [sys.executable, "-m", "sigconv._cuda.ptx", "--resources"],
         env=env,
         capture_output=True,
         text=True,

@@ -506,14 +506,14 @@ def test_signature_counts_stay_fixed():
                 np.ones(F.stochastic_pool(x, 2, training=False).shape, dtype), x, 2, training=False
             )
             F.stochastic_pool(x, 2, rng=0)
-    names = [
-        "avg_pool_forward",
-        "avg_pool_backward",
-        "max_pool_forward",
-        "scatter_add",
-        "stochastic_train_forward",
-        "stochastic_infer_forward",
-        "stochastic_infer_backward",
+    names = [  # the compiled kernels behind the host wrappers
+        "_avg_pool_forward",
+        "_avg_pool_backward",
+        "_max_pool_forward",
+        "_scatter_add",
+        "_stochastic_train_forward",
+        "_stochastic_infer_forward",
+        "_stochastic_infer_backward",
     ]
     counts = {n: len(getattr(kernels, n).signatures) for n in names}
     assert all(c <= 2 for c in counts.values()), counts
