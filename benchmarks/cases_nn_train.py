@@ -162,8 +162,6 @@ def main(argv):
     import numba
     import torch
 
-    import sigconv  # noqa: F401  (before Numba starts its threads: OMP_WAIT_POLICY)
-
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
     torch.set_num_threads(2)
     fns = _setup()

@@ -3,25 +3,15 @@
 Public names only; see ``sigconv.signal``, ``sigconv.nn`` and ``sigconv.estimators``.
 
 Every name below is imported on first use (PEP 562 module ``__getattr__``), so ``import
-sigconv`` costs only NumPy: scikit-learn, SciPy's submodules, Numba and the optional libraries
-load when a name that needs them is first touched. ``dir(sigconv)`` and tab completion list
-every name; type checkers see the real imports through the ``TYPE_CHECKING`` block.
+sigconv`` takes about a millisecond: NumPy, SciPy, scikit-learn, Numba and the optional
+libraries load when a name that needs them is first touched. ``dir(sigconv)`` and tab
+completion list every name; type checkers see the real imports through ``TYPE_CHECKING``.
 """
 
 import importlib
-import os
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-
-# Idle OpenMP workers (Numba's default "omp" threading layer) sleep rather than spin, unless the
-# user chose otherwise. Spinning workers take the cores from OpenBLAS's threads between the
-# Numba kernels and the BLAS calls of a training step: a LeNet-5 epoch (benchmarks W6) took 15 s
-# with spinning and 3.7 s without on 2 cores. OpenMP reads this when Numba first loads it, so it
-# holds when sigconv is imported before Numba's first parallel call; it also applies to libraries
-# loading OpenMP later in the process (PyTorch's CPU epoch went from 2.0 s to 3.3 s beside it):
-# set OMP_WAIT_POLICY=ACTIVE to keep spinning.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # public name -> module that defines it (a submodule when the name is the module itself)
 _LAZY = {
