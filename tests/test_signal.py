@@ -497,6 +497,7 @@ def test_no_recompilation():
         cpu_kernels._rows_general,
         cpu_kernels._rows_split,
         cpu_kernels._deinterleave,
+        cpu_kernels._pass,  # shared by every path: one specialisation per dtype
     ]
 
     def run():

@@ -14,39 +14,50 @@ use, since Numba frees an array right after the last use of its variable) and th
 returned or stored.
 """
 
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 
-@intrinsic
-def borrow(typingctx, arr):
-    """``arr`` with a NULL meminfo and parent: same data, shape and strides, no counting.
+def _borrowable(ty):
+    if isinstance(ty, (types.Array, types.Number, types.Boolean, types.NoneType)):
+        return True
+    return isinstance(ty, types.BaseTuple) and all(
+        isinstance(t, (types.Number, types.Boolean)) for t in ty.types
+    )
 
-    Any other value (an int, a tuple of ints) comes back as it is, so a kernel can borrow all
-    its arguments alike.
+
+def _borrow_one(context, builder, ty, value):
+    if not isinstance(ty, types.Array):
+        return value
+    src = context.make_array(ty)(context, builder, value=value)
+    dst = context.make_array(ty)(context, builder)
+    context.populate_array(
+        dst,
+        data=src.data,
+        shape=src.shape,
+        strides=src.strides,
+        itemsize=src.itemsize,
+        meminfo=None,
+    )
+    return dst._getvalue()
+
+
+@intrinsic
+def borrow(typingctx, *values):
+    """Each array with a NULL meminfo and parent (same data, shape and strides, no counting);
+    ints, floats and tuples of them as they are, so a kernel borrows all its arguments alike:
+    ``x, w, out, geo = borrow(x, w, out, geo)`` (one value in, one value out).
     """
-    if not isinstance(arr, types.Array):
-        if isinstance(arr, (types.Number, types.Boolean, types.NoneType)) or (
-            isinstance(arr, types.BaseTuple)
-            and all(isinstance(t, (types.Number, types.Boolean)) for t in arr.types)
-        ):
-            return arr(arr), lambda context, builder, signature, args: args[0]
+    if not values or not all(_borrowable(t) for t in values):
         return None  # a type Numba counts (list, dict, ...): not borrowed
+    ret = values[0] if len(values) == 1 else types.BaseTuple.from_types(values)
 
     def codegen(context, builder, signature, args):
-        src = context.make_array(arr)(context, builder, value=args[0])
-        dst = context.make_array(arr)(context, builder)
-        context.populate_array(
-            dst,
-            data=src.data,
-            shape=src.shape,
-            strides=src.strides,
-            itemsize=src.itemsize,
-            meminfo=None,
-        )
-        return dst._getvalue()
+        items = cgutils.unpack_tuple(builder, args[0], len(values))
+        outs = [_borrow_one(context, builder, t, v) for t, v in zip(values, items)]
+        return outs[0] if len(values) == 1 else context.make_tuple(builder, ret, outs)
 
-    return arr(arr), codegen
+    return ret(types.StarArgTuple(values)), codegen
 
 
 @intrinsic

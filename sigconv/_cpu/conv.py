@@ -63,7 +63,7 @@ def pad(x, md, mh, mw, lo, out):
 
 @njit(cache=True, nogil=True)
 def _pad(part, nparts, x, md, mh, mw, lo, out):
-    x, md, mh, mw, lo, out = borrow(x), borrow(md), borrow(mh), borrow(mw), borrow(lo), borrow(out)
+    x, md, mh, mw, lo, out = borrow(x, md, mh, mw, lo, out)
     nb, nc = x.shape[0], x.shape[1]
     wn = x.shape[4]
     dp, hp, wp = out.shape[2], out.shape[3], out.shape[4]
@@ -104,14 +104,7 @@ def fold(gp, md, mh, mw, lo, out):
 
 @njit(cache=True, nogil=True)
 def _fold(part, nparts, gp, md, mh, mw, lo, out):
-    gp, md, mh, mw, lo, out = (
-        borrow(gp),
-        borrow(md),
-        borrow(mh),
-        borrow(mw),
-        borrow(lo),
-        borrow(out),
-    )
+    gp, md, mh, mw, lo, out = borrow(gp, md, mh, mw, lo, out)
     nb, nc = out.shape[0], out.shape[1]
     wn = out.shape[4]
     dp, hp, wp = gp.shape[2], gp.shape[3], gp.shape[4]
@@ -167,14 +160,8 @@ def im2col(xp, b0, ksize, stride, dilation, osize, col):
 
 @njit(cache=True, nogil=True)
 def _im2col(part, nparts, xp, b0, ksize, stride, dilation, osize, col):
-    xp, b0, ksize, stride, dilation, osize, col = (
-        borrow(xp),
-        borrow(b0),
-        borrow(ksize),
-        borrow(stride),
-        borrow(dilation),
-        borrow(osize),
-        borrow(col),
+    xp, b0, ksize, stride, dilation, osize, col = borrow(
+        xp, b0, ksize, stride, dilation, osize, col
     )
     nc = xp.shape[1]
     kd, kh, kw = ksize
@@ -229,14 +216,8 @@ def col2im(col, b0, ksize, stride, dilation, osize, gxp):
 
 @njit(cache=True, nogil=True)
 def _col2im(part, nparts, col, b0, ksize, stride, dilation, osize, gxp):
-    col, b0, ksize, stride, dilation, osize, gxp = (
-        borrow(col),
-        borrow(b0),
-        borrow(ksize),
-        borrow(stride),
-        borrow(dilation),
-        borrow(osize),
-        borrow(gxp),
+    col, b0, ksize, stride, dilation, osize, gxp = borrow(
+        col, b0, ksize, stride, dilation, osize, gxp
     )
     nc = gxp.shape[1]
     kd, kh, kw = ksize
@@ -278,7 +259,7 @@ def unchunk(res, b0, bias, y):
 
 @njit(cache=True, nogil=True)
 def _unchunk(part, nparts, res, b0, bias, y):
-    res, b0, bias, y = borrow(res), borrow(b0), borrow(bias), borrow(y)
+    res, b0, bias, y = borrow(res, b0, bias, y)
     nout = res.shape[0]
     npix = y.shape[2]
     nimg = res.shape[1] // npix
@@ -301,7 +282,7 @@ def rechunk(g, b0, out):
 
 @njit(cache=True, nogil=True)
 def _rechunk(part, nparts, g, b0, out):
-    g, b0, out = borrow(g), borrow(b0), borrow(out)
+    g, b0, out = borrow(g, b0, out)
     nout = out.shape[0]
     npix = g.shape[2]
     nimg = out.shape[1] // npix
@@ -449,14 +430,7 @@ def direct_corr_wide(xp, w, bias, dilation, blk, y):
 
 @njit(cache=True, nogil=True)
 def _direct_corr_wide(part, nparts, xp, w, bias, dilation, blk, y):
-    xp, w, bias, dilation, blk, y = (
-        borrow(xp),
-        borrow(w),
-        borrow(bias),
-        borrow(dilation),
-        borrow(blk),
-        borrow(y),
-    )
+    xp, w, bias, dilation, blk, y = borrow(xp, w, bias, dilation, blk, y)
     nb, nc = xp.shape[0], xp.shape[1]
     dp, hp, wp = xp.shape[2], xp.shape[3], xp.shape[4]
     nout, cg = w.shape[0], w.shape[1]
@@ -556,7 +530,7 @@ def pad_batch_last(x, md, mh, mw, out):
 
 @njit(cache=True, nogil=True)
 def _pad_batch_last(part, nparts, x, md, mh, mw, out):
-    x, md, mh, mw, out = borrow(x), borrow(md), borrow(mh), borrow(mw), borrow(out)
+    x, md, mh, mw, out = borrow(x, md, mh, mw, out)
     nb, nc = x.shape[0], x.shape[1]
     dp, hp, wp = out.shape[1], out.shape[2], out.shape[3]
     ntask = nc * dp * hp
@@ -585,7 +559,7 @@ def unbatch_last(yt, y):
 
 @njit(cache=True, nogil=True)
 def _unbatch_last(part, nparts, yt, y):
-    yt, y = borrow(yt), borrow(y)
+    yt, y = borrow(yt, y)
     nb, nout = y.shape[0], y.shape[1]
     od, oh, ow = y.shape[2], y.shape[3], y.shape[4]
     ntask = nout * od * oh
@@ -644,15 +618,8 @@ def direct_corr_batch_last(xt, w, bias, dilation, rowok, cols, blk, yt):
 
 @njit(cache=True, nogil=True)
 def _direct_corr_batch_last(part, nparts, xt, w, bias, dilation, rowok, cols, blk, yt):
-    xt, w, bias, dilation, rowok, cols, blk, yt = (
-        borrow(xt),
-        borrow(w),
-        borrow(bias),
-        borrow(dilation),
-        borrow(rowok),
-        borrow(cols),
-        borrow(blk),
-        borrow(yt),
+    xt, w, bias, dilation, rowok, cols, blk, yt = borrow(
+        xt, w, bias, dilation, rowok, cols, blk, yt
     )
     nc, dp, hp, wp, nb = xt.shape
     nout, cg = w.shape[0], w.shape[1]
@@ -831,16 +798,8 @@ def direct_grad_weight_wide(xp, gwide, nq, ksize, dilation, zero, blk, nsplit, p
 def _direct_grad_weight_wide(
     chunk, nchunk, xp, gwide, nq, ksize, dilation, zero, blk, nsplit, part
 ):
-    xp, gwide, nq, ksize, dilation, zero, blk, nsplit, part = (
-        borrow(xp),
-        borrow(gwide),
-        borrow(nq),
-        borrow(ksize),
-        borrow(dilation),
-        borrow(zero),
-        borrow(blk),
-        borrow(nsplit),
-        borrow(part),
+    xp, gwide, nq, ksize, dilation, zero, blk, nsplit, part = borrow(
+        xp, gwide, nq, ksize, dilation, zero, blk, nsplit, part
     )
     nb, nc = xp.shape[0], xp.shape[1]
     dp, hp, wp = xp.shape[2], xp.shape[3], xp.shape[4]

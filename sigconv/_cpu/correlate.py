@@ -94,7 +94,7 @@ def deinterleave(x, xd):
 
 @njit(cache=True, nogil=True)
 def _deinterleave(part, nparts, x, xd):
-    x, xd = borrow(x), borrow(xd)
+    x, xd = borrow(x, xd)
     B, N0, N1, N2 = x.shape
     S = xd.shape[3]
     M = xd.shape[4]
@@ -132,73 +132,72 @@ def _clamp(v, lo, hi):
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def _pass(orow, A, B, xf, base, soff, sv):
-    """``orow[A:B] += sum_i sv[i] * xf[base + soff[i] + A : ... + B]`` over the ``g <= 9`` taps.
+def _pass(orow, A, B, xf, base, soff, sv, t0, g):
+    """``orow[A:B] += sum_i sv[t0 + i] * xf[base + soff[t0 + i] + A : ... + B]``, ``i < g <= 9``.
 
     One vectorised loop over contiguous slices of the flat input; the accumulator row stays in
     L1 between passes, so a pass costs one load per tap and one load and store per output.
-    ``soff`` and ``sv`` are views of exactly the pass's taps, so every call site has the same
-    argument types (a literal count or offset would compile a specialisation of its own).
+    Callers pass ``t0`` and ``g`` as variables, never literals: a literal argument would compile
+    a specialisation of its own (Numba types a constant argument as a literal).
     """
     ar = orow[A:B]
     m = B - A
-    g = soff.shape[0]
-    v0 = sv[0]
-    a0 = xf[base + soff[0] + A : base + soff[0] + B]
+    v0 = sv[t0 + 0]
+    a0 = xf[base + soff[t0 + 0] + A : base + soff[t0 + 0] + B]
     if g == 1:
         for j in range(m):
             ar[j] += v0 * a0[j]
         return
-    v1 = sv[1]
-    a1 = xf[base + soff[1] + A : base + soff[1] + B]
+    v1 = sv[t0 + 1]
+    a1 = xf[base + soff[t0 + 1] + A : base + soff[t0 + 1] + B]
     if g == 2:
         for j in range(m):
             ar[j] += v0 * a0[j] + v1 * a1[j]
         return
-    v2 = sv[2]
-    a2 = xf[base + soff[2] + A : base + soff[2] + B]
+    v2 = sv[t0 + 2]
+    a2 = xf[base + soff[t0 + 2] + A : base + soff[t0 + 2] + B]
     if g == 3:
         for j in range(m):
             ar[j] += (v0 * a0[j] + v1 * a1[j]) + v2 * a2[j]
         return
-    v3 = sv[3]
-    a3 = xf[base + soff[3] + A : base + soff[3] + B]
+    v3 = sv[t0 + 3]
+    a3 = xf[base + soff[t0 + 3] + A : base + soff[t0 + 3] + B]
     if g == 4:
         for j in range(m):
             ar[j] += (v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])
         return
-    v4 = sv[4]
-    a4 = xf[base + soff[4] + A : base + soff[4] + B]
+    v4 = sv[t0 + 4]
+    a4 = xf[base + soff[t0 + 4] + A : base + soff[t0 + 4] + B]
     if g == 5:
         for j in range(m):
             ar[j] += ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])) + v4 * a4[j]
         return
-    v5 = sv[5]
-    a5 = xf[base + soff[5] + A : base + soff[5] + B]
+    v5 = sv[t0 + 5]
+    a5 = xf[base + soff[t0 + 5] + A : base + soff[t0 + 5] + B]
     if g == 6:
         for j in range(m):
             ar[j] += ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])) + (
                 v4 * a4[j] + v5 * a5[j]
             )
         return
-    v6 = sv[6]
-    a6 = xf[base + soff[6] + A : base + soff[6] + B]
+    v6 = sv[t0 + 6]
+    a6 = xf[base + soff[t0 + 6] + A : base + soff[t0 + 6] + B]
     if g == 7:
         for j in range(m):
             ar[j] += ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])) + (
                 (v4 * a4[j] + v5 * a5[j]) + v6 * a6[j]
             )
         return
-    v7 = sv[7]
-    a7 = xf[base + soff[7] + A : base + soff[7] + B]
+    v7 = sv[t0 + 7]
+    a7 = xf[base + soff[t0 + 7] + A : base + soff[t0 + 7] + B]
     if g == 8:
         for j in range(m):
             ar[j] += ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])) + (
                 (v4 * a4[j] + v5 * a5[j]) + (v6 * a6[j] + v7 * a7[j])
             )
         return
-    v8 = sv[8]
-    a8 = xf[base + soff[8] + A : base + soff[8] + B]
+    v8 = sv[t0 + 8]
+    a8 = xf[base + soff[t0 + 8] + A : base + soff[t0 + 8] + B]
     for j in range(m):
         ar[j] += (
             ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j]))
@@ -330,9 +329,8 @@ def _block(c, block, O2, lo_all, hi_all):
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _rows_fast(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo, cval, SM):
     """Output row blocks of the ``chunk``-th of ``nchunk`` parts, each by :func:`_task_fast`."""
-    x, xd, w, out = borrow(x), borrow(xd), borrow(w), borrow(out)
-    rowsum, wf, ktab, ttab, gs, zw = (borrow(rowsum), borrow(wf), borrow(ktab), borrow(ttab),
-                                      borrow(gs), borrow(zw))  # fmt: skip
+    x, xd, w, out = borrow(x, xd, w, out)
+    rowsum, wf, ktab, ttab, gs, zw = borrow(rowsum, wf, ktab, ttab, gs, zw)
     K0, K1, _ = w.shape
     O0, O1, O2 = out.shape[1:]
     block, nblk = geo[8], geo[9]
@@ -342,7 +340,7 @@ def _rows_fast(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo
     rsx = np.empty(K0 * K1, dtype=np.int64)
     st0 = np.empty(_G_FAST, dtype=np.int64)
     tv0 = np.empty(_G_FAST, dtype=w.dtype)
-    st, tv = borrow(st0), borrow(tv0)
+    st, tv = borrow(st0, tv0)
     xf = xd.reshape(xd.size)
     xflat = x.reshape(x.size)
     t_start, t_end = _chunk_range(chunk, nchunk, x.shape[0] * O0 * O1 * nblk)
@@ -359,14 +357,14 @@ def _rows_fast(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _rows_general(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, geo, cval, SM):
     """Output row blocks of the ``chunk``-th of ``nchunk`` parts, each by :func:`_task`."""
-    x, xd, w, out = borrow(x), borrow(xd), borrow(w), borrow(out)
-    rowsum, wf, ktab = borrow(rowsum), borrow(wf), borrow(ktab)
+    x, xd, w, out = borrow(x, xd, w, out)
+    rowsum, wf, ktab = borrow(rowsum, wf, ktab)
     O0, O1, O2 = out.shape[1:]
     block, nblk = geo[8], geo[9]
-    # scratch: the pending taps' offsets and weights (borrowed: sliced once per pass)
-    st0 = np.empty(_G_FAST, dtype=np.int64)
-    tv0 = np.empty(_G_FAST, dtype=w.dtype)
-    st, tv = borrow(st0), borrow(tv0)
+    # scratch: a kernel row's tap offsets and weights (borrowed: sliced once per pass)
+    st0 = np.empty(w.shape[2], dtype=np.int64)
+    tv0 = np.empty(w.shape[2], dtype=w.dtype)
+    st, tv = borrow(st0, tv0)
     xf = xd.reshape(xd.size)
     t_start, t_end = _chunk_range(chunk, nchunk, x.shape[0] * O0 * O1 * nblk)
     c, o1, o0, b = _task_coords(t_start, nblk, O1, O0)
@@ -483,7 +481,7 @@ def _task_fast(
             soff = st
             sv = tv
         if g > 0:
-            _pass(orow, A, B, xf, base, soff[t0 : t0 + g], sv[t0 : t0 + g])
+            _pass(orow, A, B, xf, base, soff, sv, t0, g)
     # Outputs outside [L, H): every tap through the boundary rule, overwriting what the
     # widened passes left there. Partial sums per kernel row in the data's dtype keep the
     # dependency chain short.
@@ -546,30 +544,29 @@ def _task(b, o0, o1, c0, c1, x, xf, w, out, rowsum, wf, ktab, st, tv, geo, cval,
             g = min(_G_FAST, K2 - g0)
             L = c0
             H = c1
-            for t in range(g):
-                k = g0 + t
+            for k in range(g0, g0 + g):
                 L = max(L, lo_k[k])
                 H = min(H, hi_k[k])
-                st[t] = toff[k]
-                tv[t] = wf[kk * K2 + k]
+                st[k] = toff[k]
+                tv[k] = wf[kk * K2 + k]
             if L < H:
-                _pass(orow, L, H, xf, base, st[:g], tv[:g])
+                _pass(orow, L, H, xf, base, st, tv, g0, g)
             else:
                 L = c0
                 H = c0
-            for t in range(g):
-                k = g0 + t
+            for k in range(g0, g0 + g):
                 lo = _clamp(lo_k[k], c0, c1)
                 hi = _clamp(hi_k[k], lo, c1)
-                e = min(L, hi)
-                if lo < e:
-                    _pass(orow, lo, e, xf, base, st[t : t + 1], tv[t : t + 1])
-                a = max(H, lo)
-                if a < hi:
-                    _pass(orow, a, hi, xf, base, st[t : t + 1], tv[t : t + 1])
+                # the tap's interior outside the group's: a few outputs (consecutive taps'
+                # interiors differ by dilation / stride outputs), so a plain loop
+                v = tv[k]
+                xs = base + st[k]
+                for o in range(lo, min(L, hi)):
+                    orow[o] += v * xf[xs + o]
+                for o in range(max(H, lo), hi):
+                    orow[o] += v * xf[xs + o]
                 if lo == c0 and hi == c1:
                     continue
-                v = tv[t]
                 off = off_k[k]
                 if bmode == 0:
                     cv = v * cval
@@ -664,9 +661,8 @@ def _split_row(buf, so, xflat, xs, N2, s2, Mb, mb0):
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _rows_split(chunk, nchunk, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, cval):
     """Output row blocks of the ``chunk``-th of ``nchunk`` parts of :func:`correlate3_split`."""
-    x, w, out = borrow(x), borrow(w), borrow(out)
-    rowsum, wf, ttab, ktab, gs, zw = (borrow(rowsum), borrow(wf), borrow(ttab), borrow(ktab),
-                                      borrow(gs), borrow(zw))  # fmt: skip
+    x, w, out = borrow(x, w, out)
+    rowsum, wf, ttab, ktab, gs, zw = borrow(rowsum, wf, ttab, ktab, gs, zw)
     N0 = x.shape[1]
     N1 = x.shape[2]
     N2 = x.shape[3]
@@ -682,10 +678,10 @@ def _rows_split(chunk, nchunk, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, c
     slots = np.full((2, nslot), -1, dtype=np.int64)
     # per kernel row: slot offset in buf (-1 = cval row), start of its row in x, tag
     rs3 = np.empty((3, K0 * K1), dtype=np.int64)
-    st0 = np.empty(_G_FAST, dtype=np.int64)
-    tv0 = np.empty(_G_FAST, dtype=w.dtype)
+    st0 = np.empty(K0 * K1 * K2, dtype=np.int64)
+    tv0 = np.empty(K0 * K1 * K2, dtype=w.dtype)
     # borrowed: sliced for every pass and every split row
-    buf, st, tv = borrow(buf0), borrow(st0), borrow(tv0)
+    buf, st, tv = borrow(buf0, st0, tv0)
     tags = slots[0]
     stamp = slots[1]
     rsd = rs3[0]
@@ -762,16 +758,19 @@ def _rows_split(chunk, nchunk, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, c
         for j in range(Bw - A):
             ar[j] = cst
         if A < Bw:
+            # taps listed so far in st/tv (cval rows are left out); gs[0] is 0, read from the
+            # array so that t0 below is not typed as a literal (see _pass)
+            n = gs[0]
             for grp in range(gs.shape[0] - 1):
-                g = 0
+                t0 = n
                 for tt in range(gs[grp], gs[grp + 1]):
                     rs = rsd[tkk[tt]]
                     if rs >= 0:
-                        st[g] = rs + toffl[tk2[tt]]
-                        tv[g] = wf[tt]
-                        g += 1
-                if g > 0:
-                    _pass(orow, A, Bw, buf, -c0, st[:g], tv[:g])
+                        st[n] = rs + toffl[tk2[tt]]
+                        tv[n] = wf[tt]
+                        n += 1
+                if n > t0:
+                    _pass(orow, A, Bw, buf, -c0, st, tv, t0, n - t0)
         o = c0
         while o < c1:
             if o == L and L < H:

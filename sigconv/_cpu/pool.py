@@ -39,14 +39,7 @@ def avg_pool_forward(x, out, geom, rd, rh, rw):
 
 @njit(cache=True, nogil=True)
 def _avg_pool_forward(part, nparts, x, out, geom, rd, rh, rw):
-    x, out, geom, rd, rh, rw = (
-        borrow(x),
-        borrow(out),
-        borrow(geom),
-        borrow(rd),
-        borrow(rh),
-        borrow(rw),
-    )
+    x, out, geom, rd, rh, rw = borrow(x, out, geom, rd, rh, rw)
     _, D, H, W = x.shape
     P, OD, OH, OW = out.shape
     kd, sd, pd = geom[0, 0], geom[0, 1], geom[0, 2]
@@ -91,14 +84,7 @@ def avg_pool_backward(g, gx, geom, rd, rh, rw):
 
 @njit(cache=True, nogil=True)
 def _avg_pool_backward(part, nparts, g, gx, geom, rd, rh, rw):
-    g, gx, geom, rd, rh, rw = (
-        borrow(g),
-        borrow(gx),
-        borrow(geom),
-        borrow(rd),
-        borrow(rh),
-        borrow(rw),
-    )
+    g, gx, geom, rd, rh, rw = borrow(g, gx, geom, rd, rh, rw)
     P, D, H, W = gx.shape
     _, OD, OH, OW = g.shape
     kd, sd, pd = geom[0, 0], geom[0, 1], geom[0, 2]
@@ -159,7 +145,7 @@ def max_pool_forward(x, out, idx, geom):
 
 @njit(cache=True, nogil=True)
 def _max_pool_forward(part, nparts, x, out, idx, geom):
-    x, out, idx, geom = borrow(x), borrow(out), borrow(idx), borrow(geom)
+    x, out, idx, geom = borrow(x, out, idx, geom)
     _, D, H, W = x.shape
     P, OD, OH, OW = out.shape
     kd, sd, pd, dd = geom[0, 0], geom[0, 1], geom[0, 2], geom[0, 3]
@@ -236,7 +222,7 @@ def scatter_add(g, idx, gx):
 
 @njit(cache=True, nogil=True)
 def _scatter_add(part, nparts, g, idx, gx):
-    g, idx, gx = borrow(g), borrow(idx), borrow(gx)
+    g, idx, gx = borrow(g, idx, gx)
     P, n = g.shape
     ntask = P
     for p in range(part * ntask // nparts, (part + 1) * ntask // nparts):
@@ -258,7 +244,7 @@ def stochastic_train_forward(x, u, out, idx, geom):
 
 @njit(cache=True, nogil=True)
 def _stochastic_train_forward(part, nparts, x, u, out, idx, geom):
-    x, u, out, idx, geom = borrow(x), borrow(u), borrow(out), borrow(idx), borrow(geom)
+    x, u, out, idx, geom = borrow(x, u, out, idx, geom)
     _, D, H, W = x.shape
     P, OD, OH, OW = out.shape
     kd, sd = geom[0, 0], geom[0, 1]
@@ -318,7 +304,7 @@ def stochastic_infer_forward(x, out, geom):
 
 @njit(cache=True, nogil=True)
 def _stochastic_infer_forward(part, nparts, x, out, geom):
-    x, out, geom = borrow(x), borrow(out), borrow(geom)
+    x, out, geom = borrow(x, out, geom)
     P, OD, OH, OW = out.shape
     kd, sd = geom[0, 0], geom[0, 1]
     kh, sh = geom[1, 0], geom[1, 1]
@@ -348,7 +334,7 @@ def stochastic_infer_backward(g, x, gx, geom):
 
 @njit(cache=True, nogil=True)
 def _stochastic_infer_backward(part, nparts, g, x, gx, geom):
-    g, x, gx, geom = borrow(g), borrow(x), borrow(gx), borrow(geom)
+    g, x, gx, geom = borrow(g, x, gx, geom)
     P, OD, OH, OW = g.shape
     kd, sd = geom[0, 0], geom[0, 1]
     kh, sh = geom[1, 0], geom[1, 1]
