@@ -144,17 +144,7 @@ def im2col(xp, b0, ksize, stride, dilation, osize, col):
     ``col[(c * KK + t), b * P + p]`` is the input value that kernel tap ``t`` of channel ``c``
     meets at output pixel ``p`` of image ``b0 + b``.
     """
-    run_chunks(
-        _im2col,
-        col.size,
-        xp,
-        b0,
-        ksize,
-        stride,
-        dilation,
-        osize,
-        col,
-    )
+    run_chunks(_im2col, col.size, xp, b0, ksize, stride, dilation, osize, col)
     return col
 
 
@@ -200,17 +190,7 @@ def col2im(col, b0, ksize, stride, dilation, osize, gxp):
 
     One task per (image, channel), so there are no write races.
     """
-    run_chunks(
-        _col2im,
-        col.size,
-        col,
-        b0,
-        ksize,
-        stride,
-        dilation,
-        osize,
-        gxp,
-    )
+    run_chunks(_col2im, col.size, col, b0, ksize, stride, dilation, osize, gxp)
     return gxp
 
 
@@ -415,16 +395,7 @@ def direct_corr_wide(xp, w, bias, dilation, blk, y):
     ``_taps4``; the last one to three channels of a group go through ``_taps2`` / ``_taps1``)
     and copies the real outputs out, so no wide array is allocated (page faults) or cropped.
     """
-    run_chunks(
-        _direct_corr_wide,
-        y.size * w[0].size,
-        xp,
-        w,
-        bias,
-        dilation,
-        blk,
-        y,
-    )
+    run_chunks(_direct_corr_wide, y.size * w[0].size, xp, w, bias, dilation, blk, y)
     return y
 
 
