@@ -1,7 +1,7 @@
 """FFT and overlap-save path of the signal API, and the cost model behind ``method="auto"``.
 
-The definition (DESIGN 1.1) is: dilate the kernel, pad the input with the boundary, take the
-valid cross-correlation, keep every ``stride``-th output. Here that is computed with
+The definition (docs/contract.md §1) is: dilate the kernel, pad the input with the boundary,
+take the valid cross-correlation, keep every ``stride``-th output. Here that is computed with
 ``scipy.fft`` over the trailing (kernel) axes; leading axes are batch axes that share one kernel
 transform.
 
@@ -338,7 +338,7 @@ def _kernel_spectrum(w, lengths, shifts, dilation, cdtype, workers):
 
 
 def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
-    """Strided, dilated cross-correlation of ``x`` with ``w`` by FFT (DESIGN 1.1).
+    """Strided, dilated cross-correlation of ``x`` with ``w`` by FFT (docs/contract.md §1).
 
     ``x`` is ``(*batch, *spatial)`` with the kernel acting on the trailing ``w.ndim`` axes;
     ``geom`` is ``signal_geometry``'s per-axis ``(pad_before, pad_after, n_out)``. Returns

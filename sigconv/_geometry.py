@@ -2,9 +2,9 @@
 
 Two conventions live here:
 
-* the signal API (SciPy's ``full``/``same``/``valid``, DESIGN 1.1), and
+* the signal API (SciPy's ``full``/``same``/``valid``, docs/contract.md §1), and
 * the neural-network API (PyTorch's ``padding``, plus ``"same"`` at any stride by TensorFlow's
-  rule and ``"full"``, DESIGN 1.2).
+  rule and ``"full"``, docs/contract.md §2).
 
 Both reduce to one description per axis: ``(pad_before, pad_after, n_out)`` where output ``o``
 reads input positions ``o * stride - pad_before + k * dilation`` for ``k`` in ``range(K)``.

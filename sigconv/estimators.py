@@ -1,4 +1,4 @@
-"""``CNNClassifier``: a sigconv CNN as a scikit-learn classifier (DESIGN 1.3).
+"""``CNNClassifier``: a sigconv CNN as a scikit-learn classifier (docs/contract.md §3).
 
 The estimator follows scikit-learn's contract: ``__init__`` only stores its arguments, fitted
 state ends in ``_``, inputs go through ``validate_data``. X is ``(n_samples, *input_shape)`` or

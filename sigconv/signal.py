@@ -1,5 +1,5 @@
 """SciPy-compatible correlation and convolution, extended with strides, dilations, boundaries,
-batch axes and backends (DESIGN section 1.1).
+batch axes and backends (docs/contract.md §1).
 
 The wrappers here validate every argument, work out the geometry (``_geometry``), pick the
 method (direct or FFT, ``_fft``) and the backend (``_backend``), and hand contiguous arrays of the
@@ -103,7 +103,7 @@ def correlate(
     cval : float, optional
         The value outside the input when ``boundary='constant'``.
     method : {'auto', 'direct', 'fft'}, optional
-        ``direct``: Numba kernels; ``fft``: scipy.fft with overlap-add; ``auto``: a cost model
+        ``direct``: Numba kernels; ``fft``: scipy.fft with overlap-save; ``auto``: a cost model
         picks the faster. Results agree to floating-point tolerance.
     backend : {'auto', 'cpu', 'cuda'}, optional
         ``auto`` keeps GPU arrays (``__cuda_array_interface__``) on the GPU and uses the GPU for

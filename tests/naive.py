@@ -1,4 +1,4 @@
-"""Plain-loop oracles, written straight from the definitions in DESIGN.md (slow; tiny inputs).
+"""Plain-loop oracles, written straight from the definitions in docs/contract.md (slow).
 
 They share no code with sigconv: each computes its own geometry and walks every output and
 every kernel tap. Other parts of the project append their own oracles below.
@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 
-# --- signal API (DESIGN 1.1) ------------------------------------------------------------------
+# --- signal API (docs/contract.md §1) --------------------------------------------------------
 
 _NUMPY_PAD_MODE = {
     "constant": "constant",
@@ -20,7 +20,7 @@ _NUMPY_PAD_MODE = {
 
 
 def signal_pads(n, k, mode, dilation):
-    """``(before, after)`` padding of one axis (DESIGN 1.1, with SciPy's valid swap)."""
+    """``(before, after)`` padding of one axis (docs/contract.md §1, with SciPy's valid swap)."""
     ke = (k - 1) * dilation + 1
     if mode == "full":
         return ke - 1, ke - 1

@@ -1,4 +1,4 @@
-"""CNNClassifier: scikit-learn's estimator checks, the contract of DESIGN 1.3 and the targets."""
+"""CNNClassifier: scikit-learn's estimator checks, docs/contract.md §3 and the targets."""
 
 import pickle
 import time

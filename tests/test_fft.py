@@ -1,6 +1,6 @@
 """The FFT / overlap-save path (``sigconv._fft``) against independent oracles.
 
-Oracles: the DESIGN 1.1 definition spelled out with NumPy and SciPy (``numpy.pad`` with the
+Oracles: the docs/contract.md §1 definition spelled out with NumPy and SciPy (``numpy.pad`` with the
 boundary, ``scipy.signal.correlate`` with the zero-stuffed kernel in ``valid`` mode, slicing by
 stride), ``scipy.signal.correlate`` itself for plain geometries and ``scipy.ndimage.correlate``
 for odd kernels in ``same``.
@@ -28,7 +28,7 @@ NUMPY_MODE = {
 
 
 def definition(x, w, mode, stride, dilation, boundary="constant", cval=0.0):
-    """DESIGN 1.1 literally, in float64: dilate, pad, valid correlation, keep every stride-th."""
+    """docs/contract.md §1 literally, in float64: dilate, pad, valid correlation, stride."""
     nd = w.ndim
     lead = x.ndim - nd
     ke = [(k - 1) * d + 1 for k, d in zip(w.shape, dilation)]

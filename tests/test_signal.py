@@ -1,9 +1,10 @@
 """sigconv.correlate / convolve / output_shape against SciPy and the plain-loop oracle.
 
-Oracles: ``scipy.signal`` for stride = dilation = 1 with zero padding; the definition (DESIGN
-1.1: ``numpy.pad`` with the boundary, ``scipy.signal.correlate`` with the zero-stuffed kernel in
-``valid`` mode, sliced by stride) for everything else; ``scipy.ndimage.correlate`` for boundary
-modes; ``tests.naive`` (plain loops) as an independent second path.
+Oracles: ``scipy.signal`` for stride = dilation = 1 with zero padding; the definition
+(docs/contract.md §1: ``numpy.pad`` with the boundary, ``scipy.signal.correlate`` with the
+zero-stuffed kernel in ``valid`` mode, sliced by stride) for everything else;
+``scipy.ndimage.correlate`` for boundary modes; ``tests.naive`` (plain loops) as an independent
+second path.
 """
 
 import importlib.util
@@ -31,7 +32,7 @@ NP_PAD = {
 
 
 def definition(x, w, mode, stride=1, dilation=1, boundary="constant", cval=0.0):
-    """DESIGN 1.1 with SciPy: pad, valid correlation with the zero-stuffed kernel, slice."""
+    """docs/contract.md §1 with SciPy: pad, valid correlation, zero-stuffed kernel, slice."""
     x = np.asarray(x, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
     nd = w.ndim

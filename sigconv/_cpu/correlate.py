@@ -10,7 +10,7 @@ and per axis a stride, a dilation and a ``pad_before``: output ``o`` reads input
 ``o * stride - pad_before + k * dilation`` for tap ``k``; indices outside the input are resolved
 by the boundary rule (:func:`_map_index`).
 
-Why the kernel looks like this (DESIGN section 3): LLVM vectorises only loops over 1-D
+Why the kernel looks like this (docs/performance.md): LLVM vectorises only loops over 1-D
 contiguous slices with simple indices. So each output row is accumulated in place (the output
 row is private to one thread) by passes of the form ``ar[j] += v0*a0[j] + v1*a1[j] + ...`` over
 contiguous slices of one input row, several kernel taps fused per pass to cut the loads and

@@ -6,10 +6,10 @@ axes of size 1 with a one-tap, stride-1, unpadded window). Window geometry is an
 ``geom`` of shape ``(3, 4)``: one row ``(kernel, stride, padding, dilation)`` per axis ``D, H, W``,
 so every kernel keeps one compiled signature per dtype.
 
-Sliding windows are split in two passes (DESIGN 3): the rows of a window are combined first
-into a padded row buffer with loops over contiguous rows (sum, or max with argmax), then each
-output takes its ``kw`` taps from that buffer. This reads every input row once per window row
-instead of once per output, and the row loops vectorise.
+Sliding windows are split in two passes (docs/performance.md): the rows of a window are
+combined first into a padded row buffer with loops over contiguous rows (sum, or max with
+argmax), then each output takes its ``kw`` taps from that buffer. This reads every input row
+once per window row instead of once per output, and the row loops vectorise.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""sigconv.nn: a CNN with every forward and backward pass written out (DESIGN 1.2).
+"""sigconv.nn: a CNN with every forward and backward pass written out (docs/contract.md §2).
 
 Layers (``Conv``, pooling, ``Dense``, activations, ``Dropout``, ``Flatten``), losses
 (``CrossEntropy``, ``MSE``), optimizers (``SGD``, ``Adam``), ``Sequential`` and the ready-made

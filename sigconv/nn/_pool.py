@@ -1,4 +1,6 @@
-"""Pooling on ``(N, C, *spatial)`` arrays (1-3 spatial axes), forward and backward (DESIGN 1.2).
+"""Pooling on ``(N, C, *spatial)`` arrays (1-3 spatial axes), forward and backward.
+
+The behaviour is docs/contract.md §2.
 
 Max, average and Lp pooling follow ``torch.nn.functional`` (argument names, defaults, output
 sizes including ``ceil_mode``, padding limits, tie and NaN rules, index layout). Stochastic

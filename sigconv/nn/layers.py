@@ -1,4 +1,4 @@
-"""Layers: explicit forward/backward pairs with ``params``/``grads`` dicts (DESIGN 1.2).
+"""Layers: explicit forward/backward pairs with ``params``/``grads`` dicts (docs/contract.md §2).
 
 Every layer follows one protocol:
 
