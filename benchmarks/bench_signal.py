@@ -8,21 +8,13 @@ against an independent SciPy computation before anything is timed. ``compare.py`
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
-# Idle OpenMP workers sleep instead of spinning (see compare.py); read when the OpenMP runtime
-# loads, i.e. at the first parallel kernel, so setting it here at import is early enough.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import scipy.signal as sps
 
-import numpy as np  # noqa: E402
-import scipy.signal as sps  # noqa: E402
-
-try:
-    from sigconv import convolve, correlate
-except ImportError:  # the package namespace is being assembled; the module is the same API
-    from sigconv.signal import convolve, correlate
+from sigconv import convolve, correlate
 
 
 def _threads():
@@ -119,10 +111,7 @@ class W3VolumeFilter:
 _FOOTPRINT = """
 import gc
 import numpy as np
-try:
-    from sigconv import correlate
-except ImportError:
-    from sigconv.signal import correlate
+from sigconv import correlate
 from sigconv import _backend
 
 

@@ -18,12 +18,7 @@ from __future__ import annotations
 import numpy as np
 from compare import Case
 
-from sigconv import _backend
-
-try:
-    from sigconv import correlate
-except ImportError:  # the package namespace is being assembled; the module is the same API
-    from sigconv.signal import correlate
+from sigconv import _backend, correlate
 
 
 def _peers():

@@ -21,10 +21,7 @@ import scipy.ndimage as ndi
 import scipy.signal as sps
 from compare import Case
 
-try:
-    from sigconv import convolve, correlate
-except ImportError:  # the package namespace is being assembled; the module is the same API
-    from sigconv.signal import convolve, correlate
+from sigconv import convolve, correlate
 
 try:
     import torch

@@ -38,7 +38,7 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _backend, _config, nn
+from . import _backend, _config, _validate, nn
 from .nn import _device
 
 __all__ = ["CNNClassifier"]
@@ -337,9 +337,8 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             ("lr_schedule", ("constant", "cosine")),
             ("backend", ("auto", "cpu", "cuda")),
         ):
-            value = getattr(self, name)
-            if not isinstance(value, str) or value not in options:
-                raise ValueError(f"{name} must be one of {list(options)}; got {value!r}")
+            # a non-string is a TypeError, as everywhere else in the package
+            _validate.check_option(getattr(self, name), name, options)
         if self.input_shape is not None:
             shape = self.input_shape
             ok = isinstance(shape, (tuple, list)) and 2 <= len(shape) <= 4

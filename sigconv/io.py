@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -122,18 +123,45 @@ def _class_folders(root) -> tuple[Path, list[Path]]:
     return root, folders
 
 
-def _class_files(folder: Path) -> list[Path]:
+def _audio_extensions() -> frozenset[str]:
+    """File extensions of the formats this soundfile build reads, plus common aliases."""
+    import soundfile as sf
+
+    return frozenset("." + f.lower() for f in sf.available_formats()) | {".aif", ".oga", ".wave"}
+
+
+def _class_files(folder: Path, extensions, kind: str) -> list[Path]:
+    """The files of a class folder with one of ``extensions``, sorted by name.
+
+    Hidden files are ignored. Other files (a stray ``notes.txt``) are skipped with a warning
+    that names them, so a class folder can hold more than the data.
+    """
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    if not files:
-        raise ValueError(f"class folder {folder} holds no files")
-    return files
+    chosen = [p for p in files if p.suffix.lower() in extensions]
+    skipped = [p.name for p in files if p.suffix.lower() not in extensions]
+    listed = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    if not chosen:
+        formats = ", ".join(sorted(extensions))
+        raise ValueError(
+            f"class folder {folder} holds no files of a {kind} format ({formats})"
+            + (f"; it holds {listed}" if skipped else "")
+        )
+    if skipped:
+        warnings.warn(
+            f"skipped {len(skipped)} file(s) in {folder} without a {kind} extension: {listed}",
+            UserWarning,
+            stacklevel=3,
+        )
+    return chosen
 
 
 def load_audio_folder(root, sr=None, duration=None, *, mono: bool = True):
     """Load every sound in ``root/<class>/`` as one array, one class per sub-folder.
 
-    Classes are the sub-folder names in sorted order; hidden files and folders (starting with
-    ``.``) are ignored, every other file must be a readable sound.
+    Classes are the sub-folder names in sorted order. Hidden files and folders (starting with
+    ``.``) are ignored; files without the extension of a sound format soundfile reads (WAV,
+    FLAC, OGG, AIFF, ...) are skipped with a ``UserWarning`` naming them; every other file must
+    be a readable sound.
 
     Parameters
     ----------
@@ -160,10 +188,11 @@ def load_audio_folder(root, sr=None, duration=None, *, mono: bool = True):
     sr = _check_sr(sr)
     duration = _check_duration(duration)
     root, folders = _class_folders(root)
+    extensions = _audio_extensions()
     rows, labels = [], []
     first = None  # (path, sr, shape) of the first file, to name the mismatch
     for label, folder in enumerate(folders):
-        for path in _class_files(folder):
+        for path in _class_files(folder, extensions, "sound"):
             audio, rate = load_audio(path, sr=sr, mono=mono, duration=duration)
             if first is None:
                 first = (path, rate, audio.shape)
@@ -254,7 +283,8 @@ def load_volume(path, *, key=None):
 def load_volume_folder(root, *, key=None, dtype=np.float32):
     """Load every volume in ``root/<class>/`` as one array, one class per sub-folder.
 
-    Every non-hidden file must be a ``.npy``, ``.npz`` or TIFF volume of the same shape.
+    Every ``.npy``, ``.npz`` or TIFF file must be a volume of the same shape; other files are
+    skipped with a ``UserWarning`` naming them, hidden ones silently.
 
     Returns
     -------
@@ -269,7 +299,7 @@ def load_volume_folder(root, *, key=None, dtype=np.float32):
     rows, labels = [], []
     first = None
     for label, folder in enumerate(folders):
-        for path in _class_files(folder):
+        for path in _class_files(folder, VOLUME_EXTENSIONS, "volume"):
             vol = load_volume(path, key=key)
             if first is None:
                 first = (path, vol.shape)

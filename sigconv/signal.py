@@ -105,6 +105,7 @@ def correlate(
     method : {'auto', 'direct', 'fft'}, optional
         ``direct``: Numba kernels; ``fft``: scipy.fft with overlap-save; ``auto``: a cost model
         picks the faster. Results agree to floating-point tolerance.
+        The CUDA backend has only the direct kernels: ``auto`` runs them there, ``fft`` raises.
     backend : {'auto', 'cpu', 'cuda'}, optional
         ``auto`` keeps GPU arrays (``__cuda_array_interface__``) on the GPU and uses the GPU for
         large host problems when one is present.
@@ -251,6 +252,13 @@ def _correlate(in1, in2, mode, stride, dilation, boundary, cval, method, backend
     )
 
     if resolved == "cuda":
+        if method == "fft":
+            # The CUDA backend has only the direct kernels; running them silently for an
+            # explicit method="fft" would hide what the caller asked for.
+            raise ValueError(
+                "method='fft' is not available on the CUDA backend (it has direct kernels "
+                "only); use method='direct' or 'auto', or backend='cpu' for the FFT path"
+            )
         if out is not None:
             _check_out_meta(out, shape, dtype)
         x = a.array if a.on_device else _validate.to_compute(a.array, dtype)

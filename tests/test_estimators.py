@@ -294,6 +294,8 @@ def test_callable_and_layer_list_architectures(small_digits):
         ({"architecture": [("Bogus", {})]}, ValueError, "architecture"),
         ({"architecture": [object()]}, TypeError, "architecture"),
         ({"backend": "gpu"}, ValueError, "backend"),
+        ({"backend": 1}, TypeError, "backend"),
+        ({"optimizer": None}, TypeError, "optimizer"),
         ({"trainable_layers": 0}, ValueError, "trainable_layers"),
         ({"n_threads": 0}, ValueError, "n_threads"),
         ({"architecture": lambda: nn.Sequential([nn.Flatten(), nn.Dense(3)])}, ValueError, "3"),

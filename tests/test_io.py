@@ -122,12 +122,22 @@ def test_load_audio_folder_mismatch_and_unreadable(tmp_path):
         io.load_audio_folder(tmp_path)
     X, _, _ = io.load_audio_folder(tmp_path, duration=0.1)
     assert X.shape == (2, 100)
-    (tmp_path / "b" / "notes.txt").write_text("not audio")
-    with pytest.raises(ValueError, match="notes.txt"):
+    # a file with a sound extension that is not a sound: the error names it
+    (tmp_path / "b" / "broken.wav").write_text("not audio")
+    with pytest.raises(ValueError, match="broken.wav"):
         io.load_audio_folder(tmp_path, duration=0.1)
+    (tmp_path / "b" / "broken.wav").unlink()
+    # other files are skipped, with a warning that names them; hidden ones silently
+    (tmp_path / "b" / "notes.txt").write_text("not audio")
+    (tmp_path / "b" / ".DS_Store").write_text("ignored")
+    with pytest.warns(UserWarning, match=r"skipped 1 file.*notes\.txt"):
+        assert io.load_audio_folder(tmp_path, duration=0.1)[0].shape == (2, 100)
     (tmp_path / "b" / "notes.txt").unlink()
-    (tmp_path / "b" / ".hidden").write_text("ignored")
     assert io.load_audio_folder(tmp_path, duration=0.1)[0].shape == (2, 100)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "readme.md").write_text("no sounds here")
+    with pytest.raises(ValueError, match=r"holds no files of a sound format.*readme\.md"):
+        io.load_audio_folder(tmp_path, duration=0.1)
 
 
 def test_load_audio_folder_empty(tmp_path):
@@ -202,3 +212,13 @@ def test_load_volume_folder_mismatch(tmp_path):
     np.save(tmp_path / "b" / "v2.npy", np.zeros((4, 4, 5)))
     with pytest.raises(ValueError, match="v2.npy.*shape"):
         io.load_volume_folder(tmp_path)
+
+
+def test_load_volume_folder_skips_other_files_and_names_them(tmp_path):
+    (tmp_path / "a").mkdir()
+    np.save(tmp_path / "a" / "v1.npy", np.ones((4, 4, 4)))
+    (tmp_path / "a" / "notes.txt").write_text("scanner settings")
+    (tmp_path / "a" / ".DS_Store").write_bytes(b"\0")
+    with pytest.warns(UserWarning, match=r"notes\.txt"):
+        X, y, names = io.load_volume_folder(tmp_path)
+    assert X.shape == (1, 4, 4, 4) and names == ["a"]

@@ -207,16 +207,6 @@ def out_target(out, shape, dtype):
     return empty(shape, dtype)
 
 
-def check_device_out(out, shape, dtype, name="out"):
-    """Check a device ``out``: exact shape and dtype."""
-    d = device_view(out)
-    if tuple(d.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}; got {tuple(d.shape)}")
-    if d.dtype != np.dtype(dtype):
-        raise TypeError(f"{name} must have dtype {np.dtype(dtype)}; got {d.dtype}")
-    return d
-
-
 def grid_1d(n: int) -> int:
     """Blocks for a grid-stride loop over ``n`` items (capped: the loop covers the rest)."""
     return max(1, min(-(-n // _config.CUDA_BLOCK_1D), _config.CUDA_MAX_BLOCKS_1D))

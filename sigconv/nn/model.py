@@ -482,9 +482,17 @@ class Sequential:
     @classmethod
     def load(cls, path) -> Sequential:
         """Rebuild a model written by :meth:`save`; weights are restored bit for bit."""
-        with np.load(os.fspath(path), allow_pickle=False) as data:
+        not_a_model = f"{path!s} is not a sigconv model file (an .npz written by Sequential.save)"
+        try:
+            data = np.load(os.fspath(path), allow_pickle=False)
+        except (ValueError, EOFError) as exc:
+            # NumPy's own message for a pickle suggests allow_pickle=True: never load that way.
+            raise ValueError(not_a_model) from exc
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(f"{not_a_model}; it holds a single array")
+        with data:
             if _CONFIG_KEY not in data:
-                raise ValueError(f"{path!s} is not a sigconv model file (no {_CONFIG_KEY})")
+                raise ValueError(f"{not_a_model}; it has no {_CONFIG_KEY}")
             config = json.loads(str(data[_CONFIG_KEY]))
             params = {k[len("param:") :]: data[k] for k in data.files if k.startswith("param:")}
         if config.get("format") != _FORMAT:

@@ -337,6 +337,16 @@ def test_device_out_and_casts(to_device, rng):
         correlate(dx, w, "full", out=numba_cuda.device_array((10, 9), dtype=np.float32))
 
 
+def test_fft_method_refused_on_cuda(to_device, rng):
+    """The CUDA backend has only direct kernels: method='fft' says so instead of ignoring it."""
+    x = rng.standard_normal((6, 7))
+    for operand in (x, to_device(x)):
+        with pytest.raises(ValueError, match="method='fft'.*backend='cpu'"):
+            correlate(operand, np.ones((2, 2)), backend="cuda", method="fft")
+    got = to_host(correlate(to_device(x), np.ones((2, 2)), method="auto"))
+    assert_close(got, sps.correlate(x, np.ones((2, 2))))
+
+
 def test_device_array_refused_by_cpu_backend(to_device, rng):
     with pytest.raises(TypeError, match="device"):
         correlate(to_device(rng.standard_normal(5)), np.ones(2), backend="cpu")

@@ -190,6 +190,20 @@ def test_save_load_unbuilt_and_float64(tmp_path):
         nn.Sequential.load(tmp_path / "c.npz")
 
 
+def test_load_of_other_files_says_not_a_model_and_never_suggests_pickle(tmp_path):
+    import pickle
+
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "notes.txt").write_text("not a model")
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps({"weights": [1, 2]}))
+    (tmp_path / "empty.npz").write_bytes(b"")
+    for name in ("one.npy", "objects.npy", "notes.txt", "model.pkl", "empty.npz"):
+        with pytest.raises(ValueError, match="not a sigconv model") as info:
+            nn.Sequential.load(tmp_path / name)
+        assert "allow_pickle" not in str(info.value), name
+
+
 def test_freezing_keeps_frozen_weights_and_skips_their_backward():
     model = _small()
     x, y = _data()
