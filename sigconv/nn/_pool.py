@@ -766,3 +766,49 @@ def global_max_pool_backward(grad_out, x, *, backend="auto"):
     gx = np.zeros((shape[0], shape[1], math.prod(shape[2:])), dtype=dtype)
     np.put_along_axis(gx, idx[..., None], g.reshape(shape[0], shape[1], 1).astype(dtype), 2)
     return gx.reshape(shape)
+
+
+# --- output shapes without computing ------------------------------------------------------------
+
+
+def output_shape(kind: str, sample_shape, **params) -> tuple[int, ...]:
+    """Per-sample output shape ``(C, *out_spatial)`` of pooling ``kind`` ("max", "avg", "lp",
+    "stochastic", "spectral") on samples of ``sample_shape = (C, *spatial)``.
+
+    Validates ``params`` exactly as the functional call does (the same helpers), without
+    running a kernel: a layer learns its output shape at build time from this, not from a
+    dry run on zeros (a GPU launch, or an FFT for spectral pooling).
+    """
+    shape = (1, *sample_shape)
+    if kind == "max":
+        out = _geometry(
+            shape,
+            params["kernel_size"],
+            params["stride"],
+            params["padding"],
+            params["dilation"],
+            params["ceil_mode"],
+            check_windows=True,
+        )[-1]
+    elif kind == "avg":
+        out = _avg_args(
+            shape,
+            params["kernel_size"],
+            params["stride"],
+            params["padding"],
+            params["ceil_mode"],
+            params["count_include_pad"],
+            params["divisor_override"],
+        )[4]
+    elif kind == "lp":
+        norm, ksize, stride, ceil = (
+            params[k] for k in ("norm_type", "kernel_size", "stride", "ceil_mode")
+        )
+        out = _lp_args(shape, norm, ksize, stride, ceil)[-1]
+    elif kind == "stochastic":
+        out = _stoch_args(shape, params["kernel_size"], params["stride"], False)[2]
+    elif kind == "spectral":
+        out = _output_size(params["output_size"], tuple(sample_shape[1:]))
+    else:
+        raise ValueError(f"kind must be one of max, avg, lp, stochastic, spectral; got {kind!r}")
+    return (int(sample_shape[0]), *(int(n) for n in out))

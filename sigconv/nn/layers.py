@@ -56,6 +56,7 @@ from scipy.special import expit
 
 from .. import _geometry, _validate
 from . import _device
+from . import _pool as _pool_shapes
 from . import functional as F
 from . import init as _init
 
@@ -794,15 +795,16 @@ class Flatten(Layer):
 
 
 class _Pool(Layer):
-    """Shared parts of the pooling layers: output shape by a dry run, lazy geometry."""
+    """Shared parts of the pooling layers: output shape from the pooling geometry (validated
+    as the functional call validates it, nothing computed), lazy geometry."""
 
     sample_ndim = (2, 4)
+    _kind = ""  # the pooling kind of _pool.output_shape
+    _shape_keys: tuple[str, ...] = ()  # the attributes that decide the output shape
 
     def compute_output_shape(self, input_shape):
-        # The probe has the layer's dtype, so the dry run uses the kernel the model will run
-        # (a float64 probe compiled a second pooling kernel for a float32 model: 2.9 s).
-        probe = np.zeros((1, *input_shape), dtype=self.dtype)
-        return tuple(self._pool(probe, training=False).shape[1:])
+        params = {k: getattr(self, k) for k in self._shape_keys}
+        return _pool_shapes.output_shape(self._kind, input_shape, **params)
 
     def _accepts_shape(self, sample_shape):
         return len(sample_shape) == len(self.input_shape) and sample_shape[0] == self.input_shape[0]
@@ -826,6 +828,8 @@ class MaxPool(_Pool):
     backend="auto")`` (``stride`` defaults to ``kernel_size``, as in PyTorch)."""
 
     _config_keys = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "backend")
+    _kind = "max"
+    _shape_keys = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
 
     def __init__(
         self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, backend="auto"
@@ -873,6 +877,15 @@ class AvgPool(_Pool):
         "divisor_override",
         "backend",
     )
+    _kind = "avg"
+    _shape_keys = (
+        "kernel_size",
+        "stride",
+        "padding",
+        "ceil_mode",
+        "count_include_pad",
+        "divisor_override",
+    )
 
     def __init__(
         self,
@@ -918,6 +931,8 @@ class LPPool(_Pool):
     pooling by default; note that ``F.lp_pool`` takes ``norm_type`` first, as PyTorch)."""
 
     _config_keys = ("kernel_size", "stride", "norm_type", "ceil_mode", "backend")
+    _kind = "lp"
+    _shape_keys = ("norm_type", "kernel_size", "stride", "ceil_mode")
 
     def __init__(self, kernel_size, stride=None, norm_type=2, ceil_mode=False, backend="auto"):
         super().__init__()
@@ -948,6 +963,8 @@ class StochasticPool(_Pool):
     seeded generator (``layer.rng``). ``StochasticPool(kernel_size, stride=None)``."""
 
     _config_keys = ("kernel_size", "stride", "backend")
+    _kind = "stochastic"
+    _shape_keys = ("kernel_size", "stride")
 
     def __init__(self, kernel_size, stride=None, backend="auto"):
         super().__init__()
@@ -994,6 +1011,9 @@ class StochasticPool(_Pool):
 class SpectralPool(_Pool):
     """Spectral pooling (Rippel et al. 2015): DFT, keep the lowest frequencies, inverse DFT.
     ``SpectralPool(output_size)`` (int or one per spatial axis)."""
+
+    _kind = "spectral"
+    _shape_keys = ("output_size",)
 
     def __init__(self, output_size, backend="auto"):
         super().__init__()

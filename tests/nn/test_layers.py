@@ -485,3 +485,40 @@ def test_conv_layer_shapes_and_values_property(geom):
         groups=groups,
     )
     assert_close(y, ref.numpy(), dtype=np.float64)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.MaxPool(3, 2, 1, ceil_mode=True),
+        lambda: nn.MaxPool((2, 3), dilation=2),
+        lambda: nn.AvgPool(2, ceil_mode=True, count_include_pad=False),
+        lambda: nn.LPPool(2, norm_type=3),
+        lambda: nn.StochasticPool(2, 1),
+        lambda: nn.SpectralPool((4, 3)),
+    ],
+)
+def test_pool_layers_know_their_output_shape_without_pooling(make, monkeypatch):
+    """The shape comes from the geometry, not from a dry run (a GPU launch or an FFT)."""
+    shape = (3, 9, 7)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("build ran the pooling")
+
+    for name in ("max_pool", "avg_pool", "lp_pool", "stochastic_pool", "spectral_pool"):
+        monkeypatch.setattr(nn.functional, name, refuse)
+    layer = make()
+    out = layer.build(shape)
+    monkeypatch.undo()
+    x = np.abs(np.random.default_rng(0).standard_normal((2, *shape))).astype(np.float32)
+    y = make().forward(x, training=False)
+    assert tuple(out) == tuple(layer.output_shape) == y.shape[1:]
+
+
+def test_pool_layer_build_still_rejects_bad_geometry():
+    with pytest.raises(ValueError, match="padding"):
+        nn.MaxPool(2, padding=2).build((1, 8, 8))
+    with pytest.raises(ValueError, match="empty"):
+        nn.AvgPool(5).build((1, 3, 3))
+    with pytest.raises(ValueError, match="output_size"):
+        nn.SpectralPool(9).build((1, 8, 8))
