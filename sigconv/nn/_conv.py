@@ -33,8 +33,12 @@ _NEEDS = ("x", "weight", "bias")
 def _array(a, name, *, ndim=None, min_ndim=0, max_ndim=None):
     """Host arrays through ``as_input_array``; device arrays are only checked, never copied."""
     if _backend.is_device_array(a) and not isinstance(a, np.ndarray):
-        if ndim is not None and len(a.shape) != ndim:
+        rank = len(a.shape)
+        if ndim is not None and rank != ndim:
             raise ValueError(f"{name} must have {ndim} dimensions; got shape {tuple(a.shape)}")
+        if rank < min_ndim or (max_ndim is not None and rank > max_ndim):
+            want = f"at least {min_ndim}" if max_ndim is None else f"{min_ndim} to {max_ndim}"
+            raise ValueError(f"{name} must have {want} dimensions; got shape {tuple(a.shape)}")
         return a
     if ndim is not None:
         rank = np.ndim(a)

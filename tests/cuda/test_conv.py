@@ -178,6 +178,14 @@ def test_device_in_device_out(to_device, rng):
     np.testing.assert_array_equal(to_host(dx), x)
 
 
+def test_device_operands_get_the_rank_checks_of_host_ones(to_device):
+    """A device x of the wrong rank is refused like a host one (it used to reach the kernels)."""
+    for shape in ((4, 5), (1, 1, 2, 2, 2, 2)):
+        for x in (np.ones(shape, np.float32), to_device(np.ones(shape, np.float32))):
+            with pytest.raises(ValueError, match="x must have 3 to 5 dimensions"):
+                F.conv(x, np.ones((1,) * len(shape), np.float32))
+
+
 def test_inputs_not_modified(rng):
     x = rng.standard_normal((1, 2, 4, 5))
     w = rng.standard_normal((2, 2, 2, 2))
