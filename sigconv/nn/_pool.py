@@ -771,6 +771,22 @@ def global_max_pool_backward(grad_out, x, *, backend="auto"):
 # --- output shapes without computing ------------------------------------------------------------
 
 
+# The parameters each pooling kind's argument helper takes, in its order.
+_SHAPE_ARGS = {
+    "max": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+    "avg": (
+        "kernel_size",
+        "stride",
+        "padding",
+        "ceil_mode",
+        "count_include_pad",
+        "divisor_override",
+    ),
+    "lp": ("norm_type", "kernel_size", "stride", "ceil_mode"),
+    "stochastic": ("kernel_size", "stride"),
+}
+
+
 def output_shape(kind: str, sample_shape, **params) -> tuple[int, ...]:
     """Per-sample output shape ``(C, *out_spatial)`` of pooling ``kind`` ("max", "avg", "lp",
     "stochastic", "spectral") on samples of ``sample_shape = (C, *spatial)``.
@@ -780,35 +796,18 @@ def output_shape(kind: str, sample_shape, **params) -> tuple[int, ...]:
     dry run on zeros (a GPU launch, or an FFT for spectral pooling).
     """
     shape = (1, *sample_shape)
-    if kind == "max":
-        out = _geometry(
-            shape,
-            params["kernel_size"],
-            params["stride"],
-            params["padding"],
-            params["dilation"],
-            params["ceil_mode"],
-            check_windows=True,
-        )[-1]
-    elif kind == "avg":
-        out = _avg_args(
-            shape,
-            params["kernel_size"],
-            params["stride"],
-            params["padding"],
-            params["ceil_mode"],
-            params["count_include_pad"],
-            params["divisor_override"],
-        )[4]
-    elif kind == "lp":
-        norm, ksize, stride, ceil = (
-            params[k] for k in ("norm_type", "kernel_size", "stride", "ceil_mode")
-        )
-        out = _lp_args(shape, norm, ksize, stride, ceil)[-1]
-    elif kind == "stochastic":
-        out = _stoch_args(shape, params["kernel_size"], params["stride"], False)[2]
-    elif kind == "spectral":
+    if kind == "spectral":
         out = _output_size(params["output_size"], tuple(sample_shape[1:]))
+    elif kind in _SHAPE_ARGS:
+        args = [params[k] for k in _SHAPE_ARGS[kind]]
+        if kind == "max":
+            out = _geometry(shape, *args, check_windows=True)[-1]
+        elif kind == "avg":
+            out = _avg_args(shape, *args)[4]
+        elif kind == "lp":
+            out = _lp_args(shape, *args)[-1]
+        else:
+            out = _stoch_args(shape, *args, False)[2]
     else:
         raise ValueError(f"kind must be one of max, avg, lp, stochastic, spectral; got {kind!r}")
     return (int(sample_shape[0]), *(int(n) for n in out))

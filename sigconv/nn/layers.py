@@ -800,10 +800,10 @@ class _Pool(Layer):
 
     sample_ndim = (2, 4)
     _kind = ""  # the pooling kind of _pool.output_shape
-    _shape_keys: tuple[str, ...] = ()  # the attributes that decide the output shape
 
     def compute_output_shape(self, input_shape):
-        params = {k: getattr(self, k) for k in self._shape_keys}
+        # every constructor argument but the backend decides the shape
+        params = {k: getattr(self, k) for k in self._config_keys if k != "backend"}
         return _pool_shapes.output_shape(self._kind, input_shape, **params)
 
     def _accepts_shape(self, sample_shape):
@@ -829,7 +829,6 @@ class MaxPool(_Pool):
 
     _config_keys = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "backend")
     _kind = "max"
-    _shape_keys = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
 
     def __init__(
         self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, backend="auto"
@@ -878,14 +877,6 @@ class AvgPool(_Pool):
         "backend",
     )
     _kind = "avg"
-    _shape_keys = (
-        "kernel_size",
-        "stride",
-        "padding",
-        "ceil_mode",
-        "count_include_pad",
-        "divisor_override",
-    )
 
     def __init__(
         self,
@@ -932,7 +923,6 @@ class LPPool(_Pool):
 
     _config_keys = ("kernel_size", "stride", "norm_type", "ceil_mode", "backend")
     _kind = "lp"
-    _shape_keys = ("norm_type", "kernel_size", "stride", "ceil_mode")
 
     def __init__(self, kernel_size, stride=None, norm_type=2, ceil_mode=False, backend="auto"):
         super().__init__()
@@ -964,7 +954,6 @@ class StochasticPool(_Pool):
 
     _config_keys = ("kernel_size", "stride", "backend")
     _kind = "stochastic"
-    _shape_keys = ("kernel_size", "stride")
 
     def __init__(self, kernel_size, stride=None, backend="auto"):
         super().__init__()
@@ -1012,16 +1001,13 @@ class SpectralPool(_Pool):
     """Spectral pooling (Rippel et al. 2015): DFT, keep the lowest frequencies, inverse DFT.
     ``SpectralPool(output_size)`` (int or one per spatial axis)."""
 
+    _config_keys = ("output_size", "backend")
     _kind = "spectral"
-    _shape_keys = ("output_size",)
 
     def __init__(self, output_size, backend="auto"):
         super().__init__()
         self.output_size = output_size
         self.backend = backend
-
-    def get_config(self):
-        return {"output_size": _jsonable(self.output_size), "backend": self.backend}
 
     def _pool(self, x, training):
         return F.spectral_pool(x, self.output_size, backend=self.backend)
