@@ -377,21 +377,14 @@ def _split_wins(x_shape, w_shape, o_shape, s, d, pad, block):
     B, N0, N1, N2 = x_shape
     K0, K1, K2 = w_shape
     O0, O1, O2 = o_shape[1:]
-    s2, d2, p2 = s[2], d[2], pad[2]
-    qs = [(k * d2 - p2) // s2 for k in range(K2)]
-    rs = [(k * d2 - p2) - q * s2 for k, q in enumerate(qs)]
-    lo_all = max(0, max(-q for q in qs))
-    hi_all = min([O2] + [(N2 - 1 - r) // s2 - q + 1 for q, r in zip(qs, rs)])
-    for c0 in range(0, O2, block):
-        c1 = min(c0 + block, O2)
-        lo = min(max(lo_all, c0), c1)
-        hi = min(max(hi_all, lo), c1)
-        if not (lo < hi and (lo - c0) + (c1 - hi) <= _cpu_correlate._SCALAR_MAX):
-            return False
+    s2 = s[2]
+    _, q, _, _, _, lo_all, hi_all = _cpu_correlate.row_taps(N2, K2, s2, d[2], pad[2], O2)
+    if not _cpu_correlate.all_blocks_fast(lo_all, hi_all, O2, block):
+        return False
     nblk = -(-O2 // block)
     # Kernel rows along axis 1 not read by the previous output row (same block, o1 - 1).
     new1 = K1 if (nblk > 1 or s[1] % d[1]) else min(K1, s[1] // d[1])
-    split_per_task = K0 * new1 * s2 * (min(block, O2) + max(qs) - min(qs))
+    split_per_task = K0 * new1 * s2 * (min(block, O2) + int(q.max()) - int(q.min()))
     input_per_task = N0 * N1 * N2 / (O0 * O1 * nblk)
     return split_per_task <= 2 * input_per_task
 

@@ -29,7 +29,8 @@ of a long kernel pass over it.
 
 Compile time (a cold first call must compile in seconds, not minutes): the host builds the tap
 tables in NumPy; each row kernel is a plain ``nogil`` function calling a few helpers, none
-inlined at the Numba-IR level (LLVM inlines the small ones itself); no statement in a kernel can
+inlined at the Numba-IR level but ``_task_fast`` into its one caller (LLVM inlines the small
+ones itself); no statement in a kernel can
 raise an error with a formatted message (Numba compiles the formatting machinery for it); and a
 call compiles only the path it takes (:func:`_rows_fast` alone for images and volumes).
 """
@@ -215,7 +216,20 @@ def _pass(orow, A, B, xf, base, soff, sv, t0, g):
 # 'same', ran as fast), and a first call compiles one row kernel, not two.
 
 
-def _all_blocks_fast(lo_all, hi_all, O2, block):
+def row_taps(N2, K2, s2, d2, p2, O2):
+    """Per tap ``k`` along the last axis: ``off = k*d2 - p2 = q*s2 + r`` (int64 arrays ``off``,
+    ``q``, ``r``), the outputs ``[lo, hi)`` whose input lies inside a row of ``N2`` samples, and
+    ``[lo_all, hi_all)``, the outputs of ``O2`` that read inside the row for every tap."""
+    k2 = np.arange(K2, dtype=np.int64)
+    off = k2 * d2 - p2
+    q = off // s2
+    r = off - q * s2
+    lo = -q
+    hi = (N2 - 1 - r) // s2 - q + 1
+    return off, q, r, lo, hi, max(0, int(lo.max())), min(O2, int(hi.min()))
+
+
+def all_blocks_fast(lo_all, hi_all, O2, block):
     """Whether every column block of ``block`` outputs reads inside the row for all taps but
     at most ``_SCALAR_MAX`` outputs."""
     c0 = np.arange(0, O2, block, dtype=np.int64)
@@ -252,15 +266,9 @@ def correlate3(x, xd, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, b
     # Per tap along the last axis: input index o*s2 + off = (o + q)*s2 + r, the outputs
     # [lo, hi) whose input lies inside the row, and the offset of its first read within a row
     # of ``xd`` (phase r, position q).
+    off, q, r, lo, hi, lo_all, hi_all = row_taps(N2, K2, s2, d2, p2, O2)
     k2 = np.arange(K2, dtype=np.int64)
-    off = k2 * d2 - p2
-    q = off // s2
-    r = off - q * s2
-    lo = -q
-    hi = (N2 - 1 - r) // s2 - q + 1
     toff = r * M + q
-    lo_all = max(0, int(lo.max()))
-    hi_all = min(O2, int(hi.min()))
     ktab = np.stack([toff, off, q, r, lo, hi])
     # Per tap t = (k0 * K1 + k1) * K2 + k2: its kernel row, its column and the offset of its
     # first read from the start of the row it reads when the output row lies inside the input
@@ -275,7 +283,7 @@ def correlate3(x, xd, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, b
     # zero and cval in the data's dtype (float32 sums stay float32 in the scalar edge loop)
     zw = np.array([0.0, cval], dtype=w.dtype)
     rowsum, wf = _row_sums(w), w.reshape(T)
-    if _all_blocks_fast(lo_all, hi_all, O2, block):
+    if all_blocks_fast(lo_all, hi_all, O2, block):
         tabs = (rowsum, wf, ktab, ttab, _groups(T), zw)
         run_chunks(_rows_fast, out.size * T, x, xd, w, out, *tabs, geo, float(cval), SM)
     else:
@@ -285,9 +293,13 @@ def correlate3(x, xd, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, b
 
 
 @njit(cache=True)
-def _chunk_range(chunk, nchunk, ntask):
-    """Tasks ``[t_start, t_end)``: the ``chunk``-th of ``nchunk`` equal parts of ``ntask``."""
-    return chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk
+def _chunk_tasks(chunk, nchunk, B, O0, O1, nblk):
+    """Tasks ``[t_start, t_end)`` of the ``chunk``-th of ``nchunk`` equal parts of the
+    ``B * O0 * O1 * nblk`` row blocks, and the coordinates ``(c, o1, o0, b)`` of the first."""
+    ntask = B * O0 * O1 * nblk
+    t_start = chunk * ntask // nchunk
+    c, o1, o0, b = _task_coords(t_start, nblk, O1, O0)
+    return t_start, (chunk + 1) * ntask // nchunk, c, o1, o0, b
 
 
 @njit(cache=True)
@@ -343,8 +355,7 @@ def _rows_fast(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo
     st, tv = borrow(st0, tv0)
     xf = xd.reshape(xd.size)
     xflat = x.reshape(x.size)
-    t_start, t_end = _chunk_range(chunk, nchunk, x.shape[0] * O0 * O1 * nblk)
-    c, o1, o0, b = _task_coords(t_start, nblk, O1, O0)
+    t_start, t_end, c, o1, o0, b = _chunk_tasks(chunk, nchunk, x.shape[0], O0, O1, nblk)
     for t in range(t_start, t_end):
         if t > t_start:
             c, o1, o0, b = _next_task(c, o1, o0, b, nblk, O1, O0)
@@ -366,8 +377,7 @@ def _rows_general(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, geo, cval, SM)
     tv0 = np.empty(w.shape[2], dtype=w.dtype)
     st, tv = borrow(st0, tv0)
     xf = xd.reshape(xd.size)
-    t_start, t_end = _chunk_range(chunk, nchunk, x.shape[0] * O0 * O1 * nblk)
-    c, o1, o0, b = _task_coords(t_start, nblk, O1, O0)
+    t_start, t_end, c, o1, o0, b = _chunk_tasks(chunk, nchunk, x.shape[0], O0, O1, nblk)
     for t in range(t_start, t_end):
         if t > t_start:
             c, o1, o0, b = _next_task(c, o1, o0, b, nblk, O1, O0)
@@ -604,12 +614,8 @@ def correlate3_split(x, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval,
     nblk = -(-O2 // block)
     # Per tap along the last axis: input index o*s2 + off = (o + q)*s2 + r; outputs [lo_all,
     # hi_all) read inside the row for every tap.
+    off, q, r, _, _, lo_all, hi_all = row_taps(N2, K2, s2, d2, p2, O2)
     k2 = np.arange(K2, dtype=np.int64)
-    off = k2 * d2 - p2
-    q = off // s2
-    r = off - q * s2
-    lo_all = max(0, int((-q).max()))
-    hi_all = min(O2, int(((N2 - 1 - r) // s2 - q + 1).min()))
     qmin = int(q.min())
     # A slot holds, per phase, the Mb positions [c0 + qmin, c0 + qmin + Mb) that the block's
     # outputs [c0, c1) read; tap k2 reads phase r at local position o - c0 + q - qmin.
@@ -693,8 +699,7 @@ def _rows_split(chunk, nchunk, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, c
     tk2 = ttab[1]
     xflat = x.reshape(x.size)
     ptr = 0
-    t_start, t_end = _chunk_range(chunk, nchunk, x.shape[0] * O0 * O1 * nblk)
-    c, o1, o0, b = _task_coords(t_start, nblk, O1, O0)
+    t_start, t_end, c, o1, o0, b = _chunk_tasks(chunk, nchunk, x.shape[0], O0, O1, nblk)
     for t in range(t_start, t_end):
         if t > t_start:
             c, o1, o0, b = _next_task(c, o1, o0, b, nblk, O1, O0)

@@ -321,10 +321,10 @@ def _divisor(divisor_override):
     return int(divisor_override)
 
 
-def _avg_args(shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor):
+def _avg_args(shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     k, s, p, _, ceil_mode, out_sp = _geometry(shape, kernel_size, stride, padding, 1, ceil_mode)
     count_include_pad = _bool(count_include_pad, "count_include_pad")
-    divisor = _divisor(divisor)
+    divisor = _divisor(divisor_override)
     return k, s, p, ceil_mode, out_sp, count_include_pad, divisor
 
 
@@ -771,22 +771,6 @@ def global_max_pool_backward(grad_out, x, *, backend="auto"):
 # --- output shapes without computing ------------------------------------------------------------
 
 
-# The parameters each pooling kind's argument helper takes, in its order.
-_SHAPE_ARGS = {
-    "max": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-    "avg": (
-        "kernel_size",
-        "stride",
-        "padding",
-        "ceil_mode",
-        "count_include_pad",
-        "divisor_override",
-    ),
-    "lp": ("norm_type", "kernel_size", "stride", "ceil_mode"),
-    "stochastic": ("kernel_size", "stride"),
-}
-
-
 def output_shape(kind: str, sample_shape, **params) -> tuple[int, ...]:
     """Per-sample output shape ``(C, *out_spatial)`` of pooling ``kind`` ("max", "avg", "lp",
     "stochastic", "spectral") on samples of ``sample_shape = (C, *spatial)``.
@@ -796,18 +780,17 @@ def output_shape(kind: str, sample_shape, **params) -> tuple[int, ...]:
     dry run on zeros (a GPU launch, or an FFT for spectral pooling).
     """
     shape = (1, *sample_shape)
-    if kind == "spectral":
+    # each kind's own argument helper, called with the layer's constructor arguments by name
+    if kind == "max":
+        out = _geometry(shape, **params, check_windows=True)[-1]
+    elif kind == "avg":
+        out = _avg_args(shape, **params)[4]
+    elif kind == "lp":
+        out = _lp_args(shape, **params)[-1]
+    elif kind == "stochastic":
+        out = _stoch_args(shape, **params, training=False)[2]
+    elif kind == "spectral":
         out = _output_size(params["output_size"], tuple(sample_shape[1:]))
-    elif kind in _SHAPE_ARGS:
-        args = [params[k] for k in _SHAPE_ARGS[kind]]
-        if kind == "max":
-            out = _geometry(shape, *args, check_windows=True)[-1]
-        elif kind == "avg":
-            out = _avg_args(shape, *args)[4]
-        elif kind == "lp":
-            out = _lp_args(shape, *args)[-1]
-        else:
-            out = _stoch_args(shape, *args, False)[2]
     else:
         raise ValueError(f"kind must be one of max, avg, lp, stochastic, spectral; got {kind!r}")
     return (int(sample_shape[0]), *(int(n) for n in out))
