@@ -53,9 +53,9 @@ def _batch_ms(fn, sync, cuda, n):
 
 
 def _filter_parts(cuda, xshape, wshape, stride, dilation):
-    from sigconv import correlate, output_shape
-    from sigconv._cuda import _launch
-    from sigconv._cuda import correlate as cc
+    from sigconv import _modes, correlate, output_shape
+    from sigconv._cuda import common
+    from sigconv._cuda import correlation as cc
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal(xshape).astype(np.float32)
@@ -70,13 +70,13 @@ def _filter_parts(cuda, xshape, wshape, stride, dilation):
     pads = (0,) * pad + tuple(((k - 1) * dilation) // 2 for k in wshape)
     strides = (1,) * pad + (stride,) * len(wshape)
     dils = (1,) * pad + (dilation,) * len(wshape)
-    mode = cc.BOUNDARY_CODES["constant"]
+    mode = _modes.BOUNDARY_CODES["constant"]
     return {
         "call": lambda: correlate(dx, dw, "same", stride=stride, dilation=dilation),
         "call out=": lambda: correlate(dx, dw, "same", stride=stride, dilation=dilation, out=dout),
         "launch": lambda: cc.launch_correlate(x4, w3, o4, pads, strides, dils, mode, 0.0, False),
         "alloc": lambda: cuda.device_array(oshape, dtype=np.float32),
-        "alloc pooled": lambda: _launch.empty(oshape, np.float32),
+        "alloc pooled": lambda: common.empty(oshape, np.float32),
         "call, Numba allocator": _unpooled(
             lambda: correlate(dx, dw, "same", stride=stride, dilation=dilation)
         ),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
-
-import numpy as np
+import importlib
 
 from . import _validate
+from ._validate import is_device_array
+
+__all__ = ["BACKENDS", "backend_ops", "is_device_array", "resolve_backend", "select"]
 
 BACKENDS = ("auto", "cpu", "cuda")
 
@@ -14,21 +16,6 @@ _INSTALL_HINT = (
     "install the CUDA extra with `pip install sigconv[cuda]` (numba-cuda with the CUDA 13 "
     "toolkit libraries) and run on a machine with an NVIDIA GPU and driver"
 )
-
-
-def is_device_array(x) -> bool:
-    """True for arrays that live on a GPU (``__cuda_array_interface__``: Numba, CuPy, PyTorch).
-
-    Numba's simulated device arrays carry ``__cuda_ndarray__`` instead of the interface.
-    """
-    # Cheap answers first: this runs for every operand of every call (hundreds of times per
-    # training step), and for a Numba device array ``hasattr`` would build the interface dict
-    # (``__cuda_array_interface__`` is a property); Numba marks its arrays with a class flag.
-    if type(x) is np.ndarray or x is None:
-        return False
-    if getattr(x, "__cuda_ndarray__", False) is True:
-        return True
-    return hasattr(x, "__cuda_array_interface__")
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,6 +82,18 @@ def resolve_backend(backend, *arrays, work: float = 0.0, gpu_min_work: float = 0
     if gpu_min_work > 0 and work >= gpu_min_work and gpu_present():
         return "cuda"
     return "cpu"
+
+
+def backend_ops(name: str):
+    """The backend package, ``sigconv._cpu`` or ``sigconv._cuda``: the same function names with
+    the same signatures (``tests/test_backends.py``), each taking a plan from ``_geometry`` and
+    the operands."""
+    return importlib.import_module(f"sigconv._{name}")
+
+
+def select(backend, *arrays, work: float = 0.0, gpu_min_work: float = 0.0):
+    """``backend_ops(resolve_backend(...))``: the one place where host/device dispatch happens."""
+    return backend_ops(resolve_backend(backend, *arrays, work=work, gpu_min_work=gpu_min_work))
 
 
 def empty_gpu_cache() -> int:

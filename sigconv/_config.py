@@ -11,7 +11,7 @@ never inline in a kernel or launcher.
 CUDA_BLOCK_1D = 256
 CUDA_BLOCK_2D = (32, 8)
 CUDA_BLOCK_3D = (32, 4, 2)
-# The tiled correlation of the signal API (sigconv/_cuda/correlate.py) gives each thread several
+# The tiled correlation of the signal API (sigconv/_cuda/correlation.py) gives each thread several
 # outputs, so a block loads its input halo once for more outputs: CUDA_CORR_ROWS rows (every
 # by-th) of a 2-D image, CUDA_CORR_PLANES planes of a 3-D volume, whose blocks are
 # CUDA_CORR_BLOCK_3D threads. A 2048^2 3x3 filter reads 1.13 input values per output instead of
@@ -36,7 +36,7 @@ CPU_ROW_BLOCK = 4096
 # handing a chunk to a pool thread costs about 20 us, 65536 float32 multiply-adds about 5 us.
 CPU_MIN_CHUNK_WORK = 1 << 18
 
-# --- sigconv.nn convolution (sigconv/_cpu/conv.py) -----------------------------------------------
+# --- sigconv.nn convolution (sigconv/_cpu/convolution.py) ------------------------------------
 # Bytes of the im2col column matrix per chunk of images (the GEMM's right operand); bounds the
 # temporary memory. Each chunk alternates a Numba parallel region with an OpenBLAS call, and on
 # a busy 2-core machine every switch between the two thread pools can cost a scheduler time
@@ -61,8 +61,8 @@ NN_CONV_DIRECT_BLOCK = 512
 # many values stay in L1; fewer, longer tap loops): single-thread, 2048 against 512 made W5e's
 # forward 1.2x faster (28.5 vs 35 ms) and LeNet's conv1/conv2 passes 1.05-1.2x.
 NN_CONV_CORR_BLOCK = 2048
-# The batch-last direct layout (``_cpu.conv.batch_last``) is used from this many images and when
-# the wide grid would compute more than this factor of extra positions.
+# The batch-last direct layout (``_cpu.conv_direct.batch_last``) is used from this many images and
+# when the wide grid would compute more than this factor of extra positions.
 NN_CONV_BATCH_LAST_MIN_IMAGES = 8
 NN_CONV_BATCH_LAST_MIN_WASTE = 1.2
 # The direct weight gradient splits the batch into this many partial sums (parallel tasks when
@@ -78,6 +78,11 @@ CUDA_MAX_GRID_YZ = 65535
 # any GPU from sm_70 on; tiles (input halo + kernel window) larger than this use the untiled
 # kernel that reads global memory through the cache.
 CUDA_SHARED_BYTES = 48 * 1024
+
+#: Most taps per filter for which the CUDA weight-gradient kernel of few channels keeps one
+#: register accumulator per tap (``_cuda.conv_kernels._grad_weight_taps``); larger kernels take
+#: one block per weight element.
+CUDA_WGRAD_TAPS_MAX = 27
 # Tile edge of the CUDA matrix multiply (dense layers): blocks of T x T threads, 2 T^2 shared.
 CUDA_TILE_MM = 16
 # Implicit-GEMM convolution kernels (sigconv/_cuda/igemm.py). A block computes a BM x BN tile of

@@ -56,13 +56,6 @@ from . import _config
 
 __all__ = ["choose_method", "correlate_fft", "fft_plan"]
 
-_NUMPY_PAD_MODE = {
-    "reflect": "symmetric",
-    "mirror": "reflect",
-    "nearest": "edge",
-    "wrap": "wrap",
-}
-
 
 def _workers() -> int:
     try:

@@ -1,4 +1,8 @@
-"""Output sizes and paddings for every mode: pure Python, shared by every backend.
+"""Output sizes, paddings and the plan of every operation: pure Python, shared by every backend.
+
+A public front end validates its arguments and builds one plan here (:class:`CorrelatePlan`,
+:class:`ConvPlan`, :class:`PoolPlan`); both backends (``sigconv._cpu``, ``sigconv._cuda``) take
+``(plan, arrays...)`` and never re-validate or re-derive a shape.
 
 Two conventions live here:
 
@@ -12,11 +16,15 @@ reads input positions ``o * stride - pad_before + k * dilation`` for ``k`` in ``
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import numbers
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+
+from . import _modes, _validate
 
 SIGNAL_MODES = ("full", "same", "valid")
 
@@ -144,3 +152,363 @@ def nn_padding(
 def nn_output_size(n: int, pads: tuple[int, int], k: int, stride: int, dilation: int) -> int:
     """PyTorch's output length: ``floor((n + before + after - Ke) / s) + 1`` (may be <= 0)."""
     return (n + pads[0] + pads[1] - effective_size(k, dilation)) // stride + 1
+
+
+# --- plans -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CorrelatePlan:
+    """One call of the signal API (docs/contract.md §1), resolved.
+
+    ``axes`` holds one :class:`AxisGeometry` per kernel axis; ``in2`` is NOT flipped by the
+    front end: ``flip`` asks the backend for a convolution. ``method`` is what the caller asked
+    for (``auto`` is the CPU backend's cost model to resolve; the CUDA backend has only the
+    direct kernels).
+    """
+
+    batch: tuple[int, ...]
+    spatial: tuple[int, ...]
+    kernel: tuple[int, ...]
+    axes: tuple[AxisGeometry, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    boundary: str
+    cval: float
+    flip: bool
+    method: str
+    dtype: np.dtype
+
+    @property
+    def nd(self) -> int:
+        return len(self.kernel)
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return self.batch + tuple(g.n_out for g in self.axes)
+
+    @property
+    def boundary_code(self) -> int:
+        return _modes.BOUNDARY_CODES[self.boundary]
+
+    @property
+    def work(self) -> float:
+        """Multiply-adds times two of the direct method (the backend cost models' unit)."""
+        return 2.0 * math.prod(self.out_shape) * math.prod(self.kernel)
+
+
+def correlate_plan(
+    in_shape, kernel_shape, mode, *, stride, dilation, boundary, cval, flip, method, dtype
+) -> CorrelatePlan:
+    """The plan of ``correlate``/``convolve`` from validated options (``valid`` may still raise
+    when neither operand covers the other)."""
+    nd = len(kernel_shape)
+    spatial = tuple(int(n) for n in in_shape[len(in_shape) - nd :])
+    axes = signal_geometry(spatial, kernel_shape, mode, stride, dilation)
+    return CorrelatePlan(
+        batch=tuple(int(n) for n in in_shape[: len(in_shape) - nd]),
+        spatial=spatial,
+        kernel=tuple(int(k) for k in kernel_shape),
+        axes=tuple(axes),
+        stride=tuple(stride),
+        dilation=tuple(dilation),
+        boundary=boundary,
+        cval=float(cval),
+        flip=bool(flip),
+        method=method,
+        dtype=np.dtype(dtype),
+    )
+
+
+def check_groups(groups) -> int:
+    if not isinstance(groups, (numbers.Integral, np.integer)) or isinstance(groups, bool):
+        raise TypeError(
+            f"groups must be a positive int; got {groups!r} (type {type(groups).__name__})"
+        )
+    if groups < 1:
+        raise ValueError(f"groups must be a positive int; got {groups!r}")
+    return int(groups)
+
+
+def check_channels(cin, weight_shape, groups, *, transpose=False):
+    """Channel bookkeeping shared by conv and conv_transpose; returns (C_out, C_in / groups)."""
+    if transpose:
+        # weight (C_in, C_out // groups, *k): C_in is the transposed input's channel count.
+        if weight_shape[0] != cin:
+            raise ValueError(
+                f"weight.shape[0] must equal the input's channels x.shape[1] = {cin} for "
+                f"conv_transpose; got weight shape {tuple(weight_shape)}"
+            )
+        if cin % groups:
+            raise ValueError(f"groups={groups} must divide the input channels {cin}")
+        return weight_shape[1] * groups, weight_shape[1]
+    if cin % groups:
+        raise ValueError(f"groups={groups} must divide the input channels x.shape[1] = {cin}")
+    if weight_shape[1] * groups != cin:
+        raise ValueError(
+            f"weight.shape[1] must be x.shape[1] // groups = {cin} // {groups} = {cin // groups}; "
+            f"got weight shape {tuple(weight_shape)}"
+        )
+    cout = weight_shape[0]
+    if cout % groups:
+        raise ValueError(
+            f"groups={groups} must divide the output channels weight.shape[0] = {cout}"
+        )
+    return cout, weight_shape[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvPlan:
+    """One NN convolution (docs/contract.md §2), resolved: ``x (N, C_in, *spatial)`` correlated
+    with ``weight (C_out, C_in / groups, *ksize)`` over ``pads`` gives ``(N, C_out, *out)``.
+
+    A transposed convolution is planned as the forward convolution it is the adjoint of
+    (``transpose=True``): its input is that convolution's output (``out``) and its result that
+    convolution's input (``spatial``).
+    """
+
+    n: int
+    cout: int
+    cin_g: int
+    groups: int
+    spatial: tuple[int, ...]
+    ksize: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: list
+    padding_mode: str
+    out: tuple[int, ...]
+    dtype: np.dtype
+    transpose: bool = False
+
+    @property
+    def nd(self) -> int:
+        return len(self.spatial)
+
+    @property
+    def cin(self) -> int:
+        return self.cin_g * self.groups
+
+    @property
+    def padding_code(self) -> int:
+        return _modes.PADDING_CODES[self.padding_mode]
+
+    def c3(self, t, fill):
+        """``t`` (one value per spatial axis) padded at the front to the canonical 3 axes."""
+        return (fill,) * (3 - self.nd) + tuple(t)
+
+    @property
+    def padded(self):
+        return tuple(n + b + a for n, (b, a) in zip(self.spatial, self.pads))
+
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        return (self.n, self.cin) + self.spatial
+
+    @property
+    def w_shape(self) -> tuple[int, ...]:
+        return (self.cout, self.cin_g) + self.ksize
+
+    @property
+    def y_shape(self) -> tuple[int, ...]:
+        return (self.n, self.cout) + self.out
+
+    def maps(self):
+        """Per canonical axis, the source index of every padded position (-1 for zero)."""
+        out = [np.zeros(1, dtype=np.int64)] * (3 - self.nd)
+        for n, (b, a) in zip(self.spatial, self.pads):
+            if self.padding_mode == "zeros":
+                m = np.full(n + b + a, -1, dtype=np.int64)
+                m[b : b + n] = np.arange(n)
+            else:
+                m = np.pad(
+                    np.arange(n, dtype=np.int64),
+                    (b, a),
+                    mode=_modes.PADDING_NUMPY[self.padding_mode],
+                )
+            out.append(m)
+        return out
+
+    def flops(self):
+        return 2.0 * self.n * self.cout * self.cin_g * math.prod(self.out) * math.prod(self.ksize)
+
+
+def conv_plan(x_shape, w_shape, stride, padding, dilation, groups, padding_mode, dtype) -> ConvPlan:
+    """Validate the geometry of ``conv(x, weight, ...)`` and plan it."""
+    nd = len(x_shape) - 2
+    groups = check_groups(groups)
+    cout, cin_g = check_channels(x_shape[1], w_shape, groups)
+    spatial = tuple(int(n) for n in x_shape[2:])
+    ksize = tuple(int(k) for k in w_shape[2:])
+    stride = _validate.int_tuple(stride, "stride", nd)
+    dilation = _validate.int_tuple(dilation, "dilation", nd)
+    padding_mode = _validate.check_option(padding_mode, "padding_mode", _modes.PADDING_MODES)
+    pads = nn_padding(padding, spatial, ksize, stride, dilation)
+    out = tuple(
+        nn_output_size(n, p, k, s, d)
+        for n, p, k, s, d in zip(spatial, pads, ksize, stride, dilation)
+    )
+    if any(o <= 0 for o in out):
+        ke = [effective_size(k, d) for k, d in zip(ksize, dilation)]
+        raise ValueError(
+            f"the output would be empty: input spatial size {spatial} with padding "
+            f"{pads} is smaller than the dilated kernel {tuple(ke)} in some axis "
+            f"(output size {out})"
+        )
+    if padding_mode != "zeros":
+        for axis, (n, (b, a)) in enumerate(zip(spatial, pads)):
+            most = n - 1 if padding_mode == "reflect" else n
+            if padding_mode != "replicate" and max(b, a) > most:
+                rule = "smaller than" if padding_mode == "reflect" else "at most"
+                raise ValueError(
+                    f"padding_mode={padding_mode!r} needs padding {rule} the input size "
+                    f"in every axis; got padding {(b, a)} for spatial axis {axis} of size {n}"
+                )
+    return ConvPlan(
+        int(x_shape[0]), int(cout), int(cin_g), groups, spatial, ksize, stride, dilation,
+        pads, padding_mode, out, np.dtype(dtype),
+    )  # fmt: skip
+
+
+def conv_transpose_plan(
+    x_shape, w_shape, stride, padding, output_padding, dilation, groups, dtype
+) -> ConvPlan:
+    """Validate ``conv_transpose(x, weight, ...)`` and plan it as the adjoint of a conv."""
+    nd = len(x_shape) - 2
+    groups = check_groups(groups)
+    cout, _ = check_channels(x_shape[1], w_shape, groups, transpose=True)
+    stride_t = _validate.int_tuple(stride, "stride", nd)
+    dil_t = _validate.int_tuple(dilation, "dilation", nd)
+    opad = _validate.int_tuple(output_padding, "output_padding", nd, minimum=0)
+    ksize = tuple(int(k) for k in w_shape[2:])
+    if isinstance(padding, str):
+        raise ValueError(
+            "padding of conv_transpose must be an int, a tuple of ints or of (before, after) "
+            f"pairs; got {padding!r}"
+        )
+    pads = nn_padding(padding, x_shape[2:], ksize, stride_t, dil_t)
+    for axis, (op, s, d) in enumerate(zip(opad, stride_t, dil_t)):
+        if op >= max(s, d):
+            raise ValueError(
+                f"output_padding must be smaller than max(stride, dilation) in every axis; got "
+                f"{op} for axis {axis} with stride {s} and dilation {d}"
+            )
+    out = tuple(
+        (n - 1) * s - b - a + d * (k - 1) + op + 1
+        for n, (b, a), k, s, d, op in zip(x_shape[2:], pads, ksize, stride_t, dil_t, opad)
+    )
+    if any(o <= 0 for o in out):
+        raise ValueError(
+            f"the output would be empty: conv_transpose output size {out} for input spatial "
+            f"size {tuple(x_shape[2:])}, padding {pads} and kernel {ksize}"
+        )
+    # The matching forward convolution: input (N, C_out, *out), weight as given. With
+    # output_padding >= stride (allowed when dilation > stride) the forward formula would
+    # count extra outputs that no input position reaches; the adjoint only involves x's.
+    plan = conv_plan(
+        (x_shape[0], cout) + out, w_shape, stride_t, pads, dil_t, groups, "zeros", dtype
+    )
+    return dataclasses.replace(plan, out=tuple(int(n) for n in x_shape[2:]), transpose=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolPlan:
+    """One pooling call (docs/contract.md §2), resolved: ``x`` of ``shape`` gives
+    ``(N, C, *out)``. Window geometry (``kernel``, ``stride``, ``padding``, ``dilation``) has
+    one int per spatial axis; the other fields hold the options of the kinds that have them.
+    """
+
+    shape: tuple[int, ...]
+    out: tuple[int, ...]
+    dtype: np.dtype
+    kernel: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
+    padding: tuple[int, ...] = ()
+    dilation: tuple[int, ...] = ()
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+    divisor: int | None = None
+    norm_type: float = 1.0
+    training: bool = False
+
+    @property
+    def nd(self) -> int:
+        return len(self.shape) - 2
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return self.shape[:2] + self.out
+
+    @property
+    def plane(self) -> int:
+        """Elements in one ``(n, c)`` spatial plane of ``x``."""
+        return math.prod(self.shape[2:])
+
+
+def check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool; got {value!r} (type {type(value).__name__})")
+    return bool(value)
+
+
+def pool_stride(stride, kernel, name: str = "stride") -> tuple[int, ...]:
+    # PyTorch: None (or an empty sequence) means stride = kernel_size.
+    if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0):
+        return kernel
+    return _validate.int_tuple(stride, name, len(kernel))
+
+
+def pool_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """PyTorch's ``pooling_output_shape``: with ``ceil_mode`` the last window must start
+    inside the input or the left padding."""
+    out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def pool_plan(
+    shape, dtype, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
+    check_windows=False, **options,
+) -> PoolPlan:  # fmt: skip
+    """Validate a windowed pooling's geometry (max, avg, Lp, stochastic) and plan it;
+    ``options`` are the kind's own, already validated."""
+    nd = len(shape) - 2
+    k = _validate.int_tuple(kernel_size, "kernel_size", nd)
+    s = pool_stride(stride, k)
+    p = _validate.int_tuple(padding, "padding", nd, minimum=0)
+    d = _validate.int_tuple(dilation, "dilation", nd)
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
+    for kk, pp in zip(k, p):
+        if pp > kk // 2:
+            raise ValueError(
+                f"padding must be at most half of kernel_size in every axis (as PyTorch); "
+                f"got padding={p} with kernel_size={k}"
+            )
+    spatial = tuple(shape[2:])
+    out = tuple(pool_size(n, *g, ceil_mode) for n, g in zip(spatial, zip(k, s, p, d)))
+    if any(o < 1 for o in out):
+        raise ValueError(
+            f"the pooling output would be empty: input spatial shape {spatial} with "
+            f"kernel_size={k}, stride={s}, padding={p}, dilation={d} gives {out}"
+        )
+    if check_windows:
+        for n, kk, ss, pp, dd, o in zip(spatial, k, s, p, d, out):
+            pos = np.arange(o)[:, None] * ss - pp + np.arange(kk)[None, :] * dd
+            if not np.all(np.any((pos >= 0) & (pos < n), axis=1)):
+                raise ValueError(
+                    "some pooling window covers only padding (dilation skips every input "
+                    f"element): input spatial shape {spatial}, kernel_size={k}, "
+                    f"stride={s}, padding={p}, dilation={d}"
+                )
+    return PoolPlan(
+        tuple(int(v) for v in shape), out, np.dtype(dtype), k, s, p, d, ceil_mode, **options
+    )
+
+
+def whole_plan(shape, dtype, out=None) -> PoolPlan:
+    """The plan of a pooling that is not windowed: global pooling (``out`` all ones) or
+    spectral pooling (``out`` the validated output size)."""
+    nd = len(shape) - 2
+    out = (1,) * nd if out is None else tuple(out)
+    return PoolPlan(tuple(int(v) for v in shape), out, np.dtype(dtype))

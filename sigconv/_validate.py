@@ -7,18 +7,23 @@ parameter, what was expected and what was received.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
 __all__ = [
+    "Operand",
     "as_input_array",
     "check_float",
     "check_option",
     "check_out",
     "compute_dtype",
     "int_tuple",
+    "is_device_array",
+    "operand",
     "to_compute",
 ]
 
@@ -28,6 +33,21 @@ def _describe(value) -> str:
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{text} (type {type(value).__name__})"
+
+
+def is_device_array(x) -> bool:
+    """True for arrays that live on a GPU (``__cuda_array_interface__``: Numba, CuPy, PyTorch).
+
+    Numba's simulated device arrays carry ``__cuda_ndarray__`` instead of the interface.
+    """
+    # Cheap answers first: this runs for every operand of every call (hundreds of times per
+    # training step), and for a Numba device array ``hasattr`` would build the interface dict
+    # (``__cuda_array_interface__`` is a property); Numba marks its arrays with a class flag.
+    if type(x) is np.ndarray or x is None:
+        return False
+    if getattr(x, "__cuda_ndarray__", False) is True:
+        return True
+    return hasattr(x, "__cuda_array_interface__")
 
 
 def as_input_array(x, name: str, *, min_ndim: int = 0, max_ndim: int | None = None) -> np.ndarray:
@@ -112,8 +132,19 @@ def check_float(value, name: str, *, finite: bool = True) -> float:
     return value
 
 
-def check_out(out, shape: tuple[int, ...], dtype: np.dtype, name: str = "out") -> np.ndarray:
-    """Check a user-supplied output array: an ndarray of exactly ``shape`` and ``dtype``."""
+def check_out(
+    out, shape: tuple[int, ...], dtype: np.dtype, name: str = "out", *, device_ok: bool = False
+):
+    """Check a user-supplied output array: an ndarray (or, with ``device_ok``, a device array)
+    of exactly ``shape`` and ``dtype``."""
+    if device_ok and is_device_array(out) and not isinstance(out, np.ndarray):
+        cai = out.__cuda_array_interface__
+        oshape, odtype = tuple(int(v) for v in cai["shape"]), np.dtype(cai["typestr"])
+        if oshape != tuple(shape):
+            raise ValueError(f"{name} must have shape {tuple(shape)}; got {oshape}")
+        if odtype != dtype:
+            raise TypeError(f"{name} must have dtype {np.dtype(dtype)}; got {odtype}")
+        return out
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray; got {_describe(out)}")
     if out.shape != tuple(shape):
@@ -123,3 +154,57 @@ def check_out(out, shape: tuple[int, ...], dtype: np.dtype, name: str = "out") -
     if not out.flags.writeable:
         raise ValueError(f"{name} must be writeable; got a read-only array")
     return out
+
+
+class Operand(NamedTuple):
+    """A checked operand: a host ndarray (from :func:`as_input_array`) or the caller's device
+    array, untouched, with its shape and dtype."""
+
+    array: Any
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    on_device: bool
+
+    def compute(self, dtype):
+        """The array to hand a backend: host data as :func:`to_compute` of ``dtype``; device
+        data as given (the CUDA backend converts on the device)."""
+        return self.array if self.on_device else to_compute(self.array, dtype)
+
+
+def operand(
+    x, name: str, *, ndim: int | None = None, min_ndim: int = 0, max_ndim: int | None = None
+) -> Operand:
+    """The one check of an array argument, host or device (no copy of device data).
+
+    Host values go through :func:`as_input_array`; a device array's shape and dtype are read
+    from its ``__cuda_array_interface__`` and checked by the same rules (real dtype, rank in
+    ``[min_ndim, max_ndim]`` or exactly ``ndim``, not empty).
+    """
+    if ndim is not None:
+        rank = len(x.shape) if is_device_array(x) else np.ndim(x)
+        if rank != ndim:
+            raise ValueError(f"{name} must have {ndim} dimensions; got shape {np.shape(x)}")
+        min_ndim = max_ndim = ndim
+    if not (is_device_array(x) and not isinstance(x, np.ndarray)):
+        arr = as_input_array(x, name, min_ndim=min_ndim, max_ndim=max_ndim)
+        return Operand(arr, arr.shape, arr.dtype, False)
+    cai = x.__cuda_array_interface__
+    shape = tuple(int(v) for v in cai["shape"])
+    dtype = np.dtype(cai["typestr"])
+    if dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must have a real numeric dtype (bool, integer or float); got dtype {dtype}"
+        )
+    if len(shape) < min_ndim or (max_ndim is not None and len(shape) > max_ndim):
+        want = f"at least {min_ndim}" if max_ndim is None else f"{min_ndim} to {max_ndim}"
+        raise ValueError(f"{name} must have {want} dimensions; got shape {shape}")
+    if math.prod(shape) == 0:
+        raise ValueError(f"{name} must not be empty; got shape {shape}")
+    return Operand(x, shape, dtype, True)
+
+
+def check_shape(op: Operand, shape, name: str) -> Operand:
+    """``op`` if it has exactly ``shape``, else a ``ValueError`` naming both."""
+    if tuple(op.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}; got {tuple(op.shape)}")
+    return op

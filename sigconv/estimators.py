@@ -567,7 +567,7 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 # in place: the optimizer keeps its references
                 target = layer.params[key]
                 if _device.is_device(target):
-                    _device.cuda_module("_launch").copy(_device.view(value), _device.view(target))
+                    _device.cuda_module("common").copy(_device.view(value), _device.view(target))
                 else:
                     target[...] = value
 

@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-from . import _validate
+from . import _modes, _validate
 
 __all__ = [
     "FILTERS",
@@ -36,7 +36,7 @@ __all__ = [
     "sobel_y",
 ]
 
-BOUNDARIES = ("constant", "reflect", "mirror", "nearest", "wrap")
+BOUNDARIES = _modes.BOUNDARIES
 
 
 def _odd_size(size, name: str = "size") -> int:

@@ -33,6 +33,8 @@ def test_light_submodules_load_no_heavy_library(name):
 
 def test_first_use_loads_what_the_name_needs():
     modules = _modules_after("import sigconv; sigconv.correlate")
+    assert "numpy" in modules and "numba" not in modules  # the backend loads on the first call
+    modules = _modules_after("import sigconv; sigconv.correlate([1.0, 2.0], [1.0])")
     assert "numba" in modules and "sklearn" not in modules
     assert "sklearn" in _modules_after("import sigconv; sigconv.CNNClassifier")
 

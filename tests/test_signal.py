@@ -15,7 +15,7 @@ import scipy.ndimage as ndi
 import scipy.signal as sps
 
 import sigconv
-from sigconv._cpu import correlate as cpu_kernels
+from sigconv._cpu import correlate_rows, correlate_split, correlation
 from tests import naive
 from tests.tolerance import assert_close
 
@@ -276,12 +276,10 @@ def test_row_stride_both_kernels(
     """The split-on-the-fly kernel and the deinterleave path (each forced in turn, whatever the
     speed rule says) against the loop oracle, both dtypes, out= starting as NaN: a skipped
     output, a stale scratch row or a wrong phase shows."""
-    from sigconv import signal
-
     calls = []
-    real = cpu_kernels.correlate3_split
-    monkeypatch.setattr(signal, "_split_wins", lambda *a: split)
-    monkeypatch.setattr(cpu_kernels, "correlate3_split", lambda *a: calls.append(1) or real(*a))
+    real = correlation.correlate3_split
+    monkeypatch.setattr(correlation, "_split_wins", lambda *a: split)
+    monkeypatch.setattr(correlation, "correlate3_split", lambda *a: calls.append(1) or real(*a))
     x, w = rand(rng, shape), rand(rng, kshape)
     runs = 0
     for mode in ("same", "full", "valid"):
@@ -302,10 +300,10 @@ def test_row_stride_both_kernels(
 def test_row_stride_split_column_blocks(rng, monkeypatch, block):
     """Several column blocks per row: the scratch rows are tagged by block, and a long 1-D
     kernel leaves whole blocks to the scalar loop."""
-    from sigconv import _config, signal
+    from sigconv import _config
 
     monkeypatch.setattr(_config, "CPU_ROW_BLOCK", block)
-    monkeypatch.setattr(signal, "_split_wins", lambda *a: True)
+    monkeypatch.setattr(correlation, "_split_wins", lambda *a: True)
     for shape, kshape, stride, dilation in [
         ((2, 4, 61), (3, 3), 2, 1),
         ((3, 101), (13,), 3, 2),
@@ -334,8 +332,8 @@ def test_row_stride_split_column_blocks(rng, monkeypatch, block):
 def test_row_stride_kernel_choice(monkeypatch, shape, kshape, stride, want):
     """The speed rule picks the split kernel where it was measured faster."""
     calls = []
-    real = cpu_kernels.correlate3_split
-    monkeypatch.setattr(cpu_kernels, "correlate3_split", lambda *a: calls.append(1) or real(*a))
+    real = correlation.correlate3_split
+    monkeypatch.setattr(correlation, "correlate3_split", lambda *a: calls.append(1) or real(*a))
     rng = np.random.default_rng(7)
     x, w = rand(rng, shape, np.float32), rand(rng, kshape, np.float32)
     got = sigconv.correlate(x, w, "same", stride=stride, method="direct")
@@ -494,11 +492,11 @@ def test_out_with_every_method(rng, method):
 def test_no_recompilation():
     """Repeated calls with both dtypes, all options: the kernels' signatures stay fixed."""
     kernels = [
-        cpu_kernels._rows_fast,
-        cpu_kernels._rows_general,
-        cpu_kernels._rows_split,
-        cpu_kernels._deinterleave,
-        cpu_kernels._pass,  # shared by every path: one specialisation per dtype
+        correlate_rows._rows_fast,
+        correlate_rows._rows_general,
+        correlate_split._rows_split,
+        correlate_rows._deinterleave,
+        correlate_rows.row_pass,  # shared by every path: one specialisation per dtype
     ]
 
     def run():

@@ -17,8 +17,8 @@ import numpy as np
 from numba import cuda
 
 from .. import _config, _validate
-from . import _launch
-from .conv import _channel_sum
+from . import common
+from .conv_kernels import channel_sum
 
 
 @cuda.jit(cache=True)
@@ -68,7 +68,7 @@ PTX_SIGNATURES = [
 
 
 def _views(*arrays):
-    return [a if a is None or not _launch.is_device(a) else _launch.device_view(a) for a in arrays]
+    return [a if a is None or not common.is_device(a) else common.device_view(a) for a in arrays]
 
 
 def matmul_device(a, b, trans_a=False, trans_b=False, bias=None):
@@ -76,10 +76,10 @@ def matmul_device(a, b, trans_a=False, trans_b=False, bias=None):
     M = a.shape[1] if trans_a else a.shape[0]
     N = b.shape[0] if trans_b else b.shape[1]
     dtype = np.dtype(a.dtype)
-    c = _launch.empty((M, N), dtype)
+    c = common.empty((M, N), dtype)
     T = int(_config.CUDA_TILE_MM)
-    bias_d = bias if bias is not None else _launch.empty((1,), dtype)
-    grid = (_launch.blocks(N, T), _launch.blocks(M, T))
+    bias_d = bias if bias is not None else common.empty((1,), dtype)
+    grid = (common.blocks(N, T), common.blocks(M, T))
     _matmul[grid, (T, T), 0, 2 * T * T * dtype.itemsize](
         a, b, bias_d, c, int(trans_a), int(trans_b), int(bias is not None)
     )
@@ -88,7 +88,7 @@ def matmul_device(a, b, trans_a=False, trans_b=False, bias=None):
 
 def matmul(a, b, *, trans_a=False, trans_b=False):
     """``op(a) @ op(b)`` for 2-D host or device arrays (device result if either is on it)."""
-    on_device = _launch.is_device(a) or _launch.is_device(b)
+    on_device = common.is_device(a) or common.is_device(b)
     a, b = _views(a, b)
     ka = a.shape[0] if trans_a else a.shape[1]
     kb = b.shape[1] if trans_b else b.shape[0]
@@ -98,13 +98,13 @@ def matmul(a, b, *, trans_a=False, trans_b=False):
             f"(trans_a={trans_a}) and {tuple(b.shape)} (trans_b={trans_b})"
         )
     dtype = _validate.compute_dtype(a, b)
-    ad, bd = _launch.contiguous(a, dtype), _launch.contiguous(b, dtype)
-    return _launch.finish(matmul_device(ad, bd, trans_a, trans_b), None, on_device)
+    ad, bd = common.contiguous(a, dtype), common.contiguous(b, dtype)
+    return common.finish(matmul_device(ad, bd, trans_a, trans_b), None, on_device)
 
 
 def dense(x, weight, bias=None):
     """``x @ weight.T + bias`` (PyTorch's ``Linear``) on the GPU."""
-    on_device = any(_launch.is_device(a) for a in (x, weight, bias) if a is not None)
+    on_device = any(common.is_device(a) for a in (x, weight, bias) if a is not None)
     x, weight, bias = _views(x, weight, bias)
     if tuple(weight.shape)[1:] != tuple(x.shape)[1:] or len(x.shape) != 2:
         raise ValueError(
@@ -112,14 +112,14 @@ def dense(x, weight, bias=None):
             f"{tuple(weight.shape)}"
         )
     dtype = _validate.compute_dtype(*[a for a in (x, weight, bias) if a is not None])
-    xd, wd = _launch.contiguous(x, dtype), _launch.contiguous(weight, dtype)
-    bd = None if bias is None else _launch.contiguous(bias, dtype)
-    return _launch.finish(matmul_device(xd, wd, False, True, bd), None, on_device)
+    xd, wd = common.contiguous(x, dtype), common.contiguous(weight, dtype)
+    bd = None if bias is None else common.contiguous(bias, dtype)
+    return common.finish(matmul_device(xd, wd, False, True, bd), None, on_device)
 
 
 def dense_backward(grad_y, x, weight, *, need=("x", "weight", "bias")):
     """``(grad_x, grad_weight, grad_bias)`` of :func:`dense`, ``None`` where not in ``need``."""
-    on_device = any(_launch.is_device(a) for a in (grad_y, x, weight))
+    on_device = any(common.is_device(a) for a in (grad_y, x, weight))
     grad_y, x, weight = _views(grad_y, x, weight)
     n, out_f = (int(v) for v in grad_y.shape)
     if tuple(x.shape)[0] != n or tuple(weight.shape) != (out_f, int(x.shape[1])):
@@ -128,19 +128,19 @@ def dense_backward(grad_y, x, weight, *, need=("x", "weight", "bias")):
             f"{tuple(grad_y.shape)}, {tuple(x.shape)}, {tuple(weight.shape)}"
         )
     dtype = _validate.compute_dtype(grad_y, x, weight)
-    gd = _launch.contiguous(grad_y, dtype)
+    gd = common.contiguous(grad_y, dtype)
     gx = gw = gb = None
     if "x" in need:
-        wd = _launch.contiguous(weight, dtype)
-        gx = _launch.finish(matmul_device(gd, wd), None, on_device)
+        wd = common.contiguous(weight, dtype)
+        gx = common.finish(matmul_device(gd, wd), None, on_device)
     if "weight" in need:
-        xd = _launch.contiguous(x, dtype)
-        gw = _launch.finish(matmul_device(gd, xd, trans_a=True), None, on_device)
+        xd = common.contiguous(x, dtype)
+        gw = common.finish(matmul_device(gd, xd, trans_a=True), None, on_device)
     if "bias" in need:
-        gbd = _launch.empty((out_f,), dtype)
+        gbd = common.empty((out_f,), dtype)
         threads = 1 << (max(1, int(_config.CUDA_BLOCK_1D)).bit_length() - 1)
         blocks = max(1, min(out_f, _config.CUDA_MAX_BLOCKS_1D))
-        g3 = _launch.reshape(gd, (n, out_f, 1))
-        _channel_sum[blocks, threads, 0, threads * dtype.itemsize](g3, gbd)
-        gb = _launch.finish(gbd, None, on_device)
+        g3 = common.reshape(gd, (n, out_f, 1))
+        channel_sum[blocks, threads, 0, threads * dtype.itemsize](g3, gbd)
+        gb = common.finish(gbd, None, on_device)
     return gx, gw, gb

@@ -23,7 +23,7 @@ import numpy as np
 from numba import cuda
 
 from .. import _config, _validate
-from . import _launch
+from . import common
 
 RELU, LEAKY, SIGMOID, TANH, MUL = 0, 1, 2, 3, 4
 
@@ -228,39 +228,39 @@ PTX_SIGNATURES = [
 
 def _prep(*arrays):
     """(on_device, dtype, C-contiguous device arrays of the compute dtype)."""
-    on_device = any(_launch.is_device(a) for a in arrays)
-    views = [_launch.device_view(a) if _launch.is_device(a) else np.asarray(a) for a in arrays]
+    on_device = any(common.is_device(a) for a in arrays)
+    views = [common.device_view(a) if common.is_device(a) else np.asarray(a) for a in arrays]
     dtype = _validate.compute_dtype(*views)
-    return on_device, dtype, [_launch.contiguous(a, dtype) for a in views]
+    return on_device, dtype, [common.contiguous(a, dtype) for a in views]
 
 
 def _flat(d):
-    return _launch.reshape(d, (math.prod(d.shape),))
+    return common.reshape(d, (math.prod(d.shape),))
 
 
 def _run1d(kernel, n, *args):
-    kernel[_launch.grid_1d(n), _config.CUDA_BLOCK_1D](*args)
+    kernel[common.grid_1d(n), _config.CUDA_BLOCK_1D](*args)
 
 
 def _unary_op(x, op, slope=0.0, inplace=False):
     on_device, dtype, (xd,) = _prep(x)
     # In place only when x is a C-contiguous device array of the compute dtype (then xd views
     # the caller's buffer); otherwise a fresh output.
-    same = inplace and _launch.is_device(x) and _launch.device_view(x).dtype == dtype
-    y = xd if same and _launch.is_c_contiguous(_launch.device_view(x)) else None
-    y = _launch.empty(xd.shape, dtype) if y is None else y
+    same = inplace and common.is_device(x) and common.device_view(x).dtype == dtype
+    y = xd if same and common.is_c_contiguous(common.device_view(x)) else None
+    y = common.empty(xd.shape, dtype) if y is None else y
     _run1d(_unary, math.prod(xd.shape), _flat(xd), _flat(y), op, dtype.type(slope))
-    return _launch.finish(y, None, on_device)
+    return common.finish(y, None, on_device)
 
 
 def _unary_back(grad_y, cached, op, slope=0.0):
     on_device, dtype, (gd, cd) = _prep(grad_y, cached)
     if tuple(gd.shape) != tuple(cd.shape):
         raise ValueError(f"grad_y must have shape {tuple(cd.shape)}; got {tuple(gd.shape)}")
-    gx = _launch.empty(gd.shape, dtype)
+    gx = common.empty(gd.shape, dtype)
     n = math.prod(gd.shape)
     _run1d(_unary_grad, n, _flat(gd), _flat(cd), _flat(gx), op, dtype.type(slope))
-    return _launch.finish(gx, None, on_device)
+    return common.finish(gx, None, on_device)
 
 
 def relu(x, *, inplace=False):
@@ -307,9 +307,9 @@ def multiply(a, b):
         raise ValueError(
             f"multiply needs equal shapes; got {tuple(ad.shape)} and {tuple(bd.shape)}"
         )
-    out = _launch.empty(ad.shape, dtype)
+    out = common.empty(ad.shape, dtype)
     _run1d(_unary_grad, math.prod(ad.shape), _flat(ad), _flat(bd), _flat(out), MUL, dtype.type(0))
-    return _launch.finish(out, None, on_device)
+    return common.finish(out, None, on_device)
 
 
 def _acb(shape, dim):
@@ -321,24 +321,24 @@ def softmax(x, dim=1):
     on_device, dtype, (xd,) = _prep(x)
     shape = tuple(int(n) for n in xd.shape)
     A, C, B = _acb(shape, dim)
-    y = _launch.empty(shape, dtype)
-    _run1d(_softmax, A * B, _launch.reshape(xd, (A, C, B)), _launch.reshape(y, (A, C, B)))
-    return _launch.finish(y, None, on_device)
+    y = common.empty(shape, dtype)
+    _run1d(_softmax, A * B, common.reshape(xd, (A, C, B)), common.reshape(y, (A, C, B)))
+    return common.finish(y, None, on_device)
 
 
 def softmax_backward(grad_y, y, dim=1):
     on_device, dtype, (gd, yd) = _prep(grad_y, y)
     shape = tuple(int(n) for n in yd.shape)
     A, C, B = _acb(shape, dim)
-    gx = _launch.empty(shape, dtype)
-    v = [_launch.reshape(a, (A, C, B)) for a in (gd, yd, gx)]
+    gx = common.empty(shape, dtype)
+    v = [common.reshape(a, (A, C, B)) for a in (gd, yd, gx)]
     _run1d(_softmax_grad, A * B, *v)
-    return _launch.finish(gx, None, on_device)
+    return common.finish(gx, None, on_device)
 
 
 def _total(d):
     dtype = np.dtype(d.dtype)
-    out = _launch.empty((1,), dtype)
+    out = common.empty((1,), dtype)
     threads = 1 << (max(1, int(_config.CUDA_BLOCK_1D)).bit_length() - 1)
     _sum[1, threads, 0, threads * dtype.itemsize](_flat(d), out)
     return float(out.copy_to_host()[0])
@@ -347,22 +347,22 @@ def _total(d):
 def cross_entropy(logits, target, reduction="mean"):
     """``(loss, grad_logits)``: softmax cross-entropy of ``(N, C)`` logits against integer
     labels (validated by the caller); ``grad_logits`` stays on the device for device input."""
-    on_device = _launch.is_device(logits) or _launch.is_device(target)
+    on_device = common.is_device(logits) or common.is_device(target)
     _, dtype, (ld,) = _prep(logits)
-    td = _launch.contiguous(
-        _launch.device_view(target) if _launch.is_device(target) else np.asarray(target),
+    td = common.contiguous(
+        common.device_view(target) if common.is_device(target) else np.asarray(target),
         np.int64,
     )
     N, C = (int(n) for n in ld.shape)
-    loss = _launch.empty((N,), dtype)
-    grad = _launch.empty((N, C), dtype)
+    loss = common.empty((N,), dtype)
+    grad = common.empty((N, C), dtype)
     scale = dtype.type(1.0 / N if reduction == "mean" else 1.0)
     _run1d(_cross_entropy, N, ld, td, loss, grad, scale)
     total = _total(loss)
     if total == -math.inf:
         raise ValueError(f"target labels must be in [0, {C}); the device target holds others")
     value = total / N if reduction == "mean" else total
-    return value, _launch.finish(grad, None, on_device)
+    return value, common.finish(grad, None, on_device)
 
 
 def mse(pred, target, reduction="mean"):
@@ -371,19 +371,19 @@ def mse(pred, target, reduction="mean"):
     if tuple(pd.shape) != tuple(td.shape):
         raise ValueError(f"target must have the shape of pred {tuple(pd.shape)}; got {td.shape}")
     n = math.prod(pd.shape)
-    grad = _launch.empty(pd.shape, dtype)
-    sq = _launch.empty((n,), dtype)
+    grad = common.empty(pd.shape, dtype)
+    sq = common.empty((n,), dtype)
     scale = dtype.type(2.0 / n if reduction == "mean" else 2.0)
     _run1d(_sq_diff, n, _flat(pd), _flat(td), _flat(grad), sq, scale)
     total = _total(sq)
-    return (total / n if reduction == "mean" else total), _launch.finish(grad, None, on_device)
+    return (total / n if reduction == "mean" else total), common.finish(grad, None, on_device)
 
 
 def _param(a, name):
-    if not _launch.is_device(a):
+    if not common.is_device(a):
         raise TypeError(f"{name} must be a device array (updated in place); got {type(a)}")
-    d = _launch.device_view(a)
-    if not _launch.is_c_contiguous(d):
+    d = common.device_view(a)
+    if not common.is_c_contiguous(d):
         raise ValueError(f"{name} must be C-contiguous")
     return d
 
@@ -394,8 +394,8 @@ def sgd_step(param, grad, buf, *, lr, momentum=0.0, dampening=0.0, weight_decay=
     array of the same shape; ``first=True`` initialises it with the gradient, as PyTorch)."""
     p = _param(param, "param")
     dtype = np.dtype(p.dtype)
-    g = _launch.contiguous(_launch.device_view(grad) if _launch.is_device(grad) else grad, dtype)
-    b = _param(buf, "buf") if momentum else _launch.empty((1,), dtype)
+    g = common.contiguous(common.device_view(grad) if common.is_device(grad) else grad, dtype)
+    b = _param(buf, "buf") if momentum else common.empty((1,), dtype)
     t = dtype.type
     _run1d(_sgd, math.prod(p.shape), _flat(p), _flat(g), _flat(b), t(lr), t(momentum),
            t(dampening), t(weight_decay), int(bool(nesterov)), int(bool(first)))  # fmt: skip
@@ -407,7 +407,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr, betas=(0.9, 0.999),
     """In-place Adam update (PyTorch's rule) at 1-based ``step`` of device arrays."""
     p = _param(param, "param")
     dtype = np.dtype(p.dtype)
-    g = _launch.contiguous(_launch.device_view(grad) if _launch.is_device(grad) else grad, dtype)
+    g = common.contiguous(common.device_view(grad) if common.is_device(grad) else grad, dtype)
     m, v = _param(exp_avg, "exp_avg"), _param(exp_avg_sq, "exp_avg_sq")
     b1, b2 = betas
     t = dtype.type

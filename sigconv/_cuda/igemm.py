@@ -2,8 +2,8 @@
 
 Each pass of a convolution is a matrix product whose operands are never materialised (no im2col
 buffer in global memory): the kernels gather the operand tiles straight from the tensors, with
-the padding rule, stride and dilation applied while loading. ``sigconv._cuda.conv`` calls them
-(with canonical 5-D C-contiguous device arrays) when a GEMM is large enough to fill the tiles
+the padding rule, stride and dilation applied while loading. ``sigconv._cuda.convolution`` calls
+them (with canonical 5-D C-contiguous device arrays) when a GEMM is large enough to fill the tiles
 (``use``); tiny channel counts keep that module's direct kernels.
 
 The three GEMMs (per group ``g``; ``KK = KD*KH*KW`` taps, ``P`` output positions per image):
@@ -14,7 +14,7 @@ The three GEMMs (per group ``g``; ``KK = KD*KH*KW`` taps, ``P`` output positions
 * input gradient ``_igemm_gather`` (also ``conv_transpose``): ``out[n, ci, q] = sum_(tap, co)
   w[co, ci, tap] * g[n, co, (q + f - tap*d)/s]`` where the division is exact and in range; M =
   ``C_in/groups``, N = ``N*Q`` (image, (padded) input position), K = ``KK * C_out/groups``. The
-  gather form writes every output once (no atomics, deterministic), as ``conv._conv_gather``.
+  gather form writes every output once (no atomics, deterministic), as ``conv_kernels.conv_gather``.
 * weight gradient ``_igemm_wgrad``: ``gw[co, (ci, tap)] = sum_(n, o) g[n, co, o] * xpad[n, ci,
   o*s - p + tap*d]``; M = ``C_out/groups``, N = ``cin_g*KK`` (the layout of ``w``'s rows), K =
   ``N*P``, a long reduction split over grid z into ``splits`` chunks; each writes a partial tile
@@ -37,7 +37,7 @@ per block (float32), so several blocks fit per SM; see ``_config.CUDA_IGEMM_*``.
 Loads (why the K order is tap-major in forward and gather): a thread loads a fixed B column
 (``tid % BN``) on every K step. Its column's decode (image, output position -> input base
 coordinates) happens once per block; for each tap the thread resolves its source offset once
-(boundary rule of ``padding_mode`` via ``correlate.map_index``, or the exact-division test of
+(boundary rule of ``padding_mode`` via ``common.map_index``, or the exact-division test of
 the transposed convolution) and the inner loop over channel slices only adds ``ci * plane``:
 no division and no boundary test per element. A thread loads A (packed weights, ``_pack``:
 ``(groups, taps, K-channel, M-channel)``, contiguous along M) at a fixed row ``tid % BM``, so
@@ -63,8 +63,8 @@ import numpy as np
 from numba import cuda, int32
 
 from .. import _config
-from . import _launch
-from .correlate import map32
+from . import common
+from .common import map32
 
 #: Rows (M) and columns (N) of the register tile each thread accumulates (compile-time: the
 #: tile must stay in registers).
@@ -454,7 +454,6 @@ PTX_SIGNATURES = [
 #: threads of 143 registers do not, and the launch would fail on a GPU, not in the simulator).
 MAX_THREADS = 256
 #: Largest offset the kernels' int32 index arithmetic may reach (a margin below 2**31).
-INT32_LIMIT = 2**31 - 2**20
 
 
 def _threads(BM: int, BN: int, BK: int) -> int:
@@ -468,13 +467,6 @@ def _threads(BM: int, BN: int, BK: int) -> int:
     pad = max(1, 32 // BK) if BK > 0 else 0
     shared = BK * (BM + BN + 2 * pad) * 8 + 16 * BN  # largest: grad_weight in float64
     return nthreads if ok and shared <= _config.CUDA_SHARED_BYTES else 0
-
-
-def fits(*sizes) -> bool:
-    """Whether the products the kernels index with int32 (``sizes``: channel planes, images x
-    positions ...) stay below :data:`INT32_LIMIT`; the dispatcher takes the direct kernels
-    (int64) when they do not."""
-    return max(int(v) for v in sizes) <= INT32_LIMIT
 
 
 def tiles(rows: int | None = None) -> tuple[int, int, int, int]:
@@ -527,7 +519,7 @@ def _i32(*values) -> tuple:
 
 
 def _flat(d):
-    return _launch.reshape(d, (math.prod(d.shape),))
+    return common.reshape(d, (math.prod(d.shape),))
 
 
 def _blocks(n: int, b: int) -> int:
@@ -539,8 +531,8 @@ def pack_weights(wd, groups: int, m_is_cin: bool):
     (forward) or ``(groups, taps, cout_g, cin_g)`` (``m_is_cin``: the transposed convolution)."""
     Cout, cin_g = int(wd.shape[0]), int(wd.shape[1])
     KK = math.prod(int(k) for k in wd.shape[2:])
-    wp = _launch.empty((Cout * cin_g * KK,), wd.dtype)
-    _pack[_launch.grid_1d(Cout * cin_g * KK), _config.CUDA_BLOCK_1D](
+    wp = common.empty((Cout * cin_g * KK,), wd.dtype)
+    _pack[common.grid_1d(Cout * cin_g * KK), _config.CUDA_BLOCK_1D](
         _flat(wd), wp, *_i32(Cout // groups, cin_g, KK, int(m_is_cin))
     )
     return wp
@@ -548,7 +540,7 @@ def pack_weights(wd, groups: int, m_is_cin: bool):
 
 def forward(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, groups):
     """``yd = conv(xd, wd) + bias`` on canonical 5-D device arrays (``pads`` (before, after)
-    pairs, ``stride``/``dilation`` triples, ``mode`` a ``conv.PADDING_CODES`` value)."""
+    pairs, ``stride``/``dilation`` triples, ``mode`` a ``_modes.PADDING_CODES`` value)."""
     N, C = int(xd.shape[0]), int(xd.shape[1])
     Cout = int(wd.shape[0])
     cout_g = Cout // groups
@@ -616,7 +608,7 @@ def grad_weight(gd, xd, gwd, pads, stride, dilation, mode, groups):
     fbytes = BK * (lda + ldb) * itemsize
     shbytes = fbytes + 4 * BN * 4
     out = _flat(gwd)
-    part = out if splits == 1 else _launch.empty((splits * out.shape[0],), gwd.dtype)
+    part = out if splits == 1 else common.empty((splits * out.shape[0],), gwd.dtype)
     grid = (ntiles, mtiles * int(groups), splits)
     _igemm_wgrad[grid, nthreads, 0, shbytes](
         _flat(gd), _flat(xd), part, *_i32(
@@ -626,4 +618,4 @@ def grad_weight(gd, xd, gwd, pads, stride, dilation, mode, groups):
     )  # fmt: skip
     if splits > 1:
         S = int(out.shape[0])
-        _sum_splits[_launch.grid_1d(S), _config.CUDA_BLOCK_1D](part, out, *_i32(splits))
+        _sum_splits[common.grid_1d(S), _config.CUDA_BLOCK_1D](part, out, *_i32(splits))

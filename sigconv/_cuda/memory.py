@@ -166,9 +166,15 @@ def _per_thread_streams() -> bool:
     return bool(getattr(config, "CUDA_PER_THREAD_DEFAULT_STREAM", 0))
 
 
-def enabled() -> bool:
-    from ._launch import simulated
+@functools.lru_cache(maxsize=1)
+def simulated() -> bool:
+    """True when Numba's CUDA simulator stands in for the device (fixed when Numba loads)."""
+    from numba import config
 
+    return bool(getattr(config, "ENABLE_CUDASIM", 0))
+
+
+def enabled() -> bool:
     return bool(_config.CUDA_MEMORY_POOL) and not simulated() and not _per_thread_streams()
 
 

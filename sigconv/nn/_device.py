@@ -38,13 +38,13 @@ def check_device(device) -> str:
 
 def view(a):
     """A Numba device array viewing device array ``a`` (CuPy, PyTorch ...), without a copy."""
-    return cuda_module("_launch").device_view(a)
+    return cuda_module("common").device_view(a)
 
 
 def to_device(a, dtype=None):
     """``a`` as a C-contiguous device array (of ``dtype`` when given): a device array of the
     right layout is returned as it is, a host array is copied over once."""
-    launch = cuda_module("_launch")
+    launch = cuda_module("common")
     if is_device(a):
         d = launch.device_view(a)
         return launch.contiguous(d, d.dtype if dtype is None else dtype)
@@ -69,7 +69,7 @@ def move(a, device: str):
 def clone(a):
     """A fresh copy of ``a`` on its own side (device copies never touch the host)."""
     if is_device(a):
-        return cuda_module("_launch").clone(view(a))
+        return cuda_module("common").clone(view(a))
     return np.array(a, copy=True)
 
 
@@ -77,7 +77,7 @@ def cast(a, dtype):
     """``a`` in ``dtype`` on its own side (device casts run on the device)."""
     dtype = np.dtype(dtype)
     if is_device(a):
-        return cuda_module("_launch").contiguous(view(a), dtype)
+        return cuda_module("common").contiguous(view(a), dtype)
     return a.astype(dtype)
 
 

@@ -54,7 +54,7 @@ import numbers
 import numpy as np
 from scipy.special import expit
 
-from .. import _geometry, _validate
+from .. import _geometry, _modes, _validate
 from . import _device
 from . import _pool as _pool_shapes
 from . import functional as F
@@ -377,7 +377,7 @@ class Conv(Layer):
         "weight_init": "he_normal",
         "backend": "auto",
     }
-    _padding_modes = ("zeros", "reflect", "replicate", "circular", "symmetric")
+    _padding_modes = _modes.PADDING_MODES
 
     def __init__(self, *args, **kwargs):
         super().__init__()

@@ -1,4 +1,4 @@
-"""The CUDA CNN convolution (sigconv._cuda.conv) against PyTorch autograd and the CPU backend.
+"""The CUDA CNN convolution (sigconv._cuda.convolution) against PyTorch autograd and the CPU.
 
 Simulator-sized: a few hundred outputs per case, blocks of a few threads (conftest.py).
 """
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from sigconv import _config
-from sigconv._cuda import conv as cuda_conv
+from sigconv._cuda import common, conv_kernels
+from sigconv._cuda import convolution as cuda_conv
 from sigconv.nn import functional as F
 from tests.cuda.conftest import numba_cuda, spy_launches, to_host
 from tests.tolerance import assert_close
@@ -197,13 +198,19 @@ def test_inputs_not_modified(rng):
 
 
 def test_registry_lists_conv_kernels():
-    names = {k.py_func.__name__ for k, _ in cuda_conv.PTX_SIGNATURES}
-    assert {"_conv_tiled", "_conv_direct", "_conv_gather", "_grad_weight", "_fold"} <= names
+    names = {k.py_func.__name__ for k, _ in conv_kernels.PTX_SIGNATURES}
+    assert {
+        "conv_tiled",
+        "conv_direct",
+        "conv_gather",
+        "grad_weight_direct",
+        "fold_padding",
+    } <= names
     assert numba_cuda is not None
 
 
 def test_planes_too_large_for_int32_offsets_take_the_untiled_forward(monkeypatch, rng):
-    calls = spy_launches(monkeypatch, cuda_conv, ("_conv_tiled", "_conv_direct"))
+    calls = spy_launches(monkeypatch, cuda_conv, ("conv_tiled", "conv_direct"))
     x = rng.standard_normal((2, 2, 5, 6))  # 30-element planes, 5 x 6 outputs with padding 1
     w = rng.standard_normal((3, 2, 3, 3))
     want = F.conv(x, w, None, padding=1, backend="cpu")
@@ -211,7 +218,7 @@ def test_planes_too_large_for_int32_offsets_take_the_untiled_forward(monkeypatch
     assert_close(F.conv(x, w, None, padding=1, backend="cuda"), want)
     monkeypatch.setattr(cuda_conv, "INT32_PLANE", 29)
     assert_close(F.conv(x, w, None, padding=1, backend="cuda"), want)
-    assert calls == ["_conv_tiled", "_conv_direct"]
+    assert calls == ["conv_tiled", "conv_direct"]
 
 
 def test_transposed_convolution_rejects_planes_beyond_int32_offsets(monkeypatch, rng):
@@ -219,8 +226,8 @@ def test_transposed_convolution_rejects_planes_beyond_int32_offsets(monkeypatch,
     w = rng.standard_normal((3, 2, 3, 3))
     g = rng.standard_normal((1, 3, 5, 6))
     want = F.conv_backward(g, x, w, padding=1, backend="cpu")[0]
-    monkeypatch.setattr(cuda_conv, "INT32_OFFSET", 54)  # the 54 weights still fit
+    monkeypatch.setattr(common, "INT32_LIMIT", 54)  # the 54 weights still fit
     assert_close(F.conv_backward(g, x, w, padding=1, backend="cuda")[0], want)
-    monkeypatch.setattr(cuda_conv, "INT32_OFFSET", 53)
+    monkeypatch.setattr(common, "INT32_LIMIT", 53)
     with pytest.raises(ValueError, match="int32"):
         F.conv_backward(g, x, w, padding=1, backend="cuda")

@@ -1,4 +1,4 @@
-"""The CUDA signal backend (sigconv._cuda.correlate) against SciPy, the loop oracle and the CPU.
+"""The CUDA signal backend (sigconv._cuda.correlation) against SciPy, the loop oracle and the CPU.
 
 Runs in Numba's CUDA simulator with blocks of a few threads (tests/cuda/conftest.py), so every
 input here is tiny: a few hundred outputs at most.
@@ -131,7 +131,7 @@ def test_property_matches_cpu(data, nd, mode, boundary, flip):
 @pytest.mark.parametrize("shared_bytes", [0, 10**9], ids=["untiled", "tiled"])
 def test_untiled_kernel_matches(shared_bytes, monkeypatch, rng):
     monkeypatch.setattr(_config, "CUDA_SHARED_BYTES", shared_bytes)
-    import sigconv._cuda.correlate as cc
+    import sigconv._cuda.correlation as cc
 
     calls = spy_launches(monkeypatch, cc, ("_corr_tiled", "_corr_direct"))
     x = rng.standard_normal((2, 6, 9))
@@ -169,7 +169,7 @@ def test_multi_output_tiles_match_the_loop_oracle(xshape, wshape, stride, dilati
 
 
 def test_tile_geometry_halves_outputs_per_thread_until_the_tile_fits(monkeypatch):
-    import sigconv._cuda.correlate as cc
+    import sigconv._cuda.correlation as cc
 
     monkeypatch.setattr(_config, "CUDA_BLOCK_2D", (32, 8))
     monkeypatch.setattr(_config, "CUDA_CORR_ROWS", 4)
@@ -193,14 +193,14 @@ def test_tile_geometry_halves_outputs_per_thread_until_the_tile_fits(monkeypatch
 
 
 def test_items_too_large_for_int32_offsets_take_the_untiled_kernel(monkeypatch, rng):
-    import sigconv._cuda.correlate as cc
+    import sigconv._cuda.correlation as cc
 
     calls = spy_launches(monkeypatch, cc, ("_corr_tiled", "_corr_direct"))
     x = rng.standard_normal((3, 7, 9))  # 63 elements per item
     w = rng.standard_normal((3, 2))
-    monkeypatch.setattr(cc, "INT32_ITEM", 63)
+    monkeypatch.setattr(cc.common, "INT32_LIMIT", 63)
     assert_close(_cuda(correlate, x, w, "same"), naive.correlate(x, w, "same"))
-    monkeypatch.setattr(cc, "INT32_ITEM", 62)
+    monkeypatch.setattr(cc.common, "INT32_LIMIT", 62)
     assert_close(_cuda(correlate, x, w, "same"), naive.correlate(x, w, "same"))
     assert calls == ["_corr_tiled", "_corr_direct"]
 
@@ -232,7 +232,7 @@ def test_one_compilation_per_dtype(monkeypatch, rng):
     # batch shape, mode, stride or boundary: so each kernel compiles once per dtype.
     import numba
 
-    import sigconv._cuda.correlate as cc
+    import sigconv._cuda.correlation as cc
 
     seen = {}
     real = cc._corr_tiled

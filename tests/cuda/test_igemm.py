@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sigconv import _config
-from sigconv._cuda import _launch, igemm
-from sigconv._cuda import conv as cuda_conv
+from sigconv._cuda import common, igemm
+from sigconv._cuda import convolution as cuda_conv
 from sigconv.nn import functional as F
 from tests.cuda.conftest import numba_cuda, to_host
 from tests.cuda.test_conv import _torch_conv
@@ -35,7 +35,7 @@ def nan_buffers(monkeypatch):
     def empty(shape, dtype):
         return numba_cuda.to_device(np.full(tuple(int(n) for n in shape), np.nan, dtype))
 
-    monkeypatch.setattr(_launch, "empty", empty)
+    monkeypatch.setattr(common, "empty", empty)
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def launches(monkeypatch):
 
     for mod, names in (
         (igemm, ("_igemm_forward", "_igemm_gather", "_igemm_wgrad", "_sum_splits")),
-        (cuda_conv, ("_conv_tiled", "_conv_gather", "_grad_weight_taps")),
+        (cuda_conv, ("conv_tiled", "conv_gather", "grad_weight_taps")),
     ):
         for name in names:
             monkeypatch.setattr(mod, name, Spy(getattr(mod, name)))
@@ -111,7 +111,7 @@ def test_gemm_matches_torch_and_cpu(case, dtype, rng, monkeypatch, nan_buffers, 
     assert_close(gw, cw, dtype=dtype, scale=scale)
     assert launches["_igemm_forward"] == launches["_igemm_gather"] == 1
     assert launches["_igemm_wgrad"] == launches["_sum_splits"] == 1  # K split in chunks
-    assert not launches["_conv_tiled"] + launches["_conv_gather"] + launches["_grad_weight_taps"]
+    assert not launches["conv_tiled"] + launches["conv_gather"] + launches["grad_weight_taps"]
 
 
 @pytest.mark.parametrize("path", ["gemm", "direct"])
@@ -128,7 +128,7 @@ def test_both_paths_agree_symmetric_padding(path, rng, monkeypatch, nan_buffers,
     assert_close(got[0], want[0])
     assert_close(got[1], want[1])
     gemm = launches["_igemm_forward"] + launches["_igemm_gather"] + launches["_igemm_wgrad"]
-    direct = launches["_conv_tiled"] + launches["_conv_gather"] + launches["_grad_weight_taps"]
+    direct = launches["conv_tiled"] + launches["conv_gather"] + launches["grad_weight_taps"]
     assert (gemm, direct) == ((3, 0) if path == "gemm" else (0, 3))
 
 
@@ -141,7 +141,7 @@ def test_thresholds_pick_the_path(rng, monkeypatch, launches):
     w = rng.standard_normal((3, 4, 2, 2))  # cin_g 4, cout_g 3
     F.conv_backward(F.conv(x, w, backend="cuda"), x, w, backend="cuda")
     assert launches["_igemm_forward"] == 1 and launches["_igemm_wgrad"] == 1
-    assert launches["_conv_gather"] == 1 and launches["_igemm_gather"] == 0  # sums only 3
+    assert launches["conv_gather"] == 1 and launches["_igemm_gather"] == 0  # sums only 3
     assert igemm.use(4, 2, 1) and not igemm.use(3, 2, 1) and not igemm.use(4, 1, 1)
     monkeypatch.setattr(_config, "CUDA_MAX_GRID_YZ", 3)
     assert not igemm.use(4, 2, 4)  # groups beyond the grid's z extent
@@ -283,9 +283,9 @@ def test_random_geometries_match_cpu(
     # forced, NaN-filled buffers.
     saved = {a: getattr(_config, a) for a in ("CUDA_IGEMM_MIN_K_CHANNELS",
                                               "CUDA_IGEMM_MIN_M_CHANNELS")}  # fmt: skip
-    empty = _launch.empty
+    empty = common.empty
     _config.CUDA_IGEMM_MIN_K_CHANNELS = _config.CUDA_IGEMM_MIN_M_CHANNELS = 0
-    _launch.empty = lambda shape, dtype: numba_cuda.to_device(np.full(shape, np.nan, dtype))
+    common.empty = lambda shape, dtype: numba_cuda.to_device(np.full(shape, np.nan, dtype))
     try:
         rng = np.random.default_rng(seed)
         sizes = (3, 4, 3)[3 - nd :] if nd > 1 else (7,)
@@ -302,7 +302,7 @@ def test_random_geometries_match_cpu(
         assert_close(got[0], want[0], scale=scale)
         assert_close(got[1], want[1], scale=scale)
     finally:
-        _launch.empty = empty
+        common.empty = empty
         for a, v in saved.items():
             setattr(_config, a, v)
 
@@ -317,10 +317,11 @@ def test_sizes_beyond_int32_offsets_take_the_direct_kernels(rng, monkeypatch, la
     g = rng.standard_normal((2, 12, 6, 7))
     want = [F.conv(x, w, padding=1, backend="cpu"), *F.conv_backward(g, x, w, padding=1,
             backend="cpu")]  # fmt: skip
-    monkeypatch.setattr(igemm, "INT32_LIMIT", 41)
+    # only the dispatch's check is lowered (the direct kernels' own limit stays)
+    monkeypatch.setattr(common, "fits_int32", lambda *sizes: max(sizes) <= 41)
     got = [F.conv(x, w, padding=1, backend="cuda"), *F.conv_backward(g, x, w, padding=1,
            backend="cuda")]  # fmt: skip
     for a, b in zip(got, want):
         assert_close(a, b)
     assert not launches["_igemm_forward"] + launches["_igemm_gather"] + launches["_igemm_wgrad"]
-    assert launches["_conv_tiled"] and launches["_conv_gather"] and launches["_grad_weight_taps"]
+    assert launches["conv_tiled"] and launches["conv_gather"] and launches["grad_weight_taps"]

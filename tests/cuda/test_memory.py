@@ -2,7 +2,7 @@
 
 The pool's bookkeeping is plain Python and is tested with a fake allocator; the Numba glue
 (leasing blocks to device arrays) is tested on a real GPU only (the simulator has no device
-memory, and ``_launch.empty`` bypasses the pool there, which is checked too).
+memory, and ``common.empty`` bypasses the pool there, which is checked too).
 """
 
 import gc
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import sigconv
 from sigconv import _config
-from sigconv._cuda import _launch, memory
+from sigconv._cuda import common, memory
 from tests.cuda.conftest import SIMULATED, numba_cuda
 
 pytestmark = pytest.mark.cuda
@@ -151,7 +151,7 @@ def test_pools_of_closed_contexts_are_dropped(monkeypatch):
 
 def test_pool_is_off_with_per_thread_default_streams(monkeypatch):
     monkeypatch.setattr(memory, "_per_thread_streams", lambda: True)
-    monkeypatch.setattr(_launch, "simulated", lambda: False)
+    monkeypatch.setattr(memory, "simulated", lambda: False)
     monkeypatch.setattr(_config, "CUDA_MEMORY_POOL", True)
     assert not memory.enabled()
     monkeypatch.setattr(memory, "_per_thread_streams", lambda: False)
@@ -176,7 +176,7 @@ def test_empty_gpu_cache_is_public_and_counts_bytes():
 @pytest.mark.skipif(not SIMULATED, reason="simulator-only behaviour")
 def test_simulator_bypasses_the_pool():
     assert not memory.enabled()
-    d = _launch.empty((3, 4), np.float32)
+    d = common.empty((3, 4), np.float32)
     assert tuple(d.shape) == (3, 4) and d.dtype == np.float32
     assert memory.stats()["hits"] == 0
 
@@ -185,22 +185,22 @@ def test_simulator_bypasses_the_pool():
 def test_device_arrays_reuse_freed_blocks_and_keep_their_values(monkeypatch):
     monkeypatch.setattr(_config, "CUDA_MEMORY_POOL", True)
     sigconv.empty_gpu_cache()
-    a = _launch.empty((256, 1000), np.float32)
+    a = common.empty((256, 1000), np.float32)
     ptr = a.__cuda_array_interface__["data"][0]
     view = a.reshape((1000, 256))
     del a
     gc.collect()
-    b = _launch.empty((256, 1000), np.float32)
+    b = common.empty((256, 1000), np.float32)
     ptr_b = b.__cuda_array_interface__["data"][0]
     assert ptr_b != ptr  # the view still holds the first block
     hits = memory.stats()["hits"]
     del view, b
     gc.collect()
-    c = _launch.empty((1000, 256), np.float32)  # same size class: one of the two blocks
+    c = common.empty((1000, 256), np.float32)  # same size class: one of the two blocks
     assert c.__cuda_array_interface__["data"][0] in (ptr, ptr_b)
     assert memory.stats()["hits"] == hits + 1
     x = np.arange(12, dtype=np.float64).reshape(3, 4)
-    d = _launch.contiguous(x, np.float64)
+    d = common.contiguous(x, np.float64)
     np.testing.assert_array_equal(d.copy_to_host(), x)
     y = sigconv.correlate(numba_cuda.to_device(x), np.ones((1, 1)), "same", backend="cuda")
     np.testing.assert_array_equal(y.copy_to_host(), x)

@@ -1,4 +1,4 @@
-"""CUDA pooling (sigconv._cuda.pool) against PyTorch and the CPU backend, in the simulator."""
+"""CUDA pooling (sigconv._cuda.pooling) against PyTorch and the CPU backend, in the simulator."""
 
 import numpy as np
 import pytest

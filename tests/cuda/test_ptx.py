@@ -38,7 +38,10 @@ def test_every_registered_kernel_compiles_for_sm80_and_sm90_without_spills():
     assert not errors
     names = {name for name, _, _ in kernels}
     # the registry holds the signal kernels and both dtypes of each
-    assert {"sigconv._cuda.correlate._corr_tiled", "sigconv._cuda.correlate._corr_direct"} <= names
+    assert {
+        "sigconv._cuda.correlation._corr_tiled",
+        "sigconv._cuda.correlation._corr_direct",
+    } <= names
     for name, _, sigs in kernels:
         assert any("float32" in s for s in sigs) and any("float64" in s for s in sigs), name
         for sig in sigs:

@@ -11,7 +11,17 @@ import numpy as np
 import pytest
 from numba.core import sigutils
 
-from sigconv._cuda import _launch, conv, correlate, dense, elementwise, igemm, pool
+from sigconv._cuda import (
+    common,
+    conv_kernels,
+    convolution,
+    correlation,
+    dense,
+    elementwise,
+    igemm,
+    pool_kernels,
+    pooling,
+)
 from sigconv.nn import functional as F
 from sigconv.signal import convolve
 from sigconv.signal import correlate as corr
@@ -19,7 +29,10 @@ from tests.cuda.conftest import KernelSpy, numba_cuda
 
 pytestmark = pytest.mark.cuda
 
-MODULES = [_launch, correlate, conv, igemm, pool, dense, elementwise]
+# the modules that declare kernels, and every module that launches them (the host modules
+# import their kernels by name, so a spy must replace the name there)
+MODULES = [common, correlation, conv_kernels, igemm, pool_kernels, dense, elementwise]
+LAUNCHERS = MODULES + [convolution, pooling]
 
 
 def _workload(rng, monkeypatch):
@@ -99,7 +112,7 @@ def test_launch_types_are_the_declared_ptx_signatures(monkeypatch, rng):
             declared[name] = {tuple(sigutils.normalize_signature(s)[0]) for s in sigs}
             kernels[id(kernel)] = kernel
     seen = defaultdict(set)
-    for mod in MODULES:
+    for mod in LAUNCHERS:
         for attr, value in list(vars(mod).items()):
             if id(value) in kernels:
                 monkeypatch.setattr(mod, attr, KernelSpy(value, seen))

@@ -14,7 +14,15 @@ from numba.core import sigutils
 from sklearn.datasets import load_digits
 
 from sigconv import CNNClassifier, _backend, nn
-from sigconv._cuda import _launch, conv, dense, elementwise, pool
+from sigconv._cuda import (
+    common,
+    conv_kernels,
+    convolution,
+    dense,
+    elementwise,
+    pool_kernels,
+    pooling,
+)
 from tests.cuda.conftest import SIMULATED, KernelSpy, numba_cuda, to_host
 from tests.tolerance import assert_close
 
@@ -241,20 +249,22 @@ def test_device_train_step_copies_back_only_the_loss(monkeypatch, rng):
     y = dev(np.array([0, 1, 2, 1]))
     # every kernel launch must use a signature declared for the PTX compile step
     declared, seen = {}, defaultdict(set)
-    for mod in (_launch, conv, pool, dense, elementwise):
+    for mod in (common, conv_kernels, pool_kernels, dense, elementwise):
         for kernel, sigs in mod.PTX_SIGNATURES:
             declared[kernel.py_func.__name__] = {
                 tuple(sigutils.normalize_signature(s)[0]) for s in sigs
             }
-            for attr, value in list(vars(mod).items()):
-                if value is kernel:
-                    monkeypatch.setattr(mod, attr, KernelSpy(kernel, seen))
+            # the host modules launch the kernels they import by name
+            for launcher in (mod, convolution, pooling):
+                for attr, value in list(vars(launcher).items()):
+                    if value is kernel:
+                        monkeypatch.setattr(launcher, attr, KernelSpy(kernel, seen))
     calls = _copy_counter(monkeypatch)
     value = model.train_step(x, y, nn.CrossEntropy(), opt)
     assert np.isfinite(value)
     assert calls == [(1,)], f"device-to-host copies during a train step: {calls}"
     assert all(is_dev(p) for p in model.params.values())
-    assert {"_conv_tiled", "_matmul", "_unary", "_unary_grad", "_adam"} <= set(seen)
+    assert {"conv_tiled", "_matmul", "_unary", "_unary_grad", "_adam"} <= set(seen)
     for name, types in seen.items():
         assert types <= declared[name], (name, types - declared[name])
 

@@ -10,7 +10,8 @@ import pytest
 import scipy.signal
 
 from sigconv import _config
-from sigconv._cpu import conv as cpu_conv
+from sigconv._cpu import conv_direct, conv_im2col
+from sigconv._cpu import convolution as cpu_conv
 from sigconv.nn import functional as F
 from tests.nn.naive_conv import naive_conv, naive_conv_transpose
 from tests.tolerance import assert_close
@@ -388,7 +389,8 @@ def test_no_recompilation_on_repeated_calls(rng):
             y = F.conv(x, w, padding=padding, padding_mode=mode, stride=stride)
             F.conv_backward(y, x, w, padding=padding, padding_mode=mode, stride=stride)
     kernels = [
-        getattr(cpu_conv, "_" + n)  # the compiled kernel behind each host wrapper
+        # the compiled kernel behind each host wrapper, in the module of its family
+        getattr(conv_im2col if hasattr(conv_im2col, "_" + n) else conv_direct, "_" + n)
         for n in (
             "pad",
             "fold",
@@ -456,7 +458,7 @@ def test_chunked_gemm_path_matches_single_chunk(rng, monkeypatch):
     assert_close(y, want)
 
 
-# --- direct kernel layouts (sigconv/_cpu/conv.py): batch-last, wide-grid blocks, gx windows ----
+# --- direct kernel layouts (sigconv/_cpu/conv_direct.py): batch-last, wide grid, gx windows ---
 
 BATCH_LAST = [
     # x shape, w shape, padding, dilation, groups, dtype

@@ -6,7 +6,7 @@ import scipy.stats
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from sigconv._cpu import pool as kernels
+from sigconv._cpu import pool_kernels as kernels
 from sigconv.nn import functional as F
 from tests.nn import naive_pool as naive
 from tests.tolerance import assert_close
@@ -618,32 +618,49 @@ class _FakeDeviceArray:
 
 
 def test_cuda_dispatch_contract(monkeypatch):
+    """Device operands reach the CUDA backend once, as (plan, arrays): the plan carries the
+    validated geometry and options; nothing is copied to the host."""
     from sigconv import _backend
-    from sigconv.nn import _pool
 
     calls = []
 
-    class FakeCudaPool:
+    class FakeCudaBackend:
         def __getattr__(self, name):
-            def record(*args, **kwargs):
-                calls.append((name, args, kwargs))
+            def record(plan, *args, **kwargs):
+                calls.append((name, plan, args, kwargs))
                 return name
 
             return record
 
+    real = _backend.backend_ops
     monkeypatch.setattr(_backend, "cuda_status", lambda: (True, "fake GPU"))
-    monkeypatch.setattr(_pool, "_cuda", lambda: FakeCudaPool())
+    monkeypatch.setattr(
+        _backend, "backend_ops", lambda n: FakeCudaBackend() if n == "cuda" else real(n)
+    )
     d = _FakeDeviceArray((2, 3, 6, 6))
     assert F.max_pool(d, 2, padding=1, return_indices=True) == "max_pool"
-    assert calls[-1][1][1:] == ((2, 2), (2, 2), (1, 1))
-    assert calls[-1][2] == {"dilation": (1, 1), "ceil_mode": False, "return_indices": True}
+    _, plan, args, kwargs = calls[-1]
+    assert (plan.kernel, plan.stride, plan.padding, plan.dilation) == (
+        (2, 2),
+        (2, 2),
+        (1, 1),
+        (1, 1),
+    )
+    assert plan.out_shape == (2, 3, 4, 4) and plan.dtype == np.float32
+    assert args == (d,) and kwargs == {"return_indices": True}
     assert F.avg_pool(d, 3, 1, divisor_override=np.int64(2)) == "avg_pool"
-    assert calls[-1][2]["divisor_override"] == 2 and calls[-1][1][1:] == ((3, 3), (1, 1), (0, 0))
-    assert F.lp_pool(d, 2, 2) == "lp_pool" and calls[-1][1][1:] == (2.0, (2, 2), (2, 2))
-    assert F.spectral_pool(d, 3) == "spectral_pool" and calls[-1][1][1] == (3, 3)
+    plan = calls[-1][1]
+    assert plan.divisor == 2 and (plan.kernel, plan.stride, plan.padding) == (
+        (3, 3),
+        (1, 1),
+        (0, 0),
+    )
+    assert F.lp_pool(d, 2, 2) == "lp_pool"
+    assert (calls[-1][1].norm_type, calls[-1][1].kernel) == (2.0, (2, 2))
+    assert F.spectral_pool(d, 3) == "spectral_pool" and calls[-1][1].out == (3, 3)
     assert F.global_max_pool(d) == "global_max_pool"
     assert F.stochastic_pool(d, 2, rng=1) == "stochastic_pool"
-    assert isinstance(calls[-1][2]["rng"], np.random.Generator)
+    assert isinstance(calls[-1][3]["rng"], np.random.Generator)
     # Host arrays with backend="cuda" go the same way; validation happens before dispatch.
     assert F.avg_pool_backward(G, X, 2, backend="cuda") == "avg_pool_backward"
     with pytest.raises(ValueError, match="padding"):

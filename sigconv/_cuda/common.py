@@ -8,26 +8,29 @@ C-contiguous device arrays of the compute dtype, so each kernel compiles once pe
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
-from numba import cuda
+from numba import cuda, int32
 
 from .. import _config
 from .._backend import is_device_array as is_device
 from . import memory
+from .memory import simulated
+
+#: Largest offset or count the int32 index arithmetic of the kernels may reach (a margin below
+#: 2**31 for the offsets added to it inside a kernel). Larger problems take untiled kernels or
+#: are refused with a clear error.
+INT32_LIMIT = 2**31 - 2**20
+
+
+def fits_int32(*sizes) -> bool:
+    """Whether every size (elements of a plane, item or reduction) is at most ``INT32_LIMIT``."""
+    return max(int(v) for v in sizes) <= INT32_LIMIT
+
 
 #: Most dimensions a strided device array may have after merging axes (see ``contiguous``).
 COPY_NDIM = 6
-
-
-@functools.lru_cache(maxsize=1)
-def simulated() -> bool:
-    """True when Numba's CUDA simulator stands in for the device (fixed when Numba loads)."""
-    from numba import config
-
-    return bool(getattr(config, "ENABLE_CUDASIM", 0))
 
 
 def device_view(a):
@@ -233,3 +236,48 @@ def clone(a):
     res = empty(d.shape, d.dtype)
     copy(d, res)
     return res
+
+
+# --- the boundary rule on the device -------------------------------------------------------
+
+
+@cuda.jit(device=True, inline=True, cache=True)
+def map_index(i, n, mode):
+    """Index into ``range(n)`` that position ``i`` of the extended signal reads; -1 = cval.
+
+    Periodic extensions, so pads wider than the input repeat as ``numpy.pad`` does: reflect =
+    'symmetric' (period 2n), mirror = 'reflect' (period 2n-2), wrap (period n).
+    """
+    if i >= 0 and i < n:
+        return i
+    if mode == 0:
+        return -1
+    if mode == 3:
+        return 0 if i < 0 else n - 1
+    if mode == 4:
+        return i % n
+    if mode == 1:
+        p = 2 * n
+        i = i % p
+        return i if i < n else p - 1 - i
+    if n == 1:
+        return 0
+    p = 2 * n - 2
+    i = i % p
+    return i if i < n else p - i
+
+
+@cuda.jit(device=True, inline=True, cache=True)
+def map32(i, n, mode):
+    """:func:`map_index` as an int32, for kernels that keep their indices in int32."""
+    return int32(map_index(i, n, mode))
+
+
+def views(*arrays):
+    """Numba device views of the device arrays among ``arrays`` (host arrays and None as given)."""
+    return [a if a is None or not is_device(a) else device_view(a) for a in arrays]
+
+
+def on_device(*arrays) -> bool:
+    """Whether any operand lives on the GPU (the result then stays there)."""
+    return any(a is not None and is_device(a) for a in arrays)

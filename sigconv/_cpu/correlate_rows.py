@@ -1,4 +1,4 @@
-"""Direct strided, dilated cross-correlation with boundary handling: Numba CPU kernels.
+"""The row-kernel family of the direct correlation (``correlate3``): Numba CPU kernels.
 
 Every signal correlation (1-D, 2-D, 3-D, with batch axes) is normalised by the caller to
 
@@ -8,7 +8,7 @@ Every signal correlation (1-D, 2-D, 3-D, with batch axes) is normalised by the c
 
 and per axis a stride, a dilation and a ``pad_before``: output ``o`` reads input index
 ``o * stride - pad_before + k * dilation`` for tap ``k``; indices outside the input are resolved
-by the boundary rule (:func:`_map_index`).
+by the boundary rule (:func:`map_index`).
 
 Why the kernel looks like this (docs/performance.md): LLVM vectorises only loops over 1-D
 contiguous slices with simple indices. So each output row is accumulated in place (the output
@@ -16,7 +16,7 @@ row is private to one thread) by passes of the form ``ar[j] += v0*a0[j] + v1*a1[
 contiguous slices of one input row, several kernel taps fused per pass to cut the loads and
 stores of the accumulator. Nothing is padded: per tap, the outputs whose input lies inside the
 row (the interior) take the vectorised pass, the few outputs at the edges a scalar loop through
-:func:`_map_index`; whole rows outside the input along the outer axes are mapped the same way
+:func:`map_index`; whole rows outside the input along the outer axes are mapped the same way
 (or contribute ``cval``). Outputs discarded by a stride are never computed: along the outer axes
 the stride only changes which row is read; along the innermost axis the input is first split
 into its ``stride`` phases (:func:`deinterleave`), so that tap ``k`` reads phase ``r`` at
@@ -44,15 +44,12 @@ from ._nrt import borrow
 from ._nrt import keep as _keep
 from ._threads import run_chunks
 
-# Boundary codes shared with the wrapper (scipy.ndimage names).
-BOUNDARY_CODES = {"constant": 0, "reflect": 1, "mirror": 2, "nearest": 3, "wrap": 4}
-
 # fastmath "contract" lets LLVM fuse multiply-adds; no nnan/ninf so NaN and inf propagate.
-_FASTMATH = {"contract"}
+FASTMATH = {"contract"}
 
 # A group of taps whose common interior leaves at most this many outputs of the row block
 # takes the scalar loop for those outputs (else per-tap passes).
-_SCALAR_MAX = 32
+SCALAR_MAX = 32
 
 
 # Taps per fused pass of the fast path: 9 is one pass per 3x3 kernel plane; LLVM still
@@ -61,7 +58,7 @@ _G_FAST = 9
 
 
 @njit(cache=True)
-def _map_index(i, n, mode):
+def map_index(i, n, mode):
     """Index into ``range(n)`` that position ``i`` of the extended signal reads; -1 = cval.
 
     The extensions are periodic, so a padding wider than the input repeats exactly as
@@ -132,8 +129,8 @@ def _clamp(v, lo, hi):
     return lo if v < lo else (hi if v > hi else v)
 
 
-@njit(cache=True, fastmath=_FASTMATH)
-def _pass(orow, A, B, xf, base, soff, sv, t0, g):
+@njit(cache=True, fastmath=FASTMATH)
+def row_pass(orow, A, B, xf, base, soff, sv, t0, g):
     """``orow[A:B] += sum_i sv[t0 + i] * xf[base + soff[t0 + i] + A : ... + B]``, ``i < g <= 9``.
 
     One vectorised loop over contiguous slices of the flat input; the accumulator row stays in
@@ -209,7 +206,7 @@ def _pass(orow, A, B, xf, base, soff, sv, t0, g):
 # --- stride 1 along the rows, or a deinterleaved input -----------------------------------------
 #
 # Two row kernels, so a call compiles only the path it takes: :func:`_rows_fast` when every
-# column block of a row reads inside the input for all but ``_SCALAR_MAX`` outputs (images,
+# column block of a row reads inside the input for all but ``SCALAR_MAX`` outputs (images,
 # volumes, short 1-D kernels), :func:`_rows_general` otherwise (long kernels along the rows,
 # whose row ends need per-tap passes). The general path takes the interior blocks too: with
 # such kernels a block's passes are as long as the fast path's (W1, 441000 samples x 255 taps
@@ -231,20 +228,20 @@ def row_taps(N2, K2, s2, d2, p2, O2):
 
 def all_blocks_fast(lo_all, hi_all, O2, block):
     """Whether every column block of ``block`` outputs reads inside the row for all taps but
-    at most ``_SCALAR_MAX`` outputs."""
+    at most ``SCALAR_MAX`` outputs."""
     c0 = np.arange(0, O2, block, dtype=np.int64)
     c1 = np.minimum(c0 + block, O2)
     lo = np.minimum(np.maximum(lo_all, c0), c1)
     hi = np.minimum(np.maximum(hi_all, lo), c1)
-    return bool(np.all((lo < hi) & ((lo - c0) + (c1 - hi) <= _SCALAR_MAX)))
+    return bool(np.all((lo < hi) & ((lo - c0) + (c1 - hi) <= SCALAR_MAX)))
 
 
-def _row_sums(w):
+def row_sums(w):
     """Sum of each kernel row (the contribution of an input row lying wholly in ``cval``)."""
     return np.ascontiguousarray(w.sum(axis=2, dtype=w.dtype))
 
 
-def _groups(T):
+def tap_groups(T):
     """Starts of balanced groups of at most ``_G_FAST`` taps (27 taps: 3 x 9; 343: 8 or 9)."""
     ngrp = -(-T // _G_FAST)
     return np.arange(ngrp + 1, dtype=np.int64) * T // ngrp
@@ -282,9 +279,9 @@ def correlate3(x, xd, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, b
     geo = tuple(int(v) for v in (s0, s1, s2, d0, d1, p0, p1, bmode, block, nblk, lo_all, hi_all))
     # zero and cval in the data's dtype (float32 sums stay float32 in the scalar edge loop)
     zw = np.array([0.0, cval], dtype=w.dtype)
-    rowsum, wf = _row_sums(w), w.reshape(T)
+    rowsum, wf = row_sums(w), w.reshape(T)
     if all_blocks_fast(lo_all, hi_all, O2, block):
-        tabs = (rowsum, wf, ktab, ttab, _groups(T), zw)
+        tabs = (rowsum, wf, ktab, ttab, tap_groups(T), zw)
         run_chunks(_rows_fast, out.size * T, x, xd, w, out, *tabs, geo, float(cval), SM)
     else:
         run_chunks(
@@ -293,7 +290,7 @@ def correlate3(x, xd, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, b
 
 
 @njit(cache=True)
-def _chunk_tasks(chunk, nchunk, B, O0, O1, nblk):
+def chunk_tasks(chunk, nchunk, B, O0, O1, nblk):
     """Tasks ``[t_start, t_end)`` of the ``chunk``-th of ``nchunk`` equal parts of the
     ``B * O0 * O1 * nblk`` row blocks, and the coordinates ``(c, o1, o0, b)`` of the first."""
     ntask = B * O0 * O1 * nblk
@@ -313,7 +310,7 @@ def _task_coords(t, nblk, O1, O0):
 
 
 @njit(cache=True)
-def _next_task(c, o1, o0, b, nblk, O1, O0):
+def next_task(c, o1, o0, b, nblk, O1, O0):
     """The coordinates of the task after ``(c, o1, o0, b)``, without a division."""
     c += 1
     if c == nblk:
@@ -329,7 +326,7 @@ def _next_task(c, o1, o0, b, nblk, O1, O0):
 
 
 @njit(cache=True)
-def _block(c, block, O2, lo_all, hi_all):
+def block_bounds(c, block, O2, lo_all, hi_all):
     """Column block ``c``: its outputs ``[c0, c1)`` and, within them, ``[L, H)`` whose inputs
     lie inside the row for every tap."""
     c0 = c * block
@@ -338,7 +335,7 @@ def _block(c, block, O2, lo_all, hi_all):
     return c0, c1, L, _clamp(hi_all, L, c1)
 
 
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _rows_fast(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo, cval, SM):
     """Output row blocks of the ``chunk``-th of ``nchunk`` parts, each by :func:`_task_fast`."""
     x, xd, w, out = borrow(x, xd, w, out)
@@ -355,17 +352,17 @@ def _rows_fast(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo
     st, tv = borrow(st0, tv0)
     xf = xd.reshape(xd.size)
     xflat = x.reshape(x.size)
-    t_start, t_end, c, o1, o0, b = _chunk_tasks(chunk, nchunk, x.shape[0], O0, O1, nblk)
+    t_start, t_end, c, o1, o0, b = chunk_tasks(chunk, nchunk, x.shape[0], O0, O1, nblk)
     for t in range(t_start, t_end):
         if t > t_start:
-            c, o1, o0, b = _next_task(c, o1, o0, b, nblk, O1, O0)
-        c0, c1, L, H = _block(c, block, O2, geo[10], geo[11])
+            c, o1, o0, b = next_task(c, o1, o0, b, nblk, O1, O0)
+        c0, c1, L, H = block_bounds(c, block, O2, geo[10], geo[11])
         _task_fast(b, o0, o1, c0, c1, L, H, x, xf, xflat, w, out, rowsum, wf, ktab, ttab, gs, zw,
                    rsd, rsx, st, tv, geo, cval, SM)  # fmt: skip
     _keep(st0, tv0)  # the owners of the borrowed scratch live until here
 
 
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _rows_general(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, geo, cval, SM):
     """Output row blocks of the ``chunk``-th of ``nchunk`` parts, each by :func:`_task`."""
     x, xd, w, out = borrow(x, xd, w, out)
@@ -377,10 +374,10 @@ def _rows_general(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, geo, cval, SM)
     tv0 = np.empty(w.shape[2], dtype=w.dtype)
     st, tv = borrow(st0, tv0)
     xf = xd.reshape(xd.size)
-    t_start, t_end, c, o1, o0, b = _chunk_tasks(chunk, nchunk, x.shape[0], O0, O1, nblk)
+    t_start, t_end, c, o1, o0, b = chunk_tasks(chunk, nchunk, x.shape[0], O0, O1, nblk)
     for t in range(t_start, t_end):
         if t > t_start:
-            c, o1, o0, b = _next_task(c, o1, o0, b, nblk, O1, O0)
+            c, o1, o0, b = next_task(c, o1, o0, b, nblk, O1, O0)
         c0 = c * block
         c1 = min(c0 + block, O2)
         _task(b, o0, o1, c0, c1, x, xf, w, out, rowsum, wf, ktab, st, tv, geo, cval, SM)
@@ -390,7 +387,7 @@ def _rows_general(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, geo, cval, SM)
 # Inlined at the Numba-IR level, by measurement: one function less for LLVM to optimise and
 # emit (the 2-D float32 first call compiled in 3.7 s instead of 4.2 s) and no call per output
 # row (256^3 3^3: 5% faster single-threaded).
-@njit(cache=True, fastmath=_FASTMATH, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _task_fast(
     b, o0, o1, c0, c1, L, H, x, xf, xflat, w, out, rowsum, wf, ktab, ttab, gs, zw, rsd, rsx, st,
     tv, geo, cval, SM
@@ -398,7 +395,7 @@ def _task_fast(
     """One output row block ``out[b, o0, o1, c0:c1]`` whose outputs ``[L, H)`` read inside the
     input row for every tap.
 
-    Every tap passes over ``[A, B)`` in groups of up to ``_G_FAST`` (:func:`_pass`), reading
+    Every tap passes over ``[A, B)`` in groups of up to ``_G_FAST`` (:func:`row_pass`), reading
     the flat input ``xf`` from ``row start + tap offset``. For an output row inside the input
     along the outer axes (nearly all) the offsets are the precomputed ``tapoff``; otherwise the
     input row of each kernel row is resolved by the boundary rule first (a ``cval`` row adds a
@@ -448,9 +445,9 @@ def _task_fast(
         smax = rsd[K0 * K1 - 1]
     else:
         for k0 in range(K0):
-            m0 = _map_index(i0 + k0 * d0, N0, bmode)
+            m0 = map_index(i0 + k0 * d0, N0, bmode)
             for k1 in range(K1):
-                m1 = _map_index(i1 + k1 * d1, N1, bmode)
+                m1 = map_index(i1 + k1 * d1, N1, bmode)
                 if m0 < 0 or m1 < 0:
                     rsd[kk] = -1
                     cst += rowsum[k0, k1] * cval
@@ -491,7 +488,7 @@ def _task_fast(
             soff = st
             sv = tv
         if g > 0:
-            _pass(orow, A, B, xf, base, soff, sv, t0, g)
+            row_pass(orow, A, B, xf, base, soff, sv, t0, g)
     # Outputs outside [L, H): every tap through the boundary rule, overwriting what the
     # widened passes left there. Partial sums per kernel row in the data's dtype keep the
     # dependency chain short.
@@ -511,7 +508,7 @@ def _task_fast(
                     if i >= 0 and i < N2:
                         part += wf[t0 + k2] * xflat[xb + i]
                     else:
-                        mi = _map_index(i, N2, bmode)
+                        mi = map_index(i, N2, bmode)
                         part += wf[t0 + k2] * (zw[1] if mi < 0 else xflat[xb + mi])
                 acc += part
             t0 += K2
@@ -519,13 +516,13 @@ def _task_fast(
         o += 1
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@njit(cache=True, fastmath=FASTMATH)
 def _task(b, o0, o1, c0, c1, x, xf, w, out, rowsum, wf, ktab, st, tv, geo, cval, SM):
     """One output row block that :func:`_task_fast` cannot take (the ends of a row under a long
     kernel along the last axis, where each tap's interior differs).
 
     Per kernel row, its taps go in groups of up to ``_G_FAST`` consecutive taps: one
-    :func:`_pass` over the group's common interior, single-tap passes over the rest of each
+    :func:`row_pass` over the group's common interior, single-tap passes over the rest of each
     tap's interior, and the outputs outside a tap's interior through the boundary rule.
     """
     N0, N1, n = x.shape[1], x.shape[2], x.shape[3]
@@ -540,8 +537,8 @@ def _task(b, o0, o1, c0, c1, x, xf, w, out, rowsum, wf, ktab, st, tv, geo, cval,
     for kk in range(K0 * K1):
         k0 = kk // K1
         k1 = kk - k0 * K1
-        m0 = _map_index(o0 * s0 - p0 + k0 * d0, N0, bmode)
-        m1 = _map_index(o1 * s1 - p1 + k1 * d1, N1, bmode)
+        m0 = map_index(o0 * s0 - p0 + k0 * d0, N0, bmode)
+        m1 = map_index(o1 * s1 - p1 + k1 * d1, N1, bmode)
         if m0 < 0 or m1 < 0:
             # A whole kernel row over padding: every tap reads cval.
             cv = rowsum[k0, k1] * cval
@@ -560,7 +557,7 @@ def _task(b, o0, o1, c0, c1, x, xf, w, out, rowsum, wf, ktab, st, tv, geo, cval,
                 st[k] = toff[k]
                 tv[k] = wf[kk * K2 + k]
             if L < H:
-                _pass(orow, L, H, xf, base, st, tv, g0, g)
+                row_pass(orow, L, H, xf, base, st, tv, g0, g)
             else:
                 L = c0
                 H = c0
@@ -593,209 +590,6 @@ def _task(b, o0, o1, c0, c1, x, xf, w, out, rowsum, wf, ktab, st, tv, geo, cval,
                         orow[o] += cv
                 else:
                     for o in range(c0, lo):
-                        orow[o] += v * xr[_map_index(o * s2 + off, n, bmode)]
+                        orow[o] += v * xr[map_index(o * s2 + off, n, bmode)]
                     for o in range(hi, c1):
-                        orow[o] += v * xr[_map_index(o * s2 + off, n, bmode)]
-
-
-def correlate3_split(x, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, block):
-    """:func:`correlate3` without the deinterleaved copy of the input (for ``s2 > 1``).
-
-    Each task (an output row block) splits the part of each input row it reads into its
-    ``s2`` phases on the fly, into a small per-run scratch of ``2 * K0 * K1`` row slots tagged
-    by (input row, column block); a row already split for a previous task of the run (the
-    rows shared by consecutive output rows when the kernel rows overlap) is reused. The
-    passes then read the scratch like :func:`correlate3` reads ``xd``. Correct for every
-    geometry; fast when most outputs of a block read inside the row (the caller's rule).
-    """
-    B, N0, N1, N2 = x.shape
-    K0, K1, K2 = w.shape
-    O0, O1, O2 = out.shape[1:]
-    nblk = -(-O2 // block)
-    # Per tap along the last axis: input index o*s2 + off = (o + q)*s2 + r; outputs [lo_all,
-    # hi_all) read inside the row for every tap.
-    off, q, r, _, _, lo_all, hi_all = row_taps(N2, K2, s2, d2, p2, O2)
-    k2 = np.arange(K2, dtype=np.int64)
-    qmin = int(q.min())
-    # A slot holds, per phase, the Mb positions [c0 + qmin, c0 + qmin + Mb) that the block's
-    # outputs [c0, c1) read; tap k2 reads phase r at local position o - c0 + q - qmin.
-    Mb = min(block, O2) + int(q.max()) - qmin
-    T = K0 * K1 * K2
-    ttab = np.stack([np.repeat(np.arange(K0 * K1, dtype=np.int64), K2), np.tile(k2, K0 * K1)])
-    ktab = np.stack([r * Mb + q - qmin, off])
-    geo = (s0, s1, s2, d0, d1, p0, p1, bmode, block, nblk, lo_all, hi_all, qmin, Mb)
-    geo = tuple(int(v) for v in geo)
-    zw = np.array([0.0, cval], dtype=w.dtype)
-    tabs = (_row_sums(w), w.reshape(T), ttab, ktab, _groups(T), zw)
-    run_chunks(_rows_split, out.size * T, x, w, out, *tabs, geo, float(cval))
-
-
-@njit(cache=True, fastmath=_FASTMATH)
-def _split_row(buf, so, xflat, xs, N2, s2, Mb, mb0):
-    """``buf[so + r*Mb + j] = x_row[(mb0 + j)*s2 + r]`` for ``j < Mb``, 0 outside the row."""
-    for r in range(s2):
-        # positions m = mb0 + j inside the row: 0 <= m*s2 + r < N2
-        mhi = (N2 - r + s2 - 1) // s2
-        jlo = min(max(0, -mb0), Mb)
-        jhi = max(min(Mb, mhi - mb0), jlo)
-        dr = buf[so + r * Mb : so + (r + 1) * Mb]
-        for j in range(jlo):
-            dr[j] = 0.0
-        for j in range(jhi, Mb):
-            dr[j] = 0.0
-        if s2 == 2 and r == 0:
-            # Both phases in one loop with constant stride 2: LLVM vectorises the split
-            # (interleaved loads and shuffles); phase 1 ends at or before phase 0.
-            mhi1 = (N2 - 1 + 1) // 2
-            jhi1 = max(min(Mb, mhi1 - mb0), jlo)
-            d1 = buf[so + Mb : so + 2 * Mb]
-            xr = xflat[xs + 2 * (mb0 + jlo) : xs + 2 * (mb0 + jhi1)]
-            dz = dr[jlo:jhi1]
-            do = d1[jlo:jhi1]
-            for j in range(jhi1 - jlo):
-                dz[j] = xr[2 * j]
-                do[j] = xr[2 * j + 1]
-            for j in range(jhi1, jhi):
-                dr[j] = xflat[xs + 2 * (mb0 + j)]
-        elif s2 != 2:
-            xr = xflat[xs + (mb0 + jlo) * s2 + r : xs + N2]
-            dz = dr[jlo:jhi]
-            for j in range(jhi - jlo):
-                dz[j] = xr[j * s2]
-
-
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _rows_split(chunk, nchunk, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, cval):
-    """Output row blocks of the ``chunk``-th of ``nchunk`` parts of :func:`correlate3_split`."""
-    x, w, out = borrow(x, w, out)
-    rowsum, wf, ttab, ktab, gs, zw = borrow(rowsum, wf, ttab, ktab, gs, zw)
-    N0 = x.shape[1]
-    N1 = x.shape[2]
-    N2 = x.shape[3]
-    K0, K1, K2 = w.shape
-    O0 = out.shape[1]
-    O1 = out.shape[2]
-    O2 = out.shape[3]
-    s0, s1, s2, d0, d1, p0, p1, bmode, block, nblk, lo_all, hi_all, qmin, Mb = geo
-    SS = s2 * Mb
-    nslot = 2 * K0 * K1
-    buf0 = np.zeros(nslot * SS, dtype=x.dtype)
-    # per slot: tag (input row * nblk + column block, -1 = empty), last task that used it
-    slots = np.full((2, nslot), -1, dtype=np.int64)
-    # per kernel row: slot offset in buf (-1 = cval row), start of its row in x, tag
-    rs3 = np.empty((3, K0 * K1), dtype=np.int64)
-    st0 = np.empty(K0 * K1 * K2, dtype=np.int64)
-    tv0 = np.empty(K0 * K1 * K2, dtype=w.dtype)
-    # borrowed: sliced for every pass and every split row
-    buf, st, tv = borrow(buf0, st0, tv0)
-    tags = slots[0]
-    stamp = slots[1]
-    rsd = rs3[0]
-    rsx = rs3[1]
-    rtag = rs3[2]
-    toffl = ktab[0]
-    off_k = ktab[1]
-    tkk = ttab[0]
-    tk2 = ttab[1]
-    xflat = x.reshape(x.size)
-    ptr = 0
-    t_start, t_end, c, o1, o0, b = _chunk_tasks(chunk, nchunk, x.shape[0], O0, O1, nblk)
-    for t in range(t_start, t_end):
-        if t > t_start:
-            c, o1, o0, b = _next_task(c, o1, o0, b, nblk, O1, O0)
-        c0, c1, L, H = _block(c, block, O2, lo_all, hi_all)
-        mb0 = c0 + qmin
-        orow = out[b, o0, o1]
-        i0 = o0 * s0 - p0
-        i1 = o1 * s1 - p1
-        # Kernel rows: resolve the input row, then find it in the slots (hits first, so a
-        # miss never evicts a row this task still needs).
-        cst = 0.0
-        kk = 0
-        for k0 in range(K0):
-            m0 = _map_index(i0 + k0 * d0, N0, bmode)
-            for k1 in range(K1):
-                m1 = _map_index(i1 + k1 * d1, N1, bmode)
-                if m0 < 0 or m1 < 0:
-                    rsd[kk] = -1
-                    cst += rowsum[k0, k1] * cval
-                else:
-                    r = (b * N0 + m0) * N1 + m1
-                    rsx[kk] = r * N2
-                    tg = r * nblk + c
-                    rtag[kk] = tg
-                    rsd[kk] = -2
-                    for j in range(nslot):
-                        if tags[j] == tg:
-                            rsd[kk] = j * SS
-                            stamp[j] = t
-                            break
-                kk += 1
-        for kk in range(K0 * K1):
-            if rsd[kk] == -2:
-                tg = rtag[kk]
-                # (an earlier miss of this task may have loaded the same row: reflect edges)
-                found = -1
-                for j in range(nslot):
-                    if tags[j] == tg:
-                        found = j
-                        break
-                if found < 0:
-                    while stamp[ptr] == t:
-                        ptr = (ptr + 1) % nslot
-                    found = ptr
-                    ptr = (ptr + 1) % nslot
-                    tags[found] = tg
-                    _split_row(buf, found * SS, xflat, rsx[kk], N2, s2, Mb, mb0)
-                stamp[found] = t
-                rsd[kk] = found * SS
-        # [A, B): [L, H) widened to a multiple of 8 inside [c0, c1) (the slots cover every
-        # output of the block, so the widened reads stay inside buf); the outputs outside
-        # [L, H) are overwritten by the scalar loop below.
-        A = L
-        Bw = H
-        if L < H:
-            e = (-(Bw - A)) & 7
-            ext = min(e, c1 - Bw)
-            Bw += ext
-            A -= min(e - ext, A - c0)
-        ar = orow[A:Bw]
-        for j in range(Bw - A):
-            ar[j] = cst
-        if A < Bw:
-            # taps listed so far in st/tv (cval rows are left out); gs[0] is 0, read from the
-            # array so that t0 below is not typed as a literal (see _pass)
-            n = gs[0]
-            for grp in range(gs.shape[0] - 1):
-                t0 = n
-                for tt in range(gs[grp], gs[grp + 1]):
-                    rs = rsd[tkk[tt]]
-                    if rs >= 0:
-                        st[n] = rs + toffl[tk2[tt]]
-                        tv[n] = wf[tt]
-                        n += 1
-                if n > t0:
-                    _pass(orow, A, Bw, buf, -c0, st, tv, t0, n - t0)
-        o = c0
-        while o < c1:
-            if o == L and L < H:
-                o = H
-                continue
-            acc = cst
-            t0 = 0
-            for kk in range(K0 * K1):
-                if rsd[kk] >= 0:
-                    xb = rsx[kk]
-                    part = zw[0]
-                    for k2 in range(K2):
-                        i = o * s2 + off_k[k2]
-                        if i >= 0 and i < N2:
-                            part += wf[t0 + k2] * xflat[xb + i]
-                        else:
-                            mi = _map_index(i, N2, bmode)
-                            part += wf[t0 + k2] * (zw[1] if mi < 0 else xflat[xb + mi])
-                    acc += part
-                t0 += K2
-            orow[o] = acc
-            o += 1
-    _keep(buf0, st0, tv0)  # the owners of the borrowed scratch live until here
+                        orow[o] += v * xr[map_index(o * s2 + off, n, bmode)]

@@ -1,6 +1,6 @@
 """Strided, dilated N-D cross-correlation with boundary handling: numba.cuda kernels.
 
-Like the CPU twin (``sigconv._cpu.correlate``), every correlation is normalised to
+Like the CPU twin (``sigconv._cpu.correlation``), every correlation is normalised to
 
 * ``x``   ``(B, N0, N1, N2)``: C-contiguous input, batch axes flattened, missing spatial axes 1;
 * ``w``   ``(K0, K1, K2)``:    C-contiguous kernel (flipped while it is loaded for a convolution);
@@ -8,7 +8,7 @@ Like the CPU twin (``sigconv._cpu.correlate``), every correlation is normalised 
 
 and per axis a stride, a dilation and a ``pad_before``: output ``o`` reads input index
 ``o * stride - pad_before + k * dilation``; indices outside the input are resolved by the
-boundary rule (:func:`map_index`). 1-D and 2-D correlations run as 3-D ones with unit leading
+boundary rule (``common.map_index``). 1-D and 2-D correlations run as 3-D ones with unit leading
 axes, so two kernels (tiled and untiled) cover every case, each compiled once per dtype.
 
 Tiled kernel: a block of ``(bx, by, bz)`` threads computes that many outputs of one batch item.
@@ -28,45 +28,8 @@ import numpy as np
 from numba import cuda, int32
 
 from .. import _config
-from . import _launch
-
-#: Most elements one batch item of the input or output may have for the tiled kernel, whose
-#: offsets within an item are int32 (larger items take the untiled kernel).
-INT32_ITEM = 2**31 - 2**20
-
-BOUNDARY_CODES = {"constant": 0, "reflect": 1, "mirror": 2, "nearest": 3, "wrap": 4}
-
-
-@cuda.jit(device=True, inline=True, cache=True)
-def map_index(i, n, mode):
-    """Index into ``range(n)`` that position ``i`` of the extended signal reads; -1 = cval.
-
-    Periodic extensions, so pads wider than the input repeat as ``numpy.pad`` does: reflect =
-    'symmetric' (period 2n), mirror = 'reflect' (period 2n-2), wrap (period n).
-    """
-    if i >= 0 and i < n:
-        return i
-    if mode == 0:
-        return -1
-    if mode == 3:
-        return 0 if i < 0 else n - 1
-    if mode == 4:
-        return i % n
-    if mode == 1:
-        p = 2 * n
-        i = i % p
-        return i if i < n else p - 1 - i
-    if n == 1:
-        return 0
-    p = 2 * n - 2
-    i = i % p
-    return i if i < n else p - i
-
-
-@cuda.jit(device=True, inline=True, cache=True)
-def map32(i, n, mode):
-    """:func:`map_index` as an int32, for kernels that keep their indices in int32."""
-    return int32(map_index(i, n, mode))
+from . import common
+from .common import map32, map_index
 
 
 @cuda.jit(cache=True)
@@ -298,18 +261,18 @@ def launch_correlate(xd, wd, od, pads, stride, dilation, mode, cval, flip) -> No
     (bx, by, bz), ry, rz = _geometry(ndim, kshape, stride, dilation, dtype.itemsize)
     tiled = ry > 0
     oy, oz = (by * ry, bz * rz) if tiled else (by, bz)
-    gx, ny, nb0 = _launch.blocks(O2, bx), _launch.blocks(O1, oy), _launch.blocks(O0, oz)
+    gx, ny, nb0 = common.blocks(O2, bx), common.blocks(O1, oy), common.blocks(O0, oz)
     # grid z strides over (item, row block, plane block): capped, the kernels loop over the rest
     gz = min(B * ny * nb0, _config.CUDA_MAX_GRID_YZ)
     # One item's input and output offsets must fit the tiled kernel's int32 arithmetic.
-    fits32 = max(math.prod(xd.shape[1:]), math.prod(od.shape[1:])) <= INT32_ITEM
+    fits32 = max(math.prod(xd.shape[1:]), math.prod(od.shape[1:])) <= common.INT32_LIMIT
     if tiled and fits32:
         i32 = np.int32
         shbytes = tile_elements((oz, oy, bx), kshape, stride, dilation) * dtype.itemsize
         _corr_tiled[(gx, 1, gz), (bx, by, bz), 0, shbytes](
-            _launch.reshape(xd, (math.prod(xd.shape),)),
-            _launch.reshape(wd, (math.prod(kshape),)),
-            _launch.reshape(od, (math.prod(od.shape),)),
+            common.reshape(xd, (math.prod(xd.shape),)),
+            common.reshape(wd, (math.prod(kshape),)),
+            common.reshape(od, (math.prod(od.shape),)),
             int(B),
             *(i32(n) for n in (*xd.shape[1:], *kshape, O0, O1, O2)),
             *(i32(v) for v in (*pads, *stride, *dilation, mode)),
@@ -322,7 +285,7 @@ def launch_correlate(xd, wd, od, pads, stride, dilation, mode, cval, flip) -> No
         )
         return
     if tiled:  # the untiled kernel's grid: one output per thread
-        ny, nb0 = _launch.blocks(O1, by), _launch.blocks(O0, bz)
+        ny, nb0 = common.blocks(O1, by), common.blocks(O0, bz)
         gz = min(B * ny * nb0, _config.CUDA_MAX_GRID_YZ)
     _corr_direct[(gx, 1, gz), (bx, by, bz)](
         xd,
@@ -336,29 +299,32 @@ def launch_correlate(xd, wd, od, pads, stride, dilation, mode, cval, flip) -> No
     )
 
 
-def correlate(x, w, geom, *, stride, dilation, boundary, cval, flip, out, dtype):
-    """Correlate (``flip=False``) or convolve (``flip=True``) on the GPU.
+def correlate(plan, x, w, out):
+    """``plan``'s correlation (``plan.flip``: convolution) on the GPU.
 
-    ``x`` has shape ``(*batch, *spatial)``; ``w`` (1 to 3 axes) acts on the trailing ``w.ndim``
-    axes. ``geom`` holds one ``AxisGeometry(pad_before, pad_after, n_out)`` per kernel axis.
-    Host or device arrays in; a device array out when ``x`` or ``w`` lives on the device, else
-    a host ndarray (into ``out`` when given).
+    ``x`` ``(*batch, *spatial)`` and ``w`` are host arrays of ``plan.dtype`` or the caller's
+    device arrays; ``out`` is None or a checked host or device array of ``plan.out_shape``.
+    A device array comes back when ``x`` or ``w`` lives on the device, else a host ndarray
+    (``out`` when given). This backend has the direct kernels only.
     """
-    on_device = _launch.is_device(x) or _launch.is_device(w)
-    dtype = np.dtype(dtype)
-    nd = len(w.shape)
-    xshape = tuple(int(n) for n in x.shape)
-    batch, spatial = xshape[: len(xshape) - nd], xshape[len(xshape) - nd :]
-    out_shape = batch + tuple(int(g.n_out) for g in geom)
-    B = math.prod(batch)
-    pad = 3 - nd
-    xd = _launch.reshape(_launch.contiguous(x, dtype), (B,) + (1,) * pad + spatial)
-    wd = _launch.reshape(_launch.contiguous(w, dtype), (1,) * pad + tuple(int(k) for k in w.shape))
-    od = _launch.out_target(out, out_shape, dtype)
-    if math.prod(out_shape) > 0:
-        od4 = _launch.reshape(od, (B,) + (1,) * pad + tuple(int(g.n_out) for g in geom))
-        pads = (0,) * pad + tuple(int(g.pad_before) for g in geom)
-        strides = (1,) * pad + tuple(int(s) for s in stride)
-        dils = (1,) * pad + tuple(int(d) for d in dilation)
-        launch_correlate(xd, wd, od4, pads, strides, dils, BOUNDARY_CODES[boundary], cval, flip)
-    return _launch.finish(od, out, on_device)
+    if plan.method == "fft":
+        # Running the direct kernels for an explicit method="fft" would hide what the caller
+        # asked for.
+        raise ValueError(
+            "method='fft' is not available on the CUDA backend (it has direct kernels "
+            "only); use method='direct' or 'auto', or backend='cpu' for the FFT path"
+        )
+    on_device = common.on_device(x, w)
+    dtype = plan.dtype
+    pad = 3 - plan.nd
+    B = math.prod(plan.batch)
+    xd = common.reshape(common.contiguous(x, dtype), (B,) + (1,) * pad + plan.spatial)
+    wd = common.reshape(common.contiguous(w, dtype), (1,) * pad + plan.kernel)
+    od = common.out_target(out, plan.out_shape, dtype)
+    if math.prod(plan.out_shape) > 0:
+        od4 = common.reshape(od, (B,) + (1,) * pad + tuple(int(g.n_out) for g in plan.axes))
+        pads = (0,) * pad + tuple(int(g.pad_before) for g in plan.axes)
+        strides = (1,) * pad + tuple(int(s) for s in plan.stride)
+        dils = (1,) * pad + tuple(int(d) for d in plan.dilation)
+        launch_correlate(xd, wd, od4, pads, strides, dils, plan.boundary_code, plan.cval, plan.flip)
+    return common.finish(od, out, on_device)

@@ -1,13 +1,13 @@
-"""Multi-channel convolution for CNNs on the GPU: ``conv``, ``conv_backward``, ``conv_transpose``.
+"""The direct numba.cuda kernels of the CNN convolution (few channels per group).
 
-Twins of ``sigconv.nn._conv``'s CPU path, called by it with validated arguments (contract in
-its dispatch comments). Every problem is brought to three spatial axes:
+The host side is ``convolution`` (the backend interface). Every problem is brought to three
+spatial axes:
 
 * ``x`` ``(N, C_in, D, H, W)``, ``w`` ``(C_out, C_in / groups, KD, KH, KW)``,
   ``y`` ``(N, C_out, OD, OH, OW)``, all C-contiguous in the compute dtype;
 * output ``o`` reads (padded) input ``o * stride - pad_before + k * dilation``; the padding is
   never materialised in the forward pass: tile loads resolve it with the boundary rule of
-  ``padding_mode`` (``correlate.map_index``).
+  ``padding_mode`` (``common.map_index``).
 
 Dispatch: when a GEMM has enough channels per group (``igemm.use``: at least
 ``_config.CUDA_IGEMM_MIN_K_CHANNELS`` summed over and ``CUDA_IGEMM_MIN_M_CHANNELS`` computed),
@@ -18,53 +18,45 @@ a 64-row tile would mostly hold zeros.
 
 Kernels:
 
-* ``_conv_tiled``: a block computes a spatial tile of outputs for ``COB`` output channels of
+* ``conv_tiled``: a block computes a spatial tile of outputs for ``COB`` output channels of
   one image. Per input channel of the group it stages the input tile (halo included) and the
   ``COB`` filters' taps in shared memory, then every thread accumulates ``COB`` outputs in
   registers: each input value loaded from shared memory feeds ``COB`` multiply-adds.
-  ``_conv_direct`` is the untiled fallback for tiles beyond ``_config.CUDA_SHARED_BYTES``.
-* ``_conv_gather``: the transposed convolution (``grad_x`` and ``conv_transpose``) as a
+  ``conv_direct`` is the untiled fallback for tiles beyond ``_config.CUDA_SHARED_BYTES``.
+* ``conv_gather``: the transposed convolution (``grad_x`` and ``conv_transpose``) as a
   gather, so every output is written by one thread (no atomics, deterministic): position ``p``
   of the (padded) input collects ``g[(p + off - k*d) / s] * w[k]`` over the taps where the
   division is exact.
-* ``_grad_weight_taps``: one block per filter ``(co, ci)`` reduces ``g * x`` over the batch
+* ``grad_weight_taps``: one block per filter ``(co, ci)`` reduces ``g * x`` over the batch
   and the output positions for all its taps at once (one register accumulator per tap, up to
-  ``KMAX``), then a shared-memory tree per tap; ``_grad_weight`` (one block per weight element)
-  takes larger kernels.
-* ``_channel_sum``: ``grad_bias``, one block per channel.
-* ``_fold``: sends the gradient of padded positions back to the pixels that the padding
+  ``KMAX``), then a shared-memory tree per tap; ``grad_weight_direct`` (one block per weight
+  element) takes larger kernels.
+* ``channel_sum``: ``grad_bias``, one block per channel.
+* ``fold_padding``: sends the gradient of padded positions back to the pixels that the padding
   copied (reflect, replicate, circular, symmetric), one axis at a time, by gather.
 """
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 from numba import cuda, int32
 
-from .. import _config, _validate
-from . import _launch, igemm
-from .correlate import map32, map_index
+from .. import _config
+from . import common
+from .common import map32, map_index
 from .igemm import src32
 
 #: Output channels per thread of the tiled forward kernel (registers per thread).
 COB = 4
-#: Largest offset the int32 index arithmetic of the kernels may reach (a margin below 2**31).
-INT32_OFFSET = 2**31 - 2**20
 #: Most elements of one channel plane for the tiled forward kernel (int32 offsets within a
 #: plane, COB planes of output; larger planes take the untiled kernel).
-INT32_PLANE = INT32_OFFSET // COB
-
-# PyTorch padding modes -> boundary codes of correlate.map_index (scipy.ndimage names).
-PADDING_CODES = {"zeros": 0, "symmetric": 1, "reflect": 2, "replicate": 3, "circular": 4}
+INT32_PLANE = common.INT32_LIMIT // COB
 
 
 # --- forward -----------------------------------------------------------------------------------
 
 
 @cuda.jit(cache=True)
-def _conv_tiled(
+def conv_tiled(
     x, w, b, y, N, C, N0, N1, N2, Cout, cin_g, K0, K1, K2, O0, O1, O2,
     p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, nb0, has_bias,
 ):  # fmt: skip
@@ -175,7 +167,7 @@ def _conv_tiled(
 
 
 @cuda.jit(cache=True)
-def _conv_direct(x, w, b, y, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, nb0, has_bias):
+def conv_direct(x, w, b, y, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, nb0, has_bias):
     N, C, N0, N1, N2 = x.shape
     Cout, cin_g, K0, K1, K2 = w.shape
     O0, O1, O2 = y.shape[2], y.shape[3], y.shape[4]
@@ -211,13 +203,13 @@ def _conv_direct(x, w, b, y, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups, n
 
 
 @cuda.jit(cache=True)
-def _conv_gather(
+def conv_gather(
     g, w, b, out, N, Cout, O0, O1, O2, C, cin_g, K0, K1, K2, P0, P1, P2,
     f0, f1, f2, s0, s1, s2, d0, d1, d2, groups, nb0, has_bias,
 ):  # fmt: skip
     # out[n, c, p] = sum over co in c's group and taps k of g[n, co, (p + f - k*d) / s] *
     # w[co, c % cin_g, k], where the division is exact and in range (f: pad offset). All arrays
-    # flat; int32 geometry and offsets within a channel plane, as in _conv_tiled (78 registers
+    # flat; int32 geometry and offsets within a channel plane, as in conv_tiled (78 registers
     # instead of 154, float32 sm_90).
     cout_g = int32(Cout // groups)
     K = int32(K0 * K1 * K2)
@@ -277,7 +269,7 @@ def _block_sum(red, tid, nthreads):
 
 
 @cuda.jit(cache=True)
-def _grad_weight(g, x, gw, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups):
+def grad_weight_direct(g, x, gw, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups):
     # One block per weight element (grid-stride over them): gw[co, ci, k] =
     # sum over n and output positions of g[n, co, o] * xpad[n, c, o*s - p + k*d].
     N, Cout, O0, O1, O2 = g.shape
@@ -318,12 +310,13 @@ def _grad_weight(g, x, gw, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups):
             gw[co, ci, a, cc, e] = red[0]
 
 
-#: Most kernel taps for which ``_grad_weight_taps`` keeps one accumulator per tap in registers.
-KMAX = 27
+#: Most kernel taps for which ``grad_weight_taps`` keeps one accumulator per tap in registers
+#: (a module constant: the kernel sizes a local array with it).
+KMAX = _config.CUDA_WGRAD_TAPS_MAX
 
 
 @cuda.jit(cache=True)
-def _grad_weight_taps(g, x, gw, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups):
+def grad_weight_taps(g, x, gw, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups):
     # One block per (co, ci) filter (grid-stride over them), all K <= KMAX taps at once: each
     # g value is read once and feeds K multiply-adds (the x reads of neighbouring taps share
     # cache lines); then one shared-memory tree per tap.
@@ -372,7 +365,7 @@ def _grad_weight_taps(g, x, gw, p0, p1, p2, s0, s1, s2, d0, d1, d2, mode, groups
 
 
 @cuda.jit(cache=True)
-def _channel_sum(g, out):
+def channel_sum(g, out):
     # out[c] = sum of g[:, c, :] (g viewed as (N, C, M)); one block per channel.
     N, C, M = g.shape
     red = cuda.shared.array(0, g.dtype)
@@ -392,7 +385,7 @@ def _channel_sum(g, out):
 
 
 @cuda.jit(cache=True)
-def _fold(src, dst, pb, mode):
+def fold_padding(src, dst, pb, mode):
     # dst[a, i, c] = sum over padded positions p of src[a, p, c] whose source pixel is i:
     # the interior position p = i + pb, plus the pad positions that copy i.
     A, P, Cn = src.shape
@@ -444,277 +437,11 @@ def _sigs():
 
 _S = _sigs()
 PTX_SIGNATURES = [
-    (_conv_tiled, _S["fwd_tiled"]),
-    (_conv_direct, _S["fwd"]),
-    (_conv_gather, _S["gather"]),
-    (_grad_weight, _S["gw"]),
-    (_grad_weight_taps, _S["gw"]),
-    (_channel_sum, _S["sum"]),
-    (_fold, _S["fold"]),
+    (conv_tiled, _S["fwd_tiled"]),
+    (conv_direct, _S["fwd"]),
+    (conv_gather, _S["gather"]),
+    (grad_weight_direct, _S["gw"]),
+    (grad_weight_taps, _S["gw"]),
+    (channel_sum, _S["sum"]),
+    (fold_padding, _S["fold"]),
 ]
-
-
-# --- host launchers ---------------------------------------------------------------------------
-
-
-def _c3(t, fill):
-    return (fill,) * (3 - len(t)) + tuple(int(v) for v in t)
-
-
-def _to5(d, nd):
-    shape = tuple(int(n) for n in d.shape)
-    return _launch.reshape(d, shape[:2] + (1,) * (3 - nd) + shape[2:])
-
-
-def _views(*arrays):
-    """Numba device views of device operands (CuPy, PyTorch ...); host arrays unchanged."""
-    return [a if a is None or not _launch.is_device(a) else _launch.device_view(a) for a in arrays]
-
-
-def _dtype(*arrays):
-    return _validate.compute_dtype(*[a for a in arrays if a is not None])
-
-
-def _on_device(*arrays):
-    return any(_launch.is_device(a) for a in arrays if a is not None)
-
-
-def _grid(block, out_spatial, n_z_items):
-    """Grid for kernels that tile spatial outputs by ``block`` and stride over z items."""
-    bx, by, bz = block
-    O0, O1, O2 = out_spatial
-    nb0 = _launch.blocks(O0, bz)
-    gz = max(1, min(nb0 * n_z_items, _config.CUDA_MAX_GRID_YZ))
-    return (_launch.blocks(O2, bx), _launch.blocks(O1, by), gz), nb0
-
-
-def _bias_arg(bias, cout, dtype):
-    if bias is None:
-        return _launch.empty((1,), dtype), 0
-    return _launch.contiguous(bias, dtype), 1
-
-
-def _reduce_threads():
-    """Threads of the reduction kernels: the 1-D block rounded down to a power of two."""
-    return 1 << (max(1, int(_config.CUDA_BLOCK_1D)).bit_length() - 1)
-
-
-def forward_device(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, groups):
-    """Launch the forward kernel on canonical 5-D device arrays (tuples in (D, H, W) order)."""
-    cin_g, cout_g = int(wd.shape[1]), int(wd.shape[0]) // groups
-    planes = (math.prod(xd.shape[2:]), math.prod(yd.shape[2:]))
-    if igemm.use(cin_g, cout_g, groups) and igemm.fits(*planes):
-        igemm.forward(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, groups)
-        return
-    nd_block = 3 if yd.shape[2] > 1 else (2 if yd.shape[3] > 1 else 1)
-    block = _launch.block_for(nd_block)
-    N, Cout = yd.shape[0], yd.shape[1]
-    cout_g = Cout // groups
-    K = math.prod(wd.shape[2:])
-    dtype = np.dtype(yd.dtype)
-    tile = math.prod(
-        (b - 1) * s + (k - 1) * d + 1
-        for b, k, s, d in zip(block[::-1], wd.shape[2:], stride, dilation)
-    )
-    shbytes = (tile + COB * K) * dtype.itemsize
-    args_tail = (
-        *(int(p[0]) for p in pads),
-        *stride,
-        *dilation,
-        int(mode),
-        int(groups),
-    )
-    # the tiled kernel's offsets within one channel plane are int32
-    fits32 = max(math.prod(xd.shape[2:]), math.prod(yd.shape[2:])) <= INT32_PLANE
-    if shbytes <= _config.CUDA_SHARED_BYTES and fits32:
-        ncb = -(-cout_g // COB)
-        grid, nb0 = _grid(block, yd.shape[2:], N * groups * ncb)
-        i32 = np.int32
-        _conv_tiled[grid, block, 0, shbytes](
-            _launch.reshape(xd, (math.prod(xd.shape),)),
-            _launch.reshape(wd, (math.prod(wd.shape),)),
-            bias_d,
-            _launch.reshape(yd, (math.prod(yd.shape),)),
-            int(N),
-            *(i32(v) for v in (xd.shape[1], *xd.shape[2:], wd.shape[0], wd.shape[1])),
-            *(i32(v) for v in (*wd.shape[2:], *yd.shape[2:])),
-            *(i32(v) for v in args_tail),
-            int(nb0),
-            i32(has_bias),
-        )
-    else:
-        grid, nb0 = _grid(block, yd.shape[2:], N * Cout)
-        _conv_direct[grid, block](xd, wd, bias_d, yd, *args_tail, nb0, has_bias)
-
-
-def gather_device(gd, wd, bias_d, has_bias, outd, offsets, stride, dilation, groups):
-    """Launch the transposed convolution: ``outd`` (N, C, P0, P1, P2) from ``gd``."""
-    cin_g, cout_g = int(wd.shape[1]), int(wd.shape[0]) // groups
-    planes = (math.prod(outd.shape[2:]), math.prod(gd.shape[2:]))
-    if igemm.use(cout_g, cin_g, groups) and igemm.fits(*planes):
-        igemm.gather(gd, wd, bias_d, has_bias, outd, offsets, stride, dilation, groups)
-        return
-    P = tuple(int(n) for n in outd.shape[2:])
-    nd_block = 3 if P[0] > 1 else (2 if P[1] > 1 else 1)
-    block = _launch.block_for(nd_block)
-    grid, nb0 = _grid(block, P, outd.shape[0] * outd.shape[1])
-    i32 = np.int32
-    sizes = (math.prod(P), math.prod(gd.shape[2:]), math.prod(wd.shape))
-    if max(sizes) > INT32_OFFSET:
-        raise ValueError(
-            "the CUDA transposed convolution computes offsets within a channel plane and the "
-            f"weights in int32; got planes of {sizes[0]} and {sizes[1]} elements and "
-            f"{sizes[2]} weights (at most {INT32_OFFSET})"
-        )
-    _conv_gather[grid, block](
-        _launch.reshape(gd, (math.prod(gd.shape),)),
-        _launch.reshape(wd, (math.prod(wd.shape),)),
-        bias_d,
-        _launch.reshape(outd, (math.prod(outd.shape),)),
-        int(gd.shape[0]),
-        *(i32(v) for v in (gd.shape[1], *gd.shape[2:], outd.shape[1], cin_g, *wd.shape[2:], *P)),
-        *(i32(v) for v in (*offsets, *stride, *dilation, groups)),
-        int(nb0),
-        i32(has_bias),
-    )
-
-
-def _fold_axes(gpad, shape5, pads3, mode):
-    """Fold a padded gradient ``gpad`` (N, C, D+, H+, W+) back to ``shape5`` (N, C, D, H, W)."""
-    cur = gpad
-    dims = list(int(n) for n in gpad.shape)
-    for axis in (4, 3, 2):
-        pb, pa = pads3[axis - 2]
-        if pb == 0 and pa == 0:
-            continue
-        n = shape5[axis]
-        A = math.prod(dims[:axis])
-        Cn = math.prod(dims[axis + 1 :])
-        src = _launch.reshape(cur, (A, dims[axis], Cn))
-        dst = _launch.empty((A, n, Cn), cur.dtype)
-        total = A * n * Cn
-        _fold[_launch.grid_1d(total), _config.CUDA_BLOCK_1D](src, dst, int(pb), int(mode))
-        dims[axis] = n
-        cur = _launch.reshape(dst, dims)
-    return cur
-
-
-def conv(x, weight, bias, *, stride, pads, dilation, groups, padding_mode):
-    """Forward convolution ``(N, C_in, *spatial) -> (N, C_out, *out)`` on the GPU."""
-    on_device = _on_device(x, weight, bias)
-    x, weight, bias = _views(x, weight, bias)
-    dtype = _dtype(x, weight, bias)
-    nd = len(x.shape) - 2
-    xd = _to5(_launch.contiguous(x, dtype), nd)
-    wd = _to5(_launch.contiguous(weight, dtype), nd)
-    N, Cout = int(x.shape[0]), int(weight.shape[0])
-    pads3 = [(0, 0)] * (3 - nd) + [tuple(p) for p in pads]
-    stride3, dil3 = _c3(stride, 1), _c3(dilation, 1)
-    out = tuple(
-        (n + b + a - ((k - 1) * d + 1)) // s + 1
-        for n, (b, a), k, s, d in zip(xd.shape[2:], pads3, wd.shape[2:], stride3, dil3)
-    )
-    bias_d, has_bias = _bias_arg(bias, Cout, dtype)
-    yd = _launch.empty((N, Cout) + out, dtype)
-    forward_device(
-        xd, wd, bias_d, has_bias, yd, pads3, stride3, dil3, PADDING_CODES[padding_mode], groups
-    )
-    y = _launch.reshape(yd, (N, Cout) + out[3 - nd :])
-    return _launch.finish(y, None, on_device)
-
-
-def _grad_input5(gd, wd, x_shape5, pads3, stride3, dil3, groups, mode):
-    """Gradient with respect to the canonical input, folded back through the padding."""
-    dtype = np.dtype(gd.dtype)
-    dummy = _launch.empty((1,), dtype)
-    if mode == 0 or all(b == 0 and a == 0 for b, a in pads3):
-        gx = _launch.empty(x_shape5, dtype)
-        offsets = tuple(int(b) for b, _ in pads3)
-        gather_device(gd, wd, dummy, 0, gx, offsets, stride3, dil3, groups)
-        return gx
-    padded = x_shape5[:2] + tuple(n + b + a for n, (b, a) in zip(x_shape5[2:], pads3))
-    gpad = _launch.empty(padded, dtype)
-    gather_device(gd, wd, dummy, 0, gpad, (0, 0, 0), stride3, dil3, groups)
-    return _fold_axes(gpad, x_shape5, pads3, mode)
-
-
-def _grad_weight_device(gd, xd, gw5, pads3, stride3, dil3, mode, groups):
-    """The direct weight-gradient kernels (few channels): block reductions per filter."""
-    dtype = np.dtype(gd.dtype)
-    w_shape = tuple(int(n) for n in gw5.shape)
-    threads = _reduce_threads()
-    K = math.prod(w_shape[2:])
-    if K <= KMAX:
-        kernel = _grad_weight_taps
-        blocks = max(1, min(w_shape[0] * w_shape[1], _config.CUDA_MAX_BLOCKS_1D))
-    else:
-        kernel = _grad_weight
-        blocks = max(1, min(math.prod(w_shape), _config.CUDA_MAX_BLOCKS_1D))
-    kernel[blocks, threads, 0, threads * dtype.itemsize](
-        gd, xd, gw5, *(b for b, _ in pads3), *stride3, *dil3, mode, int(groups)
-    )
-
-
-def conv_backward(grad_out, x, weight, *, stride, pads, dilation, groups, padding_mode, need):
-    """``(grad_x, grad_weight, grad_bias)`` of :func:`conv`, ``None`` where not in ``need``."""
-    on_device = _on_device(grad_out, x, weight)
-    grad_out, x, weight = _views(grad_out, x, weight)
-    dtype = _dtype(grad_out, x, weight)
-    nd = len(x.shape) - 2
-    gd = _to5(_launch.contiguous(grad_out, dtype), nd)
-    pads3 = [(0, 0)] * (3 - nd) + [tuple(int(v) for v in p) for p in pads]
-    stride3, dil3 = _c3(stride, 1), _c3(dilation, 1)
-    mode = PADDING_CODES[padding_mode]
-    x_shape = tuple(int(n) for n in x.shape)
-    w_shape = tuple(int(n) for n in weight.shape)
-    x_shape5 = x_shape[:2] + (1,) * (3 - nd) + x_shape[2:]
-    gx = gw = gb = None
-    if "x" in need:
-        wd = _to5(_launch.contiguous(weight, dtype), nd)
-        gx5 = _grad_input5(gd, wd, x_shape5, pads3, stride3, dil3, groups, mode)
-        gx = _launch.finish(_launch.reshape(gx5, x_shape), None, on_device)
-    if "weight" in need:
-        xd = _to5(_launch.contiguous(x, dtype), nd)
-        gw5 = _launch.empty(w_shape[:2] + (1,) * (3 - nd) + w_shape[2:], dtype)
-        # the GEMM's reduction (images x positions) and an image's channel planes are int32
-        reduce_len = int(gd.shape[0]) * math.prod(gd.shape[2:])
-        planes = int(xd.shape[1]) * math.prod(xd.shape[2:])
-        if igemm.use(w_shape[1], w_shape[0] // groups, groups) and igemm.fits(reduce_len, planes):
-            igemm.grad_weight(gd, xd, gw5, pads3, stride3, dil3, mode, int(groups))
-        else:
-            _grad_weight_device(gd, xd, gw5, pads3, stride3, dil3, mode, groups)
-        gw = _launch.finish(_launch.reshape(gw5, w_shape), None, on_device)
-    if "bias" in need:
-        N, Cout = int(gd.shape[0]), int(gd.shape[1])
-        g3 = _launch.reshape(gd, (N, Cout, math.prod(gd.shape[2:])))
-        gbd = _launch.empty((Cout,), dtype)
-        threads = _reduce_threads()
-        blocks = max(1, min(Cout, _config.CUDA_MAX_BLOCKS_1D))
-        _channel_sum[blocks, threads, 0, threads * dtype.itemsize](g3, gbd)
-        gb = _launch.finish(gbd, None, on_device)
-    return gx, gw, gb
-
-
-def conv_transpose(x, weight, bias, *, stride, pads, output_padding, dilation, groups):
-    """Transposed convolution (the adjoint of zero-padded :func:`conv`) on the GPU."""
-    on_device = _on_device(x, weight, bias)
-    x, weight, bias = _views(x, weight, bias)
-    dtype = _dtype(x, weight, bias)
-    nd = len(x.shape) - 2
-    xd = _to5(_launch.contiguous(x, dtype), nd)
-    wd = _to5(_launch.contiguous(weight, dtype), nd)
-    N = int(x.shape[0])
-    cout = int(weight.shape[1]) * int(groups)
-    pads3 = [(0, 0)] * (3 - nd) + [tuple(int(v) for v in p) for p in pads]
-    stride3, dil3 = _c3(stride, 1), _c3(dilation, 1)
-    opad3 = _c3(output_padding, 0)
-    out = tuple(
-        (n - 1) * s - b - a + d * (k - 1) + op + 1
-        for n, (b, a), k, s, d, op in zip(xd.shape[2:], pads3, wd.shape[2:], stride3, dil3, opad3)
-    )
-    bias_d, has_bias = _bias_arg(bias, cout, dtype)
-    yd = _launch.empty((N, cout) + out, dtype)
-    offsets = tuple(int(b) for b, _ in pads3)
-    gather_device(xd, wd, bias_d, has_bias, yd, offsets, stride3, dil3, groups)
-    y = _launch.reshape(yd, (N, cout) + out[3 - nd :])
-    return _launch.finish(y, None, on_device)

@@ -1,0 +1,348 @@
+"""Numba CPU kernels of the multi-channel (CNN) convolution and its gradients.
+
+Every array here is canonical: 3 spatial axes (1-D and 2-D problems get leading singleton
+axes), native-endian, C-contiguous, float32 or float64, already validated. The input has been
+padded explicitly (``pad``), so every operation is a *valid* strided, dilated correlation.
+
+Two ways to compute the same correlation, picked per pass and shape by ``use_direct``:
+
+* **im2col + GEMM.** ``im2col`` writes, for a chunk of images, the column matrix
+  ``(C * KK, B * P)`` (row = input channel and kernel tap, column = image and output pixel; every
+  row is filled from contiguous input rows), and numpy's ``matmul`` (OpenBLAS sgemm) does the
+  arithmetic: forward ``W @ col``, weight gradient ``grad_out @ col.T`` and input gradient
+  ``W.T @ grad_out`` followed by ``col2im`` (the scatter-add adjoint of ``im2col``). Groups are
+  a batched matmul over a ``(groups, ...)`` view. Chunks of images keep the column matrix within
+  ``_config.NN_CONV_COL_BYTES`` so it stays in cache and memory use is bounded.
+* **Direct** (``direct_corr_wide``, ``direct_corr_batch_last``, ``direct_grad_weight_wide``):
+  for few channels the column matrix costs more memory traffic than the arithmetic it feeds,
+  so blocked kernels work straight from the padded input. Their inner loops (``_taps4``) run
+  over a contiguous block of outputs, four output channels and three taps per loop, so the
+  twelve weights stay in registers and every accumulator load/store feeds three FMAs. Two
+  layouts make the taps contiguous:
+
+  - the "wide" flattened grid: with unit strides, output pixel ``q`` (flattened with the
+    *padded* input's row lengths) reads input ``q + offset[tap]``; the wide positions that are
+    not real outputs are never copied out or, for the weight gradient, carry a zero
+    output gradient. Only each output plane's span is computed.
+  - batch-last (``batch_last`` picks it when the wide grid would waste over 20%, i.e. small
+    images): input ``(C, D, H, W, N)``, output ``(O, OD, OH, OW, N)``; an output row and the
+    input row of each tap are contiguous, so nothing is wasted, at the price of transposing in
+    (``pad_batch_last``, which also pads) and out (``unbatch_last``). It skips a zero frame.
+
+The backward passes reuse these: the input gradient is a forward correlation of the
+zero-framed output gradient with the flipped, channel-transposed weight (``corr_from_frame``;
+with zero padding only the unpadded window is computed), or ``W.T @ grad_out`` + ``col2im``;
+the weight gradient is a correlation of the input with the output gradient (per-tap dot
+products, or ``grad_out @ col.T``). ``use_direct`` and the thresholds in ``_config`` pick per
+pass and shape.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _config
+from .conv_direct import batch_last, corr_from_frame, direct_grad_weight_wide, wide_count
+from .conv_im2col import col2im, fold, im2col, pad, rechunk, unchunk
+
+# --- host drivers ---------------------------------------------------------------------------------
+
+
+def _chunk(n: int, per_image: int) -> int:
+    """Images per im2col chunk so the column matrix stays within the configured budget."""
+    return max(1, min(n, _config.NN_CONV_COL_BYTES // max(per_image, 1)))
+
+
+def use_direct(channels: int, limit: int, stride, nq_wide: int, npix: int, nb: int = 1) -> bool:
+    """Whether the direct kernel should compute a correlation instead of im2col + GEMM.
+
+    The direct kernel needs unit strides and, on the wide grid, pays for its extra positions
+    (``nq_wide / npix``; the batch-last layout has none, see ``batch_last``); it wins when few
+    channels are summed over (``channels <= limit``), where the GEMM is small and im2col's
+    memory traffic dominates (thresholds: ``_config``).
+    """
+    if any(s != 1 for s in stride):
+        return False
+    return channels <= limit and (nq_wide <= 1.5 * npix or batch_last(nb, nq_wide, npix))
+
+
+def _window(a, start, shape):
+    """Contiguous copy of ``a[:, :, start[0] : start[0] + shape[0], ...]``."""
+    sl = tuple(slice(b, b + n) for b, n in zip(start, shape))
+    return np.ascontiguousarray(a[(slice(None), slice(None)) + sl])
+
+
+def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
+    """Valid correlation of the padded canonical input: ``(N, O, OD, OH, OW)``."""
+    nb, nc = xp.shape[0], xp.shape[1]
+    nout, cg = w.shape[0], w.shape[1]
+    ksize = w.shape[2:]
+    kk = math.prod(ksize)
+    npix = math.prod(osize)
+    dtype = xp.dtype
+    if bias is None:
+        bias = np.zeros(nout, dtype=dtype)
+    # Read-only arrays are a distinct Numba type: copying the small operands keeps the
+    # signatures to (dtype) x (input read-only or not).
+    w = w if w.flags.writeable else w.copy()
+    bias = bias if bias.flags.writeable else bias.copy()
+    y = np.empty((nb, nout) + tuple(osize), dtype=dtype)
+    if method == "auto":
+        nq = wide_count(xp.shape[2:], osize)
+        direct = use_direct(cg, _config.NN_CONV_DIRECT_MAX_CHANNELS, stride, nq, npix, nb)
+    else:
+        direct = method == "direct"
+    if direct:
+        return corr_from_frame(xp, None, None, w, bias, dilation, y)
+    og = nout // groups
+    w3 = w.reshape(groups, og, cg * kk)
+    bimg = _chunk(nb, nc * kk * npix * dtype.itemsize)
+    col = np.empty((nc * kk, bimg * npix), dtype=dtype)
+    res = np.empty((nout, bimg * npix), dtype=dtype)
+    yf = y.reshape(nb, nout, npix)
+    for b0 in range(0, nb, bimg):
+        m = min(bimg, nb - b0)
+        c = col[:, : m * npix]
+        im2col(xp, b0, ksize, stride, dilation, osize, c)
+        r = res[:, : m * npix]
+        np.matmul(w3, c.reshape(groups, cg * kk, m * npix), out=r.reshape(groups, og, m * npix))
+        unchunk(r, b0, bias, yf)
+    return y
+
+
+def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
+    """Weight gradient, shape ``wshape``.
+
+    Either ``sum_n grad_out[n] @ col[n].T`` per group (im2col + GEMM) or, with unit strides,
+    the direct kernel: one dot product per (output channel, input channel, tap) between the
+    output gradient laid on the wide grid and the shifted padded input.
+    """
+    nb, nc = xp.shape[0], xp.shape[1]
+    nout, cg = wshape[0], wshape[1]
+    ksize = tuple(wshape[2:])
+    kk = math.prod(ksize)
+    npix = math.prod(osize)
+    dtype = xp.dtype
+    og = nout // groups
+    nq = wide_count(xp.shape[2:], osize)
+    if method == "auto":
+        direct = use_direct(cg, _config.NN_CONV_DIRECT_MAX_CHANNELS_WGRAD, stride, nq, npix)
+    else:
+        direct = method == "direct"
+    if direct:
+        # g on the wide grid: every output row padded to the input's row length (zeros).
+        maps = [np.arange(osize[0], dtype=np.int64)]
+        for o, p in zip(osize[1:], xp.shape[3:]):
+            m = np.full(p, -1, dtype=np.int64)
+            m[:o] = np.arange(o)
+            maps.append(m)
+        gw3 = np.empty((nb, nout, osize[0], xp.shape[3], xp.shape[4]), dtype=dtype)
+        pad(g, maps[0], maps[1], maps[2], 0, gw3)
+        gwide = gw3.reshape(nb, nout, -1)
+        # split the batch so that both threads have work when channels are few
+        nsplit = max(1, min(nb, _config.NN_CONV_WGRAD_SPLIT))
+        part = np.empty((nsplit, nout, cg, kk), dtype=np.float64)
+        direct_grad_weight_wide(
+            xp,
+            gwide,
+            nq,
+            ksize,
+            tuple(dilation),
+            dtype.type(0),
+            _config.NN_CONV_DIRECT_BLOCK,
+            nsplit,
+            part,
+        )
+        return part.sum(axis=0).astype(dtype).reshape(wshape)
+    gf = g.reshape(nb, nout, npix)
+    bimg = _chunk(nb, (nc * kk + nout) * npix * dtype.itemsize)
+    col = np.empty((nc * kk, bimg * npix), dtype=dtype)
+    gt = np.empty((nout, bimg * npix), dtype=dtype)
+    gw = np.zeros((groups, og, cg * kk), dtype=dtype)
+    part = np.empty_like(gw) if nb > bimg else gw
+    for b0 in range(0, nb, bimg):
+        m = min(bimg, nb - b0)
+        c = col[:, : m * npix]
+        im2col(xp, b0, ksize, stride, dilation, osize, c)
+        t = gt[:, : m * npix]
+        rechunk(gf, b0, t)
+        np.matmul(
+            t.reshape(groups, og, m * npix),
+            c.reshape(groups, cg * kk, m * npix).transpose(0, 2, 1),
+            out=part,
+        )
+        if part is not gw:
+            gw += part
+    return gw.reshape(wshape)
+
+
+def grad_input_padded(g, w, pshape, stride, dilation, groups, osize, method="auto", window=None):
+    """Gradient with respect to the *padded* input (shape ``pshape``), or a window of it.
+
+    Either GEMM + ``col2im``, or (unit strides) the direct kernel: the full correlation of the
+    output gradient with the flipped, channel-transposed weight, which is a forward correlation
+    whose reduction runs over output channels and taps.
+
+    ``window = (start, shape)`` (3-tuples) asks only for the padded positions
+    ``start .. start + shape`` in every spatial axis: with zero padding that is the unpadded
+    input's gradient, which the direct kernel then computes without the border (fewer outputs,
+    no cropping copy); the GEMM path computes everything and copies the window out.
+    """
+    nb = g.shape[0]
+    nout, cg = w.shape[0], w.shape[1]
+    nc = cg * groups
+    ksize = tuple(w.shape[2:])
+    kk = math.prod(ksize)
+    npix = math.prod(osize)
+    dtype = g.dtype
+    og = nout // groups
+    ext = tuple((k - 1) * d for k, d in zip(ksize, dilation))  # dilated kernel minus one
+    start, target = (0, 0, 0), tuple(pshape[2:])
+    if window is not None:
+        start, target = tuple(window[0]), tuple(window[1])
+    # The direct kernel reads the output gradient laid into a zero frame. On the wide grid the
+    # frame is built by ``pad``, whose contiguous row copy needs the whole last-axis row inside
+    # the frame; when it is not, the wide path computes the whole padded gradient and the
+    # window is copied out. The batch-last layout takes any frame.
+    framed = ext[2] >= start[2] and ext[2] - start[2] + osize[2] <= target[2] + ext[2]
+    framed = framed or batch_last(
+        nb, wide_count(tuple(n + e for n, e in zip(target, ext)), target), math.prod(target)
+    )
+    fstart, ftarget = (start, target) if framed else ((0, 0, 0), tuple(pshape[2:]))
+    if method == "auto":
+        direct = use_direct(
+            og,
+            _config.NN_CONV_DIRECT_MAX_CHANNELS_GRAD,
+            stride,
+            wide_count(tuple(n + e for n, e in zip(ftarget, ext)), ftarget),
+            math.prod(ftarget),
+            nb,
+        )
+    else:
+        direct = method == "direct"
+    if direct:
+        if not framed:
+            full = grad_input_padded(g, w, pshape, stride, dilation, groups, osize, "direct")
+            return _window(full, start, target)
+        # wt[grp * cg + c, o] = w[grp * og + o, c] with every kernel axis reversed.
+        wt = w.reshape((groups, og, cg) + ksize).transpose((0, 2, 1, 3, 4, 5))
+        wt = np.ascontiguousarray(wt[:, :, :, ::-1, ::-1, ::-1]).reshape((nc, og) + ksize)
+        maps = []
+        for o, e, s0, n in zip(osize, ext, start, target):
+            # Full correlation: padded position i reads the output gradient at i - e .. i, so
+            # window position j reads frame positions j .. j + e with frame[j] = g[j + s0 - e]
+            # (zero outside g; the frame can reach past g when a strided conv left input rows
+            # unread).
+            src = np.arange(n + e, dtype=np.int64) + (s0 - e)
+            maps.append(np.where((src >= 0) & (src < o), src, -1))
+        gx = np.empty(tuple(pshape[:2]) + target, dtype=dtype)
+        zero = np.zeros(nc, dtype=dtype)
+        return corr_from_frame(g, maps, ext[2] - start[2], wt, zero, dilation, gx)
+    if window is not None:
+        full = grad_input_padded(g, w, pshape, stride, dilation, groups, osize, "gemm")
+        return _window(full, start, target)
+    w3t = w.reshape(groups, og, cg * kk).transpose(0, 2, 1)
+    gf = g.reshape(nb, nout, npix)
+    gxp = np.zeros(pshape, dtype=dtype)
+    bimg = _chunk(nb, (nc * kk + nout) * npix * dtype.itemsize)
+    col = np.empty((nc * kk, bimg * npix), dtype=dtype)
+    gt = np.empty((nout, bimg * npix), dtype=dtype)
+    for b0 in range(0, nb, bimg):
+        m = min(bimg, nb - b0)
+        t = gt[:, : m * npix]
+        rechunk(gf, b0, t)
+        c = col[:, : m * npix]
+        np.matmul(w3t, t.reshape(groups, og, m * npix), out=c.reshape(groups, cg * kk, m * npix))
+        col2im(c, b0, ksize, stride, dilation, osize, gxp)
+    return gxp
+
+
+# --- the backend interface: (plan, arrays) -------------------------------------------------
+
+
+def _to3(a, nd):
+    """View ``(N, C, *spatial)`` as ``(N, C, D, H, W)`` by inserting singleton axes."""
+    return a.reshape(a.shape[:2] + (1,) * (3 - nd) + a.shape[2:])
+
+
+def _pad_input(x3, plan):
+    if all(b == 0 and a == 0 for b, a in plan.pads):
+        return x3
+    shape = x3.shape[:2] + plan.c3(plan.padded, 1)
+    md, mh, mw = plan.maps()
+    return pad(x3, md, mh, mw, plan.pads[-1][0], np.empty(shape, dtype=x3.dtype))
+
+
+def _unpad(gxp3, x_shape3, plan):
+    if all(b == 0 and a == 0 for b, a in plan.pads):
+        return gxp3
+    if plan.padding_mode == "zeros":
+        sl = tuple(slice(b, b + n) for n, (b, a) in zip(plan.spatial, plan.pads))
+        return np.ascontiguousarray(gxp3[(slice(None),) * (5 - plan.nd) + sl])
+    md, mh, mw = plan.maps()
+    return fold(gxp3, md, mh, mw, plan.pads[-1][0], np.zeros(x_shape3, dtype=gxp3.dtype))
+
+
+def _grad_input3(g3, w3, plan, x_shape3):
+    """Gradient of conv with respect to its (canonical) input, through the padding."""
+    pshape = x_shape3[:2] + plan.c3(plan.padded, 1)
+    stride3, dil3 = plan.c3(plan.stride, 1), plan.c3(plan.dilation, 1)
+    out3 = plan.c3(plan.out, 1)
+    if plan.padding_mode == "zeros":
+        # zero padding sends no gradient anywhere: only the unpadded window is wanted
+        window = (plan.c3([b for b, _ in plan.pads], 0), tuple(x_shape3[2:]))
+        return grad_input_padded(g3, w3, pshape, stride3, dil3, plan.groups, out3, window=window)
+    gxp = grad_input_padded(g3, w3, pshape, stride3, dil3, plan.groups, out3)
+    return _unpad(gxp, x_shape3, plan)
+
+
+def conv(plan, x, weight, bias):
+    """``plan``'s convolution (``_geometry.ConvPlan``) of host arrays of ``plan.dtype``."""
+    x3 = _to3(x, plan.nd)
+    w3 = _to3(weight, plan.nd)
+    y = forward(
+        _pad_input(x3, plan),
+        w3,
+        bias,
+        plan.c3(plan.stride, 1),
+        plan.c3(plan.dilation, 1),
+        plan.groups,
+        plan.c3(plan.out, 1),
+    )
+    return y.reshape(plan.y_shape)
+
+
+def conv_backward(plan, grad_out, x, weight, need):
+    """``(grad_x, grad_weight, grad_bias)`` of :func:`conv`, ``None`` where not in ``need``."""
+    dt = plan.dtype
+    g3 = _to3(grad_out, plan.nd)
+    gx = gw = gb = None
+    if "bias" in need:
+        gb = g3.sum(axis=(0, 2, 3, 4), dtype=np.float64).astype(dt)
+    if "x" in need:
+        x_shape3 = plan.x_shape[:2] + plan.c3(plan.spatial, 1)
+        gx = _grad_input3(g3, _to3(weight, plan.nd), plan, x_shape3).reshape(plan.x_shape)
+    if "weight" in need:
+        xp = _pad_input(_to3(x, plan.nd), plan)
+        w_shape3 = plan.w_shape[:2] + plan.c3(plan.ksize, 1)
+        gw = grad_weight(
+            g3,
+            xp,
+            w_shape3,
+            plan.c3(plan.stride, 1),
+            plan.c3(plan.dilation, 1),
+            plan.groups,
+            plan.c3(plan.out, 1),
+        ).reshape(plan.w_shape)
+    return gx, gw, gb
+
+
+def conv_transpose(plan, x, weight, bias):
+    """``plan``'s transposed convolution (the adjoint of its conv) of host arrays."""
+    y_shape3 = plan.x_shape[:2] + plan.c3(plan.spatial, 1)
+    y = _grad_input3(_to3(x, plan.nd), _to3(weight, plan.nd), plan, y_shape3)
+    if bias is not None:
+        y += bias.reshape(1, plan.cin, 1, 1, 1)
+    return y.reshape(plan.x_shape)
