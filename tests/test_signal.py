@@ -15,7 +15,7 @@ import scipy.ndimage as ndi
 import scipy.signal as sps
 
 import sigconv
-from sigconv._cpu import correlate_rows, correlate_split, correlation
+from sigconv._cpu import correlate_parts, correlate_rows, correlate_split, correlation
 from tests import naive
 from tests.tolerance import assert_close
 
@@ -495,8 +495,8 @@ def test_no_recompilation():
         correlate_rows._rows_fast,
         correlate_rows._rows_general,
         correlate_split._rows_split,
-        correlate_rows._deinterleave,
-        correlate_rows.row_pass,  # shared by every path: one specialisation per dtype
+        correlate_parts._deinterleave,
+        correlate_parts.row_pass,  # shared by every path: one specialisation per dtype
     ]
 
     def run():

@@ -44,8 +44,9 @@ import math
 import numpy as np
 
 from .. import _config
-from .conv_direct import batch_last, corr_from_frame, direct_grad_weight_wide, wide_count
+from .conv_direct import batch_last, corr_from_frame, wide_count
 from .conv_im2col import col2im, fold, im2col, pad, rechunk, unchunk
+from .conv_wgrad import direct_grad_weight_wide
 
 # --- host drivers ---------------------------------------------------------------------------------
 

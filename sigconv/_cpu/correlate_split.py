@@ -14,7 +14,7 @@ from numba import njit
 from ._nrt import borrow
 from ._nrt import keep as _keep
 from ._threads import run_chunks
-from .correlate_rows import (
+from .correlate_parts import (
     FASTMATH,
     block_bounds,
     chunk_tasks,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _config
-from .correlate_rows import all_blocks_fast, correlate3, deinterleave, row_taps
+from .correlate_parts import all_blocks_fast, deinterleave, row_taps
+from .correlate_rows import correlate3
 from .correlate_split import correlate3_split
 
 

@@ -43,7 +43,7 @@ from numba import cuda, int32
 from .. import _config
 from . import common
 from .common import map32, map_index
-from .igemm import src32
+from .igemm_kernels import src32
 
 #: Output channels per thread of the tiled forward kernel (registers per thread).
 COB = 4

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sigconv import _config
-from sigconv._cuda import common, igemm
+from sigconv._cuda import common, igemm, igemm_kernels
 from sigconv._cuda import convolution as cuda_conv
 from sigconv.nn import functional as F
 from tests.cuda.conftest import numba_cuda, to_host
@@ -55,7 +55,7 @@ def launches(monkeypatch):
             return launch
 
     for mod, names in (
-        (igemm, ("_igemm_forward", "_igemm_gather", "_igemm_wgrad", "_sum_splits")),
+        (igemm, ("igemm_forward", "igemm_gather", "igemm_wgrad", "sum_splits")),
         (cuda_conv, ("conv_tiled", "conv_gather", "grad_weight_taps")),
     ):
         for name in names:
@@ -109,8 +109,8 @@ def test_gemm_matches_torch_and_cpu(case, dtype, rng, monkeypatch, nan_buffers, 
     cx, cw, _ = F.conv_backward(g, x, w, backend="cpu", **kw)
     assert_close(gx, cx, dtype=dtype, scale=scale)
     assert_close(gw, cw, dtype=dtype, scale=scale)
-    assert launches["_igemm_forward"] == launches["_igemm_gather"] == 1
-    assert launches["_igemm_wgrad"] == launches["_sum_splits"] == 1  # K split in chunks
+    assert launches["igemm_forward"] == launches["igemm_gather"] == 1
+    assert launches["igemm_wgrad"] == launches["sum_splits"] == 1  # K split in chunks
     assert not launches["conv_tiled"] + launches["conv_gather"] + launches["grad_weight_taps"]
 
 
@@ -127,7 +127,7 @@ def test_both_paths_agree_symmetric_padding(path, rng, monkeypatch, nan_buffers,
     want = F.conv_backward(g, x, w, backend="cpu", need=("x", "weight"), **kw)
     assert_close(got[0], want[0])
     assert_close(got[1], want[1])
-    gemm = launches["_igemm_forward"] + launches["_igemm_gather"] + launches["_igemm_wgrad"]
+    gemm = launches["igemm_forward"] + launches["igemm_gather"] + launches["igemm_wgrad"]
     direct = launches["conv_tiled"] + launches["conv_gather"] + launches["grad_weight_taps"]
     assert (gemm, direct) == ((3, 0) if path == "gemm" else (0, 3))
 
@@ -140,8 +140,8 @@ def test_thresholds_pick_the_path(rng, monkeypatch, launches):
     x = rng.standard_normal((1, 4, 3, 3))
     w = rng.standard_normal((3, 4, 2, 2))  # cin_g 4, cout_g 3
     F.conv_backward(F.conv(x, w, backend="cuda"), x, w, backend="cuda")
-    assert launches["_igemm_forward"] == 1 and launches["_igemm_wgrad"] == 1
-    assert launches["conv_gather"] == 1 and launches["_igemm_gather"] == 0  # sums only 3
+    assert launches["igemm_forward"] == 1 and launches["igemm_wgrad"] == 1
+    assert launches["conv_gather"] == 1 and launches["igemm_gather"] == 0  # sums only 3
     assert igemm.use(4, 2, 1) and not igemm.use(3, 2, 1) and not igemm.use(4, 1, 1)
     monkeypatch.setattr(_config, "CUDA_MAX_GRID_YZ", 3)
     assert not igemm.use(4, 2, 4)  # groups beyond the grid's z extent
@@ -161,7 +161,7 @@ def test_conv_transpose_matches_torch(dtype, rng, monkeypatch, nan_buffers, laun
     )  # fmt: skip
     assert y.dtype == dtype
     assert_close(y, ref.numpy(), dtype=dtype)
-    assert launches["_igemm_gather"] == 1
+    assert launches["igemm_gather"] == 1
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -195,7 +195,7 @@ def test_kernels_write_every_output_element(dtype, rng, launches):
         backend="cpu",
     )[1]  # fmt: skip
     assert_close(to_host(gw)[:, :, 0], want, dtype=dtype, scale=5.0)
-    assert launches["_igemm_wgrad"] == launches["_sum_splits"] == 1
+    assert launches["igemm_wgrad"] == launches["sum_splits"] == 1
 
 
 def test_weight_gradient_splits(monkeypatch):
@@ -253,9 +253,15 @@ def test_tile_rows_shrink_to_the_channels(rng, monkeypatch, nan_buffers):
 
 
 def test_registry_lists_igemm_kernels():
-    names = {k.py_func.__name__ for k, _ in igemm.PTX_SIGNATURES}
-    assert names == {"_igemm_forward", "_igemm_gather", "_igemm_wgrad", "_sum_splits", "_pack"}
-    for _, sigs in igemm.PTX_SIGNATURES:
+    names = {k.py_func.__name__ for k, _ in igemm_kernels.PTX_SIGNATURES}
+    assert names == {
+        "igemm_forward",
+        "igemm_gather",
+        "igemm_wgrad",
+        "sum_splits",
+        "pack_tile_weights",
+    }
+    for _, sigs in igemm_kernels.PTX_SIGNATURES:
         assert [s.split("[")[0][5:] for s in sigs] == ["float32", "float64"]
 
 
@@ -323,5 +329,5 @@ def test_sizes_beyond_int32_offsets_take_the_direct_kernels(rng, monkeypatch, la
            backend="cuda")]  # fmt: skip
     for a, b in zip(got, want):
         assert_close(a, b)
-    assert not launches["_igemm_forward"] + launches["_igemm_gather"] + launches["_igemm_wgrad"]
+    assert not launches["igemm_forward"] + launches["igemm_gather"] + launches["igemm_wgrad"]
     assert launches["conv_tiled"] and launches["conv_gather"] and launches["grad_weight_taps"]

@@ -19,6 +19,7 @@ from sigconv._cuda import (
     dense,
     elementwise,
     igemm,
+    igemm_kernels,
     pool_kernels,
     pooling,
 )
@@ -31,8 +32,8 @@ pytestmark = pytest.mark.cuda
 
 # the modules that declare kernels, and every module that launches them (the host modules
 # import their kernels by name, so a spy must replace the name there)
-MODULES = [common, correlation, conv_kernels, igemm, pool_kernels, dense, elementwise]
-LAUNCHERS = MODULES + [convolution, pooling]
+MODULES = [common, correlation, conv_kernels, igemm_kernels, pool_kernels, dense, elementwise]
+LAUNCHERS = MODULES + [convolution, pooling, igemm]
 
 
 def _workload(rng, monkeypatch):

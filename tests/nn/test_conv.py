@@ -10,7 +10,7 @@ import pytest
 import scipy.signal
 
 from sigconv import _config
-from sigconv._cpu import conv_direct, conv_im2col
+from sigconv._cpu import conv_direct, conv_im2col, conv_wgrad
 from sigconv._cpu import convolution as cpu_conv
 from sigconv.nn import functional as F
 from tests.nn.naive_conv import naive_conv, naive_conv_transpose
@@ -381,6 +381,9 @@ def test_cuda_backend_without_gpu_says_how_to_get_one(monkeypatch):
         F.conv(np.zeros((1, 1, 5)), np.zeros((1, 1, 3)), backend="cuda")
 
 
+FAMILIES = (conv_im2col, conv_direct, conv_wgrad)
+
+
 def test_no_recompilation_on_repeated_calls(rng):
     for dt in (np.float32, np.float64):
         for padding, mode, stride in ((1, "zeros", 1), (2, "reflect", 2), ("same", "circular", 1)):
@@ -390,7 +393,7 @@ def test_no_recompilation_on_repeated_calls(rng):
             F.conv_backward(y, x, w, padding=padding, padding_mode=mode, stride=stride)
     kernels = [
         # the compiled kernel behind each host wrapper, in the module of its family
-        getattr(conv_im2col if hasattr(conv_im2col, "_" + n) else conv_direct, "_" + n)
+        getattr(next(m for m in FAMILIES if hasattr(m, "_" + n)), "_" + n)
         for n in (
             "pad",
             "fold",

@@ -1,0 +1,250 @@
+"""Shared pieces of the direct correlation's two kernel families (``correlate_rows`` and
+``correlate_split``): the boundary rule, the fused tap pass over one output row, the host tap
+tables, the task walk over (batch x output rows x column blocks) and the phase split
+(``deinterleave``). Conventions: ``correlate_rows``' module docstring.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._nrt import borrow
+from ._threads import run_chunks
+
+# fastmath "contract" lets LLVM fuse multiply-adds; no nnan/ninf so NaN and inf propagate.
+FASTMATH = {"contract"}
+
+# A group of taps whose common interior leaves at most this many outputs of the row block
+# takes the scalar loop for those outputs (else per-tap passes).
+SCALAR_MAX = 32
+
+# Taps per fused pass of the fast path: 9 is one pass per 3x3 kernel plane; LLVM still
+# vectorises a loop over 9 input slices and one output slice (alias checks included).
+G_FAST = 9
+
+
+@njit(cache=True)
+def map_index(i, n, mode):
+    """Index into ``range(n)`` that position ``i`` of the extended signal reads; -1 = cval.
+
+    The extensions are periodic, so a padding wider than the input repeats exactly as
+    ``numpy.pad`` does: reflect = 'symmetric' (period 2n), mirror = 'reflect' (period 2n-2),
+    wrap = 'wrap' (period n).
+    """
+    if i >= 0 and i < n:
+        return i
+    if mode == 0:
+        return -1
+    if mode == 3:
+        return 0 if i < 0 else n - 1
+    if mode == 4:
+        return i % n
+    if mode == 1:
+        p = 2 * n
+        i = i % p
+        return i if i < n else p - 1 - i
+    # mirror
+    if n == 1:
+        return 0
+    p = 2 * n - 2
+    i = i % p
+    return i if i < n else p - i
+
+
+def deinterleave(x, xd):
+    """``xd[b, i, j, r, m] = x[b, i, j, m * s + r]`` (0 past the end), ``s = xd.shape[3]``."""
+    run_chunks(_deinterleave, x.size, x, xd)
+
+
+@njit(cache=True, nogil=True)
+def _deinterleave(part, nparts, x, xd):
+    x, xd = borrow(x, xd)
+    B, N0, N1, N2 = x.shape
+    S = xd.shape[3]
+    M = xd.shape[4]
+    nrows = B * N0 * N1
+    for t in range(part * nrows // nparts, (part + 1) * nrows // nparts):
+        i1 = t % N1
+        r0 = t // N1
+        i0 = r0 % N0
+        b = r0 // N0
+        xr = x[b, i0, i1]
+        # Full groups of S samples first, without a bound check; for S == 2 the constant
+        # stride lets LLVM vectorise the split (interleaved loads and shuffles).
+        mf = N2 // S
+        if S == 2:
+            d0 = xd[b, i0, i1, 0]
+            d1 = xd[b, i0, i1, 1]
+            for m in range(mf):
+                d0[m] = xr[2 * m]
+                d1[m] = xr[2 * m + 1]
+        else:
+            for r in range(S):
+                dr = xd[b, i0, i1, r]
+                for m in range(mf):
+                    dr[m] = xr[m * S + r]
+        for r in range(S):
+            dr = xd[b, i0, i1, r]
+            for m in range(mf, M):
+                src = m * S + r
+                dr[m] = xr[src] if src < N2 else 0.0
+
+
+@njit(cache=True)
+def clamp(v, lo, hi):
+    return lo if v < lo else (hi if v > hi else v)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def row_pass(orow, A, B, xf, base, soff, sv, t0, g):
+    """``orow[A:B] += sum_i sv[t0 + i] * xf[base + soff[t0 + i] + A : ... + B]``, ``i < g <= 9``.
+
+    One vectorised loop over contiguous slices of the flat input; the accumulator row stays in
+    L1 between passes, so a pass costs one load per tap and one load and store per output.
+    Callers pass ``t0`` and ``g`` as variables, never literals: a literal argument would compile
+    a specialisation of its own (Numba types a constant argument as a literal).
+    """
+    ar = orow[A:B]
+    m = B - A
+    v0 = sv[t0 + 0]
+    a0 = xf[base + soff[t0 + 0] + A : base + soff[t0 + 0] + B]
+    if g == 1:
+        for j in range(m):
+            ar[j] += v0 * a0[j]
+        return
+    v1 = sv[t0 + 1]
+    a1 = xf[base + soff[t0 + 1] + A : base + soff[t0 + 1] + B]
+    if g == 2:
+        for j in range(m):
+            ar[j] += v0 * a0[j] + v1 * a1[j]
+        return
+    v2 = sv[t0 + 2]
+    a2 = xf[base + soff[t0 + 2] + A : base + soff[t0 + 2] + B]
+    if g == 3:
+        for j in range(m):
+            ar[j] += (v0 * a0[j] + v1 * a1[j]) + v2 * a2[j]
+        return
+    v3 = sv[t0 + 3]
+    a3 = xf[base + soff[t0 + 3] + A : base + soff[t0 + 3] + B]
+    if g == 4:
+        for j in range(m):
+            ar[j] += (v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])
+        return
+    v4 = sv[t0 + 4]
+    a4 = xf[base + soff[t0 + 4] + A : base + soff[t0 + 4] + B]
+    if g == 5:
+        for j in range(m):
+            ar[j] += ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])) + v4 * a4[j]
+        return
+    v5 = sv[t0 + 5]
+    a5 = xf[base + soff[t0 + 5] + A : base + soff[t0 + 5] + B]
+    if g == 6:
+        for j in range(m):
+            ar[j] += ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])) + (
+                v4 * a4[j] + v5 * a5[j]
+            )
+        return
+    v6 = sv[t0 + 6]
+    a6 = xf[base + soff[t0 + 6] + A : base + soff[t0 + 6] + B]
+    if g == 7:
+        for j in range(m):
+            ar[j] += ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])) + (
+                (v4 * a4[j] + v5 * a5[j]) + v6 * a6[j]
+            )
+        return
+    v7 = sv[t0 + 7]
+    a7 = xf[base + soff[t0 + 7] + A : base + soff[t0 + 7] + B]
+    if g == 8:
+        for j in range(m):
+            ar[j] += ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j])) + (
+                (v4 * a4[j] + v5 * a5[j]) + (v6 * a6[j] + v7 * a7[j])
+            )
+        return
+    v8 = sv[t0 + 8]
+    a8 = xf[base + soff[t0 + 8] + A : base + soff[t0 + 8] + B]
+    for j in range(m):
+        ar[j] += (
+            ((v0 * a0[j] + v1 * a1[j]) + (v2 * a2[j] + v3 * a3[j]))
+            + ((v4 * a4[j] + v5 * a5[j]) + (v6 * a6[j] + v7 * a7[j]))
+        ) + v8 * a8[j]
+
+
+def row_taps(N2, K2, s2, d2, p2, O2):
+    """Per tap ``k`` along the last axis: ``off = k*d2 - p2 = q*s2 + r`` (int64 arrays ``off``,
+    ``q``, ``r``), the outputs ``[lo, hi)`` whose input lies inside a row of ``N2`` samples, and
+    ``[lo_all, hi_all)``, the outputs of ``O2`` that read inside the row for every tap."""
+    k2 = np.arange(K2, dtype=np.int64)
+    off = k2 * d2 - p2
+    q = off // s2
+    r = off - q * s2
+    lo = -q
+    hi = (N2 - 1 - r) // s2 - q + 1
+    return off, q, r, lo, hi, max(0, int(lo.max())), min(O2, int(hi.min()))
+
+
+def all_blocks_fast(lo_all, hi_all, O2, block):
+    """Whether every column block of ``block`` outputs reads inside the row for all taps but
+    at most ``SCALAR_MAX`` outputs."""
+    c0 = np.arange(0, O2, block, dtype=np.int64)
+    c1 = np.minimum(c0 + block, O2)
+    lo = np.minimum(np.maximum(lo_all, c0), c1)
+    hi = np.minimum(np.maximum(hi_all, lo), c1)
+    return bool(np.all((lo < hi) & ((lo - c0) + (c1 - hi) <= SCALAR_MAX)))
+
+
+def row_sums(w):
+    """Sum of each kernel row (the contribution of an input row lying wholly in ``cval``)."""
+    return np.ascontiguousarray(w.sum(axis=2, dtype=w.dtype))
+
+
+def tap_groups(T):
+    """Starts of balanced groups of at most ``G_FAST`` taps (27 taps: 3 x 9; 343: 8 or 9)."""
+    ngrp = -(-T // G_FAST)
+    return np.arange(ngrp + 1, dtype=np.int64) * T // ngrp
+
+
+@njit(cache=True)
+def chunk_tasks(chunk, nchunk, B, O0, O1, nblk):
+    """Tasks ``[t_start, t_end)`` of the ``chunk``-th of ``nchunk`` equal parts of the
+    ``B * O0 * O1 * nblk`` row blocks, and the coordinates ``(c, o1, o0, b)`` of the first."""
+    ntask = B * O0 * O1 * nblk
+    t_start = chunk * ntask // nchunk
+    c, o1, o0, b = _task_coords(t_start, nblk, O1, O0)
+    return t_start, (chunk + 1) * ntask // nchunk, c, o1, o0, b
+
+
+@njit(cache=True)
+def _task_coords(t, nblk, O1, O0):
+    """(column block, o1, o0, batch item) of task ``t = ((b*O0 + o0)*O1 + o1)*nblk + c``."""
+    c = t % nblk
+    rest = t // nblk
+    o1 = rest % O1
+    rest = rest // O1
+    return c, o1, rest % O0, rest // O0
+
+
+@njit(cache=True)
+def next_task(c, o1, o0, b, nblk, O1, O0):
+    """The coordinates of the task after ``(c, o1, o0, b)``, without a division."""
+    c += 1
+    if c == nblk:
+        c = 0
+        o1 += 1
+        if o1 == O1:
+            o1 = 0
+            o0 += 1
+            if o0 == O0:
+                o0 = 0
+                b += 1
+    return c, o1, o0, b
+
+
+@njit(cache=True)
+def block_bounds(c, block, O2, lo_all, hi_all):
+    """Column block ``c``: its outputs ``[c0, c1)`` and, within them, ``[L, H)`` whose inputs
+    lie inside the row for every tap."""
+    c0 = c * block
+    c1 = min(c0 + block, O2)
+    L = clamp(lo_all, c0, c1)
+    return c0, c1, L, clamp(hi_all, L, c1)
