@@ -29,8 +29,8 @@ def operand(a, name: str, *, ndim: int | None = None, min_ndim: int = 0, floats:
         if math.prod(shape) == 0:
             raise ValueError(f"{name} must not be empty; got shape {shape}")
         return d
-    lo = min_ndim if ndim is None else ndim
-    arr = _validate.as_input_array(a, name, min_ndim=lo, max_ndim=ndim)
+    arr = _validate.as_input_array(a, name)
+    _check_rank(arr.shape, name, ndim, min_ndim)
     if floats and arr.dtype.kind != "f":
         arr = arr.astype(np.float64)
     return arr
