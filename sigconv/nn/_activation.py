@@ -21,9 +21,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from .. import _backend, _validate
+from .. import _validate
 from . import _device
-from ._operands import check_bool, check_int, generator, operand, same_shape
+from ._operands import check_bool, check_int, generator, on_cuda, operand, same_shape
 
 __all__ = [
     "dropout",
@@ -43,11 +43,6 @@ __all__ = [
 
 def _cuda():
     return _device.cuda_module("elementwise")  # lazy: CUDA is optional
-
-
-def _on_cuda(backend, *operands) -> bool:
-    """The one host/device decision of every function here."""
-    return _backend.resolve_backend(backend, *operands) == "cuda"
 
 
 def _pair(grad_out, cached, cached_name):
@@ -85,7 +80,7 @@ def relu(x, *, inplace=False, backend="auto"):
     """
     x = operand(x, "x")
     inplace = check_bool(inplace, "inplace")
-    if _on_cuda(backend, x):
+    if on_cuda(backend, x):
         return _cuda().relu(x, inplace=inplace)
     return np.maximum(x, 0, out=x if inplace and x.flags.writeable else None)
 
@@ -114,7 +109,7 @@ def relu_backward(grad_out, y, *, backend="auto"):
     array([0., 5.])
     """
     g, y = _pair(grad_out, y, "y")
-    if _on_cuda(backend, g, y):
+    if on_cuda(backend, g, y):
         return _cuda().relu_backward(g, y)
     # a multiply by the boolean mask is ~8x faster than np.where here
     return np.multiply(g, y > 0, dtype=g.dtype)
@@ -147,7 +142,7 @@ def leaky_relu(x, negative_slope=0.01, *, backend="auto"):
     """
     x = operand(x, "x")
     slope = _validate.check_float(negative_slope, "negative_slope")
-    if _on_cuda(backend, x):
+    if on_cuda(backend, x):
         return _cuda().leaky_relu(x, slope)
     return np.where(x > 0, x, x * np.asarray(slope, dtype=x.dtype))
 
@@ -178,7 +173,7 @@ def leaky_relu_backward(grad_out, x, negative_slope=0.01, *, backend="auto"):
     """
     g, x = _pair(grad_out, x, "x")
     slope = _validate.check_float(negative_slope, "negative_slope")
-    if _on_cuda(backend, g, x):
+    if on_cuda(backend, g, x):
         return _cuda().leaky_relu_backward(g, x, slope)
     return np.where(x > 0, g, g * np.asarray(slope, dtype=g.dtype))
 
@@ -207,7 +202,7 @@ def sigmoid(x, *, backend="auto"):
     array([0. , 0.5, 1. ])
     """
     x = operand(x, "x")
-    if _on_cuda(backend, x):
+    if on_cuda(backend, x):
         return _cuda().sigmoid(x)
     return expit(x)
 
@@ -235,7 +230,7 @@ def sigmoid_backward(grad_out, y, *, backend="auto"):
     array([0.25])
     """
     g, y = _pair(grad_out, y, "y")
-    if _on_cuda(backend, g, y):
+    if on_cuda(backend, g, y):
         return _cuda().sigmoid_backward(g, y)
     return g * y * (1 - y)
 
@@ -261,7 +256,7 @@ def tanh(x, *, backend="auto"):
     array([0., 1.])
     """
     x = operand(x, "x")
-    if _on_cuda(backend, x):
+    if on_cuda(backend, x):
         return _cuda().tanh(x)
     return np.tanh(x)
 
@@ -289,7 +284,7 @@ def tanh_backward(grad_out, y, *, backend="auto"):
     array([2.])
     """
     g, y = _pair(grad_out, y, "y")
-    if _on_cuda(backend, g, y):
+    if on_cuda(backend, g, y):
         return _cuda().tanh_backward(g, y)
     return g * (1 - y * y)
 
@@ -329,7 +324,7 @@ def softmax(x, dim=1, *, backend="auto"):
     """
     x = operand(x, "x", min_ndim=1)
     dim = _dim(dim, len(x.shape))
-    if _on_cuda(backend, x):
+    if on_cuda(backend, x):
         return _cuda().softmax(x, dim)
     e = np.exp(x - x.max(axis=dim, keepdims=True))
     e /= e.sum(axis=dim, keepdims=True)
@@ -366,7 +361,7 @@ def softmax_backward(grad_out, y, dim=1, *, backend="auto"):
     if len(y.shape) < 1:
         raise ValueError("y must have at least 1 dimension; got a 0-d array")
     dim = _dim(dim, len(y.shape))
-    if _on_cuda(backend, g, y):
+    if on_cuda(backend, g, y):
         return _cuda().softmax_backward(g, y, dim)
     return y * (g - (g * y).sum(axis=dim, keepdims=True))
 
@@ -420,14 +415,14 @@ def dropout(x, p=0.5, *, training=True, rng=None, return_mask=False, backend="au
     training = check_bool(training, "training")
     return_mask = check_bool(return_mask, "return_mask")
     rng = generator(rng)
-    on_cuda = _on_cuda(backend, x)
+    cuda = on_cuda(backend, x)
     if not training or p == 0.0:
         return (x, None) if return_mask else x
     shape = tuple(int(n) for n in x.shape)
     dtype = x.dtype if x.dtype.kind == "f" else _validate.compute_dtype(x)
     keep = rng.random(shape) >= p
     mask = keep * np.asarray(1.0 / (1.0 - p), dtype=dtype)
-    if on_cuda:
+    if cuda:
         if _device.is_device(x):
             mask = _device.to_device(mask)
         y = _cuda().multiply(x, mask)
@@ -461,9 +456,9 @@ def dropout_backward(grad_out, mask, *, backend="auto"):
     """
     if mask is None:
         g = operand(grad_out, "grad_out")
-        _on_cuda(backend, g)  # the backend is checked even when there is nothing to do
+        on_cuda(backend, g)  # the backend is checked even when there is nothing to do
         return g
     g, mask = _pair(grad_out, mask, "mask")
-    if _on_cuda(backend, g, mask):
+    if on_cuda(backend, g, mask):
         return _cuda().multiply(g, mask)
     return g * mask

@@ -14,9 +14,9 @@ gives device results, host operands host ones.
 
 from __future__ import annotations
 
-from .. import _backend, _validate
+from .. import _validate
 from . import _device
-from ._operands import check_need, operand
+from ._operands import check_need, on_cuda, operand
 
 __all__ = ["linear", "linear_backward"]
 
@@ -25,6 +25,11 @@ _NEEDS = ("x", "weight", "bias")
 
 def _cuda():
     return _device.cuda_module("dense")  # lazy: CUDA is optional
+
+
+def _as(a, dt):
+    """``a`` in ``dt`` (native), in its own layout: no copy when it already is."""
+    return a if a.dtype == dt else a.astype(dt)
 
 
 def _check(x, weight):
@@ -73,12 +78,12 @@ def linear(x, weight, bias=None, *, backend="auto"):
                 f"{tuple(int(n) for n in bias.shape)}"
             )
         operands += (bias,)
-    if _backend.resolve_backend(backend, *operands) == "cuda":
+    if on_cuda(backend, *operands):
         return _cuda().dense(x, weight, bias)
     dt = _validate.compute_dtype(*operands)
-    y = _validate.to_compute(x, dt) @ _validate.to_compute(weight, dt).T
+    y = _as(x, dt) @ _as(weight, dt).T
     if bias is not None:
-        y += _validate.to_compute(bias, dt)
+        y += _as(bias, dt)
     return y
 
 
@@ -121,11 +126,11 @@ def linear_backward(grad_out, x, weight, *, need=("x", "weight", "bias"), backen
             f"grad_out must have the shape of linear's output {want}; got "
             f"{tuple(int(n) for n in g.shape)}"
         )
-    if _backend.resolve_backend(backend, g, x, weight) == "cuda":
+    if on_cuda(backend, g, x, weight):
         return _cuda().dense_backward(g, x, weight, need=need)
     dt = _validate.compute_dtype(g, x, weight)
-    g = _validate.to_compute(g, dt)
-    gx = g @ _validate.to_compute(weight, dt) if "x" in need else None
-    gw = g.T @ _validate.to_compute(x, dt) if "weight" in need else None
+    g = _as(g, dt)
+    gx = g @ _as(weight, dt) if "x" in need else None
+    gw = g.T @ _as(x, dt) if "weight" in need else None
     gb = g.sum(axis=0) if "bias" in need else None
     return gx, gw, gb

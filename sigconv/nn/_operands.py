@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from .. import _validate
+from .. import _backend, _validate
 from . import _device
 
 
@@ -20,6 +20,9 @@ def operand(a, name: str, *, ndim: int | None = None, min_ndim: int = 0, floats:
     """``a`` checked: a real, non-empty array (of rank ``ndim`` when given, else at least
     ``min_ndim``). Host arrays come back as ndarrays, bool and integer ones as float64 when
     ``floats``; device arrays come back as Numba views of the caller's memory."""
+    if type(a) is np.ndarray and a.dtype.kind == "f" and a.size:  # the common case, first
+        if (a.ndim == ndim) if ndim is not None else (a.ndim >= min_ndim):
+            return a
     if _device.is_device(a):
         d = _device.view(a)
         shape = tuple(int(n) for n in d.shape)
@@ -41,6 +44,14 @@ def _check_rank(shape, name, ndim, min_ndim):
         raise ValueError(f"{name} must have {ndim} dimensions; got shape {shape}")
     if ndim is None and len(shape) < min_ndim:
         raise ValueError(f"{name} must have at least {min_ndim} dimensions; got shape {shape}")
+
+
+def on_cuda(backend, *operands) -> bool:
+    """Whether ``backend`` resolves to CUDA for ``operands`` (``_backend.resolve_backend``;
+    host arrays with ``"auto"``, every call of a training step on the CPU, answered first)."""
+    if backend == "auto" and all(type(a) is np.ndarray for a in operands):
+        return False
+    return _backend.resolve_backend(backend, *operands) == "cuda"
 
 
 def same_shape(a, ref, name: str, ref_name: str) -> None:
@@ -66,6 +77,8 @@ def check_int(value, name: str) -> int:
 
 def check_need(need, options) -> tuple[str, ...]:
     """``need`` (a name or a sequence of names from ``options``) as a tuple."""
+    if type(need) is tuple and all(type(n) is str and n in options for n in need):
+        return need  # what the layers pass, every backward pass
     if isinstance(need, str):
         need = (need,)
     try:
