@@ -137,3 +137,49 @@ def test_linear_on_device(dtype, rng):
         F.linear(dev(x[0]), dev(w))
     with pytest.raises(ValueError, match="grad_out must have the shape"):
         F.linear_backward(dev(g[:, :2].copy()), dev(x), dev(w))
+
+
+def test_device_helpers_the_layers_and_estimator_use(rng):
+    from sigconv.nn import _device
+
+    a = rng.standard_normal((2, 3, 4))
+    d = dev(a)
+    r = _device.reshape(d, (2, 12))
+    assert is_dev(r)
+    np.testing.assert_array_equal(to_host(r), a.reshape(2, 12))
+    np.testing.assert_array_equal(
+        to_host(_device.reshape(d[:, ::2], (2, 8))), a[:, ::2].reshape(2, 8)
+    )
+    assert _device.reshape(a, (6, 4)).shape == (6, 4)
+    e = _device.empty((3, 2), np.float32)
+    assert is_dev(e) and e.shape == (3, 2) and e.dtype == np.float32
+    target = dev(np.zeros((2, 3, 4)))
+    _device.copy_into(d, target)  # device to device, in place
+    np.testing.assert_array_equal(target.copy_to_host(), a)
+    _device.copy_into(a * 2, target)  # host to device
+    np.testing.assert_array_equal(target.copy_to_host(), a * 2)
+    host = np.zeros_like(a)
+    _device.copy_into(a, host)
+    np.testing.assert_array_equal(host, a)
+
+
+def test_early_stopping_restores_the_best_weights_on_the_device():
+    """The estimator's snapshot/restore (``_device.copy_into``) on the GPU, against the CPU."""
+    from sklearn.datasets import load_digits
+
+    from sigconv import CNNClassifier
+
+    X, y = load_digits(return_X_y=True)
+    keep = np.flatnonzero(y < 2)[:12]
+    X, y = X[keep] / 16.0, y[keep]
+    kw = dict(
+        architecture=[("Conv", {"out_channels": 2, "kernel_size": 3})],
+        input_shape=(1, 8, 8), max_iter=3, batch_size=4, learning_rate=0.5, random_state=0,
+        early_stopping=True, validation_fraction=0.34, n_iter_no_change=3, lr_schedule="constant",
+    )  # fmt: skip
+    cpu = CNNClassifier(backend="cpu", **kw).fit(X, y)
+    gpu = CNNClassifier(backend="cuda", **kw).fit(X, y)
+    assert gpu.validation_scores_ == cpu.validation_scores_
+    assert gpu.best_validation_score_ == cpu.best_validation_score_
+    for key, value in cpu.model_.params.items():
+        assert_close(gpu.model_.params[key], value, dtype=np.float32, err_msg=key)
