@@ -43,8 +43,9 @@ others; biases start at zero). A layer built lazily by its first forward pass us
 Devices
 -------
 Every layer computes on the GPU when its input is a device array (``__cuda_array_interface__``:
-Numba, CuPy, PyTorch CUDA tensors) and returns device arrays, forward and backward, calling the
-``sigconv._cuda`` kernels without copying activations to the host. A layer with weights
+Numba, CuPy, PyTorch CUDA tensors) and returns device arrays, forward and backward: the
+functions of :mod:`sigconv.nn.functional` run the ``sigconv._cuda`` kernels for device operands,
+without copying activations to the host. A layer with weights
 computes where its weights live: ``layer.to("cuda")`` moves ``params`` and ``grads`` to the
 GPU (Numba device arrays), ``layer.to("cpu")`` back; a host input to a layer whose weights are
 on the GPU (or the reverse) raises ``TypeError``, as PyTorch does. A layer that is not built

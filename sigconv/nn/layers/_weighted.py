@@ -15,7 +15,27 @@ from ._base import Layer, bind_lazy, check_count, jsonable
 __all__ = ["Conv", "Dense"]
 
 
-class Conv(Layer):
+class _Weighted(Layer):
+    """A layer with a ``weight`` and an optional ``bias``: which gradients a backward pass
+    needs, and where they go."""
+
+    has_params = True
+
+    def _needed(self, need_input_grad) -> tuple[str, ...]:
+        need = ("x",) if need_input_grad else ()
+        if self.trainable:
+            need += ("weight", "bias") if self.bias else ("weight",)
+        return need
+
+    def _keep_grads(self, gx, gw, gb):
+        if self.trainable:
+            self.grads["weight"] = gw
+            if self.bias:
+                self.grads["bias"] = gb
+        return gx
+
+
+class Conv(_Weighted):
     """N-d convolution (cross-correlation) over ``(N, C_in, *spatial)``; 1 to 3 spatial axes.
 
     Parameters (PyTorch's names and order; see :mod:`sigconv.nn.layers` for leaving out
@@ -26,7 +46,6 @@ class Conv(Layer):
     comes from the input.
     """
 
-    has_params = True
     sample_ndim = (2, 4)
     _names = (
         "in_channels",
@@ -156,33 +175,22 @@ class Conv(Layer):
         return y
 
     def _backward(self, grad_y, need_input_grad):
-        need = []
-        if need_input_grad:
-            need.append("x")
-        if self.trainable:
-            need.append("weight")
-            if self.bias:
-                need.append("bias")
+        need = self._needed(need_input_grad)
         if not need:
             return None
         gx, gw, gb = F.conv_backward(
-            grad_y, self._cache, self.params["weight"], need=tuple(need), **self._options()
+            grad_y, self._cache, self.params["weight"], need=need, **self._options()
         )
-        if self.trainable:
-            self.grads["weight"] = gw
-            if self.bias:
-                self.grads["bias"] = gb
-        return gx
+        return self._keep_grads(gx, gw, gb)
 
 
-class Dense(Layer):
+class Dense(_Weighted):
     """Fully connected layer ``y = x @ weight.T + bias`` (PyTorch's ``Linear``).
 
     ``Dense(in_features, out_features, bias=True, weight_init="he_normal")``; ``in_features``
     may be left out (``Dense(84)``) and is then inferred. Inputs are ``(N, in_features)``.
     """
 
-    has_params = True
     sample_ndim = (1, 1)
     _names = ("in_features", "out_features", "bias", "weight_init")
     _defaults = {"in_features": None, "bias": True, "weight_init": "he_normal"}
@@ -229,14 +237,8 @@ class Dense(Layer):
         return F.linear(x, self.params["weight"], self.params.get("bias"))
 
     def _backward(self, grad_y, need_input_grad):
-        need = ("x",) if need_input_grad else ()
-        if self.trainable:
-            need += ("weight", "bias") if self.bias else ("weight",)
+        need = self._needed(need_input_grad)
         if not need:
             return None
         gx, gw, gb = F.linear_backward(grad_y, self._cache, self.params["weight"], need=need)
-        if self.trainable:
-            self.grads["weight"] = gw
-            if self.bias:
-                self.grads["bias"] = gb
-        return gx
+        return self._keep_grads(gx, gw, gb)
