@@ -117,9 +117,9 @@ def cmd_demo(args):
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from .estimators import _thread_limit
+    from .estimators._threads import thread_limit
 
-    with warnings.catch_warnings(), _thread_limit(args.threads or None):
+    with warnings.catch_warnings(), thread_limit(args.threads or None):
         warnings.simplefilter("ignore", ConvergenceWarning)
         mlp.fit(Xtr, ytr)  # under the same thread limit as the CNN: a fair comparison
     mlp_time = time.perf_counter() - t0

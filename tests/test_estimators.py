@@ -307,6 +307,50 @@ def test_bad_parameters_name_themselves(small_digits, params, exc, match):
         small(**{"input_shape": (1, 8, 8), **params}).fit(Xtr, ytr)
 
 
+@pytest.mark.parametrize(
+    "params,match",
+    [
+        ({"max_iter": True}, "'max_iter' parameter of CNNClassifier must be a number, not a bool"),
+        ({"verbose": False}, "'verbose'"),
+        ({"learning_rate": float("inf")}, "'learning_rate' parameter"),
+        ({"tol": float("nan")}, "'tol' parameter"),
+        ({"momentum": 1.5}, "'momentum' parameter"),
+        ({"shuffle": 1}, "'shuffle' parameter"),
+        ({"feature_layer": 1.5}, "'feature_layer' parameter"),
+        ({"random_state": "seed"}, "'random_state' parameter"),
+        ({"lr_schedule": "step"}, "'lr_schedule' parameter"),
+    ],
+)
+def test_parameter_constraints_name_the_parameter(small_digits, params, match):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    Xtr, _, ytr, _ = small_digits
+    for method in ("fit", "partial_fit"):
+        clf = small(input_shape=(1, 8, 8), **params)
+        args = (Xtr, ytr) if method == "fit" else (Xtr, ytr, np.arange(10))
+        with pytest.raises(InvalidParameterError, match=match) as info:
+            getattr(clf, method)(*args)
+        assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
+        assert not hasattr(clf, "model_")  # rejected before any work
+
+
+def test_partial_fit_checks_parameters_set_between_calls(small_digits):
+    Xtr, _, ytr, _ = small_digits
+    clf = small(input_shape=(1, 8, 8)).partial_fit(Xtr, ytr, classes=np.arange(10))
+    clf.set_params(batch_size=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        clf.partial_fit(Xtr, ytr)
+    clf.set_params(batch_size=16, input_shape=(8,))
+    with pytest.raises(ValueError, match="input_shape"):
+        clf.partial_fit(Xtr, ytr)
+
+
+def test_sklearn_parameter_validation_check():
+    from sklearn.utils.estimator_checks import check_param_validation
+
+    check_param_validation("CNNClassifier", small())
+
+
 def test_bad_data():
     X, y = make_blobs(30, random_state=0)
     with pytest.raises(ValueError, match="2 classes"):

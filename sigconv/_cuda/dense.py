@@ -9,6 +9,10 @@ The kernel is the classic tiled GEMM: a block of ``T x T`` threads (``T`` from
 ``_config.CUDA_TILE_MM``) computes a ``T x T`` tile of ``C``, staging ``T x T`` tiles of both
 operands in shared memory per step along the reduction axis, so each global element is read
 ``K / T`` times instead of ``K`` times; loads are bounds-guarded, so any shape works.
+``grad_bias`` is :func:`_column_sum`, one thread per output feature.
+
+``dense`` and ``dense_backward`` are the backend of ``sigconv.nn.functional.linear`` and
+``linear_backward``, which validate the shapes; operands may be host or device arrays.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from numba import cuda
 
 from .. import _config, _validate
 from . import common
-from .conv_kernels import channel_sum
 
 
 @cuda.jit(cache=True)
@@ -56,6 +59,18 @@ def _matmul(a, b, bias, c, trans_a, trans_b, has_bias):
         c[row, col] = acc
 
 
+@cuda.jit(cache=True)
+def _column_sum(g, out):
+    # out[j] = sum_i g[i, j]: one thread per column; neighbouring threads read neighbouring
+    # elements of each row (coalesced), and the sum runs down the rows in order.
+    N, M = g.shape
+    for j in range(cuda.grid(1), M, cuda.gridsize(1)):
+        acc = g.dtype.type(0)
+        for i in range(N):
+            acc += g[i, j]
+        out[j] = acc
+
+
 PTX_SIGNATURES = [
     (
         _matmul,
@@ -63,7 +78,8 @@ PTX_SIGNATURES = [
             f"void({t}[:, ::1], {t}[:, ::1], {t}[::1], {t}[:, ::1], int64, int64, int64)"
             for t in ("float32", "float64")
         ],
-    )
+    ),
+    (_column_sum, [f"void({t}[:, ::1], {t}[::1])" for t in ("float32", "float64")]),
 ]
 
 
@@ -103,14 +119,9 @@ def matmul(a, b, *, trans_a=False, trans_b=False):
 
 
 def dense(x, weight, bias=None):
-    """``x @ weight.T + bias`` (PyTorch's ``Linear``) on the GPU."""
+    """``x @ weight.T + bias`` (PyTorch's ``Linear``) on the GPU; shapes checked by the caller."""
     on_device = any(common.is_device(a) for a in (x, weight, bias) if a is not None)
     x, weight, bias = _views(x, weight, bias)
-    if tuple(weight.shape)[1:] != tuple(x.shape)[1:] or len(x.shape) != 2:
-        raise ValueError(
-            f"dense needs x (N, in) and weight (out, in); got {tuple(x.shape)} and "
-            f"{tuple(weight.shape)}"
-        )
     dtype = _validate.compute_dtype(*[a for a in (x, weight, bias) if a is not None])
     xd, wd = common.contiguous(x, dtype), common.contiguous(weight, dtype)
     bd = None if bias is None else common.contiguous(bias, dtype)
@@ -118,15 +129,11 @@ def dense(x, weight, bias=None):
 
 
 def dense_backward(grad_y, x, weight, *, need=("x", "weight", "bias")):
-    """``(grad_x, grad_weight, grad_bias)`` of :func:`dense`, ``None`` where not in ``need``."""
+    """``(grad_x, grad_weight, grad_bias)`` of :func:`dense`, ``None`` where not in ``need``
+    (shapes checked by the caller)."""
     on_device = any(common.is_device(a) for a in (grad_y, x, weight))
     grad_y, x, weight = _views(grad_y, x, weight)
-    n, out_f = (int(v) for v in grad_y.shape)
-    if tuple(x.shape)[0] != n or tuple(weight.shape) != (out_f, int(x.shape[1])):
-        raise ValueError(
-            f"dense_backward needs grad_y (N, out), x (N, in), weight (out, in); got "
-            f"{tuple(grad_y.shape)}, {tuple(x.shape)}, {tuple(weight.shape)}"
-        )
+    out_f = int(grad_y.shape[1])
     dtype = _validate.compute_dtype(grad_y, x, weight)
     gd = common.contiguous(grad_y, dtype)
     gx = gw = gb = None
@@ -138,9 +145,6 @@ def dense_backward(grad_y, x, weight, *, need=("x", "weight", "bias")):
         gw = common.finish(matmul_device(gd, xd, trans_a=True), None, on_device)
     if "bias" in need:
         gbd = common.empty((out_f,), dtype)
-        threads = 1 << (max(1, int(_config.CUDA_BLOCK_1D)).bit_length() - 1)
-        blocks = max(1, min(out_f, _config.CUDA_MAX_BLOCKS_1D))
-        g3 = common.reshape(gd, (n, out_f, 1))
-        channel_sum[blocks, threads, 0, threads * dtype.itemsize](g3, gbd)
+        _column_sum[common.grid_1d(out_f), _config.CUDA_BLOCK_1D](gd, gbd)
         gb = common.finish(gbd, None, on_device)
     return gx, gw, gb

@@ -95,3 +95,26 @@ def holds_device(obj) -> bool:
     if isinstance(obj, dict):
         return any(holds_device(o) for o in obj.values())
     return False
+
+
+def reshape(a, shape):
+    """``a`` reshaped on its own side (a view of a contiguous array; device arrays that are not
+    C-contiguous are copied on the device first)."""
+    shape = tuple(int(n) for n in shape)
+    if is_device(a):
+        return to_device(a).reshape(shape)
+    return a.reshape(shape)
+
+
+def empty(shape, dtype):
+    """An uninitialised device array (from sigconv's caching pool)."""
+    return cuda_module("common").empty(tuple(int(n) for n in shape), np.dtype(dtype))
+
+
+def copy_into(src, dst) -> None:
+    """Copy ``src`` into ``dst`` in place, on the side ``dst`` lives on (``dst`` keeps its
+    identity: optimizers hold references to weights)."""
+    if is_device(dst):
+        cuda_module("common").copy(view(to_device(src)), view(dst))
+    else:
+        dst[...] = src

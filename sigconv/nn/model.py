@@ -190,6 +190,14 @@ class Sequential:
         state["_device"] = "cpu"  # layers pickle their weights as host arrays
         return state
 
+    def clear_caches(self) -> Sequential:
+        """Drop what every layer kept from the last forward pass for backward (activations,
+        masks, indices): frees that memory and keeps a pickled model small. :meth:`backward`
+        needs a new :meth:`forward` afterwards. Returns the model."""
+        for layer in self.layers:
+            layer.clear_cache()
+        return self
+
     # --- forward / backward -------------------------------------------------------------------
     def _input(self, x):
         """``x`` as a batch on the model's side, in its dtype (builds the model if needed).

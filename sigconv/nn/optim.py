@@ -138,7 +138,7 @@ class SGD(Optimizer):
         if self.momentum:
             state = self._state_for(key, p, ("momentum_buffer",))
             if state is None:  # the kernel initialises it with the gradient (first=True)
-                state = {"momentum_buffer": _device.cuda_module("common").empty(p.shape, p.dtype)}
+                state = {"momentum_buffer": _device.empty(p.shape, p.dtype)}
                 self.state[key] = state
                 first = True
             buf = state["momentum_buffer"]

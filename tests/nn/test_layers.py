@@ -522,3 +522,18 @@ def test_pool_layer_build_still_rejects_bad_geometry():
         nn.AvgPool(5).build((1, 3, 3))
     with pytest.raises(ValueError, match="output_size"):
         nn.SpectralPool(9).build((1, 8, 8))
+
+
+def test_every_layer_imports_from_the_package_and_computes_through_functional():
+    import importlib
+    import inspect
+
+    for name in L.__all__:
+        assert getattr(importlib.import_module("sigconv.nn.layers"), name) is getattr(L, name)
+    assert set(L.LAYERS) == set(L.__all__) - {"Layer", "layer_from_config"}
+    assert all(getattr(nn, name) is cls for name, cls in L.LAYERS.items())
+    # only the base class tells host from device; the layers call sigconv.nn.functional
+    for module in ("_weighted", "_activations", "_core", "_pooling"):
+        source = inspect.getsource(importlib.import_module(f"sigconv.nn.layers.{module}"))
+        assert "is_device" not in source and "cuda_module" not in source, module
+        assert len(source.splitlines()) < 500, module

@@ -1,5 +1,8 @@
 """Sequential: forward/backward chaining, training step, summary, save/load, freezing."""
 
+import pathlib
+import pickle
+
 import numpy as np
 import pytest
 
@@ -248,3 +251,37 @@ def test_bad_arguments():
         _small().build((2, 6, 6), rng="seed")
     with pytest.raises(TypeError, match="dtype"):
         nn.Sequential([L.ReLU()], dtype=np.int32)
+
+
+DATA = pathlib.Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("name", ["every_layer", "global_avg"])
+def test_files_saved_before_the_layers_package_load_and_predict_the_same(name):
+    """Written by sigconv before nn/layers.py became a package (one model holds every layer
+    class but GlobalAvgPool, the other that one): classes are found by name."""
+    model = nn.Sequential.load(DATA / f"saved_v1_{name}.npz")
+    ref = np.load(DATA / "saved_v1_outputs.npz")
+    assert model.name == name and model.dtype == np.float64
+    np.testing.assert_allclose(model.forward(ref["x"], training=False), ref[name], rtol=1e-12)
+    if name == "every_layer":
+        assert {type(lay).__name__ for lay in model.layers} | {"GlobalAvgPool"} == set(L.LAYERS)
+        assert not model.layers[0].trainable and model.layers[-1].trainable
+
+
+def test_clear_caches_drops_what_backward_needs():
+    model = _small(random_state=0)
+    x, y = _data()
+    model.forward(x)
+    assert all(layer._cache is not None for layer in model.layers)
+    small = len(pickle.dumps(model.clear_caches()))
+    assert model.clear_caches() is model
+    with pytest.raises(RuntimeError, match="before forward"):
+        model.backward(np.ones((6, 3), np.float32))
+    model.forward(x)
+    assert len(pickle.dumps(model)) > small + x.nbytes  # the caches hold x
+    layer = L.Dense(2)
+    layer.forward(np.ones((1, 3)))
+    assert layer.clear_cache() is layer
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer.backward(np.ones((1, 2)))
