@@ -1,4 +1,7 @@
-"""Audio classification: a 1-D CNN on a folder of sound files, one sub-folder per class.
+"""Audio classification
+====================
+
+A 1-D CNN on a folder of sound files, one sub-folder per class.
 
 Usage::
 
@@ -24,7 +27,7 @@ from sigconv.io import load_audio_folder
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("data_dir", nargs="?", help="folder of class sub-folders of sounds")
     parser.add_argument("--sr", type=int, default=8000, help="sample rate to resample to")
     parser.add_argument("--duration", type=float, default=0.25, help="seconds per example")

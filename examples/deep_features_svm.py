@@ -1,4 +1,7 @@
-"""Deep features into an SVM: CNN activations as features for sklearn's SVC.
+"""Deep features into an SVM
+=========================
+
+CNN activations as features for sklearn's SVC.
 
 Usage::
 
@@ -20,7 +23,7 @@ from sigconv import CNNClassifier
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small, fast run (smoke test)")
     args = parser.parse_args(argv)
 

@@ -1,4 +1,7 @@
-"""Digits pipeline: StandardScaler + CNNClassifier in a Pipeline, tuned with GridSearchCV.
+"""Digits pipeline
+===============
+
+StandardScaler + CNNClassifier in a Pipeline, tuned with GridSearchCV.
 
 Usage::
 
@@ -21,7 +24,7 @@ from sigconv import CNNClassifier
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small, fast run (smoke test)")
     args = parser.parse_args(argv)
 

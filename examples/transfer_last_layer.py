@@ -1,4 +1,7 @@
-"""Transfer learning: retrain only the last layer of a CNN for new classes.
+"""Transfer learning
+=================
+
+Retrain only the last layer of a CNN for new classes.
 
 Usage::
 
@@ -20,7 +23,7 @@ from sigconv import CNNClassifier
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--per-class", type=int, default=10, help="new-class training examples")
     parser.add_argument("--quick", action="store_true", help="a small, fast run (smoke test)")
     args = parser.parse_args(argv)

@@ -1,4 +1,7 @@
-"""Volume classification: a 3-D CNN on a folder of volumes, one sub-folder per class.
+"""Volume classification
+=====================
+
+A 3-D CNN on a folder of volumes, one sub-folder per class.
 
 Usage::
 
@@ -22,7 +25,7 @@ from sigconv.io import load_volume_folder
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("data_dir", nargs="?", help="folder of class sub-folders of volumes")
     parser.add_argument("--size", type=int, default=16, help="edge of generated volumes")
     parser.add_argument("--epochs", type=int, default=15)

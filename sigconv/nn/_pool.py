@@ -200,7 +200,7 @@ def max_pool(
 
     Parameters
     ----------
-    x : array_like, shape (N, C, *spatial)
+    x : array_like, shape ``(N, C, *spatial)``
         Input with 1 to 3 spatial axes.
     kernel_size : int or tuple of int
         Window size per spatial axis.
@@ -221,7 +221,7 @@ def max_pool(
 
     Returns
     -------
-    y : ndarray, shape (N, C, *out_spatial)
+    y : ndarray, shape ``(N, C, *out_spatial)``
     indices : ndarray of int64, same shape as ``y`` (only with ``return_indices=True``)
     """
     shape, _ = _shape_dtype(x, "x")
@@ -361,7 +361,7 @@ def avg_pool(
 
     Parameters
     ----------
-    x : array_like, shape (N, C, *spatial)
+    x : array_like, shape ``(N, C, *spatial)``
     kernel_size, stride, padding, ceil_mode
         As :func:`max_pool` (zero padding, at most ``kernel_size // 2``).
     count_include_pad : bool
@@ -541,7 +541,7 @@ def stochastic_pool(
 
     Parameters
     ----------
-    x : array_like, shape (N, C, *spatial)
+    x : array_like, shape ``(N, C, *spatial)``
         Non-negative activations (the paper pools after a ReLU); a negative or NaN value raises
         ``ValueError`` rather than giving a meaningless probability.
     kernel_size, stride
@@ -648,7 +648,7 @@ def spectral_pool(x, output_size, *, backend="auto"):
 
     Parameters
     ----------
-    x : array_like, shape (N, C, *spatial)
+    x : array_like, shape ``(N, C, *spatial)``
     output_size : int or tuple of int
         Output spatial shape, at most the input's in every axis.
     backend : {"auto", "cpu", "cuda"}
