@@ -38,6 +38,7 @@ extensions = [
     "myst_parser",
     "matplotlib.sphinxext.plot_directive",
     "sphinx_gallery.gen_gallery",
+    "sigconv_docs",  # docs/sphinxext: the sigconv-source directive
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

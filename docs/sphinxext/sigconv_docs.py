@@ -1,7 +1,12 @@
 """Helpers of the documentation build (imported by ``docs/conf.py`` through its name)."""
 
+import inspect
 import tempfile
+import textwrap
 from pathlib import Path
+
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
 
 
 def gallery_argv(gallery_conf, script_vars):
@@ -14,3 +19,39 @@ def gallery_argv(gallery_conf, script_vars):
     if Path(script_vars["src_file"]).name == "image_filters.py":
         args += ["--out", str(Path(tempfile.mkdtemp()) / "image_filters.png")]
     return args
+
+
+class SourceDirective(SphinxDirective):
+    """``.. sigconv-source:: sigconv.nn.Dense.backward``: the current source of a function.
+
+    The guide shows the code that implements an equation next to it. Quoting it by its import
+    name (not by file and line) keeps the page right when code moves between modules.
+    """
+
+    required_arguments = 1
+    has_content = False
+
+    def run(self):
+        import importlib
+
+        path = self.arguments[0]
+        parts = path.split(".")
+        obj = None
+        for i in range(len(parts), 0, -1):  # longest importable module prefix, then attributes
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+            break
+        source = textwrap.dedent(inspect.getsource(obj)).rstrip()
+        node = nodes.literal_block(source, source, language="python")
+        caption = nodes.paragraph()
+        caption += nodes.emphasis(text=f"The source of {path}:")
+        return [caption, node]
+
+
+def setup(app):
+    app.add_directive("sigconv-source", SourceDirective)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
