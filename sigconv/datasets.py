@@ -221,6 +221,17 @@ def write_audio_folder(root, X, y, class_names, *, sr: int, format: str = "wav")
     ``X`` is ``(n, samples)`` (mono) or ``(n, channels, samples)`` with values in [-1, 1]
     (louder examples are scaled down so nothing clips). ``format`` is ``"wav"``, ``"flac"`` or
     ``"ogg"``. Returns ``root`` as a Path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sigconv.datasets import make_audio, write_audio_folder
+    >>> X, y, names = make_audio(2, sr=4000, duration=0.25, random_state=0)
+    >>> root = write_audio_folder(tempfile.mkdtemp(), X, y, names, sr=4000)
+    >>> sorted(p.name for p in root.iterdir())
+    ['chirp', 'noise', 'pulses', 'tone']
+    >>> len(list((root / "chirp").iterdir()))
+    2
     """
     import soundfile as sf
 
@@ -249,6 +260,17 @@ def write_volume_folder(root, X, y, class_names, *, format: str = "npy") -> Path
 
     ``format`` is ``"npy"``, ``"npz"`` (one array named ``volume``) or ``"tif"`` (a TIFF stack,
     needs tifffile). Returns ``root`` as a Path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sigconv.datasets import make_volumes, write_volume_folder
+    >>> X, y, names = make_volumes(2, size=8, random_state=0)
+    >>> root = write_volume_folder(tempfile.mkdtemp(), X, y, names)
+    >>> sorted(p.name for p in root.iterdir())
+    ['cube', 'shell', 'sphere']
+    >>> sorted(p.suffix for p in (root / "cube").iterdir())
+    ['.npy', '.npy']
     """
     X, y, class_names = _check_folder_data(X, y, class_names)
     _validate.check_option(format, "format", ("npy", "npz", "tif"))
