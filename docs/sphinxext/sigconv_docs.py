@@ -10,15 +10,16 @@ from sphinx.util.docutils import SphinxDirective
 
 
 def gallery_argv(gallery_conf, script_vars):
-    """The command line sphinx-gallery gives each script in ``examples/``: its ``--quick`` form.
+    """The command line sphinx-gallery gives each script in ``examples/``: its ``--quick`` form,
+    with ``--plot`` so that it draws its results for the page.
 
-    ``image_filters.py`` also saves its figure to a file: that goes to a temporary folder, since
-    sphinx-gallery scrapes the figure itself and runs scripts inside ``examples/``.
+    ``image_filters.py`` always draws, and saves its figure to a file: that goes to a temporary
+    folder, since sphinx-gallery scrapes the figure itself and runs scripts inside
+    ``examples/``.
     """
-    args = ["--quick"]
     if Path(script_vars["src_file"]).name == "image_filters.py":
-        args += ["--out", str(Path(tempfile.mkdtemp()) / "image_filters.png")]
-    return args
+        return ["--quick", "--out", str(Path(tempfile.mkdtemp()) / "image_filters.png")]
+    return ["--quick", "--plot"]
 
 
 class SourceDirective(SphinxDirective):
