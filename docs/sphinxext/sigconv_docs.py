@@ -37,16 +37,19 @@ class SourceDirective(SphinxDirective):
 
         path = self.arguments[0]
         parts = path.split(".")
-        obj = None
-        for i in range(len(parts), 0, -1):  # longest importable module prefix, then attributes
-            try:
-                obj = importlib.import_module(".".join(parts[:i]))
-            except ImportError:
-                continue
-            for attr in parts[i:]:
-                obj = getattr(obj, attr)
-            break
-        source = textwrap.dedent(inspect.getsource(obj)).rstrip()
+        try:
+            for i in range(len(parts), 0, -1):  # the longest importable prefix, then attributes
+                try:
+                    obj = importlib.import_module(".".join(parts[:i]))
+                except ImportError:
+                    continue
+                for attr in parts[i:]:
+                    obj = getattr(obj, attr)
+                break
+            source = textwrap.dedent(inspect.getsource(obj)).rstrip()
+        except (AttributeError, TypeError, OSError) as err:
+            # a renamed or moved function: a warning (an error under -W) naming the directive
+            return [self.state.document.reporter.warning(f"sigconv-source {path}: {err}")]
         node = nodes.literal_block(source, source, language="python")
         caption = nodes.paragraph()
         caption += nodes.emphasis(text=f"The source of {path}:")
