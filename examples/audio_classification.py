@@ -1,8 +1,12 @@
-"""Audio classification: a 1-D CNN on a folder of sound files, one sub-folder per class.
+"""Audio classification
+====================
+
+A 1-D CNN on a folder of sound files, one sub-folder per class.
 
 Usage::
 
-    python examples/audio_classification.py [DATA_DIR] [--sr 8000] [--duration 0.25] [--quick]
+    python examples/audio_classification.py [DATA_DIR] [--sr 8000] [--duration 0.25]
+                                            [--quick] [--plot]
 
 DATA_DIR holds one sub-folder of sound files (WAV, FLAC, OGG, ...) per class. Without it, the
 script generates tones, chirps, noise bursts and pulse trains (``sigconv.datasets.make_audio``),
@@ -23,13 +27,29 @@ from sigconv.datasets import make_audio, write_audio_folder
 from sigconv.io import load_audio_folder
 
 
+def _plot(X, y, names, sr, clf):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    t = np.arange(X.shape[1]) / sr
+    for k in range(len(names)):  # one sound of each class, stacked
+        axes[0].plot(t, X[y == k][0] / 2 + k, lw=0.6)
+    axes[0].set_yticks(range(len(names)), names)
+    axes[0].set(xlabel="seconds", title="one sound per class")
+    axes[1].plot(range(1, len(clf.loss_curve_) + 1), clf.loss_curve_, marker="o")
+    axes[1].set(xlabel="epoch", ylabel="training loss", title="CNNClassifier.loss_curve_")
+    fig.tight_layout()
+    plt.show()
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("data_dir", nargs="?", help="folder of class sub-folders of sounds")
     parser.add_argument("--sr", type=int, default=8000, help="sample rate to resample to")
     parser.add_argument("--duration", type=float, default=0.25, help="seconds per example")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="a small, fast run (smoke test)")
+    parser.add_argument("--plot", action="store_true", help="draw the results (matplotlib)")
     args = parser.parse_args(argv)
     if args.quick:
         args.sr, args.duration, args.epochs = 2000, 0.25, 4
@@ -52,6 +72,9 @@ def main(argv=None):
     )
     print(f"classes: {names}")
     print(f"held-out accuracy: {clf.score(Xte, yte):.3f}")
+
+    if args.plot:
+        _plot(X, y, names, args.sr, clf)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Image filters: the lecture's kernels on scikit-image's sample images, saved as one figure.
+"""Image filters
+=============
+
+The lecture's kernels on scikit-image's sample images, saved as one figure.
 
 Usage::
 
@@ -27,7 +30,7 @@ def _show(image, signed):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--out", default="image_filters.png", help="where to save the figure")
     parser.add_argument("--quick", action="store_true", help="small images (smoke test)")
     args = parser.parse_args(argv)

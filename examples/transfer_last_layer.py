@@ -1,8 +1,11 @@
-"""Transfer learning: retrain only the last layer of a CNN for new classes.
+"""Transfer learning
+=================
+
+Retrain only the last layer of a CNN for new classes.
 
 Usage::
 
-    python examples/transfer_last_layer.py [--quick]
+    python examples/transfer_last_layer.py [--quick] [--plot]
 
 A CNN is trained on the digits 0-4. Then, with ``warm_start=True`` and ``trainable_layers=1``,
 it is fitted on a few examples of the digits 5-9: the classes change, so its last layer is made
@@ -19,10 +22,25 @@ from sklearn.model_selection import train_test_split
 from sigconv import CNNClassifier
 
 
+def _plot(clf, scratch, Xte, yte):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 2.2))
+    scores = {
+        "last layer retrained": clf.score(Xte, yte),
+        "trained from scratch": scratch.score(Xte, yte),
+    }
+    ax.barh(list(scores), list(scores.values()))
+    ax.set(xlabel="held-out accuracy on digits 5-9", xlim=(0, 1))
+    fig.tight_layout()
+    plt.show()
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--per-class", type=int, default=10, help="new-class training examples")
     parser.add_argument("--quick", action="store_true", help="a small, fast run (smoke test)")
+    parser.add_argument("--plot", action="store_true", help="draw the results (matplotlib)")
     args = parser.parse_args(argv)
     epochs, new_epochs = (2, 5) if args.quick else (25, 60)
 
@@ -52,6 +70,9 @@ def main(argv=None):
     print(f"{len(Xtr)} new examples; held-out accuracy on {len(Xte)} images of 5-9:")
     print(f"  last layer retrained: {clf.score(Xte, yte):.4f}")
     print(f"  trained from scratch: {scratch.score(Xte, yte):.4f}")
+
+    if args.plot:
+        _plot(clf, scratch, Xte, yte)
 
 
 if __name__ == "__main__":

@@ -107,6 +107,12 @@ def empty_gpu_cache() -> int:
     -------
     int
         Bytes released (0 when the CUDA backend was never used in this process).
+
+    Examples
+    --------
+    >>> import sigconv
+    >>> sigconv.empty_gpu_cache()  # nothing cached: the GPU was not used
+    0
     """
     import sys
 

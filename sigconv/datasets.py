@@ -117,6 +117,17 @@ def make_audio(
     X : ndarray of shape (n_per_class * len(classes), round(sr * duration)), float32
     y : ndarray of int64, the class index of each row, classes in order
     class_names : list of str
+
+    Examples
+    --------
+    >>> from sigconv.datasets import make_audio
+    >>> X, y, names = make_audio(2, sr=4000, duration=0.25, random_state=0)
+    >>> X.shape, X.dtype, names  # 2 sounds of 1000 samples per class
+    ((8, 1000), dtype('float32'), ['tone', 'chirp', 'noise', 'pulses'])
+    >>> y
+    array([0, 0, 1, 1, 2, 2, 3, 3])
+    >>> bool((make_audio(2, sr=4000, duration=0.25, random_state=0)[0] == X).all())  # seeded
+    True
     """
     n_per_class = _check_count(n_per_class, "n_per_class")
     sr = _check_count(sr, "sr", minimum=8)
@@ -184,6 +195,15 @@ def make_volumes(
     X : ndarray of shape (n_per_class * len(classes), size, size, size), float32
     y : ndarray of int64
     class_names : list of str
+
+    Examples
+    --------
+    >>> from sigconv.datasets import make_volumes
+    >>> X, y, names = make_volumes(2, size=16, random_state=0)
+    >>> X.shape, X.dtype, names
+    ((6, 16, 16, 16), dtype('float32'), ['sphere', 'cube', 'shell'])
+    >>> y
+    array([0, 0, 1, 1, 2, 2])
     """
     n_per_class = _check_count(n_per_class, "n_per_class")
     size = _check_count(size, "size", minimum=6)
@@ -221,6 +241,17 @@ def write_audio_folder(root, X, y, class_names, *, sr: int, format: str = "wav")
     ``X`` is ``(n, samples)`` (mono) or ``(n, channels, samples)`` with values in [-1, 1]
     (louder examples are scaled down so nothing clips). ``format`` is ``"wav"``, ``"flac"`` or
     ``"ogg"``. Returns ``root`` as a Path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sigconv.datasets import make_audio, write_audio_folder
+    >>> X, y, names = make_audio(2, sr=4000, duration=0.25, random_state=0)
+    >>> root = write_audio_folder(tempfile.mkdtemp(), X, y, names, sr=4000)
+    >>> sorted(p.name for p in root.iterdir())
+    ['chirp', 'noise', 'pulses', 'tone']
+    >>> len(list((root / "chirp").iterdir()))
+    2
     """
     import soundfile as sf
 
@@ -249,6 +280,17 @@ def write_volume_folder(root, X, y, class_names, *, format: str = "npy") -> Path
 
     ``format`` is ``"npy"``, ``"npz"`` (one array named ``volume``) or ``"tif"`` (a TIFF stack,
     needs tifffile). Returns ``root`` as a Path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sigconv.datasets import make_volumes, write_volume_folder
+    >>> X, y, names = make_volumes(2, size=8, random_state=0)
+    >>> root = write_volume_folder(tempfile.mkdtemp(), X, y, names)
+    >>> sorted(p.name for p in root.iterdir())
+    ['cube', 'shell', 'sphere']
+    >>> sorted(p.suffix for p in (root / "cube").iterdir())
+    ['.npy', '.npy']
     """
     X, y, class_names = _check_folder_data(X, y, class_names)
     _validate.check_option(format, "format", ("npy", "npz", "tif"))

@@ -48,7 +48,16 @@ def _odd_size(size, name: str = "size") -> int:
 
 
 def identity(size: int = 3) -> np.ndarray:
-    """A ``size x size`` kernel with a single 1 at its centre: leaves the image unchanged."""
+    """A ``size x size`` kernel with a single 1 at its centre: leaves the image unchanged.
+
+    Examples
+    --------
+    >>> from sigconv import filters
+    >>> filters.identity()
+    array([[0., 0., 0.],
+           [0., 1., 0.],
+           [0., 0., 0.]])
+    """
     size = _odd_size(size)
     k = np.zeros((size, size))
     k[size // 2, size // 2] = 1.0
@@ -56,19 +65,48 @@ def identity(size: int = 3) -> np.ndarray:
 
 
 def sharpen() -> np.ndarray:
-    """The 3x3 sharpening kernel: the image plus its negative Laplacian."""
+    """The 3x3 sharpening kernel: the image plus its negative Laplacian.
+
+    Examples
+    --------
+    >>> from sigconv import filters
+    >>> filters.sharpen()
+    array([[ 0., -1.,  0.],
+           [-1.,  5., -1.],
+           [ 0., -1.,  0.]])
+    """
     return np.array([[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]])
 
 
 def edge_detection() -> np.ndarray:
-    """The 3x3 all-direction edge kernel (8 at the centre, -1 around it); sums to zero."""
+    """The 3x3 all-direction edge kernel (8 at the centre, -1 around it); sums to zero.
+
+    Examples
+    --------
+    >>> from sigconv import filters
+    >>> filters.edge_detection()
+    array([[-1., -1., -1.],
+           [-1.,  8., -1.],
+           [-1., -1., -1.]])
+    >>> float(filters.edge_detection().sum())  # flat regions give 0
+    0.0
+    """
     k = -np.ones((3, 3))
     k[1, 1] = 8.0
     return k
 
 
 def box_blur(size: int = 3) -> np.ndarray:
-    """A ``size x size`` mean filter (every weight ``1 / size**2``)."""
+    """A ``size x size`` mean filter (every weight ``1 / size**2``).
+
+    Examples
+    --------
+    >>> from sigconv import filters
+    >>> filters.box_blur(3) * 9
+    array([[1., 1., 1.],
+           [1., 1., 1.],
+           [1., 1., 1.]])
+    """
     size = _odd_size(size)
     return np.full((size, size), 1.0 / size**2)
 
@@ -85,6 +123,17 @@ def gaussian_blur(size=None, sigma: float = 1.0, *, truncate: float = 4.0) -> np
         Standard deviation in pixels, > 0.
     truncate : float
         Radius in standard deviations when ``size`` is None.
+
+    Examples
+    --------
+    >>> from sigconv import filters
+    >>> k = filters.gaussian_blur(sigma=1.0)
+    >>> k.shape, round(float(k.sum()), 6)
+    ((9, 9), 1.0)
+    >>> filters.gaussian_blur(3, sigma=1.0).round(3)
+    array([[0.075, 0.124, 0.075],
+           [0.124, 0.204, 0.124],
+           [0.075, 0.124, 0.075]])
     """
     sigma = _validate.check_float(sigma, "sigma")
     if sigma <= 0:
@@ -103,17 +152,44 @@ def gaussian_blur(size=None, sigma: float = 1.0, *, truncate: float = 4.0) -> np
 
 
 def laplacian() -> np.ndarray:
-    """The 3x3 discrete Laplacian ``[[0, 1, 0], [1, -4, 1], [0, 1, 0]]`` (scipy.ndimage.laplace)."""
+    """The 3x3 discrete Laplacian ``[[0, 1, 0], [1, -4, 1], [0, 1, 0]]`` (scipy.ndimage.laplace).
+
+    Examples
+    --------
+    >>> from sigconv import filters
+    >>> filters.laplacian()
+    array([[ 0.,  1.,  0.],
+           [ 1., -4.,  1.],
+           [ 0.,  1.,  0.]])
+    """
     return np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
 
 def sobel_x() -> np.ndarray:
-    """Sobel kernel for the horizontal derivative (along columns, increasing to the right)."""
+    """Sobel kernel for the horizontal derivative (along columns, increasing to the right).
+
+    Examples
+    --------
+    >>> from sigconv import filters
+    >>> filters.sobel_x()
+    array([[-1.,  0.,  1.],
+           [-2.,  0.,  2.],
+           [-1.,  0.,  1.]])
+    """
     return np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
 
 def sobel_y() -> np.ndarray:
-    """Sobel kernel for the vertical derivative (along rows, increasing downwards)."""
+    """Sobel kernel for the vertical derivative (along rows, increasing downwards).
+
+    Examples
+    --------
+    >>> from sigconv import filters
+    >>> filters.sobel_y()
+    array([[-1., -2., -1.],
+           [ 0.,  0.,  0.],
+           [ 1.,  2.,  1.]])
+    """
     return sobel_x().T.copy()
 
 
@@ -134,7 +210,18 @@ FILTERS = (*KERNELS, "sobel", "sepia")
 
 
 def get_kernel(name: str, **params) -> np.ndarray:
-    """The kernel called ``name`` (a key of :data:`KERNELS`), built with ``params``."""
+    """The kernel called ``name`` (a key of :data:`KERNELS`), built with ``params``.
+
+    Examples
+    --------
+    >>> from sigconv import filters
+    >>> filters.get_kernel("box_blur", size=3).shape
+    (3, 3)
+    >>> filters.get_kernel("sobel_x")
+    array([[-1.,  0.,  1.],
+           [-2.,  0.,  2.],
+           [-1.,  0.,  1.]])
+    """
     _validate.check_option(name, "kernel", tuple(KERNELS))
     return KERNELS[name](**params)
 
@@ -192,6 +279,17 @@ def apply(
     ndarray
         Same shape as ``image``; float32 for float32 images, float64 otherwise. Equal to
         ``scipy.ndimage.correlate(image, kernel, mode=boundary)`` per channel for odd kernels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv import filters
+    >>> ramp = np.tile(np.arange(6.0), (5, 1))
+    >>> filters.apply(ramp, filters.sobel_x())[2]
+    array([4., 8., 8., 8., 8., 4.])
+    >>> rgb = np.zeros((16, 16, 3))
+    >>> filters.apply(rgb, filters.box_blur(3), channel_axis=-1).shape
+    (16, 16, 3)
     """
     image, axis = _image_and_axis(image, channel_axis)
     if isinstance(kernel, str):
@@ -213,7 +311,16 @@ def apply(
 def sobel(
     image, *, direction: str = "magnitude", channel_axis=None, boundary="reflect", backend="auto"
 ):
-    """Sobel gradient: ``"x"``, ``"y"`` or the ``"magnitude"`` ``hypot(gx, gy)``."""
+    """Sobel gradient: ``"x"``, ``"y"`` or the ``"magnitude"`` ``hypot(gx, gy)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv import filters
+    >>> ramp = np.tile(np.arange(5.0), (4, 1))  # brightness rising by 1 per column
+    >>> filters.sobel(ramp)[1]  # the gradient magnitude
+    array([4., 8., 8., 8., 4.])
+    """
     _validate.check_option(direction, "direction", ("x", "y", "magnitude"))
     kw = {"channel_axis": channel_axis, "boundary": boundary, "backend": backend}
     if direction == "x":
@@ -238,6 +345,15 @@ def sepia(image, *, channel_axis: int = -1) -> np.ndarray:
     ``image`` has 3 (RGB) or 4 (RGBA, alpha kept) channels along ``channel_axis``. Integer
     images are clipped to their dtype's maximum and returned in their dtype; float images are
     taken to be in [0, 1], clipped to it and returned as float (float32 stays float32).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv import filters
+    >>> filters.sepia(np.array([[[0.5, 0.25, 0.0]]]))
+    array([[[0.38875, 0.346  , 0.2695 ]]])
+    >>> filters.sepia(np.full((2, 2, 3), 255, dtype=np.uint8))[0, 0]  # clipped to the dtype
+    array([255, 255, 239], dtype=uint8)
     """
     image, axis = _image_and_axis(image, channel_axis)
     if image.shape[axis] not in (3, 4):
@@ -263,7 +379,19 @@ def sepia(image, *, channel_axis: int = -1) -> np.ndarray:
 
 
 def filter_image(image, name: str, *, channel_axis=None, boundary="reflect", backend="auto"):
-    """Apply the filter called ``name`` (one of :data:`FILTERS`) with its default parameters."""
+    """Apply the filter called ``name`` (one of :data:`FILTERS`) with its default parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv import filters
+    >>> image = np.zeros((5, 5))
+    >>> image[2, 2] = 1.0
+    >>> filters.filter_image(image, "laplacian")[1:4, 1:4]
+    array([[ 0.,  1.,  0.],
+           [ 1., -4.,  1.],
+           [ 0.,  1.,  0.]])
+    """
     _validate.check_option(name, "name", FILTERS)
     if name == "sepia":
         return sepia(image, channel_axis=-1 if channel_axis is None else channel_axis)

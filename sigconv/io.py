@@ -86,6 +86,20 @@ def load_audio(path, sr=None, mono: bool = True, duration=None):
         The file does not exist.
     ValueError
         The file is not a sound soundfile can read, or it holds no samples; the message names it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sigconv.datasets import make_audio, write_audio_folder
+    >>> from sigconv.io import load_audio
+    >>> X, y, names = make_audio(1, sr=8000, duration=0.5, random_state=0)
+    >>> root = write_audio_folder(tempfile.mkdtemp(), X, y, names, sr=8000)
+    >>> path = sorted((root / "tone").iterdir())[0]
+    >>> audio, sr = load_audio(path, sr=4000)  # resampled to 4 kHz
+    >>> audio.shape, sr
+    ((2000,), 4000)
+    >>> load_audio(path, duration=0.25)[0].shape  # cropped (or zero-padded) to 0.25 s
+    (2000,)
     """
     import soundfile as sf
     from scipy.signal import resample_poly
@@ -184,6 +198,19 @@ def load_audio_folder(root, sr=None, duration=None, *, mono: bool = True):
     ValueError
         A file cannot be read or does not match the first one (rate, length or channels); the
         message names the file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sigconv.datasets import make_audio, write_audio_folder
+    >>> from sigconv.io import load_audio_folder
+    >>> X, y, names = make_audio(3, sr=8000, duration=0.25, random_state=0)
+    >>> root = write_audio_folder(tempfile.mkdtemp(), X, y, names, sr=8000, format="flac")
+    >>> X2, y2, names2 = load_audio_folder(root, sr=4000)
+    >>> X2.shape, names2  # one sub-folder per class, sorted by name
+    ((12, 1000), ['chirp', 'noise', 'pulses', 'tone'])
+    >>> y2[:6]
+    array([0, 0, 0, 1, 1, 1])
     """
     sr = _check_sr(sr)
     duration = _check_duration(duration)
@@ -233,6 +260,17 @@ def load_volume(path, *, key=None):
     ------
     FileNotFoundError, ValueError
         Missing, unreadable, non-numeric or not 3-D/4-D; the message names the file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from sigconv.io import load_volume
+    >>> path = Path(tempfile.mkdtemp()) / "volume.npy"
+    >>> np.save(path, np.zeros((8, 16, 16), dtype=np.float32))
+    >>> load_volume(path).shape
+    (8, 16, 16)
     """
     path = _existing_file(path)
     suffix = path.suffix.lower()
@@ -291,6 +329,19 @@ def load_volume_folder(root, *, key=None, dtype=np.float32):
     X : ndarray of ``dtype``, ``(n_files, *volume_shape)``
     y : ndarray of int64
     class_names : list of str
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sigconv.datasets import make_volumes, write_volume_folder
+    >>> from sigconv.io import load_volume_folder
+    >>> X, y, names = make_volumes(2, size=12, random_state=0)
+    >>> root = write_volume_folder(tempfile.mkdtemp(), X, y, names)
+    >>> X2, y2, names2 = load_volume_folder(root)
+    >>> X2.shape, X2.dtype, names2
+    ((6, 12, 12, 12), dtype('float32'), ['cube', 'shell', 'sphere'])
+    >>> y2
+    array([0, 0, 1, 1, 2, 2])
     """
     dtype = np.dtype(dtype)
     if dtype.kind != "f":

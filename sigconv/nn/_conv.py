@@ -100,6 +100,20 @@ def conv(
     -------
     ndarray, shape ``(N, C_out, *out_spatial)``
         float32 when every operand is float32 (or float16), else float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.ones((2, 3, 8, 8))  # (N, C_in, H, W)
+    >>> w = np.ones((4, 3, 3, 3))  # (C_out, C_in, kH, kW)
+    >>> F.conv(x, w).shape
+    (2, 4, 6, 6)
+    >>> F.conv(x, w, padding="same")[0, 0, :2, :3]  # 3 channels x 9 taps inside, fewer at the edge
+    array([[12., 18., 18.],
+           [18., 27., 27.]])
+    >>> F.conv(x, w, stride=2, padding=1, dilation=2).shape
+    (2, 4, 3, 3)
     """
     x = _validate.operand(x, "x", min_ndim=3, max_ndim=5)
     weight = _validate.operand(weight, "weight", ndim=len(x.shape))
@@ -144,6 +158,21 @@ def conv_backward(
         of ``grad_out`` folded back through the padding (reflect, replicate, circular and
         symmetric padding send gradient to the pixels they copied); ``grad_weight`` is the
         correlation of the padded input with ``grad_out``; ``grad_bias`` its sum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x, w = np.ones((2, 3, 8, 8)), np.ones((4, 3, 3, 3))
+    >>> grad_out = np.ones((2, 4, 6, 6))  # the gradient of the loss with respect to conv(x, w)
+    >>> gx, gw, gb = F.conv_backward(grad_out, x, w)
+    >>> gx.shape, gw.shape, gb.shape
+    ((2, 3, 8, 8), (4, 3, 3, 3), (4,))
+    >>> gb  # grad_out summed over the batch and every position: 2 * 36
+    array([72., 72., 72., 72.])
+    >>> gx, gw, gb = F.conv_backward(grad_out, x, w, need=("weight",))
+    >>> gx is None and gb is None
+    True
     """
     need = _need(need)
     x = _validate.operand(x, "x", min_ndim=3, max_ndim=5)
@@ -205,6 +234,17 @@ def conv_transpose(
     -------
     ndarray, shape ``(N, C_out, *out_spatial)`` with
     ``out = (n - 1) * stride - before - after + dilation * (k - 1) + output_padding + 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> y = np.ones((1, 4, 6, 6))
+    >>> w = np.ones((4, 3, 3, 3))  # the weight of a conv from 3 to 4 channels
+    >>> F.conv_transpose(y, w).shape  # back to the conv's input size
+    (1, 3, 8, 8)
+    >>> F.conv_transpose(np.ones((1, 4, 4, 4)), w, stride=2, output_padding=1).shape
+    (1, 3, 10, 10)
     """
     x = _validate.operand(x, "x", min_ndim=3, max_ndim=5)
     weight = _validate.operand(weight, "weight", ndim=len(x.shape))

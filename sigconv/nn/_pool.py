@@ -161,7 +161,7 @@ def max_pool(
 
     Parameters
     ----------
-    x : array_like, shape (N, C, *spatial)
+    x : array_like, shape ``(N, C, *spatial)``
         Input with 1 to 3 spatial axes.
     kernel_size : int or tuple of int
         Window size per spatial axis.
@@ -182,8 +182,23 @@ def max_pool(
 
     Returns
     -------
-    y : ndarray, shape (N, C, *out_spatial)
+    y : ndarray, shape ``(N, C, *out_spatial)``
     indices : ndarray of int64, same shape as ``y`` (only with ``return_indices=True``)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> F.max_pool(x, 2)
+    array([[[[ 5.,  7.],
+             [13., 15.]]]])
+    >>> y, indices = F.max_pool(x, 2, return_indices=True)
+    >>> indices  # flat positions in each 4 x 4 plane
+    array([[[[ 5,  7],
+             [13, 15]]]])
+    >>> F.max_pool(x, 3, stride=1, padding=1).shape
+    (1, 1, 4, 4)
     """
     x = _x(x)
     plan = _max_plan(x.shape, _dtype(x), kernel_size, stride, padding, dilation, ceil_mode)
@@ -208,6 +223,18 @@ def max_pool_backward(
     ``indices`` are the ones ``max_pool(..., return_indices=True)`` returned; each output's
     gradient goes to the input element its index names (summed where windows overlap).
     The pooling arguments are checked against the shapes of ``grad_out`` and ``indices``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> y, indices = F.max_pool(x, 2, return_indices=True)
+    >>> F.max_pool_backward(np.ones_like(y), x, indices, 2)[0, 0]  # to each window's maximum
+    array([[0., 0., 0., 0.],
+           [0., 1., 0., 1.],
+           [0., 0., 0., 0.],
+           [0., 1., 0., 1.]])
     """
     x = _x(x)
     g = _validate.operand(grad_out, "grad_out")
@@ -236,7 +263,7 @@ def avg_pool(
 
     Parameters
     ----------
-    x : array_like, shape (N, C, *spatial)
+    x : array_like, shape ``(N, C, *spatial)``
     kernel_size, stride, padding, ceil_mode
         As :func:`max_pool` (zero padding, at most ``kernel_size // 2``).
     count_include_pad : bool
@@ -245,6 +272,17 @@ def avg_pool(
     divisor_override : int, optional
         Divide every window sum by this instead.
     backend : {"auto", "cpu", "cuda"}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> F.avg_pool(x, 2)
+    array([[[[ 2.5,  4.5],
+             [10.5, 12.5]]]])
+    >>> F.avg_pool(x, 3, stride=1, padding=1, count_include_pad=False)[0, 0, 0]
+    array([2.5, 3. , 4. , 4.5])
     """
     x = _x(x)
     plan = _avg_plan(
@@ -267,7 +305,17 @@ def avg_pool_backward(
     backend="auto",
 ):
     """Gradient of :func:`avg_pool` with respect to ``x`` (only ``x``'s shape and dtype are
-    used)."""
+    used).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> F.avg_pool_backward(np.ones((1, 1, 2, 2)), x, 2)[0, 0, :2]  # spread evenly over each window
+    array([[0.25, 0.25, 0.25, 0.25],
+           [0.25, 0.25, 0.25, 0.25]])
+    """
     x = _x(x)
     g = _validate.operand(grad_out, "grad_out")
     plan = _avg_plan(
@@ -292,6 +340,18 @@ def lp_pool(x, norm_type=2.0, kernel_size=2, stride=None, *, ceil_mode=False, ba
 
     Note the argument order: ``norm_type`` comes before ``kernel_size``, as in PyTorch; here it
     defaults to 2 (the L2 pooling) and ``kernel_size`` to 2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> F.lp_pool(x, 2.0, 2).round(3)  # sqrt of the sum of squares per window
+    array([[[[ 6.481,  9.899],
+             [21.401, 25.338]]]])
+    >>> F.lp_pool(x, 1.0, 2)  # p = 1: the window sums
+    array([[[[10., 18.],
+             [42., 50.]]]])
     """
     x = _x(x)
     plan = _lp_plan(x.shape, _dtype(x), norm_type, kernel_size, stride, ceil_mode)
@@ -306,6 +366,15 @@ def lp_pool_backward(
     As PyTorch documents, where a window's sum of ``x ** p`` is zero the gradient is zero.
     Elsewhere ``dy/dx_i = y * x_i ** (p - 1) / sum(x ** p)`` (times PyTorch's ceil_mode
     edge scale); NaN values propagate as in autograd.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> F.lp_pool_backward(np.ones((1, 1, 2, 2)), x, 1.0, 2)[0, 0, :2]  # p = 1: d(sum)/dx = 1
+    array([[1., 1., 1., 1.],
+           [1., 1., 1., 1.]])
     """
     x = _x(x)
     g = _validate.operand(grad_out, "grad_out")
@@ -343,7 +412,7 @@ def stochastic_pool(
 
     Parameters
     ----------
-    x : array_like, shape (N, C, *spatial)
+    x : array_like, shape ``(N, C, *spatial)``
         Non-negative activations (the paper pools after a ReLU); a negative or NaN value raises
         ``ValueError`` rather than giving a meaningless probability.
     kernel_size, stride
@@ -361,6 +430,18 @@ def stochastic_pool(
         plane (as :func:`max_pool`), for :func:`stochastic_pool_backward`. At inference there
         is no draw and asking for indices raises ``ValueError``.
     backend : {"auto", "cpu", "cuda"}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> y = F.stochastic_pool(x, 2, rng=0)  # training: one sample of each window
+    >>> bool(np.isin(y, x).all())
+    True
+    >>> F.stochastic_pool(x, 2, training=False).round(3)  # inference: the weighted mean
+    array([[[[ 4.2  ,  5.444],
+             [10.905, 12.84 ]]]])
     """
     x = _x(x)
     plan = _stoch_plan(x.shape, _dtype(x), kernel_size, stride, training)
@@ -380,6 +461,16 @@ def stochastic_pool_backward(
     the ones the forward returned). Inference: ``d y / d x_j = (2 x_j S1 - S2) / S1 ** 2`` with
     ``S1 = sum(x)``, ``S2 = sum(x ** 2)`` over the window, and 0 for an all-zero window (the
     function is not differentiable there).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> y, indices = F.stochastic_pool(x, 2, rng=0, return_indices=True)
+    >>> g = F.stochastic_pool_backward(np.ones_like(y), x, 2, indices=indices)
+    >>> g.shape, float(g.sum())  # one 1 per window, at the sampled position
+    ((1, 1, 4, 4), 4.0)
     """
     x = _x(x)
     g = _validate.operand(grad_out, "grad_out")
@@ -414,10 +505,21 @@ def spectral_pool(x, output_size, *, backend="auto"):
 
     Parameters
     ----------
-    x : array_like, shape (N, C, *spatial)
+    x : array_like, shape ``(N, C, *spatial)``
     output_size : int or tuple of int
         Output spatial shape, at most the input's in every axis.
     backend : {"auto", "cpu", "cuda"}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.ones((2, 3, 32, 32))
+    >>> y = F.spectral_pool(x, (12, 12))  # any output size
+    >>> y.shape
+    (2, 3, 12, 12)
+    >>> bool(np.allclose(y, 1.0))  # a constant stays constant
+    True
     """
     x = _x(x)
     plan = _geometry.whole_plan(x.shape, _dtype(x), _output_size(output_size, x.shape[2:]))
@@ -430,6 +532,14 @@ def spectral_pool_backward(grad_out, x, output_size, *, backend="auto"):
     ``x`` may be the forward's input or just its shape (a tuple); per axis the adjoint is a
     DFT of size ``m``, zero-padding of the spectrum to size ``n`` (an even ``m``'s Nyquist bin
     split in halves between ``+m/2`` and ``-m/2``) and an inverse DFT of size ``n``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.ones((1, 1, 16, 16))
+    >>> F.spectral_pool_backward(np.ones((1, 1, 8, 8)), x, (8, 8)).shape
+    (1, 1, 16, 16)
     """
     g = _validate.operand(grad_out, "grad_out")
     if isinstance(x, tuple):
@@ -454,13 +564,33 @@ def spectral_pool_backward(grad_out, x, output_size, *, backend="auto"):
 
 
 def global_avg_pool(x, *, backend="auto"):
-    """Mean over every spatial axis: ``(N, C, *spatial) -> (N, C, 1, ..., 1)``."""
+    """Mean over every spatial axis: ``(N, C, *spatial) -> (N, C, 1, ..., 1)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> F.global_avg_pool(x)
+    array([[[[7.5]]]])
+    >>> F.global_avg_pool(np.ones((2, 5, 3, 4, 6))).shape  # 3-D: one value per channel
+    (2, 5, 1, 1, 1)
+    """
     x = _x(x)
     return _run(backend, "global_avg_pool", _geometry.whole_plan(x.shape, _dtype(x)), x)
 
 
 def global_avg_pool_backward(grad_out, x, *, backend="auto"):
-    """Gradient of :func:`global_avg_pool`: ``grad_out / prod(spatial)`` in every position."""
+    """Gradient of :func:`global_avg_pool`: ``grad_out / prod(spatial)`` in every position.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> F.global_avg_pool_backward(np.ones((1, 1, 1, 1)), x)[0, 0, 0]
+    array([0.0625, 0.0625, 0.0625, 0.0625])
+    """
     x = _x(x)
     g = _validate.operand(grad_out, "grad_out")
     plan = _geometry.whole_plan(x.shape, _dtype(x, g))
@@ -470,13 +600,34 @@ def global_avg_pool_backward(grad_out, x, *, backend="auto"):
 
 
 def global_max_pool(x, *, backend="auto"):
-    """Max over every spatial axis: ``(N, C, *spatial) -> (N, C, 1, ..., 1)`` (NaN wins)."""
+    """Max over every spatial axis: ``(N, C, *spatial) -> (N, C, 1, ..., 1)`` (NaN wins).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> F.global_max_pool(x)
+    array([[[[15.]]]])
+    """
     x = _x(x)
     return _run(backend, "global_max_pool", _geometry.whole_plan(x.shape, _dtype(x)), x)
 
 
 def global_max_pool_backward(grad_out, x, *, backend="auto"):
-    """Gradient of :func:`global_max_pool`: all of it to the first maximum of each plane."""
+    """Gradient of :func:`global_max_pool`: all of it to the first maximum of each plane.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv.nn import functional as F
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> F.global_max_pool_backward(np.ones((1, 1, 1, 1)), x)[0, 0]  # all to the maximum
+    array([[0., 0., 0., 0.],
+           [0., 0., 0., 0.],
+           [0., 0., 0., 0.],
+           [0., 0., 0., 1.]])
+    """
     x = _x(x)
     g = _validate.operand(grad_out, "grad_out")
     plan = _geometry.whole_plan(x.shape, _dtype(x, g))

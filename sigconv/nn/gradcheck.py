@@ -115,6 +115,19 @@ def gradcheck(
     Returns
     -------
     GradcheckReport
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv import nn
+    >>> x = np.random.default_rng(0).standard_normal((2, 3, 6, 6))
+    >>> report = nn.gradcheck(nn.Conv(3, 4, 3, padding=1), x)
+    >>> report.ok, [check.name for check in report.checks]
+    (True, ['x', 'weight', 'bias'])
+    >>> report["weight"].n_checked
+    108
+    >>> nn.gradcheck(nn.Tanh(), x).ok
+    True
     """
     if not isinstance(layer_or_model, (Layer, Sequential)):
         raise TypeError(
@@ -198,7 +211,19 @@ def gradcheck(
 
 def gradcheck_model(model: Sequential, x, y=None, *, loss=None, **kwargs) -> GradcheckReport:
     """:func:`gradcheck` of a whole model, through ``loss`` against labels/targets ``y``
-    (``CrossEntropy`` when ``y`` is given without a loss; a random projection when neither)."""
+    (``CrossEntropy`` when ``y`` is given without a loss; a random projection when neither).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv import nn
+    >>> rng = np.random.default_rng(0)
+    >>> model = nn.Sequential([nn.Conv(2, 3), nn.ReLU(), nn.Flatten(), nn.Dense(3)])
+    >>> x, y = rng.standard_normal((4, 1, 6, 6)), np.array([0, 1, 2, 1])
+    >>> report = nn.gradcheck_model(model, x, y, loss=nn.CrossEntropy())
+    >>> report.ok, len(report.checks)
+    (True, 5)
+    """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a Sequential; got {type(model).__name__}")
     if y is not None and loss is None:

@@ -63,6 +63,18 @@ class CrossEntropy(Loss):
     ``[0, C)``: ``-log softmax(logits)[n, y_n]``, averaged (``reduction="mean"``, PyTorch's
     ``nn.CrossEntropyLoss``) or summed. The softmax is fused into the loss: the gradient is
     ``(softmax(logits) - onehot(y)) / N``, computed stably through log-sum-exp.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv import nn
+    >>> loss = nn.CrossEntropy()
+    >>> logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    >>> round(loss.forward(logits, np.array([0, 2])), 4)
+    0.6691
+    >>> loss.backward().round(4)  # (softmax(logits) - onehot(y)) / N
+    array([[-0.1065,  0.0533,  0.0533],
+           [ 0.1667,  0.1667, -0.3333]])
     """
 
     def forward(self, logits, target) -> float:
@@ -139,7 +151,18 @@ class CrossEntropy(Loss):
 
 
 class MSE(Loss):
-    """Mean squared error over every element (PyTorch's ``nn.MSELoss``), or the sum."""
+    """Mean squared error over every element (PyTorch's ``nn.MSELoss``), or the sum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv import nn
+    >>> loss = nn.MSE()
+    >>> round(loss.forward(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0])), 4)
+    1.3333
+    >>> loss.backward().round(4)  # 2 * (y - target) / n
+    array([ 0.    ,  0.    , -1.3333])
+    """
 
     def forward(self, pred, target) -> float:
         if _device.is_device(pred):

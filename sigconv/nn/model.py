@@ -74,6 +74,23 @@ class Sequential:
         float32.
     name : str
         Shown by :meth:`summary`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv import nn
+    >>> model = nn.Sequential(
+    ...     [nn.Conv(4, 3, padding=1), nn.ReLU(), nn.GlobalAvgPool(), nn.Flatten(), nn.Dense(3)]
+    ... )
+    >>> model.build((1, 8, 8)).count_params()  # in_channels and in_features inferred
+    55
+    >>> x = np.random.default_rng(0).standard_normal((5, 1, 8, 8)).astype(np.float32)
+    >>> model.forward(x).shape
+    (5, 3)
+    >>> model.predict_proba(x).sum(axis=1).round(6)
+    array([1., 1., 1., 1., 1.], dtype=float32)
+    >>> model.freeze(0).trainable_layers[0].name  # layer 0 frozen: only the dense layer trains
+    'dense'
     """
 
     def __init__(self, layers=(), *more, random_state=0, dtype=None, name: str = "sequential"):

@@ -53,6 +53,15 @@ def lenet5(
     The lecture's summary totals **62,006** parameters: that is this architecture on 3-channel
     28x28 input (the default, ``lenet5().summary()``). On grayscale ``(1, 28, 28)`` input the
     first convolution has 150 weights instead of 450, and the total is 61,706.
+
+    Examples
+    --------
+    >>> from sigconv.nn import models
+    >>> model = models.lenet5()  # 3 x 28 x 28 images, 10 classes
+    >>> model.count_params()
+    62006
+    >>> models.lenet5((1, 32, 32)).output_shape
+    (10,)
     """
     act, init = {"relu": (ReLU, "he_normal"), "tanh": (Tanh, "glorot_uniform")}.get(
         activation, (None, None)
@@ -100,6 +109,13 @@ def digits_net(
     Recipe (tests/nn/test_training.py): pixels scaled to [0, 1], Adam (lr 1e-3), batch 32,
     about 30 epochs; this reaches about 99% test accuracy on the stratified 75/25 split.
     Inputs smaller than 2x2 are not supported (the pooling needs a 2x2 window).
+
+    Examples
+    --------
+    >>> from sigconv.nn import models
+    >>> model = models.digits_net()  # for scikit-learn's 8 x 8 digits
+    >>> model.count_params(), model.output_shape
+    (151306, (10,))
     """
     width = _check_width(width)
     shape = _check_shape(input_shape, 2, "digits_net")
@@ -133,6 +149,13 @@ def alexnet_small(
     'same') with overlapping 3x3/stride-2 max pooling after the first, second and fifth, then
     two dropout + dense ``8w`` layers and dense ``n_classes``. Spatial sizes must stay >= 3
     before each pooling (inputs of at least about 24x24).
+
+    Examples
+    --------
+    >>> from sigconv.nn import models
+    >>> model = models.alexnet_small()
+    >>> model.count_params(), model.output_shape
+    (142730, (10,))
     """
     w = _check_width(width)
     shape = _check_shape(input_shape, 2, "alexnet_small")
@@ -175,6 +198,13 @@ def vgg_small(
     """A VGG-style 2-D net: ``depth`` blocks of two 3x3 'same' convolutions and a 2x2 max-pool,
     block ``i`` with ``width * 2**i`` channels; then flatten, dense ``8 * width``, dropout,
     dense ``n_classes``. The input's spatial sizes must be at least ``2**depth``.
+
+    Examples
+    --------
+    >>> from sigconv.nn import models
+    >>> model = models.vgg_small(depth=2)
+    >>> model.count_params(), model.output_shape
+    (280218, (10,))
     """
     w = _check_width(width)
     depth = _check_width(depth, "depth")
@@ -212,6 +242,13 @@ def audio_net(
     conv 9 stride 4 -> ``width``, max-pool 4, conv 9 'same' -> ``2w``, max-pool 4,
     conv 9 'same' -> ``4w``, max-pool 4, conv 3 'same' -> ``4w``, global average pooling
     (any length >= 256 works), dense ``n_classes``.
+
+    Examples
+    --------
+    >>> from sigconv.nn import models
+    >>> model = models.audio_net((1, 4000), n_classes=4)
+    >>> model.count_params(), model.output_shape
+    (35908, (4,))
     """
     w = _check_width(width)
     shape = _check_shape(input_shape, 1, "audio_net")
@@ -246,6 +283,13 @@ def volume_net(
     Three blocks of conv 3x3x3 (padding 1, ``width``, ``2w``, ``4w`` channels), ReLU and a
     2x2x2 max-pool, then global average pooling and dense ``n_classes``. Each spatial size
     must be at least 8.
+
+    Examples
+    --------
+    >>> from sigconv.nn import models
+    >>> model = models.volume_net((1, 16, 16, 16), n_classes=3)
+    >>> model.count_params(), model.output_shape
+    (17651, (3,))
     """
     w = _check_width(width)
     shape = _check_shape(input_shape, 3, "volume_net")

@@ -112,6 +112,19 @@ class SGD(Optimizer):
     PyTorch's rule (``torch.optim.SGD``): ``d = g + weight_decay * p``; with momentum
     ``buf = d`` at the first step, then ``buf = momentum * buf + (1 - dampening) * d``;
     ``d = d + momentum * buf`` (Nesterov) or ``d = buf``; ``p -= lr * d``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv import nn
+    >>> layer = nn.Dense(2, 1, bias=False)
+    >>> layer.build((2,))  # returns its output shape
+    (1,)
+    >>> layer.params["weight"][...] = 1.0
+    >>> layer.grads["weight"] = np.array([[0.5, -0.5]], dtype=np.float32)
+    >>> nn.SGD([layer], lr=0.1).step()
+    >>> layer.params["weight"].round(3)
+    array([[0.95, 1.05]], dtype=float32)
     """
 
     def __init__(
@@ -180,6 +193,19 @@ class Adam(Optimizer):
     ``g += weight_decay * p``; ``m += (1 - beta1) * (g - m)``;
     ``v = beta2 * v + (1 - beta2) * g * g``;
     ``p -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigconv import nn
+    >>> layer = nn.Dense(2, 1, bias=False)
+    >>> layer.build((2,))  # returns its output shape
+    (1,)
+    >>> layer.params["weight"][...] = 1.0
+    >>> layer.grads["weight"] = np.array([[0.5, -0.5]], dtype=np.float32)
+    >>> nn.Adam([layer], lr=0.1).step()  # the first step moves every weight by lr
+    >>> layer.params["weight"].round(3)
+    array([[0.9, 1.1]], dtype=float32)
     """
 
     def __init__(
