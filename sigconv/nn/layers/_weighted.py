@@ -38,7 +38,7 @@ class _Weighted(Layer):
 class Conv(_Weighted):
     """N-d convolution (cross-correlation) over ``(N, C_in, *spatial)``; 1 to 3 spatial axes.
 
-    Parameters (PyTorch's names and order; see :mod:`sigconv.nn.layers` for leaving out
+    Parameters (PyTorch's names and order; see the ``sigconv.nn.layers`` docstring for leaving out
     ``in_channels``): ``in_channels``, ``out_channels``, ``kernel_size``, ``stride=1``,
     ``padding=0`` (int, per-axis tuple, ``(before, after)`` pairs, ``"valid"``, ``"same"``,
     ``"full"``), ``dilation=1``, ``groups=1``, ``bias=True``, ``padding_mode="zeros"``, and
