@@ -30,11 +30,14 @@ def _describe(value) -> str:
     return f"{text} (type {type(value).__name__})"
 
 
-def as_input_array(x, name: str, *, min_ndim: int = 0, max_ndim: int | None = None) -> np.ndarray:
+def as_input_array(
+    x, name: str, *, min_ndim: int = 0, max_ndim: int | None = None, complex_ok: bool = False
+) -> np.ndarray:
     """Turn ``x`` into an ndarray without copying where possible and check its kind and rank.
 
-    Complex, object, string and other non-real dtypes raise ``TypeError``; empty arrays and a
-    rank outside ``[min_ndim, max_ndim]`` raise ``ValueError``.
+    Object, string and other non-numeric dtypes raise ``TypeError``, and so do complex ones
+    unless ``complex_ok``; empty arrays and a rank outside ``[min_ndim, max_ndim]`` raise
+    ``ValueError``.
     """
     if hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray):
         raise TypeError(f"{name} is a device array; this operation needs a host array-like")
@@ -43,7 +46,9 @@ def as_input_array(x, name: str, *, min_ndim: int = 0, max_ndim: int | None = No
     except (ValueError, TypeError) as exc:  # ragged lists and the like
         raise TypeError(f"{name} must be a real-valued array-like; got {_describe(x)}") from exc
     kind = arr.dtype.kind
-    if kind not in "biuf":
+    if complex_ok and kind == "c":
+        pass
+    elif kind not in "biuf":
         raise TypeError(
             f"{name} must have a real numeric dtype (bool, integer or float); got dtype {arr.dtype}"
         )

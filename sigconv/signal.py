@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _backend, _config, _geometry, _validate
+from . import _backend, _config, _dropin, _geometry, _validate
 from ._cpu import correlate as _cpu_correlate
 
 __all__ = ["convolve", "correlate", "output_shape"]
@@ -72,6 +72,9 @@ def correlate(
     method="auto",
     backend="auto",
     out=None,
+    axes=None,
+    origin=None,
+    dtype=None,
 ):
     """Cross-correlate ``in1`` with the kernel ``in2`` over ``in2``'s trailing axes.
 
@@ -135,8 +138,22 @@ def correlate(
     >>> correlate(np.ones((2, 6)), [1.0, 2.0, 1.0], "same", stride=2, boundary="nearest").shape
     (2, 3)
     """
-    return _correlate(
-        in1, in2, mode, stride, dilation, boundary, cval, method, backend, out, flip=False
+    return _dropin.dispatch(
+        _correlate,
+        in1,
+        in2,
+        mode,
+        stride,
+        dilation,
+        boundary,
+        cval,
+        method,
+        backend,
+        out,
+        flip=False,
+        axes=axes,
+        origin=origin,
+        dtype=dtype,
     )
 
 
@@ -152,6 +169,9 @@ def convolve(
     method="auto",
     backend="auto",
     out=None,
+    axes=None,
+    origin=None,
+    dtype=None,
 ):
     """Convolve ``in1`` with the kernel ``in2`` over ``in2``'s trailing axes.
 
@@ -165,8 +185,22 @@ def convolve(
     >>> convolve([1.0, 2.0, 3.0], [0.0, 1.0, 0.5])
     array([0. , 1. , 2.5, 4. , 1.5])
     """
-    return _correlate(
-        in1, in2, mode, stride, dilation, boundary, cval, method, backend, out, flip=True
+    return _dropin.dispatch(
+        _correlate,
+        in1,
+        in2,
+        mode,
+        stride,
+        dilation,
+        boundary,
+        cval,
+        method,
+        backend,
+        out,
+        flip=True,
+        axes=axes,
+        origin=origin,
+        dtype=dtype,
     )
 
 
@@ -225,12 +259,33 @@ class _Meta:
             self.shape, self.dtype = _device_meta(value, name, min_ndim, max_ndim)
             self.on_device = True
         else:
-            self.array = _validate.as_input_array(value, name, min_ndim=min_ndim, max_ndim=max_ndim)
+            self.array = _validate.as_input_array(
+                value, name, min_ndim=min_ndim, max_ndim=max_ndim, complex_ok=True
+            )
             self.shape, self.dtype = self.array.shape, self.array.dtype
             self.on_device = False
 
 
-def _correlate(in1, in2, mode, stride, dilation, boundary, cval, method, backend, out, *, flip):
+def _correlate(
+    in1,
+    in2,
+    mode,
+    stride,
+    dilation,
+    boundary,
+    cval,
+    method,
+    backend,
+    out,
+    *,
+    flip,
+    origin=None,
+    compute=None,
+    separable=False,
+):
+    """The real-valued core; ``sigconv._dropin.dispatch`` hands it float operands (complex
+    ones on the FFT path only), the ``compute`` dtype and whether rank-one kernels may run as
+    1-D passes (docs/contract.md §1)."""
     mode = _validate.check_option(mode, "mode", MODES)
     boundary = _validate.check_option(boundary, "boundary", BOUNDARIES)
     method = _validate.check_option(method, "method", METHODS)
@@ -244,8 +299,10 @@ def _correlate(in1, in2, mode, stride, dilation, boundary, cval, method, backend
     dilation = _validate.int_tuple(dilation, "dilation", nd)
     batch = a.shape[:-nd]
     geom = _geometry.signal_geometry(a.shape[-nd:], k.shape, mode, stride, dilation)
+    if origin is not None:
+        geom = _dropin.origin_geometry(geom, mode, k.shape, dilation, origin, flip)
     shape = tuple(batch) + tuple(g.n_out for g in geom)
-    dtype = _validate.compute_dtype(a, k)
+    dtype = np.dtype(compute) if compute is not None else _validate.compute_dtype(a, k)
     work = 2.0 * math.prod(shape) * math.prod(k.shape)
     resolved = _backend.resolve_backend(
         backend, a.array, k.array, work=work, gpu_min_work=_config.CUDA_MIN_WORK
@@ -294,6 +351,18 @@ def _correlate(in1, in2, mode, stride, dilation, boundary, cval, method, backend
     if method != "direct":
         from . import _fft
 
+        if method == "auto" and separable and nd > 1:
+            from . import _separable
+
+            fs = _separable.factors(w, dtype)
+            if fs is not None and _separable.cheaper(
+                x.shape, w.shape, geom, stride, dilation, dtype
+            ):
+                y = _separable.run(_direct, x, fs, geom, stride, dilation, boundary, cval)
+                if out is None:
+                    return y
+                out[...] = y
+                return out
         if method == "auto":
             method = _fft.choose_method(x.shape, w.shape, geom, stride, dilation, x.dtype)
     if method == "fft":
