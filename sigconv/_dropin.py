@@ -277,14 +277,12 @@ def _compute(
             separable=method == "auto",
         )
         return y if y.dtype == rdt else y.astype(rdt)
-    if kind in "biuc" and backend == "cuda":
-        raise TypeError(
-            f"the CUDA backend computes float32/float64 only; got result dtype {rdt}. Use "
-            "backend='cpu' (or 'auto') for it, or pass dtype=np.float32 or np.float64"
-            + (" with real inputs" if kind == "c" else "")
-        )
-    backend = "cpu"
     _validate.check_option(method, "method", ("auto", "direct", "fft"))
+    _validate.check_option(backend, "backend", _backend.BACKENDS)
+    # Host operands only here: the real passes run on either backend and come back as host
+    # arrays. Complex data under backend="auto" stays on the CPU, where the FFT path exists.
+    if kind == "c" and backend == "auto":
+        backend = "cpu"
 
     def real(x, w, c, m="direct", compute=cdt):
         return core(
@@ -308,7 +306,11 @@ def _compute(
         # the core validates shapes and options; a cheap call on the geometry picks the method
         chosen = method
         if method == "auto":
-            chosen = _complex_method(a, b, mode, stride, dilation, cdt)
+            chosen = (
+                "direct"
+                if backend == "cuda"
+                else _complex_method(a, b, mode, stride, dilation, cdt)
+            )
         return _complex.correlate(
             lambda x, w, m: real(x, w, 0.0, m, rdt if m == "fft" else cdt),
             a,
@@ -376,17 +378,22 @@ def _device(
     dtype,
 ):
     """Device operands: float32/float64 results only, kernel on the trailing axes."""
-    dts = []
-    for v in (in1, in2):
+    dts, names = [], []
+    for name, v in (("in1", in1), ("in2", in2)):
         if _backend.is_device_array(v) and not isinstance(v, np.ndarray):
             dts.append(np.dtype(v.__cuda_array_interface__["typestr"]))
+            names.append(f"{name} (device, {dts[-1]})")
         else:
-            dts.append(_validate.as_input_array(v, "in", complex_ok=True).dtype)
+            dts.append(_validate.as_input_array(v, name, complex_ok=True).dtype)
+            names.append(f"{name} ({dts[-1]})")
+    for name, dt in zip(("in1", "in2"), dts):
+        if dt.kind not in "biufc":
+            raise TypeError(f"{name} must have a numeric dtype; got dtype {dt}")
     rdt = _dtypes.resolve(dtype, *dts)
     if rdt not in (np.float32, np.float64):
         raise TypeError(
-            f"the CUDA backend computes float32/float64 only; got result dtype {rdt} for "
-            f"device operands. Copy them to the host for backend='cpu', or pass "
+            f"the CUDA backend computes float32/float64 only; {' and '.join(names)} give result "
+            f"dtype {rdt}. Copy the operands to the host for backend='cpu', or pass "
             "dtype=np.float32 or np.float64 (real inputs)"
         )
     if axes is not None:

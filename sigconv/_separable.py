@@ -30,7 +30,7 @@ __all__ = ["factors", "run", "tolerance"]
 
 # Kernels with more taps than this are not tested: their SVD would cost more than it saves, and
 # the FFT path takes such kernels anyway.
-_MAX_TAPS = 1 << 15
+MAX_TAPS = 1 << 15
 
 
 def tolerance(dtype) -> float:
@@ -55,7 +55,7 @@ def factors(w: np.ndarray, dtype=np.float64, *, rtol: float | None = None):
 
     ``w`` is a real 2-D or 3-D array; ``rtol`` defaults to :func:`tolerance` of ``dtype``.
     """
-    if w.ndim not in (2, 3) or w.size > _MAX_TAPS or w.dtype.kind not in "biuf":
+    if w.ndim not in (2, 3) or w.size > MAX_TAPS or w.dtype.kind not in "biuf":
         return None
     tol = tolerance(dtype) if rtol is None else float(rtol)
     m = np.asarray(w, dtype=np.float64)
