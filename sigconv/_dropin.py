@@ -102,9 +102,13 @@ def _axes(axes, nda, ndb):
     return norm
 
 
-def _with_axes(call, a, b, axes):
+def _with_axes(call, a, b, axes, mode):
     """Move ``axes`` of ``a`` (and of ``b`` when it has ``a``'s rank) last, broadcast the rest
-    as scipy.signal.fftconvolve does, compute, and move the kernel axes back."""
+    as scipy.signal.fftconvolve does, compute, and move the kernel axes back.
+
+    As in fftconvolve, ``same`` keeps ``in1``'s size on every axis: where ``in1`` has size 1
+    and ``in2`` does not, that is the centre item of the broadcast result.
+    """
     na = len(axes)
     tail = list(range(-na, 0))
     a2 = np.moveaxis(a, axes, tail)
@@ -118,6 +122,7 @@ def _with_axes(call, a, b, axes):
             "in1 and in2 must have equal sizes, or size 1 in one of them, on every axis not in "
             f"axes; got shapes {a.shape} and {b.shape} with axes={tuple(axes)}"
         ) from exc
+    alead = a2.shape[:-na]
     a2 = np.broadcast_to(a2, lead + a2.shape[-na:])
     blead = b2.shape[:-na]
     kdims = [d for d in range(len(lead)) if blead[d] > 1]
@@ -137,6 +142,8 @@ def _with_axes(call, a, b, axes):
                 y = np.empty(grid + part.shape, dtype=part.dtype)
             y[idx] = part
         y = y.transpose(np.argsort(perm))
+    if mode == "same" and alead != lead:
+        y = y[tuple(slice((m - n) // 2, (m - n) // 2 + n) for m, n in zip(lead, alead))]
     return np.moveaxis(y, tail, axes)
 
 
@@ -226,7 +233,7 @@ def dispatch(
             raise ValueError(
                 f"in2 must not have more dimensions than in1; got {b.ndim} and {a.ndim}"
             )
-        y = _with_axes(compute, a, b, axes_n)
+        y = _with_axes(compute, a, b, axes_n, mode)
     else:
         if out is not None and rdt == _dtypes.compute_dtype(rdt) and rdt.kind == "f":
             # the common case: the core writes into out itself
