@@ -96,6 +96,12 @@ def cheaper(x_shape, w_shape, geom, stride, dilation, dtype) -> bool:
         sep += _fft.direct_cost((1, 1), (1, w_shape[a]), g1, dtype)
     if sep >= _fft.direct_cost(x_shape, w_shape, geom, dtype):
         return False
+    # the FFT handles at least one point per output (choose_method's bound): no plan needed
+    # when the passes beat even that
+    c_log, c_pt, _, _ = _fft._consts(nd, dtype)
+    outputs = batch * math.prod(g.n_out for g in geom)
+    if sep <= outputs * (c_log + c_pt):
+        return True
     plan = _fft.fft_plan(x_shape, w_shape, geom, stride, dilation, dtype)
     return plan is None or sep < plan.cost
 

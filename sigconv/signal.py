@@ -381,9 +381,9 @@ def _correlate(
         if method == "auto" and separable and nd > 1:
             from . import _separable
 
-            fs = _separable.factors(w, dtype)
-            if fs is not None and _separable.cheaper(
-                x.shape, w.shape, geom, stride, dilation, dtype
+            # the cost test first: it is cheaper than the SVD and usually decides
+            if _separable.cheaper(x.shape, w.shape, geom, stride, dilation, dtype) and (
+                fs := _separable.factors(w, dtype)
             ):
                 y = _separable.run(_direct, x, fs, geom, stride, dilation, boundary, cval)
                 if out is None:
