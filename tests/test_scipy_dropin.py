@@ -486,6 +486,20 @@ def test_origin_matches_ndimage(rng, boundary, kshape):
             for method in ("direct", "fft"):
                 got = fn(x, w, "same", origin=o, boundary=boundary, cval=0.25, method=method)
                 close(got, ref(x, w, mode=boundary, cval=0.25, origin=o))
+    # complex and integer data take the same geometry (scipy.ndimage conjugates complex
+    # weights in correlate, as sigconv does)
+    xc, wc = crandn(rng, x.shape), crandn(rng, kshape)
+    o = (min(kshape) - 1) // 2
+    for method in ("direct", "fft"):
+        got = sigconv.correlate(xc, wc, "same", origin=o, boundary=boundary, method=method)
+        close(got, ndi.correlate(xc, wc, mode=boundary, origin=o))
+        got = sigconv.convolve(xc, wc, "same", origin=o, boundary=boundary, method=method)
+        close(got, ndi.convolve(xc, wc, mode=boundary, origin=o))
+    xi = rng.integers(-50, 50, size=x.shape).astype(np.int32)
+    wi = rng.integers(-5, 5, size=kshape).astype(np.int32)
+    got = sigconv.convolve(xi, wi, "same", origin=o, boundary=boundary)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, ndi.convolve(xi, wi, mode=boundary, origin=o))
     # an even kernel centred the ndimage way (origin=0) differs from scipy.signal's centring
     w = rng.standard_normal((4,) * len(kshape))
     close(sigconv.convolve(x, w, "same", origin=0), ndi.convolve(x, w, mode="constant"))
