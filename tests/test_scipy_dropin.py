@@ -706,3 +706,41 @@ def test_integer_property(problem, dt1, dt2, method, flip):
     if rdt.kind != "b" or a.ndim == 1:  # SciPy's n-D direct path refuses bool
         ref = (sps.convolve if flip else sps.correlate)(a, b, mode, method="direct")
         np.testing.assert_array_equal(got, ref)
+
+
+@st.composite
+def axes_problems(draw):
+    ndim = draw(st.integers(1, 4))
+    n_axes = draw(st.integers(1, min(3, ndim)))
+    axes = draw(st.permutations(range(ndim)))[:n_axes]
+    shape1, shape2 = [], []
+    for d in range(ndim):
+        if d in axes:
+            shape1.append(draw(st.integers(1, 7)))
+            shape2.append(draw(st.integers(1, 4)))
+        else:  # equal sizes, or size 1 on either side (broadcast)
+            n = draw(st.integers(1, 3))
+            kind = draw(st.sampled_from(["equal", "in1", "in2"]))
+            shape1.append(1 if kind == "in1" else n)
+            shape2.append(1 if kind == "in2" else n)
+    negative = draw(st.booleans())
+    axes = [a - ndim if negative else a for a in axes]
+    return tuple(shape1), tuple(shape2), axes, draw(st.sampled_from(MODES)), draw(st.integers())
+
+
+@settings(max_examples=40)
+@given(problem=axes_problems(), method=st.sampled_from(METHODS), cplx=st.booleans())
+def test_axes_property(problem, method, cplx):
+    """axes= against scipy.signal.fftconvolve over ranks, axis orders, broadcasting, modes."""
+    shape1, shape2, axes, mode, seed = problem
+    rng = np.random.default_rng(seed % 2**32)
+    a = crandn(rng, shape1) if cplx else rng.standard_normal(shape1)
+    b = rng.standard_normal(shape2)
+    k1 = [shape1[x] for x in axes]
+    k2 = [shape2[x] for x in axes]
+    if mode == "valid" and not _valid_ok(k1, k2):
+        with pytest.raises(ValueError, match="valid"):
+            sigconv.convolve(a, b, mode, axes=axes, method=method)
+        return
+    got = sigconv.convolve(a, b, mode, axes=axes, method=method)
+    close(got, sps.fftconvolve(a, b, mode, axes=axes))
