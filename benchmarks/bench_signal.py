@@ -172,3 +172,55 @@ class W4Geometry:
 
     def peakmem_correlate(self, geometry):
         correlate(self.x, self.w, "same", **self.kw)
+
+
+class W1ComplexFIR:
+    """W1c: 441,000 complex64 samples (IQ) through complex FIR filters (issue 15)."""
+
+    params = ([31, 255, 1023], ["same", "valid"])
+    param_names = ["taps", "mode"]
+    timeout = 300
+
+    def setup(self, taps, mode):
+        _threads()
+        rng = np.random.default_rng(0)
+        n = 441_000
+        self.x = (rng.standard_normal(n) + 1j * rng.standard_normal(n)).astype(np.complex64)
+        h = (rng.standard_normal(taps) + 1j * rng.standard_normal(taps)) / np.sqrt(taps)
+        self.h = h.astype(np.complex64)
+        want = sps.oaconvolve(self.x, self.h, mode)
+        got = convolve(self.x, self.h, mode)
+        assert got.dtype == np.complex64 and got.shape == want.shape
+        assert np.max(np.abs(got - want)) <= 1e-3 * np.max(np.abs(want))
+
+    def time_convolve(self, taps, mode):
+        convolve(self.x, self.h, mode)
+
+
+class SeparableGaussian:
+    """W2g/W3g: a 15x15 Gaussian on 2048^2 and a 7^3 Gaussian on 256^3, run as 1-D passes
+    (scipy.ndimage.gaussian_filter's own weights; issue 15)."""
+
+    params = ["2048^2 15x15", "256^3 7^3"]
+    param_names = ["case"]
+    timeout = 600
+
+    def setup(self, case):
+        import scipy.ndimage as ndi
+
+        _threads()
+        rng = np.random.default_rng(0)
+        sigma, radius, shape = (2.0, 7, (2048, 2048)) if "15" in case else (1.0, 3, (256,) * 3)
+        t = np.arange(-radius, radius + 1)
+        g = np.exp(-0.5 / sigma**2 * t**2)
+        g /= g.sum()
+        w = g
+        for _ in shape[1:]:
+            w = np.multiply.outer(w, g)
+        self.x = rng.standard_normal(shape, dtype=np.float32)
+        self.w = w.astype(np.float32)
+        want = ndi.gaussian_filter(self.x, sigma, mode="constant", truncate=radius / sigma)
+        _check(correlate(self.x, self.w, "same"), want)
+
+    def time_correlate(self, case):
+        correlate(self.x, self.w, "same")

@@ -10,6 +10,9 @@ Every peer computes exactly the quantity sigconv computes (float32 data):
   SciPy peers do what users do today: the full stride-1 result sliced, or the zero-stuffed
   (dilated) kernel.
 
+W1c (complex64 FIR), W2g and W3g (Gaussians, with scipy.ndimage.gaussian_filter's own weights,
+so its separable filter is a peer) are the SciPy drop-in rows of issue 15.
+
 Slow peers (numpy.convolve and scipy direct on W1's long kernels, scipy.ndimage on W3 7^3) make
 their cases use fewer repeats.
 """
@@ -136,9 +139,86 @@ def _w4_dilation():
     return Case("W4", "1024^2 3x3 dilation 4 same", setup, repeat=9)
 
 
+def _gauss1d(sigma: float, radius: int) -> np.ndarray:
+    """scipy.ndimage.gaussian_filter's 1-D weights (its formula, in float64, normalised)."""
+    t = np.arange(-radius, radius + 1, dtype=np.float64)
+    g = np.exp(-0.5 / sigma**2 * t**2)
+    return g / g.sum()
+
+
+def _w1_complex(taps: int, mode: str):
+    """W1c: a complex64 FIR (IQ samples, complex taps) at W1's sizes."""
+
+    def setup():
+        rng = _rng()
+        x = (rng.standard_normal(441_000) + 1j * rng.standard_normal(441_000)).astype(np.complex64)
+        h = (rng.standard_normal(taps) + 1j * rng.standard_normal(taps)) / np.sqrt(taps)
+        h = h.astype(np.complex64)
+        impls = {
+            "sigconv": lambda: convolve(x, h, mode),
+            "scipy.signal.oaconvolve": lambda: sps.oaconvolve(x, h, mode),
+            "scipy.signal.convolve auto": lambda: sps.convolve(x, h, mode, method="auto"),
+        }
+        if taps < 255:
+            impls["numpy.convolve"] = lambda: np.convolve(x, h, mode)
+        return impls
+
+    return Case("W1c", f"441000 x {taps} taps {mode} complex64", setup, repeat=7)
+
+
+def _w2_gauss():
+    """W2g: 15x15 Gaussian (sigma 2, truncate 3.5: radius 7, ndimage's own weights)."""
+
+    def setup():
+        rng = _rng()
+        x = rng.standard_normal((2048, 2048)).astype(np.float32)
+        g = _gauss1d(2.0, 7)
+        w = np.outer(g, g).astype(np.float32)
+        impls = {
+            "sigconv": lambda: correlate(x, w, "same"),
+            "scipy.ndimage.gaussian_filter": lambda: ndi.gaussian_filter(
+                x, 2.0, mode="constant", truncate=3.5
+            ),
+            "scipy.ndimage.correlate": lambda: ndi.correlate(x, w, mode="constant"),
+            "scipy.signal.correlate auto": lambda: sps.correlate(x, w, "same"),
+        }
+        if torch is not None:
+            tx, tw = torch.from_numpy(x)[None, None], torch.from_numpy(w)[None, None]
+            impls["torch.conv2d"] = lambda: torch.nn.functional.conv2d(tx, tw, padding="same")[0, 0]
+        return impls
+
+    return Case("W2g", "2048^2 15x15 Gaussian same", setup, repeat=7)
+
+
+def _w3_gauss():
+    """W3g: 7^3 Gaussian (sigma 1, truncate 3: radius 3, ndimage's own weights)."""
+
+    def setup():
+        rng = _rng()
+        x = rng.standard_normal((256, 256, 256)).astype(np.float32)
+        g = _gauss1d(1.0, 3)
+        w = np.multiply.outer(np.outer(g, g), g).astype(np.float32)
+        impls = {
+            "sigconv": lambda: correlate(x, w, "same"),
+            "scipy.ndimage.gaussian_filter": lambda: ndi.gaussian_filter(
+                x, 1.0, mode="constant", truncate=3.0
+            ),
+            "scipy.ndimage.correlate": lambda: ndi.correlate(x, w, mode="constant"),
+            "scipy.signal.fftconvolve": lambda: sps.fftconvolve(x, w, "same"),
+        }
+        if torch is not None:
+            tx, tw = torch.from_numpy(x)[None, None], torch.from_numpy(w)[None, None]
+            impls["torch.conv3d"] = lambda: torch.nn.functional.conv3d(tx, tw, padding="same")[0, 0]
+        return impls
+
+    return Case("W3g", "256^3 7^3 Gaussian same", setup, repeat=3)
+
+
 CASES = (
     [_w1(taps, mode) for taps in (31, 255, 1023) for mode in ("same", "valid")]
     + [_w2(k) for k in (3, 7, 15)]
     + [_w3(k) for k in (3, 7)]
     + [_w4_stride(), _w4_dilation()]
+    + [_w1_complex(taps, mode) for taps in (31, 255, 1023) for mode in ("same", "valid")]
+    + [_w2_gauss(), _w3_gauss()]
 )

@@ -58,8 +58,10 @@ def _agree(ref, got, rtol) -> bool:
     ref, got = _to_numpy(ref), _to_numpy(got)
     if isinstance(ref, list):
         return len(ref) == len(got) and all(_agree(r, g, rtol) for r, g in zip(ref, got))
-    ref = np.asarray(ref, dtype=np.float64)
-    got = np.asarray(got, dtype=np.float64)
+    # complex results are compared as complex (a float64 cast would drop the imaginary part)
+    dt = np.result_type(np.asarray(ref).dtype, np.asarray(got).dtype, np.float64)
+    ref = np.asarray(ref, dtype=dt)
+    got = np.asarray(got, dtype=dt)
     if ref.shape != got.shape:
         return False
     scale = max(float(np.max(np.abs(ref))), 1e-30)

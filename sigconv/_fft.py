@@ -109,8 +109,15 @@ def _axis_length(n, ke, n1, pad_before, dilation, implicit) -> int:
 _CACHE_LOG2 = 16
 
 
-def _consts(nd, dtype):
-    key = "float32" if np.dtype(dtype) == np.float32 else "float64"
+def _precision(dtype) -> str:
+    """The cost-table key of a dtype: complex64 runs at float32's precision."""
+    return "float32" if np.dtype(dtype) in (np.float32, np.complex64) else "float64"
+
+
+def cost_constants(nd, dtype):
+    """The FFT cost model's calibrated constants ``(c_log, c_pt, c_big, c_call)`` for ``nd``
+    transform axes in ``dtype``'s precision (``_config.FFT_COST``)."""
+    key = _precision(dtype)
     return _config.FFT_COST[nd][key]
 
 
@@ -148,7 +155,7 @@ def fft_plan(
     if temp_cap is None:
         big = max(math.prod(x_shape), batch * math.prod(n_out)) * itemsize
         temp_cap = max(_config.FFT_TEMP_FACTOR * big, _config.FFT_TEMP_MIN_BYTES)
-    c_log, c_pt, c_big, c_call = _consts(nd, dtype)
+    c_log, c_pt, c_big, c_call = cost_constants(nd, dtype)
 
     def per_point(size):
         log = math.log2(max(size, 2))
@@ -194,7 +201,7 @@ def fft_plan(
 def direct_cost(x_shape, w_shape, geom, dtype) -> float:
     """Estimated seconds of the direct Numba kernels (constants in ``_config.DIRECT_COST``)."""
     nd = len(w_shape)
-    key = "float32" if np.dtype(dtype) == np.float32 else "float64"
+    key = _precision(dtype)
     c_out, c_tap, c_call = _config.DIRECT_COST[nd][key]
     batch = math.prod(x_shape[: len(x_shape) - nd])
     outputs = batch * math.prod(g.n_out for g in geom)
@@ -215,7 +222,7 @@ def choose_method(x_shape, w_shape, geom, stride, dilation, dtype) -> str:
     # Every output lies in some transformed frame, so the FFT handles at least as many points
     # as there are outputs: a bound that skips the planning for small kernels and inputs.
     nd = len(w_shape)
-    c_log, c_pt, _, _ = _consts(nd, dtype)
+    c_log, c_pt, _, _ = cost_constants(nd, dtype)
     outputs = math.prod(x_shape[: len(x_shape) - nd]) * math.prod(g.n_out for g in geom)
     if direct <= outputs * (c_log + c_pt):
         return "direct"
@@ -299,20 +306,23 @@ def _frames(buf, lead, count, length, hop):
 
 
 def _kernel_spectrum(w, lengths, shifts, dilation, cdtype, workers):
-    """``conj(FFT(dilated w))`` at ``lengths`` with a circular shift by ``shifts``, rfft layout."""
+    """``conj(FFT(dilated w))`` at ``lengths`` with a circular shift by ``shifts``; rfft layout
+    for real ``w``, full (fftn) layout for complex ``w``."""
     nd = w.ndim
+    cplx = w.dtype.kind == "c"
     if any(d > 1 for d in dilation) and all(n % d == 0 for n, d in zip(lengths, dilation)):
         # Zero-stuffing by d in time is the spectrum at N/d tiled d times.
         small = [n // d for n, d in zip(lengths, dilation)]
         spec = sp_fft.fftn(w, s=small, workers=workers)
         freqs = [np.arange(lengths[a]) % small[a] for a in range(nd - 1)]
-        freqs.append(np.arange(lengths[-1] // 2 + 1) % small[-1])
+        last = lengths[-1] if cplx else lengths[-1] // 2 + 1
+        freqs.append(np.arange(last) % small[-1])
         spec = spec[np.ix_(*freqs)]
     else:
         ke = [(k - 1) * d + 1 for k, d in zip(w.shape, dilation)]
         kd = np.zeros(ke, dtype=w.dtype)
         kd[tuple(slice(None, None, d) for d in dilation)] = w
-        spec = sp_fft.rfftn(kd, s=lengths, workers=workers)
+        spec = (sp_fft.fftn if cplx else sp_fft.rfftn)(kd, s=lengths, workers=workers)
     spec = np.conj(spec)
     for a, (n, shift) in enumerate(zip(lengths, shifts)):
         if shift:
@@ -356,7 +366,10 @@ def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
     ke = [(k - 1) * d + 1 for k, d in zip(w.shape, dilation)]
     n1 = [(o - 1) * s + 1 for o, s in zip(n_out, stride)]
     axes = tuple(range(-nd, 0))
-    cdtype = np.complex64 if x.dtype == np.float32 else np.complex128
+    cdtype = np.complex64 if x.dtype in (np.float32, np.complex64) else np.complex128
+    # Complex data (docs/contract.md §1) uses full complex transforms on every axis; the
+    # conjugated kernel spectrum is then exactly SciPy's correlate, which conjugates in2.
+    cplx = x.dtype.kind == "c"
 
     # Implicit zero padding: the data of an axis sits at the start of the transform buffer,
     # cropped to what the kept outputs read, zeros after it, and pad_before becomes a phase
@@ -382,13 +395,15 @@ def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
         transform's size are alive at once (input and spectrum, then spectrum and output).
         Callers pass a temporary, so the input dies here.
         """
-        spectrum = sp_fft.rfft(frames, axis=-1, workers=workers)
+        spectrum = (sp_fft.fft if cplx else sp_fft.rfft)(frames, axis=-1, workers=workers)
         del frames
         if nd > 1:
             spectrum = sp_fft.fftn(spectrum, axes=axes[:-1], overwrite_x=True, workers=workers)
         spectrum *= spec
         if nd > 1:
             spectrum = sp_fft.ifftn(spectrum, axes=axes[:-1], overwrite_x=True, workers=workers)
+        if cplx:
+            return sp_fft.ifft(spectrum, axis=-1, overwrite_x=True, workers=workers)
         return sp_fft.irfft(spectrum, n=plan.lengths[-1], axis=-1, workers=workers)
 
     if not plan.framed:

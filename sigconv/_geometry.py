@@ -178,6 +178,7 @@ class CorrelatePlan:
     flip: bool
     method: str
     dtype: np.dtype
+    separable: bool = False  # may a rank-one kernel run as 1-D passes (method="auto" only)
 
     @property
     def nd(self) -> int:
@@ -198,8 +199,9 @@ class CorrelatePlan:
 
 
 def correlate_plan(
-    in_shape, kernel_shape, mode, *, stride, dilation, boundary, cval, flip, method, dtype
-) -> CorrelatePlan:
+    in_shape, kernel_shape, mode, *, stride, dilation, boundary, cval, flip, method, dtype,
+    separable=False,
+) -> CorrelatePlan:  # fmt: skip
     """The plan of ``correlate``/``convolve`` from validated options (``valid`` may still raise
     when neither operand covers the other)."""
     nd = len(kernel_shape)
@@ -217,6 +219,7 @@ def correlate_plan(
         flip=bool(flip),
         method=method,
         dtype=np.dtype(dtype),
+        separable=bool(separable),
     )
 
 

@@ -50,11 +50,14 @@ def is_device_array(x) -> bool:
     return hasattr(x, "__cuda_array_interface__")
 
 
-def as_input_array(x, name: str, *, min_ndim: int = 0, max_ndim: int | None = None) -> np.ndarray:
+def as_input_array(
+    x, name: str, *, min_ndim: int = 0, max_ndim: int | None = None, complex_ok: bool = False
+) -> np.ndarray:
     """Turn ``x`` into an ndarray without copying where possible and check its kind and rank.
 
-    Complex, object, string and other non-real dtypes raise ``TypeError``; empty arrays and a
-    rank outside ``[min_ndim, max_ndim]`` raise ``ValueError``.
+    Object, string and other non-numeric dtypes raise ``TypeError``, and so do complex ones
+    unless ``complex_ok``; empty arrays and a rank outside ``[min_ndim, max_ndim]`` raise
+    ``ValueError``.
     """
     if hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray):
         raise TypeError(f"{name} is a device array; this operation needs a host array-like")
@@ -63,7 +66,9 @@ def as_input_array(x, name: str, *, min_ndim: int = 0, max_ndim: int | None = No
     except (ValueError, TypeError) as exc:  # ragged lists and the like
         raise TypeError(f"{name} must be a real-valued array-like; got {_describe(x)}") from exc
     kind = arr.dtype.kind
-    if kind not in "biuf":
+    if complex_ok and kind == "c":
+        pass
+    elif kind not in "biuf":
         raise TypeError(
             f"{name} must have a real numeric dtype (bool, integer or float); got dtype {arr.dtype}"
         )
@@ -172,13 +177,20 @@ class Operand(NamedTuple):
 
 
 def operand(
-    x, name: str, *, ndim: int | None = None, min_ndim: int = 0, max_ndim: int | None = None
+    x,
+    name: str,
+    *,
+    ndim: int | None = None,
+    min_ndim: int = 0,
+    max_ndim: int | None = None,
+    complex_ok: bool = False,
 ) -> Operand:
     """The one check of an array argument, host or device (no copy of device data).
 
     Host values go through :func:`as_input_array`; a device array's shape and dtype are read
     from its ``__cuda_array_interface__`` and checked by the same rules (real dtype, rank in
-    ``[min_ndim, max_ndim]`` or exactly ``ndim``, not empty).
+    ``[min_ndim, max_ndim]`` or exactly ``ndim``, not empty). ``complex_ok`` lets complex host
+    data through (device data must be real: the CUDA kernels are real).
     """
     if ndim is not None:
         rank = len(x.shape) if is_device_array(x) else np.ndim(x)
@@ -186,7 +198,7 @@ def operand(
             raise ValueError(f"{name} must have {ndim} dimensions; got shape {np.shape(x)}")
         min_ndim = max_ndim = ndim
     if not (is_device_array(x) and not isinstance(x, np.ndarray)):
-        arr = as_input_array(x, name, min_ndim=min_ndim, max_ndim=max_ndim)
+        arr = as_input_array(x, name, min_ndim=min_ndim, max_ndim=max_ndim, complex_ok=complex_ok)
         return Operand(arr, arr.shape, arr.dtype, False)
     cai = x.__cuda_array_interface__
     shape = tuple(int(v) for v in cai["shape"])

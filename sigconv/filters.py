@@ -29,6 +29,7 @@ __all__ = [
     "get_kernel",
     "identity",
     "laplacian",
+    "separable_factors",
     "sepia",
     "sharpen",
     "sobel",
@@ -398,3 +399,49 @@ def filter_image(image, name: str, *, channel_axis=None, boundary="reflect", bac
     if name == "sobel":
         return sobel(image, channel_axis=channel_axis, boundary=boundary, backend=backend)
     return apply(image, name, channel_axis=channel_axis, boundary=boundary, backend=backend)
+
+
+def separable_factors(kernel, *, rtol=None):
+    """The 1-D factors of a rank-one (separable) 2-D or 3-D kernel, or None.
+
+    ``sigconv.correlate``/``convolve`` with ``method="auto"`` run such a kernel as one 1-D pass
+    per axis (docs/contract.md §1); this returns the factors they use, for inspection or for
+    building filters by hand.
+
+    Parameters
+    ----------
+    kernel : array-like
+        A real 2-D or 3-D kernel (at most 32768 taps).
+    rtol : float, optional
+        Singular values below ``rtol`` times the largest count as zero; default 16 x float64's
+        epsilon (float32 kernels: 16 x float32's epsilon).
+
+    Returns
+    -------
+    list of ndarray or None
+        ``[f0, f1]`` (or ``[f0, f1, f2]``), float64, with ``kernel`` equal to
+        ``numpy.multiply.outer(f0, f1)`` (``...outer(outer(f0, f1), f2)``) to ``rtol``; None when
+        the kernel is not rank one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f0, f1 = separable_factors(sobel_x())
+    >>> np.allclose(np.outer(f0, f1), sobel_x())
+    True
+    >>> separable_factors(laplacian()) is None
+    True
+    """
+    from . import _separable
+
+    kernel = _validate.as_input_array(kernel, "kernel", min_ndim=2, max_ndim=3)
+    if rtol is not None:
+        rtol = _validate.check_float(rtol, "rtol")
+        if rtol < 0:
+            raise ValueError(f"rtol must be >= 0; got {rtol!r}")
+    if kernel.size > _separable.MAX_TAPS:
+        raise ValueError(
+            f"kernel must have at most {_separable.MAX_TAPS} taps; got shape {kernel.shape}"
+        )
+    dtype = np.float32 if kernel.dtype == np.float32 else np.float64
+    return _separable.factors(kernel, dtype, rtol=rtol)

@@ -1,19 +1,22 @@
 """SciPy-compatible correlation and convolution, extended with strides, dilations, boundaries,
 batch axes and backends (docs/contract.md §1).
 
-The wrappers here validate every argument, plan the call (``_geometry.correlate_plan``), pick
-the backend (``_backend.select``) and hand the plan and arrays of the compute dtype to its
-``correlate`` (``sigconv._cpu`` or ``sigconv._cuda``), which picks the method and kernels.
+The public functions hand SciPy's conventions (0-d inputs, ``axes=``, ``origin=``, result
+dtypes, complex data) to ``_dropin``, which calls the real-valued core :func:`_correlate`. The
+core validates every argument, plans the call (``_geometry.correlate_plan``), picks the backend
+(``_backend.select``) and hands the plan and arrays of the compute dtype to its ``correlate``
+(``sigconv._cpu`` or ``sigconv._cuda``), which picks the method and kernels.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
-from . import _backend, _config, _geometry, _modes, _validate
+from . import _backend, _config, _dropin, _geometry, _modes, _validate
 
 __all__ = ["convolve", "correlate", "output_shape"]
 
@@ -70,20 +73,25 @@ def correlate(
     method="auto",
     backend="auto",
     out=None,
+    axes=None,
+    origin=None,
+    dtype=None,
 ):
     """Cross-correlate ``in1`` with the kernel ``in2`` over ``in2``'s trailing axes.
 
     With ``stride=1``, ``dilation=1``, ``boundary='constant'`` and ``cval=0`` this equals
-    ``scipy.signal.correlate(in1, in2, mode)``, including the even-kernel centring of ``same``
-    and SciPy's ``valid`` rule.
+    ``scipy.signal.correlate(in1, in2, mode)``, including the even-kernel centring of ``same``,
+    SciPy's ``valid`` rule, its result dtypes and its 0-d behaviour (docs/contract.md §1 lists
+    the remaining differences). Complex ``in2`` is conjugated, as SciPy does.
 
     Parameters
     ----------
     in1 : array_like
-        Input of shape ``(*batch, *spatial)``; ``spatial`` has ``in2.ndim`` axes. Bool, integer
-        and float dtypes; any layout. Leading ``batch`` axes share the one kernel.
+        Input of shape ``(*batch, *spatial)``; ``spatial`` has ``in2.ndim`` axes (or see
+        ``axes``). Bool, integer, float and complex dtypes; any layout. Leading ``batch`` axes
+        share the one kernel. 0-d only together with a 0-d ``in2`` (their product).
     in2 : array_like
-        Kernel with 1, 2 or 3 axes.
+        Kernel with 1, 2 or 3 axes (or as many as ``in1`` with ``axes``).
     mode : {'full', 'same', 'valid'}
         ``full``: every position where kernel and input overlap; ``same``: as many outputs as
         input samples, centred as SciPy does; ``valid``: positions where one operand covers the
@@ -98,32 +106,52 @@ def correlate(
         (``cval``), ``reflect`` (edge sample repeated, ``d c b a | a b c d | d c b a``),
         ``mirror`` (edge not repeated, ``d c b | a b c d | c b a``), ``nearest`` and ``wrap``.
         An extension wider than the input repeats periodically, as ``numpy.pad`` does.
-    cval : float, optional
-        The value outside the input when ``boundary='constant'``.
+    cval : float or complex, optional
+        The value outside the input when ``boundary='constant'``: an integer for integer
+        results, possibly complex for complex ones.
     method : {'auto', 'direct', 'fft'}, optional
-        ``direct``: Numba kernels; ``fft``: scipy.fft with overlap-save; ``auto``: a cost model
-        picks the faster. Results agree to floating-point tolerance.
-        The CUDA backend has only the direct kernels: ``auto`` runs them there, ``fft`` raises.
+        ``direct``: Numba kernels (exact for integer results); ``fft``: scipy.fft with
+        overlap-save (integer results rounded, as SciPy); ``auto``: a cost model picks the
+        faster, runs a rank-one 2-D/3-D kernel as 1-D passes when that is cheaper, and uses the
+        FFT for integers only when it is provably exact. Results agree to floating-point
+        tolerance. The CUDA backend has only the direct kernels: ``auto`` runs them there,
+        ``fft`` raises.
     backend : {'auto', 'cpu', 'cuda'}, optional
         ``auto`` keeps GPU arrays (``__cuda_array_interface__``) on the GPU and uses the GPU for
         large host problems when one is present.
     out : ndarray, optional
         Array of exactly the output shape and dtype to write the result into.
+    axes : int or sequence of int, optional
+        The axes of ``in1`` the kernel acts on (1 to 3, in the kernel's axis order), as in
+        ``scipy.signal.fftconvolve``: when ``in2`` has ``in1``'s rank, the other axes
+        broadcast; when it has fewer, they are batch axes. Default: the trailing axes.
+    origin : int or sequence of int, optional
+        ``mode='same'`` only: scipy.ndimage's kernel origin, so the result equals
+        ``scipy.ndimage.correlate(in1, in2, mode=boundary, origin=origin)``. ``0`` centres an
+        even kernel the ndimage way; the default ``None`` keeps scipy.signal's centring.
+    dtype : dtype, optional
+        The result dtype; default ``numpy.result_type(in1, in2)``, as scipy.signal. Any float
+        or complex dtype (``np.float64`` gives integer inputs an unrounded float result), or an
+        integer dtype for integer and bool inputs.
 
     Returns
     -------
-    ndarray
-        Shape ``output_shape(in1.shape, in2.shape, mode, stride=..., dilation=...)``; float32
-        when both inputs are float32 (or float16), else float64. A device array when an
-        operand lives on the GPU.
+    ndarray or numpy scalar
+        Shape ``output_shape(in1.shape, in2.shape, mode, stride=..., dilation=...)`` (with
+        ``axes``: the kernel axes in place), dtype ``numpy.result_type(in1, in2)`` or
+        ``dtype``; integers exactly as SciPy's wrapping integer arithmetic gives them on the
+        direct path. A device array when an operand lives on the GPU (float32/float64 results
+        only). A NumPy scalar for two 0-d inputs.
 
     Raises
     ------
     TypeError
-        Complex, object or other non-real dtypes; arguments of the wrong type.
+        Object, string or extended-precision dtypes; a result dtype the inputs cannot give;
+        non-float results with device operands; arguments of the wrong type.
     ValueError
         Bad option values, empty inputs, a kernel with more axes than ``in1`` or more than 3,
-        ``valid`` with neither operand covering the other, ``out`` of the wrong shape.
+        ``valid`` with neither operand covering the other, ``out`` of the wrong shape, bad
+        ``axes`` or ``origin``, one 0-d operand with an array.
 
     Examples
     --------
@@ -132,9 +160,27 @@ def correlate(
     array([1., 3., 5., 7.])
     >>> correlate(np.ones((2, 6)), [1.0, 2.0, 1.0], "same", stride=2, boundary="nearest").shape
     (2, 3)
+    >>> correlate(np.array([1, 2, 3], dtype=np.uint8), np.array([1, 1], dtype=np.uint8))
+    array([1, 3, 5, 3], dtype=uint8)
+    >>> correlate([1j, 2.0], [1j])
+    array([1.+0.j, 0.-2.j])
     """
-    return _correlate(
-        in1, in2, mode, stride, dilation, boundary, cval, method, backend, out, flip=False
+    return _dropin.dispatch(
+        _correlate,
+        in1,
+        in2,
+        mode,
+        stride,
+        dilation,
+        boundary,
+        cval,
+        method,
+        backend,
+        out,
+        flip=False,
+        axes=axes,
+        origin=origin,
+        dtype=dtype,
     )
 
 
@@ -150,12 +196,16 @@ def convolve(
     method="auto",
     backend="auto",
     out=None,
+    axes=None,
+    origin=None,
+    dtype=None,
 ):
     """Convolve ``in1`` with the kernel ``in2`` over ``in2``'s trailing axes.
 
-    Exactly :func:`correlate` with ``in2`` flipped along every kernel axis; with the default
-    options equal to ``scipy.signal.convolve(in1, in2, mode)``. Parameters, returns and errors
-    are those of :func:`correlate`.
+    Exactly :func:`correlate` with ``in2`` flipped along every kernel axis and not conjugated;
+    with the default options equal to ``scipy.signal.convolve(in1, in2, mode)`` (with ``axes``,
+    ``scipy.signal.fftconvolve``; with ``origin``, ``scipy.ndimage.convolve``). Parameters,
+    returns and errors are those of :func:`correlate`.
 
     Examples
     --------
@@ -163,8 +213,22 @@ def convolve(
     >>> convolve([1.0, 2.0, 3.0], [0.0, 1.0, 0.5])
     array([0. , 1. , 2.5, 4. , 1.5])
     """
-    return _correlate(
-        in1, in2, mode, stride, dilation, boundary, cval, method, backend, out, flip=True
+    return _dropin.dispatch(
+        _correlate,
+        in1,
+        in2,
+        mode,
+        stride,
+        dilation,
+        boundary,
+        cval,
+        method,
+        backend,
+        out,
+        flip=True,
+        axes=axes,
+        origin=origin,
+        dtype=dtype,
     )
 
 
@@ -197,14 +261,33 @@ def _check_ranks(n_in, n_kernel, in_name, kernel_name):
         )
 
 
-def _correlate(in1, in2, mode, stride, dilation, boundary, cval, method, backend, out, *, flip):
+def _correlate(
+    in1,
+    in2,
+    mode,
+    stride,
+    dilation,
+    boundary,
+    cval,
+    method,
+    backend,
+    out,
+    *,
+    flip,
+    origin=None,
+    compute=None,
+    separable=False,
+):
+    """The real-valued core; ``sigconv._dropin.dispatch`` hands it float operands (complex
+    ones on the FFT path only), the ``compute`` dtype and whether rank-one kernels may run as
+    1-D passes (docs/contract.md §1)."""
     mode = _validate.check_option(mode, "mode", MODES)
     boundary = _validate.check_option(boundary, "boundary", BOUNDARIES)
     method = _validate.check_option(method, "method", METHODS)
     _validate.check_option(backend, "backend", _backend.BACKENDS)
     cval = _validate.check_float(cval, "cval")
-    a = _validate.operand(in1, "in1", min_ndim=1)
-    k = _validate.operand(in2, "in2", min_ndim=1, max_ndim=3)
+    a = _validate.operand(in1, "in1", min_ndim=1, complex_ok=True)
+    k = _validate.operand(in2, "in2", min_ndim=1, max_ndim=3, complex_ok=True)
     _check_ranks(len(a.shape), len(k.shape), "in1", "in2")
     nd = len(k.shape)
     plan = _geometry.correlate_plan(
@@ -217,8 +300,12 @@ def _correlate(in1, in2, mode, stride, dilation, boundary, cval, method, backend
         cval=cval,
         flip=flip,
         method=method,
-        dtype=_validate.compute_dtype(a, k),
+        dtype=np.dtype(compute) if compute is not None else _validate.compute_dtype(a, k),
+        separable=separable,
     )
+    if origin is not None:
+        axes = _dropin.origin_geometry(list(plan.axes), mode, k.shape, plan.dilation, origin, flip)
+        plan = dataclasses.replace(plan, axes=tuple(axes))
     ops = _backend.select(
         backend, a.array, k.array, work=plan.work, gpu_min_work=_config.CUDA_MIN_WORK
     )

@@ -1,6 +1,7 @@
 """The CPU backend of the signal API: ``correlate(plan, x, w, out)``.
 
-Picks the method (``_fft.choose_method``'s cost model for ``auto``) and, for the direct method,
+Picks the method (``_fft.choose_method``'s cost model for ``auto``, and 1-D passes for a rank-one
+kernel when ``_separable.cheaper`` says so) and, for the direct method,
 the kernel family: the row kernels (``correlate_rows.correlate3``, after splitting a strided
 last axis into its phases with ``deinterleave``) or the split-phase kernels
 (``correlate_split.correlate3_split``), by :func:`_split_wins`.
@@ -27,6 +28,18 @@ def correlate(plan, x, w, out):
     if plan.flip:
         w = np.ascontiguousarray(w[(slice(None, None, -1),) * nd])
     method = plan.method
+    if method == "auto" and plan.separable and nd > 1:
+        from .. import _separable
+
+        # the cost test first: it is cheaper than the SVD and usually decides
+        if _separable.cheaper(
+            x.shape, w.shape, plan.axes, plan.stride, plan.dilation, plan.dtype
+        ) and (fs := _separable.factors(w, plan.dtype)):
+            y = _separable.run(_direct, plan, x, fs)
+            if out is None:
+                return y
+            out[...] = y
+            return out
     if method == "auto":
         from .. import _fft
 

@@ -265,8 +265,14 @@ def test_dtype_policy_and_layouts(rng):
     x = rng.integers(-5, 5, size=(6, 8))
     w = rng.integers(-2, 3, size=(3, 2)).astype(np.int16)
     got = _cuda(correlate, x, w, "same")
+    # host integers: SciPy's integer result, exact (docs/contract.md §1); float64 on request
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, sps.correlate(x, w, "same", method="direct"))
+    got = _cuda(correlate, x, w, "same", dtype=np.float64)
     assert got.dtype == np.float64
     assert_close(got, sps.correlate(x, w, "same").astype(np.float64))
+    xc = x + 1j * x[::-1]
+    assert_close(_cuda(correlate, xc, w, "full"), sps.correlate(xc, w, "full"))
     xf = np.asfortranarray(rng.standard_normal((6, 8)).astype(np.float32))
     got = _cuda(correlate, xf[::-1, ::2], w.astype(np.float32), "full")
     assert got.dtype == np.float32
@@ -275,6 +281,20 @@ def test_dtype_policy_and_layouts(rng):
     assert mixed.dtype == np.float64
     big = rng.standard_normal((5, 5)).astype(">f8")
     assert_close(_cuda(correlate, big, w, "same"), sps.correlate(big.astype("<f8"), w, "same"))
+
+
+def test_device_operands_need_a_float_result(to_device, rng):
+    """Device data computes in float32/float64 only: complex and integer results are refused
+    with the dtype named and the alternatives given; dtype=np.float64 runs (contract §1)."""
+    x = rng.standard_normal((6, 7))
+    with pytest.raises(TypeError, match="float32/float64 only.*complex128.*backend='cpu'"):
+        correlate(to_device(x), x[:2, :2] + 1j)
+    xi = rng.integers(-3, 3, size=(6, 7))
+    with pytest.raises(TypeError, match="int64.*dtype=np.float32 or np.float64"):
+        correlate(to_device(xi), xi[:2, :2])
+    res = correlate(to_device(xi), xi[:2, :2], dtype=np.float64)
+    assert _backend.is_device_array(res)
+    assert_close(to_host(res), sps.correlate(xi.astype(float), xi[:2, :2].astype(float)))
 
 
 def test_inputs_not_modified(rng):
