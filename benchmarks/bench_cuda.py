@@ -88,7 +88,7 @@ class GpuConvLayer:
         import sigconv.nn.functional as F
 
         sys.path.insert(0, os.path.dirname(__file__))
-        from cases_nn_conv import LAYERS
+        from workloads import LAYERS
 
         _, xs, ws, self.padding = LAYERS[layer]
         rng = np.random.default_rng(0)

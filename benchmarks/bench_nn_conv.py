@@ -6,17 +6,16 @@ both gradients against PyTorch (or, without it, against a float64 run of the oth
 Cold compile and start-up times are in ``bench_startup.py``.
 """
 
+import os
+import sys
+
 import numpy as np
 
 import sigconv.nn.functional as F
 
-LAYERS = {
-    "W5a": ((64, 1, 28, 28), (6, 1, 5, 5), 2),
-    "W5b": ((64, 6, 14, 14), (16, 6, 5, 5), 0),
-    "W5c": ((32, 64, 56, 56), (64, 64, 3, 3), 1),
-    "W5d": ((32, 16, 16000), (32, 16, 9), 0),
-    "W5e": ((8, 8, 32, 32, 32), (16, 8, 3, 3, 3), 1),
-}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from workloads import layer  # noqa: E402
 
 
 def _check(x, w, b, g, padding, y, gx, gw):
@@ -49,13 +48,9 @@ class _Layer:
     workload = None
 
     def setup(self):
-        xs, ws, self.padding = LAYERS[self.workload]
-        rng = np.random.default_rng(0)
-        self.x = rng.standard_normal(xs).astype(np.float32)
-        self.w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(np.float32)
-        self.b = rng.standard_normal(ws[0]).astype(np.float32)
+        self.x, self.w, self.b, self.padding = layer(self.workload)
         y = F.conv(self.x, self.w, self.b, padding=self.padding)
-        self.g = rng.standard_normal(y.shape).astype(np.float32)
+        self.g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
         gx, gw, _ = F.conv_backward(self.g, self.x, self.w, padding=self.padding)
         _check(self.x, self.w, self.b, self.g, self.padding, y, gx, gw)
 

@@ -8,6 +8,7 @@ against an independent SciPy computation before anything is timed. ``compare.py`
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -15,6 +16,23 @@ import numpy as np
 import scipy.signal as sps
 
 from sigconv import convolve, correlate
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from workloads import (  # noqa: E402
+    GAUSSIANS,
+    W1_MODES,
+    W1_TAPS,
+    W2_SIZES,
+    W3_SHAPE,
+    W3_SIZES,
+    W4_GEOMETRIES,
+    gaussian,
+    w1,
+    w2,
+    w3,
+    w4,
+)
 
 
 def _threads():
@@ -35,15 +53,13 @@ def _check(got, want, rtol=1e-3):
 class W1AudioFIR:
     """441,000 samples (10 s at 44.1 kHz) through FIR filters of 31, 255 and 1023 taps."""
 
-    params = ([31, 255, 1023], ["same", "valid"])
+    params = (list(W1_TAPS), list(W1_MODES))
     param_names = ["taps", "mode"]
     timeout = 300
 
     def setup(self, taps, mode):
         _threads()
-        rng = np.random.default_rng(0)
-        self.x = rng.standard_normal(441_000).astype(np.float32)
-        self.h = (rng.standard_normal(taps) / np.sqrt(taps)).astype(np.float32)
+        self.x, self.h = w1(taps)
         _check(convolve(self.x, self.h, mode), sps.oaconvolve(self.x, self.h, mode))
 
     def time_convolve(self, taps, mode):
@@ -56,15 +72,13 @@ class W1AudioFIR:
 class W2ImageFilter:
     """A 2048 x 2048 image filtered with 3x3, 7x7 and 15x15 kernels (zero padding, same)."""
 
-    params = [3, 7, 15]
+    params = list(W2_SIZES)
     param_names = ["k"]
     timeout = 300
 
     def setup(self, k):
         _threads()
-        rng = np.random.default_rng(0)
-        self.x = rng.standard_normal((2048, 2048)).astype(np.float32)
-        self.w = (rng.standard_normal((k, k)) / k).astype(np.float32)
+        self.x, self.w = w2(k)
         _check(correlate(self.x, self.w, "same"), sps.correlate(self.x, self.w, "same"))
 
     def time_correlate(self, k):
@@ -77,7 +91,7 @@ class W2ImageFilter:
 class W3VolumeFilter:
     """A 256^3 volume filtered with 3^3 and 7^3 kernels (zero padding, same)."""
 
-    params = [3, 7]
+    params = list(W3_SIZES)
     param_names = ["k"]
     timeout = 600
     number = 1
@@ -85,9 +99,7 @@ class W3VolumeFilter:
 
     def setup(self, k):
         _threads()
-        rng = np.random.default_rng(0)
-        self.x = rng.standard_normal((256, 256, 256), dtype=np.float32)
-        self.w = (rng.standard_normal((k, k, k)) / k**1.5).astype(np.float32)
+        self.x, self.w = w3(k)
         want = sps.fftconvolve(self.x, self.w[::-1, ::-1, ::-1], "same")
         _check(correlate(self.x, self.w, "same"), want)
 
@@ -103,7 +115,7 @@ class W3VolumeFilter:
         Measured in a fresh process: peak RSS during the call minus the RSS just before it
         (input already allocated, JIT warm), plus the input itself.
         """
-        return _footprint_ratio((256, 256, 256), (k, k, k))
+        return _footprint_ratio(W3_SHAPE, (k, k, k))
 
     track_footprint_over_input.unit = "x input"
 
@@ -148,20 +160,17 @@ def _footprint_ratio(shape, kshape) -> float:
 class W4Geometry:
     """1024 x 1024, 3x3: stride 2, and dilation 4 (same)."""
 
-    params = ["stride 2", "dilation 4"]
+    params = list(W4_GEOMETRIES)
     param_names = ["geometry"]
     timeout = 300
 
     def setup(self, geometry):
         _threads()
-        rng = np.random.default_rng(0)
-        self.x = rng.standard_normal((1024, 1024)).astype(np.float32)
-        self.w = (rng.standard_normal((3, 3)) / 3).astype(np.float32)
-        if geometry == "stride 2":
-            self.kw = {"stride": 2}
+        self.x, self.w = w4()
+        self.kw = W4_GEOMETRIES[geometry]
+        if "stride" in self.kw:
             want = sps.correlate(self.x, self.w, "same")[::2, ::2]
         else:
-            self.kw = {"dilation": 4}
             wd = np.zeros((9, 9), dtype=np.float32)
             wd[::4, ::4] = self.w
             want = sps.correlate(self.x, wd, "same")
@@ -177,17 +186,13 @@ class W4Geometry:
 class W1ComplexFIR:
     """W1c: 441,000 complex64 samples (IQ) through complex FIR filters (issue 15)."""
 
-    params = ([31, 255, 1023], ["same", "valid"])
+    params = (list(W1_TAPS), list(W1_MODES))
     param_names = ["taps", "mode"]
     timeout = 300
 
     def setup(self, taps, mode):
         _threads()
-        rng = np.random.default_rng(0)
-        n = 441_000
-        self.x = (rng.standard_normal(n) + 1j * rng.standard_normal(n)).astype(np.complex64)
-        h = (rng.standard_normal(taps) + 1j * rng.standard_normal(taps)) / np.sqrt(taps)
-        self.h = h.astype(np.complex64)
+        self.x, self.h = w1(taps, complex_=True)
         want = sps.oaconvolve(self.x, self.h, mode)
         got = convolve(self.x, self.h, mode)
         assert got.dtype == np.complex64 and got.shape == want.shape
@@ -201,7 +206,7 @@ class SeparableGaussian:
     """W2g/W3g: a 15x15 Gaussian on 2048^2 and a 7^3 Gaussian on 256^3, run as 1-D passes
     (scipy.ndimage.gaussian_filter's own weights; issue 15)."""
 
-    params = ["2048^2 15x15", "256^3 7^3"]
+    params = list(GAUSSIANS)
     param_names = ["case"]
     timeout = 600
 
@@ -209,17 +214,8 @@ class SeparableGaussian:
         import scipy.ndimage as ndi
 
         _threads()
-        rng = np.random.default_rng(0)
-        sigma, radius, shape = (2.0, 7, (2048, 2048)) if "15" in case else (1.0, 3, (256,) * 3)
-        t = np.arange(-radius, radius + 1)
-        g = np.exp(-0.5 / sigma**2 * t**2)
-        g /= g.sum()
-        w = g
-        for _ in shape[1:]:
-            w = np.multiply.outer(w, g)
-        self.x = rng.standard_normal(shape, dtype=np.float32)
-        self.w = w.astype(np.float32)
-        want = ndi.gaussian_filter(self.x, sigma, mode="constant", truncate=radius / sigma)
+        self.x, self.w, sigma, truncate = gaussian(case)
+        want = ndi.gaussian_filter(self.x, sigma, mode="constant", truncate=truncate)
         _check(correlate(self.x, self.w, "same"), want)
 
     def time_correlate(self, case):

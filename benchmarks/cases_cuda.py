@@ -160,7 +160,7 @@ def _without_tf32(torch, fn):
 def _cases():
     if not _backend.gpu_present():
         return []
-    from cases_nn_conv import LAYERS
+    from workloads import LAYERS
 
     cases = [
         _filter_case("GPU-W2", "2048^2 3x3 same", (2048, 2048), (3, 3)),

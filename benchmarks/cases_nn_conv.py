@@ -9,27 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 from compare import Case
+from workloads import LAYERS, layer
 
 import sigconv.nn.functional as F
 
-# workload: (x shape, weight shape, padding)
-LAYERS = {
-    "W5a": ("LeNet conv1", (64, 1, 28, 28), (6, 1, 5, 5), 2),
-    "W5b": ("LeNet conv2", (64, 6, 14, 14), (16, 6, 5, 5), 0),
-    "W5c": ("VGG 64ch 56^2", (32, 64, 56, 56), (64, 64, 3, 3), 1),
-    "W5d": ("audio 1-D", (32, 16, 16000), (32, 16, 9), 0),
-    "W5e": ("volume 3-D", (8, 8, 32, 32, 32), (16, 8, 3, 3, 3), 1),
-}
 PASSES = ("fwd", "bwd-x", "bwd-w", "fwd+bwd")
 
 
-def _data(xs, ws, padding):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(xs).astype(np.float32)
-    w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(np.float32)
-    b = rng.standard_normal(ws[0]).astype(np.float32)
+def _data(workload):
+    x, w, b, padding = layer(workload)
     y = F.conv(x, w, b, padding=padding)
-    g = rng.standard_normal(y.shape).astype(np.float32)
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
     return x, w, b, g
 
 
@@ -76,10 +66,10 @@ def _torch(kind, x, w, b, g, padding):
 
 
 def _case(workload, kind):
-    title, xs, ws, padding = LAYERS[workload]
+    padding = LAYERS[workload][3]
 
     def setup():
-        x, w, b, g = _data(xs, ws, padding)
+        x, w, b, g = _data(workload)
         impls = {"sigconv": _ours(kind, x, w, b, g, padding)}
         peer = _torch(kind, x, w, b, g, padding)
         if peer is not None:

@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 from compare import Case
+from workloads import POOLS as SHAPES
 
 from sigconv.nn import functional as F
-
-SHAPES = {
-    "28": ((64, 16, 28, 28), 2, 2, 0),
-    "56": ((32, 64, 56, 56), 3, 2, 1),
-    "3d": ((8, 16, 32, 32, 32), 2, 2, 0),
-}
 
 
 def _data(shape):

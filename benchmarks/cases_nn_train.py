@@ -17,11 +17,7 @@ import time
 
 import numpy as np
 from compare import Case
-
-N_TRAIN = 12_000
-BATCH = 64
-LR = 0.01
-MOMENTUM = 0.9
+from workloads import BATCH, LR, MOMENTUM, N_TRAIN  # noqa: E402  (one definition of W6)
 
 
 def digits_28(n_train: int = N_TRAIN, seed: int = 0):

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.ndimage as ndi
 import scipy.signal as sps
 from compare import Case
+from workloads import W1_MODES, W1_TAPS, W2_SIZES, W3_SIZES, gaussian, w1, w2, w3, w4
 
 from sigconv import convolve, correlate
 
@@ -32,15 +33,9 @@ except ImportError:  # peers that are not installed are left out
     torch = None
 
 
-def _rng():
-    return np.random.default_rng(2026)
-
-
 def _w1(taps: int, mode: str):
     def setup():
-        rng = _rng()
-        x = rng.standard_normal(441_000).astype(np.float32)
-        h = (rng.standard_normal(taps) / np.sqrt(taps)).astype(np.float32)
+        x, h = w1(taps)
         impls = {
             "sigconv": lambda: convolve(x, h, mode),
             "numpy.convolve": lambda: np.convolve(x, h, mode),
@@ -60,9 +55,7 @@ def _w1(taps: int, mode: str):
 
 def _w2(k: int):
     def setup():
-        rng = _rng()
-        x = rng.standard_normal((2048, 2048)).astype(np.float32)
-        w = (rng.standard_normal((k, k)) / k).astype(np.float32)
+        x, w = w2(k)
         impls = {
             "sigconv": lambda: correlate(x, w, "same"),
             "scipy.ndimage.correlate": lambda: ndi.correlate(x, w, mode="constant"),
@@ -78,9 +71,7 @@ def _w2(k: int):
 
 def _w3(k: int):
     def setup():
-        rng = _rng()
-        x = rng.standard_normal((256, 256, 256)).astype(np.float32)
-        w = (rng.standard_normal((k, k, k)) / k**1.5).astype(np.float32)
+        x, w = w3(k)
         wf = np.ascontiguousarray(w[::-1, ::-1, ::-1])
         impls = {
             "sigconv": lambda: correlate(x, w, "same"),
@@ -97,9 +88,7 @@ def _w3(k: int):
 
 def _w4_stride():
     def setup():
-        rng = _rng()
-        x = rng.standard_normal((1024, 1024)).astype(np.float32)
-        w = (rng.standard_normal((3, 3)) / 3).astype(np.float32)
+        x, w = w4()
         impls = {
             "sigconv": lambda: correlate(x, w, "same", stride=2),
             "scipy.signal.correlate[::2,::2]": lambda: sps.correlate(x, w, "same")[::2, ::2],
@@ -119,9 +108,7 @@ def _w4_stride():
 
 def _w4_dilation():
     def setup():
-        rng = _rng()
-        x = rng.standard_normal((1024, 1024)).astype(np.float32)
-        w = (rng.standard_normal((3, 3)) / 3).astype(np.float32)
+        x, w = w4()
         wd = np.zeros((9, 9), dtype=np.float32)
         wd[::4, ::4] = w  # the zero-stuffed kernel users build today
         impls = {
@@ -139,21 +126,11 @@ def _w4_dilation():
     return Case("W4", "1024^2 3x3 dilation 4 same", setup, repeat=9)
 
 
-def _gauss1d(sigma: float, radius: int) -> np.ndarray:
-    """scipy.ndimage.gaussian_filter's 1-D weights (its formula, in float64, normalised)."""
-    t = np.arange(-radius, radius + 1, dtype=np.float64)
-    g = np.exp(-0.5 / sigma**2 * t**2)
-    return g / g.sum()
-
-
 def _w1_complex(taps: int, mode: str):
     """W1c: a complex64 FIR (IQ samples, complex taps) at W1's sizes."""
 
     def setup():
-        rng = _rng()
-        x = (rng.standard_normal(441_000) + 1j * rng.standard_normal(441_000)).astype(np.complex64)
-        h = (rng.standard_normal(taps) + 1j * rng.standard_normal(taps)) / np.sqrt(taps)
-        h = h.astype(np.complex64)
+        x, h = w1(taps, complex_=True)
         impls = {
             "sigconv": lambda: convolve(x, h, mode),
             "scipy.signal.oaconvolve": lambda: sps.oaconvolve(x, h, mode),
@@ -170,14 +147,11 @@ def _w2_gauss():
     """W2g: 15x15 Gaussian (sigma 2, truncate 3.5: radius 7, ndimage's own weights)."""
 
     def setup():
-        rng = _rng()
-        x = rng.standard_normal((2048, 2048)).astype(np.float32)
-        g = _gauss1d(2.0, 7)
-        w = np.outer(g, g).astype(np.float32)
+        x, w, sigma, truncate = gaussian("2048^2 15x15")
         impls = {
             "sigconv": lambda: correlate(x, w, "same"),
             "scipy.ndimage.gaussian_filter": lambda: ndi.gaussian_filter(
-                x, 2.0, mode="constant", truncate=3.5
+                x, sigma, mode="constant", truncate=truncate
             ),
             "scipy.ndimage.correlate": lambda: ndi.correlate(x, w, mode="constant"),
             "scipy.signal.correlate auto": lambda: sps.correlate(x, w, "same"),
@@ -194,14 +168,11 @@ def _w3_gauss():
     """W3g: 7^3 Gaussian (sigma 1, truncate 3: radius 3, ndimage's own weights)."""
 
     def setup():
-        rng = _rng()
-        x = rng.standard_normal((256, 256, 256)).astype(np.float32)
-        g = _gauss1d(1.0, 3)
-        w = np.multiply.outer(np.outer(g, g), g).astype(np.float32)
+        x, w, sigma, truncate = gaussian("256^3 7^3")
         impls = {
             "sigconv": lambda: correlate(x, w, "same"),
             "scipy.ndimage.gaussian_filter": lambda: ndi.gaussian_filter(
-                x, 1.0, mode="constant", truncate=3.0
+                x, sigma, mode="constant", truncate=truncate
             ),
             "scipy.ndimage.correlate": lambda: ndi.correlate(x, w, mode="constant"),
             "scipy.signal.fftconvolve": lambda: sps.fftconvolve(x, w, "same"),
@@ -215,10 +186,10 @@ def _w3_gauss():
 
 
 CASES = (
-    [_w1(taps, mode) for taps in (31, 255, 1023) for mode in ("same", "valid")]
-    + [_w2(k) for k in (3, 7, 15)]
-    + [_w3(k) for k in (3, 7)]
+    [_w1(taps, mode) for taps in W1_TAPS for mode in W1_MODES]
+    + [_w2(k) for k in W2_SIZES]
+    + [_w3(k) for k in W3_SIZES]
     + [_w4_stride(), _w4_dilation()]
-    + [_w1_complex(taps, mode) for taps in (31, 255, 1023) for mode in ("same", "valid")]
+    + [_w1_complex(taps, mode) for taps in W1_TAPS for mode in W1_MODES]
     + [_w2_gauss(), _w3_gauss()]
 )
