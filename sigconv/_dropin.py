@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _backend, _complex, _dtypes, _geometry, _validate
+from . import _backend, _complex, _dtypes, _geometry, _modes, _validate
 from ._geometry import AxisGeometry
 
 __all__ = ["dispatch", "origin_geometry"]
@@ -205,9 +205,7 @@ def dispatch(
             _validate.check_out(out, (), rdt)[...] = value
             return out
         return value[()]
-    _validate.check_option(
-        boundary, "boundary", ("constant", "reflect", "mirror", "nearest", "wrap")
-    )
+    _validate.check_option(boundary, "boundary", _modes.BOUNDARIES)
     cval = _check_cval(cval, rdt, boundary)
 
     def compute(x, w):
