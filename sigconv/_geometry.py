@@ -448,12 +448,6 @@ class PoolPlan:
         return math.prod(self.shape[2:])
 
 
-def check_bool(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool; got {value!r} (type {type(value).__name__})")
-    return bool(value)
-
-
 def pool_stride(stride, kernel, name: str = "stride") -> tuple[int, ...]:
     # PyTorch: None (or an empty sequence) means stride = kernel_size.
     if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0):
@@ -481,7 +475,7 @@ def pool_plan(
     s = pool_stride(stride, k)
     p = _validate.int_tuple(padding, "padding", nd, minimum=0)
     d = _validate.int_tuple(dilation, "dilation", nd)
-    ceil_mode = check_bool(ceil_mode, "ceil_mode")
+    ceil_mode = _validate.check_bool(ceil_mode, "ceil_mode")
     for kk, pp in zip(k, p):
         if pp > kk // 2:
             raise ValueError(

@@ -17,10 +17,12 @@ import numpy as np
 __all__ = [
     "Operand",
     "as_input_array",
+    "check_bool",
     "check_float",
     "check_option",
     "check_out",
     "compute_dtype",
+    "generator",
     "int_tuple",
     "is_device_array",
     "operand",
@@ -125,6 +127,26 @@ def check_option(value, name: str, options: Sequence[str]) -> str:
     if value not in options:
         raise ValueError(f"{name} must be one of {list(options)}; got {value!r}")
     return value
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` as a Python bool (``bool`` or ``numpy.bool_`` only: 0 and 1 are not flags)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool; got {_describe(value)}")
+    return bool(value)
+
+
+def generator(rng, name: str = "rng") -> np.random.Generator:
+    """``rng`` as a numpy Generator: None (fresh entropy), an int seed or a Generator."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (
+        isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, (bool, np.bool_))
+    ):
+        return np.random.default_rng(rng)
+    raise TypeError(
+        f"{name} must be None, an int seed or a numpy.random.Generator; got {_describe(rng)}"
+    )
 
 
 def check_float(value, name: str, *, finite: bool = True) -> float:

@@ -1,4 +1,5 @@
-"""Numba CPU kernels of the multi-channel (CNN) convolution and its gradients.
+"""The CPU backend of the CNN convolution: ``conv``, ``conv_backward``, ``conv_transpose`` (each
+``(plan, arrays)``) over the host drivers ``forward``, ``grad_weight`` and ``grad_input_padded``.
 
 Every array here is canonical: 3 spatial axes (1-D and 2-D problems get leading singleton
 axes), native-endian, C-contiguous, float32 or float64, already validated. The input has been

@@ -22,8 +22,9 @@ import numpy as np
 from scipy.special import expit
 
 from .. import _validate
+from .._validate import check_bool, generator
 from . import _device
-from ._operands import check_bool, check_int, generator, on_cuda, operand, same_shape
+from ._operands import check_int, on_cuda, operand, same_shape
 
 __all__ = [
     "dropout",

@@ -9,6 +9,7 @@ arrays in the compute dtype to the backend ``_backend.select`` picks (``sigconv.
 from __future__ import annotations
 
 from .. import _backend, _config, _geometry, _modes, _validate
+from . import _operands
 
 __all__ = ["conv", "conv_backward", "conv_transpose"]
 
@@ -30,20 +31,6 @@ def _check_bias(bias, cout):
             f"bias must have shape ({cout},) (one per output channel); got {tuple(bias.shape)}"
         )
     return bias
-
-
-def _need(need):
-    if isinstance(need, str):
-        need = (need,)
-    try:
-        items = tuple(need)
-    except TypeError:
-        raise TypeError(
-            f"need must be a sequence of names from {list(_NEEDS)}; got {need!r}"
-        ) from None
-    for item in items:
-        _validate.check_option(item, "need", _NEEDS)
-    return items
 
 
 def _select(backend, plan, *operands, work):
@@ -174,7 +161,7 @@ def conv_backward(
     >>> gx is None and gb is None
     True
     """
-    need = _need(need)
+    need = _operands.check_need(need, _NEEDS)
     x = _validate.operand(x, "x", min_ndim=3, max_ndim=5)
     weight = _validate.operand(weight, "weight", ndim=len(x.shape))
     grad_out = _validate.operand(grad_out, "grad_out", ndim=len(x.shape))

@@ -63,12 +63,6 @@ def same_shape(a, ref, name: str, ref_name: str) -> None:
         )
 
 
-def check_bool(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool; got {value!r} (type {type(value).__name__})")
-    return bool(value)
-
-
 def check_int(value, name: str) -> int:
     if not isinstance(value, (numbers.Integral, np.integer)) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int; got {value!r} (type {type(value).__name__})")
@@ -90,17 +84,3 @@ def check_need(need, options) -> tuple[str, ...]:
     for item in items:
         _validate.check_option(item, "need", options)
     return items
-
-
-def generator(rng) -> np.random.Generator:
-    """``rng`` as a numpy Generator: None (fresh entropy), an int seed or a Generator."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (
-        isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, (bool, np.bool_))
-    ):
-        return np.random.default_rng(rng)
-    raise TypeError(
-        f"rng must be None, an int seed or a numpy.random.Generator; got {rng!r} "
-        f"(type {type(rng).__name__})"
-    )

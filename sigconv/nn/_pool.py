@@ -19,128 +19,28 @@ and the arrays in the compute dtype.
 
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
-
-from .. import _backend, _geometry, _validate
+from .. import _backend, _validate
+from ._pool_args import (
+    avg_plan,
+    compute_dtype,
+    indices_operand,
+    lp_plan,
+    max_plan,
+    pooled_input,
+    run,
+    stochastic_plan,
+)
 
 __all__ = [
     "avg_pool",
     "avg_pool_backward",
-    "global_avg_pool",
-    "global_avg_pool_backward",
-    "global_max_pool",
-    "global_max_pool_backward",
     "lp_pool",
     "lp_pool_backward",
     "max_pool",
     "max_pool_backward",
-    "spectral_pool",
-    "spectral_pool_backward",
     "stochastic_pool",
     "stochastic_pool_backward",
 ]
-
-
-# --- validation ------------------------------------------------------------------------------
-
-
-def _x(x, name: str = "x") -> _validate.Operand:
-    """The pooled input: a non-empty ``(N, C, *spatial)`` array with 1 to 3 spatial axes."""
-    return _validate.operand(x, name, min_ndim=3, max_ndim=5)
-
-
-def _grad(grad_out, plan, name="grad_out") -> _validate.Operand:
-    return _validate.check_shape(_validate.operand(grad_out, name), plan.out_shape, name)
-
-
-def _indices(indices, plan, name="indices") -> _validate.Operand:
-    """Host indices: integer dtype, the output's shape, flat indices inside one plane (int64).
-    Device indices are checked for shape only (their values stay on the device; the kernels
-    ignore an index out of range rather than write out of bounds)."""
-    op = _validate.check_shape(_validate.operand(indices, name), plan.out_shape, name)
-    if op.dtype.kind not in "iu":
-        raise TypeError(f"{name} must have an integer dtype; got dtype {op.dtype}")
-    if op.on_device:
-        return op
-    lo, hi = int(op.array.min()), int(op.array.max())
-    if lo < 0 or hi >= plan.plane:
-        raise ValueError(
-            f"{name} must be flat indices into each (n, c) spatial plane, in [0, {plan.plane}); "
-            f"got values in [{lo}, {hi}]"
-        )
-    return op._replace(array=_validate.to_compute(op.array, np.int64))
-
-
-def _run(backend, name, plan, *operands, **options):
-    """The one dispatch: ``plan`` and the operands (compute dtype; indices int64) to the
-    backend's function ``name``."""
-    ops = _backend.select(backend, *(op.array for op in operands if op is not None))
-    arrays = [None if op is None else op.compute(plan.dtype) for op in operands]
-    return getattr(ops, name)(plan, *arrays, **options)
-
-
-def _divisor(divisor_override):
-    if divisor_override is None:
-        return None
-    if not isinstance(divisor_override, (numbers.Integral, np.integer)) or isinstance(
-        divisor_override, (bool, np.bool_)
-    ):
-        raise TypeError(
-            f"divisor_override must be None or a non-zero int; got {divisor_override!r} "
-            f"(type {type(divisor_override).__name__})"
-        )
-    if divisor_override == 0:
-        raise ValueError("divisor_override must be None or a non-zero int; got 0")
-    return int(divisor_override)
-
-
-def _norm_type(norm_type) -> float:
-    p = _validate.check_float(norm_type, "norm_type", finite=False)
-    if np.isnan(p) or p == 0.0:
-        raise ValueError(f"norm_type must be a non-zero number or +-inf; got {norm_type!r}")
-    return p
-
-
-def _max_plan(shape, dtype, kernel_size, stride, padding, dilation, ceil_mode):
-    return _geometry.pool_plan(
-        shape, dtype, kernel_size, stride, padding, dilation, ceil_mode, check_windows=True
-    )
-
-
-def _avg_plan(
-    shape, dtype, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
-):
-    return _geometry.pool_plan(
-        shape, dtype, kernel_size, stride, padding, 1, ceil_mode,
-        count_include_pad=_geometry.check_bool(count_include_pad, "count_include_pad"),
-        divisor=_divisor(divisor_override),
-    )  # fmt: skip
-
-
-def _lp_plan(shape, dtype, norm_type, kernel_size, stride, ceil_mode):
-    p = _norm_type(norm_type)
-    return _geometry.pool_plan(shape, dtype, kernel_size, stride, 0, 1, ceil_mode, norm_type=p)
-
-
-def _stoch_plan(shape, dtype, kernel_size, stride, training):
-    training = _geometry.check_bool(training, "training")
-    return _geometry.pool_plan(shape, dtype, kernel_size, stride, 0, 1, False, training=training)
-
-
-def _output_size(output_size, spatial) -> tuple[int, ...]:
-    out = _validate.int_tuple(output_size, "output_size", len(spatial))
-    if any(o > n for o, n in zip(out, spatial)):
-        raise ValueError(
-            f"output_size must not exceed the input's spatial shape {tuple(spatial)} in any "
-            f"axis; got {out}"
-        )
-    return out
-
-
-def _dtype(*operands):
-    return _validate.compute_dtype(*operands)
 
 
 # --- max pooling -----------------------------------------------------------------------------
@@ -200,10 +100,10 @@ def max_pool(
     >>> F.max_pool(x, 3, stride=1, padding=1).shape
     (1, 1, 4, 4)
     """
-    x = _x(x)
-    plan = _max_plan(x.shape, _dtype(x), kernel_size, stride, padding, dilation, ceil_mode)
-    return_indices = _geometry.check_bool(return_indices, "return_indices")
-    return _run(backend, "max_pool", plan, x, return_indices=return_indices)
+    x = pooled_input(x)
+    plan = max_plan(x.shape, compute_dtype(x), kernel_size, stride, padding, dilation, ceil_mode)
+    return_indices = _validate.check_bool(return_indices, "return_indices")
+    return run(backend, "max_pool", plan, x, return_indices=return_indices)
 
 
 def max_pool_backward(
@@ -236,11 +136,11 @@ def max_pool_backward(
            [0., 0., 0., 0.],
            [0., 1., 0., 1.]])
     """
-    x = _x(x)
+    x = pooled_input(x)
     g = _validate.operand(grad_out, "grad_out")
-    plan = _max_plan(x.shape, _dtype(x, g), kernel_size, stride, padding, dilation, ceil_mode)
+    plan = max_plan(x.shape, compute_dtype(x, g), kernel_size, stride, padding, dilation, ceil_mode)
     g = _validate.check_shape(g, plan.out_shape, "grad_out")
-    idx = _indices(indices, plan)
+    idx = indices_operand(indices, plan)
     ops = _backend.select(backend, g.array, x.array, idx.array)
     return ops.max_pool_backward(plan, g.compute(plan.dtype), x.compute(plan.dtype), idx.array)
 
@@ -284,12 +184,12 @@ def avg_pool(
     >>> F.avg_pool(x, 3, stride=1, padding=1, count_include_pad=False)[0, 0, 0]
     array([2.5, 3. , 4. , 4.5])
     """
-    x = _x(x)
-    plan = _avg_plan(
-        x.shape, _dtype(x), kernel_size, stride, padding, ceil_mode, count_include_pad,
+    x = pooled_input(x)
+    plan = avg_plan(
+        x.shape, compute_dtype(x), kernel_size, stride, padding, ceil_mode, count_include_pad,
         divisor_override,
     )  # fmt: skip
-    return _run(backend, "avg_pool", plan, x)
+    return run(backend, "avg_pool", plan, x)
 
 
 def avg_pool_backward(
@@ -316,10 +216,10 @@ def avg_pool_backward(
     array([[0.25, 0.25, 0.25, 0.25],
            [0.25, 0.25, 0.25, 0.25]])
     """
-    x = _x(x)
+    x = pooled_input(x)
     g = _validate.operand(grad_out, "grad_out")
-    plan = _avg_plan(
-        x.shape, _dtype(x, g), kernel_size, stride, padding, ceil_mode, count_include_pad,
+    plan = avg_plan(
+        x.shape, compute_dtype(x, g), kernel_size, stride, padding, ceil_mode, count_include_pad,
         divisor_override,
     )  # fmt: skip
     g = _validate.check_shape(g, plan.out_shape, "grad_out")
@@ -353,9 +253,9 @@ def lp_pool(x, norm_type=2.0, kernel_size=2, stride=None, *, ceil_mode=False, ba
     array([[[[10., 18.],
              [42., 50.]]]])
     """
-    x = _x(x)
-    plan = _lp_plan(x.shape, _dtype(x), norm_type, kernel_size, stride, ceil_mode)
-    return _run(backend, "lp_pool", plan, x)
+    x = pooled_input(x)
+    plan = lp_plan(x.shape, compute_dtype(x), norm_type, kernel_size, stride, ceil_mode)
+    return run(backend, "lp_pool", plan, x)
 
 
 def lp_pool_backward(
@@ -376,26 +276,14 @@ def lp_pool_backward(
     array([[1., 1., 1., 1.],
            [1., 1., 1., 1.]])
     """
-    x = _x(x)
+    x = pooled_input(x)
     g = _validate.operand(grad_out, "grad_out")
-    plan = _lp_plan(x.shape, _dtype(x, g), norm_type, kernel_size, stride, ceil_mode)
+    plan = lp_plan(x.shape, compute_dtype(x, g), norm_type, kernel_size, stride, ceil_mode)
     g = _validate.check_shape(g, plan.out_shape, "grad_out")
-    return _run(backend, "lp_pool_backward", plan, g, x)
+    return run(backend, "lp_pool_backward", plan, g, x)
 
 
 # --- stochastic pooling ----------------------------------------------------------------------
-
-
-def _generator(rng) -> np.random.Generator:
-    if rng is None or isinstance(rng, (numbers.Integral, np.integer)):
-        if isinstance(rng, (bool, np.bool_)):
-            raise TypeError(f"rng must be None, an int seed or a numpy Generator; got {rng!r}")
-        return np.random.default_rng(rng)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    raise TypeError(
-        f"rng must be None, an int seed or a numpy.random.Generator; got {type(rng).__name__}"
-    )
 
 
 def stochastic_pool(
@@ -443,13 +331,13 @@ def stochastic_pool(
     array([[[[ 4.2  ,  5.444],
              [10.905, 12.84 ]]]])
     """
-    x = _x(x)
-    plan = _stoch_plan(x.shape, _dtype(x), kernel_size, stride, training)
-    return_indices = _geometry.check_bool(return_indices, "return_indices")
+    x = pooled_input(x)
+    plan = stochastic_plan(x.shape, compute_dtype(x), kernel_size, stride, training)
+    return_indices = _validate.check_bool(return_indices, "return_indices")
     if return_indices and not plan.training:
         raise ValueError("return_indices=True needs training=True (inference draws nothing)")
-    gen = _generator(rng) if plan.training else None
-    return _run(backend, "stochastic_pool", plan, x, rng=gen, return_indices=return_indices)
+    gen = _validate.generator(rng) if plan.training else None
+    return run(backend, "stochastic_pool", plan, x, rng=gen, return_indices=return_indices)
 
 
 def stochastic_pool_backward(
@@ -472,197 +360,17 @@ def stochastic_pool_backward(
     >>> g.shape, float(g.sum())  # one 1 per window, at the sampled position
     ((1, 1, 4, 4), 4.0)
     """
-    x = _x(x)
+    x = pooled_input(x)
     g = _validate.operand(grad_out, "grad_out")
-    plan = _stoch_plan(x.shape, _dtype(x, g), kernel_size, stride, training)
+    plan = stochastic_plan(x.shape, compute_dtype(x, g), kernel_size, stride, training)
     if plan.training and indices is None:
         raise ValueError(
             "indices is required with training=True: pass the indices stochastic_pool "
             "returned with return_indices=True"
         )
     g = _validate.check_shape(g, plan.out_shape, "grad_out")
-    idx = _indices(indices, plan) if plan.training else None
+    idx = indices_operand(indices, plan) if plan.training else None
     ops = _backend.select(backend, g.array, x.array, None if idx is None else idx.array)
     return ops.stochastic_pool_backward(
         plan, g.compute(plan.dtype), x.compute(plan.dtype), None if idx is None else idx.array
     )
-
-
-# --- spectral pooling ------------------------------------------------------------------------
-
-
-def spectral_pool(x, output_size, *, backend="auto"):
-    """Spectral pooling (Rippel et al. 2015): keep the lowest frequencies of each plane.
-
-    Per spatial axis of length ``n`` pooled to ``m``: real DFT, keep the frequencies
-    ``|f| < m / 2`` (the centred ``m``-crop of the shifted spectrum); when ``m`` is even and
-    smaller than ``n`` the output's Nyquist bin is the mean of the input's ``+m/2`` and
-    ``-m/2`` bins (its real part), which keeps the result real and the map linear (and real
-    linear maps per axis compose into the N-D crop). The inverse DFT at size ``m`` is scaled by
-    ``m / n``, so a constant stays constant and a band-limited signal (no energy at
-    ``|f| >= m / 2``) comes out resampled exactly. ``output_size`` equal to the input size is
-    the identity.
-
-    Parameters
-    ----------
-    x : array_like, shape ``(N, C, *spatial)``
-    output_size : int or tuple of int
-        Output spatial shape, at most the input's in every axis.
-    backend : {"auto", "cpu", "cuda"}
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sigconv.nn import functional as F
-    >>> x = np.ones((2, 3, 32, 32))
-    >>> y = F.spectral_pool(x, (12, 12))  # any output size
-    >>> y.shape
-    (2, 3, 12, 12)
-    >>> bool(np.allclose(y, 1.0))  # a constant stays constant
-    True
-    """
-    x = _x(x)
-    plan = _geometry.whole_plan(x.shape, _dtype(x), _output_size(output_size, x.shape[2:]))
-    return _run(backend, "spectral_pool", plan, x)
-
-
-def spectral_pool_backward(grad_out, x, output_size, *, backend="auto"):
-    """Gradient of :func:`spectral_pool`: its adjoint (transpose) linear map.
-
-    ``x`` may be the forward's input or just its shape (a tuple); per axis the adjoint is a
-    DFT of size ``m``, zero-padding of the spectrum to size ``n`` (an even ``m``'s Nyquist bin
-    split in halves between ``+m/2`` and ``-m/2``) and an inverse DFT of size ``n``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sigconv.nn import functional as F
-    >>> x = np.ones((1, 1, 16, 16))
-    >>> F.spectral_pool_backward(np.ones((1, 1, 8, 8)), x, (8, 8)).shape
-    (1, 1, 16, 16)
-    """
-    g = _validate.operand(grad_out, "grad_out")
-    if isinstance(x, tuple):
-        shape = tuple(x)
-        if not (3 <= len(shape) <= 5) or not all(
-            isinstance(v, (numbers.Integral, np.integer)) and v >= 1 for v in shape
-        ):
-            raise ValueError(
-                f"x must be an array or a shape tuple (N, C, *spatial) of positive ints with 1 "
-                f"to 3 spatial axes; got {shape!r}"
-            )
-        shape, dtype = tuple(int(v) for v in shape), _dtype(g)
-    else:
-        xo = _x(x)
-        shape, dtype = xo.shape, _dtype(g, xo)
-    plan = _geometry.whole_plan(shape, dtype, _output_size(output_size, shape[2:]))
-    g = _validate.check_shape(g, plan.out_shape, "grad_out")
-    return _run(backend, "spectral_pool_backward", plan, g)
-
-
-# --- global pooling --------------------------------------------------------------------------
-
-
-def global_avg_pool(x, *, backend="auto"):
-    """Mean over every spatial axis: ``(N, C, *spatial) -> (N, C, 1, ..., 1)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sigconv.nn import functional as F
-    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
-    >>> F.global_avg_pool(x)
-    array([[[[7.5]]]])
-    >>> F.global_avg_pool(np.ones((2, 5, 3, 4, 6))).shape  # 3-D: one value per channel
-    (2, 5, 1, 1, 1)
-    """
-    x = _x(x)
-    return _run(backend, "global_avg_pool", _geometry.whole_plan(x.shape, _dtype(x)), x)
-
-
-def global_avg_pool_backward(grad_out, x, *, backend="auto"):
-    """Gradient of :func:`global_avg_pool`: ``grad_out / prod(spatial)`` in every position.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sigconv.nn import functional as F
-    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
-    >>> F.global_avg_pool_backward(np.ones((1, 1, 1, 1)), x)[0, 0, 0]
-    array([0.0625, 0.0625, 0.0625, 0.0625])
-    """
-    x = _x(x)
-    g = _validate.operand(grad_out, "grad_out")
-    plan = _geometry.whole_plan(x.shape, _dtype(x, g))
-    g = _validate.check_shape(g, plan.out_shape, "grad_out")
-    ops = _backend.select(backend, g.array, x.array)
-    return ops.global_avg_pool_backward(plan, g.compute(plan.dtype))
-
-
-def global_max_pool(x, *, backend="auto"):
-    """Max over every spatial axis: ``(N, C, *spatial) -> (N, C, 1, ..., 1)`` (NaN wins).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sigconv.nn import functional as F
-    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
-    >>> F.global_max_pool(x)
-    array([[[[15.]]]])
-    """
-    x = _x(x)
-    return _run(backend, "global_max_pool", _geometry.whole_plan(x.shape, _dtype(x)), x)
-
-
-def global_max_pool_backward(grad_out, x, *, backend="auto"):
-    """Gradient of :func:`global_max_pool`: all of it to the first maximum of each plane.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sigconv.nn import functional as F
-    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
-    >>> F.global_max_pool_backward(np.ones((1, 1, 1, 1)), x)[0, 0]  # all to the maximum
-    array([[0., 0., 0., 0.],
-           [0., 0., 0., 0.],
-           [0., 0., 0., 0.],
-           [0., 0., 0., 1.]])
-    """
-    x = _x(x)
-    g = _validate.operand(grad_out, "grad_out")
-    plan = _geometry.whole_plan(x.shape, _dtype(x, g))
-    g = _validate.check_shape(g, plan.out_shape, "grad_out")
-    return _run(backend, "global_max_pool_backward", plan, g, x)
-
-
-# --- output shapes without computing ------------------------------------------------------------
-
-
-def output_shape(kind: str, sample_shape, **params) -> tuple[int, ...]:
-    """Per-sample output shape ``(C, *out_spatial)`` of pooling ``kind`` ("max", "avg", "lp",
-    "stochastic", "spectral") on samples of ``sample_shape = (C, *spatial)``.
-
-    Validates ``params`` exactly as the functional call does (the same helpers), without
-    running a kernel: a layer learns its output shape at build time from this, not from a
-    dry run on zeros (a GPU launch, or an FFT for spectral pooling).
-    """
-    shape = (1, *sample_shape)
-    dt = np.float64  # the dtype does not change a shape
-    # each kind's own plan builder, called with the layer's constructor arguments by name
-    if kind == "max":
-        plan = _max_plan(shape, dt, **{"stride": None, "padding": 0, "dilation": 1,
-                                       "ceil_mode": False, **params})  # fmt: skip
-    elif kind == "avg":
-        plan = _avg_plan(shape, dt, **{"stride": None, "padding": 0, "ceil_mode": False,
-                                       "count_include_pad": True, "divisor_override": None,
-                                       **params})  # fmt: skip
-    elif kind == "lp":
-        plan = _lp_plan(shape, dt, **{"stride": None, "ceil_mode": False, **params})
-    elif kind == "stochastic":
-        plan = _stoch_plan(shape, dt, **{"stride": None, **params}, training=False)
-    elif kind == "spectral":
-        out = _output_size(params["output_size"], tuple(sample_shape[1:]))
-        plan = _geometry.whole_plan(shape, dt, out)
-    else:
-        raise ValueError(f"kind must be one of max, avg, lp, stochastic, spectral; got {kind!r}")
-    return (int(sample_shape[0]), *(int(n) for n in plan.out))

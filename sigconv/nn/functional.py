@@ -26,18 +26,20 @@ from ._dense import linear, linear_backward
 from ._pool import (
     avg_pool,
     avg_pool_backward,
-    global_avg_pool,
-    global_avg_pool_backward,
-    global_max_pool,
-    global_max_pool_backward,
     lp_pool,
     lp_pool_backward,
     max_pool,
     max_pool_backward,
-    spectral_pool,
-    spectral_pool_backward,
     stochastic_pool,
     stochastic_pool_backward,
+)
+from ._pool_whole import (
+    global_avg_pool,
+    global_avg_pool_backward,
+    global_max_pool,
+    global_max_pool_backward,
+    spectral_pool,
+    spectral_pool_backward,
 )
 
 __all__: list[str] = []

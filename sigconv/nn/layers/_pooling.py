@@ -4,8 +4,7 @@ pair over the pooling functions of :mod:`sigconv.nn.functional`."""
 from __future__ import annotations
 
 from ... import _validate
-from .. import _device
-from .. import _pool as _pool_shapes
+from .. import _device, _pool_args
 from .. import functional as F
 from ._base import Layer, jsonable
 
@@ -25,12 +24,12 @@ class _Pool(Layer):
     as the functional call validates it, nothing computed), lazy geometry."""
 
     sample_ndim = (2, 4)
-    _kind = ""  # the pooling kind of _pool.output_shape
+    _kind = ""  # the pooling kind of _pool_args.output_shape
 
     def compute_output_shape(self, input_shape):
         # every constructor argument but the backend decides the shape
         params = {k: getattr(self, k) for k in self._config_keys if k != "backend"}
-        return _pool_shapes.output_shape(self._kind, input_shape, **params)
+        return _pool_args.output_shape(self._kind, input_shape, **params)
 
     def _accepts_shape(self, sample_shape):
         return len(sample_shape) == len(self.input_shape) and sample_shape[0] == self.input_shape[0]
