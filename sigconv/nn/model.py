@@ -18,22 +18,17 @@ are always drawn on the host, so a seed gives the same model on either side; a p
 
 from __future__ import annotations
 
-import io
-import json
 import numbers
-import os
 
 import numpy as np
 
 from .. import _validate
-from . import _device
-from .layers import Layer, Softmax, layer_from_config
+from . import _device, _model_file
+from .layers import Layer, Softmax
 from .losses import log_softmax
 
 __all__ = ["Sequential"]
 
-_FORMAT = "sigconv.nn.Sequential"
-_CONFIG_KEY = "__sigconv_config__"
 _SPECIAL_NAMES = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "LPPool": "lp_pool"}
 
 
@@ -473,7 +468,7 @@ class Sequential:
     def get_config(self) -> dict:
         """The architecture as JSON-serialisable data (no weights)."""
         return {
-            "format": _FORMAT,
+            "format": _model_file.FORMAT,
             "version": 1,
             "name": self.name,
             "dtype": None if self.dtype is None else self.dtype.name,
@@ -496,49 +491,9 @@ class Sequential:
         """Write the architecture (JSON) and every weight to one ``.npz`` file at ``path``
         (exactly that name). No pickles: :meth:`load` rebuilds layers from their configs.
         Weights on the GPU are written as host arrays; :meth:`load` returns a host model."""
-        arrays = {_CONFIG_KEY: np.array(json.dumps(self.get_config()))}
-        for key, value in self.params.items():
-            arrays[f"param:{key}"] = _device.to_host(value)  # device weights are copied back
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        with open(os.fspath(path), "wb") as fh:
-            fh.write(buffer.getvalue())
+        _model_file.save(self, path)
 
     @classmethod
     def load(cls, path) -> Sequential:
         """Rebuild a model written by :meth:`save`; weights are restored bit for bit."""
-        not_a_model = f"{path!s} is not a sigconv model file (an .npz written by Sequential.save)"
-        try:
-            data = np.load(os.fspath(path), allow_pickle=False)
-        except (ValueError, EOFError) as exc:
-            # NumPy's own message for a pickle suggests allow_pickle=True: never load that way.
-            raise ValueError(not_a_model) from exc
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError(f"{not_a_model}; it holds a single array")
-        with data:
-            if _CONFIG_KEY not in data:
-                raise ValueError(f"{not_a_model}; it has no {_CONFIG_KEY}")
-            config = json.loads(str(data[_CONFIG_KEY]))
-            params = {k[len("param:") :]: data[k] for k in data.files if k.startswith("param:")}
-        if config.get("format") != _FORMAT:
-            raise ValueError(f"{path!s} holds {config.get('format')!r}, not {_FORMAT!r}")
-        layers = []
-        for entry in config["layers"]:
-            layer = layer_from_config(entry["class"], entry["config"])
-            layer.name = entry["name"]
-            layer.trainable = entry["trainable"]
-            layers.append(layer)
-        model = cls(layers, random_state=config["random_state"], name=config["name"])
-        model.dtype = None if config["dtype"] is None else np.dtype(config["dtype"])
-        if config["input_shape"] is not None:
-            model.build(tuple(config["input_shape"]), dtype=model.dtype)
-            for i, layer in enumerate(model.layers):
-                for name in layer.params:
-                    stored = params[f"{i}.{name}"]
-                    if stored.shape != layer.params[name].shape:
-                        raise ValueError(
-                            f"weight {i}.{name} has shape {stored.shape}; the architecture "
-                            f"expects {layer.params[name].shape}"
-                        )
-                    layer.params[name] = np.array(stored, copy=True)
-        return model
+        return _model_file.load(cls, path)
