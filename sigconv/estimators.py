@@ -28,6 +28,7 @@ import functools
 import inspect
 import math
 import numbers
+import sys
 import time
 
 import numpy as np
@@ -38,7 +39,7 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _backend, _config, _validate, nn
+from . import _backend, _config, _dask, _validate, nn
 from .nn import _device
 
 __all__ = ["CNNClassifier"]
@@ -80,7 +81,10 @@ def _limited(method):
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        with _thread_limit(self.n_threads if _valid_threads(self.n_threads) else None):
+        n = self.n_threads if _valid_threads(self.n_threads) else None
+        if n is None and "dask" in sys.modules:  # in a Dask task: docs/contract.md §5
+            n = _dask.task_threads()
+        with _thread_limit(n):
             return method(self, *args, **kwargs)
 
     return wrapper
@@ -594,6 +598,10 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     @_limited
     def fit(self, X, y):
         """Train on X, y for up to ``max_iter`` epochs; returns self."""
+        if _dask.is_dask_array(X):
+            from . import _dask_estimators
+
+            raise _dask_estimators.fit_refused(self)
         self._check_params()
         if self.backend == "cuda":
             _backend.require_cuda()  # before any work: the error says how to get a GPU
@@ -701,6 +709,10 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     @_limited
     def partial_fit(self, X, y, classes=None):
         """One epoch on X, y. The first call needs ``classes`` (every label there will be)."""
+        if _dask.is_dask_array(X):  # one call per block of samples (docs/contract.md §5)
+            from . import _dask_estimators
+
+            return _dask_estimators.partial_fit(self, X, y, classes)
         self._check_params()
         first = not hasattr(self, "model_")
         X, y = self._validate_X(X, y, reset=first)
@@ -758,6 +770,10 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits), shape (n_samples, n_classes)."""
+        if _dask.is_dask_array(X):  # block-wise over samples (docs/contract.md §5)
+            from . import _dask_estimators
+
+            return _dask_estimators.predict_proba(self, X)
         z = self._scores(X)
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)
@@ -765,14 +781,30 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return z
 
     def predict_log_proba(self, X):
+        if _dask.is_dask_array(X):  # block-wise over samples (docs/contract.md §5)
+            from . import _dask_estimators
+
+            return _dask_estimators.predict_log_proba(self, X)
         z = self._scores(X)
         z -= z.max(axis=1, keepdims=True)
         return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
     def predict(self, X):
         """The most probable class of each sample."""
+        if _dask.is_dask_array(X):  # block-wise over samples (docs/contract.md §5)
+            from . import _dask_estimators
+
+            return _dask_estimators.predict(self, X)
         scores = self._scores(X)  # first: it checks that the estimator is fitted
         return self.classes_[scores.argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against ``y`` (scikit-learn's ``score``)."""
+        if _dask.is_dask_array(X):  # computed block-wise (docs/contract.md §5)
+            from . import _dask_estimators
+
+            return _dask_estimators.score(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
 
     def _feature_index(self):
         layers = self.model_.layers
@@ -793,6 +825,10 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     @_limited
     def transform(self, X):
         """Activations of ``feature_layer`` for X, flattened to (n_samples, n_features)."""
+        if _dask.is_dask_array(X):  # block-wise over samples (docs/contract.md §5)
+            from . import _dask_estimators
+
+            return _dask_estimators.transform(self, X)
         Xn = self._checked(X)
         stop = self._feature_index() + 1
         out = []

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _backend, _config, _geometry, _validate
+from . import _backend, _config, _dask, _geometry, _validate
 from ._cpu import correlate as _cpu_correlate
 
 __all__ = ["convolve", "correlate", "output_shape"]
@@ -231,6 +231,11 @@ class _Meta:
 
 
 def _correlate(in1, in2, mode, stride, dilation, boundary, cval, method, backend, out, *, flip):
+    if _dask.is_dask_array(in1) or _dask.is_dask_array(in2):  # docs/contract.md §5
+        _dask.host_kernel(in2)
+        return _dask.correlate(
+            in1, in2, mode, stride, dilation, boundary, cval, method, backend, out, flip=flip
+        )
     mode = _validate.check_option(mode, "mode", MODES)
     boundary = _validate.check_option(boundary, "boundary", BOUNDARIES)
     method = _validate.check_option(method, "method", METHODS)
