@@ -40,7 +40,7 @@ def client():
             threads_per_worker=1,
             processes=True,
             memory_limit="5GiB",
-            dashboard_address=None,
+            dashboard_address=":0",
         )
         _state["client"] = Client(cluster)
         atexit.register(cluster.close)

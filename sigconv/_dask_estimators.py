@@ -47,14 +47,17 @@ def _per_sample(est, method, X, width, dtype):
 
 
 def predict_proba(est, X):
+    check_is_fitted(est, "model_")
     return _per_sample(est, "predict_proba", X, len(est.classes_), np.float64)
 
 
 def predict_log_proba(est, X):
+    check_is_fitted(est, "model_")
     return _per_sample(est, "predict_log_proba", X, len(est.classes_), np.float64)
 
 
 def predict(est, X):
+    check_is_fitted(est, "model_")
     return _per_sample(est, "predict", X, None, est.classes_.dtype)
 
 

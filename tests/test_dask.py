@@ -154,7 +154,7 @@ def test_result_is_lazy_until_computed():
         calls.append(block.shape)
         return block
 
-    x = da.ones((64, 64), chunks=16).map_blocks(probe, dtype=float)
+    x = da.ones((64, 64), chunks=16).map_blocks(probe, meta=np.empty((0, 0)))
     out = sigconv.correlate(x, np.ones((3, 3)), "same")
     assert calls == [] and _dask.is_dask_array(out)
     out.compute()
@@ -295,7 +295,7 @@ def test_threaded_scheduler_tasks_get_one_thread_each():
 def client():
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     with distributed.Client(cluster) as c:
         yield c
@@ -315,7 +315,10 @@ def test_correlate_on_a_local_cluster(client, rng):
         assert_close(got, sigconv.correlate(x, w, **kw))
 
 
-def test_workers_apply_the_threads_rule(client):
-    cores = os.cpu_count()
-    got = client.run(_dask.task_threads)
-    assert set(got.values()) == {max(1, cores // 2)}
+def test_worker_tasks_apply_the_threads_rule(client):
+    want = max(1, (os.cpu_count() or 1) // 2)  # 2 workers x 1 thread on this host
+    futures = [
+        client.submit(_dask.task_threads, workers=[w], pure=False)
+        for w in client.scheduler_info()["workers"]
+    ]
+    assert {f.result() for f in futures} == {want}
