@@ -8,9 +8,10 @@ kernel extent ``e``, stride ``s``, the in-memory geometry's ``pad_before`` ``pb`
 * it belongs to the input chunk holding its window's centre ``o*s - pb + e//2`` (the first chunk
   also takes centres before 0, the last those past ``n``), so every chunk's outputs lie on the
   global stride grid and the output chunks follow from the input chunks;
-* each chunk then needs ``e//2`` samples of its left neighbour and ``(e-1)//2`` of its right one
-  (asymmetric for even extents): ``dask.array.overlap`` with ``boundary="none"``, after merging
-  chunks smaller than that halo into their neighbours;
+* each chunk then needs at most ``e//2`` samples of its left neighbour and ``(e-1)//2`` of its
+  right one (asymmetric for even extents; the exact need, smaller with a stride, is used):
+  ``dask.array.overlap`` with ``boundary="none"``, after merging chunks smaller than ``e//2``
+  into their neighbours;
 * at the array's edges the chunk's kernel call extends its data by ``boundary`` itself, which is
   exact when the chunk holds every sample the extension reads (always for ``constant`` and
   ``nearest``); otherwise (``wrap`` over several chunks, ``reflect``/``mirror`` edges thinner
@@ -156,33 +157,44 @@ class _Piece(NamedTuple):
     n_out: int
 
 
-def _axis_pieces(chunks, n, pb, n_out, s, e, depth):
-    """Per input chunk along one axis: its ``_Piece`` (None when it owns no output)."""
-    dl, dr = depth
+def _axis_pieces(chunks, n, pb, n_out, s, e, extend):
+    """Per input chunk along one axis: its ``_Piece`` (None when it owns no output), and the
+    halo ``(left, right)`` the chunks need: at most ``(e//2, (e-1)//2)``, less with a stride
+    (stride 2 and a 3-tap 'same' kernel read nothing of the right neighbour)."""
     q = np.concatenate([[0], np.cumsum(chunks)]).astype(int).tolist()
     h = e // 2
-    k_last = len(chunks) - 1
+    last = len(chunks) - 1
     bounds = [0]
     for k in range(1, len(chunks)):
         first = -(-(q[k] + pb - h) // s)  # first output whose window centre is in chunk k
         bounds.append(min(max(first, 0), n_out))
     bounds.append(n_out)
-    pieces = []
+    spans = []  # per chunk: (lo, hi) read by its outputs, or None
     for k in range(len(chunks)):
-        count = bounds[k + 1] - bounds[k]
-        if count == 0:
+        if bounds[k + 1] == bounds[k]:
+            spans.append(None)
+        else:
+            spans.append((bounds[k] * s - pb, (bounds[k + 1] - 1) * s - pb + e))
+    dl = max([q[k] - max(sp[0], 0) for k, sp in enumerate(spans) if sp and k > 0] + [0])
+    dr = max([min(sp[1], n) - q[k + 1] for k, sp in enumerate(spans) if sp and k < last] + [0])
+    pieces = []
+    for k, span in enumerate(spans):
+        if span is None:
             pieces.append(None)
             continue
-        lo = bounds[k] * s - pb
-        hi = (bounds[k + 1] - 1) * s - pb + e
+        lo, hi = span
         block_lo = q[k] - (dl if k > 0 else 0)
-        block_hi = q[k + 1] + (dr if k < k_last else 0)
+        block_hi = q[k + 1] + (dr if k < last else 0)
         s0, s1 = max(lo, 0), min(hi, n)
-        if lo < 0:  # the boundary extension may read further into the real data
+        if extend and lo < 0:  # the edge's extension may read further into the real data
             s1 = block_hi
         assert block_lo <= s0 < s1 <= block_hi, (chunks, k, lo, hi, block_lo, block_hi)
-        pieces.append(_Piece(s0 - block_lo, s1 - block_lo, s0 - lo, max(hi - s1, 0), count))
-    return pieces
+        pieces.append(
+            _Piece(
+                s0 - block_lo, s1 - block_lo, s0 - lo, max(hi - s1, 0), bounds[k + 1] - bounds[k]
+            )
+        )
+    return pieces, (dl, dr)
 
 
 def _edges_exact(pieces, n, boundary) -> bool:
@@ -282,8 +294,8 @@ def _chunked(x, w, geom, stride, dilation, boundary, cval, method, backend, dtyp
                 x = _pad_axis(x, ax, pb, pa, boundary)
                 n, pb, pa = n + pb + pa, 0, 0
             c = _min_chunks(x.chunks[ax], e // 2)
-            depth = (e // 2, (e - 1) // 2) if len(c) > 1 else (0, 0)
-            pieces = _axis_pieces(c, n, pb, n_out, stride[a], e, depth)
+            extend = boundary in ("reflect", "mirror")
+            pieces, depth = _axis_pieces(c, n, pb, n_out, stride[a], e, extend)
             if _edges_exact(pieces, n, boundary):
                 break
         chunks = list(x.chunks)
