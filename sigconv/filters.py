@@ -177,7 +177,8 @@ def apply(
     Parameters
     ----------
     image : array-like
-        ``(H, W)``, or 3-D with a channel axis given by ``channel_axis``.
+        ``(H, W)``, or 3-D with a channel axis given by ``channel_axis``. A Dask array gives a
+        lazy Dask array (docs/contract.md §5).
     kernel : str or array-like
         A 2-D kernel or the name of one in :data:`KERNELS` (built with its defaults).
     channel_axis : int or None

@@ -83,7 +83,9 @@ def correlate(
     ----------
     in1 : array_like
         Input of shape ``(*batch, *spatial)``; ``spatial`` has ``in2.ndim`` axes. Bool, integer
-        and float dtypes; any layout. Leading ``batch`` axes share the one kernel.
+        and float dtypes; any layout. Leading ``batch`` axes share the one kernel. A
+        ``dask.array.Array`` gives a lazy Dask array equal to the in-memory result, computed
+        chunk by chunk (docs/contract.md §5).
     in2 : array_like
         Kernel with 1, 2 or 3 axes.
     mode : {'full', 'same', 'valid'}
