@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _backend, _complex, _dtypes, _geometry, _modes, _validate
+from . import _backend, _complex, _dask, _dtypes, _geometry, _modes, _validate
 from ._geometry import AxisGeometry
 
 __all__ = ["dispatch", "origin_geometry"]
@@ -61,7 +61,7 @@ def origin_geometry(geom, mode, kernel_shape, dilation, origin, flip):
     return out
 
 
-def _check_cval(cval, rdt, boundary):
+def check_cval(cval, rdt, boundary):
     if isinstance(cval, (complex, np.complexfloating)) and not isinstance(cval, bool):
         if rdt.kind != "c":
             raise TypeError(f"cval may be complex only for a complex result; got {cval!r}")
@@ -170,6 +170,11 @@ def dispatch(
     ``core(in1, in2, mode, stride, dilation, boundary, cval, method, backend, out, flip=...,
     origin=..., compute=..., separable=...)`` is the real-valued implementation.
     """
+    if _dask.is_dask_array(in1) or _dask.is_dask_array(in2):  # docs/contract.md §5
+        return _dask.dispatch(
+            in1, in2, mode, stride, dilation, boundary, cval, method, backend, out, flip=flip,
+            axes=axes, origin=origin, dtype=dtype,
+        )  # fmt: skip
     dev = _backend.is_device_array(in1) or _backend.is_device_array(in2)
     if dev or _backend.is_device_array(out):
         return _device(
@@ -206,7 +211,7 @@ def dispatch(
             return out
         return value[()]
     _validate.check_option(boundary, "boundary", _modes.BOUNDARIES)
-    cval = _check_cval(cval, rdt, boundary)
+    cval = check_cval(cval, rdt, boundary)
 
     def compute(x, w):
         return _compute(

@@ -2,7 +2,8 @@
 
 ``sigconv demo`` trains the default CNN on scikit-learn's digits, compares it with
 ``MLPClassifier`` on the same split and saves a figure of the learned first-layer filters and the
-loss curves. ``sigconv filter IN OUT --kernel NAME`` applies one of the classic image filters.
+loss curves. ``sigconv filter IN OUT --kernel NAME`` applies one of the classic image filters (to an
+image file, or chunk by chunk with Dask from one Zarr store to another).
 ``sigconv train DATA_DIR`` trains a classifier on a folder of sounds or volumes (one sub-folder
 per class). ``sigconv info`` reports versions, threads and which backends can run here.
 """
@@ -149,6 +150,8 @@ def cmd_filter(args):
 
     from . import filters
 
+    if _is_zarr_path(args.input) or _is_zarr_path(args.output):
+        return _filter_zarr(args)
     src = Path(args.input)
     if not src.is_file():
         raise FileNotFoundError(f"no such image: {src}")
@@ -180,6 +183,80 @@ def cmd_filter(args):
     skio.imsave(str(dst), img_as_ubyte(result), check_contrast=False)
     _say(args, f"{args.kernel}: {src} -> {dst} ({'x'.join(map(str, result.shape))})")
     return 0
+
+
+def _is_zarr_path(path) -> bool:
+    from ._dask_io import is_zarr
+
+    return Path(path).suffix.lower() == ".zarr" or is_zarr(path)
+
+
+def _filter_zarr(args):
+    """A Zarr volume or image stack in, a Zarr store out: the 2-D filter on every slice of
+    the last two axes, computed chunk by chunk by Dask (docs/contract.md §5), with a progress
+    bar. The values are written as computed (float), not rescaled to an 8-bit image."""
+    import numpy as np
+
+    from . import filters
+    from .signal import correlate
+
+    if not (_is_zarr_path(args.input) and _is_zarr_path(args.output)):
+        raise ValueError(
+            "a Zarr input needs a Zarr output and the other way round; got "
+            f"{args.input} -> {args.output}"
+        )
+    if args.kernel == "sepia":
+        raise ValueError("sepia needs a colour image; it is not applied to Zarr volumes")
+    src = Path(args.input)
+    if not src.is_dir():
+        raise FileNotFoundError(f"no such Zarr store: {src}")
+    image = _open_zarr(src)
+    if image.ndim < 2:
+        raise ValueError(f"Zarr input {src} has shape {image.shape}; expected 2 or more axes")
+    if args.kernel == "sobel":
+        kx, ky = filters.sobel_x(), filters.sobel_y()
+        gx = correlate(image, kx, "same", boundary=args.boundary)
+        gy = correlate(image, ky, "same", boundary=args.boundary)
+        result = np.hypot(gx, gy)
+    else:
+        kernel = filters.get_kernel(args.kernel)
+        result = correlate(image, kernel, "same", boundary=args.boundary)
+    result = result.rechunk(image.chunksize)  # Zarr stores need regular chunks
+    store = result.to_zarr(str(args.output), overwrite=True, compute=False)
+    _compute_with_progress(args, store)
+    _say(args, f"{args.kernel}: {src} -> {args.output} ({'x'.join(map(str, result.shape))})")
+    return 0
+
+
+def _open_zarr(path):
+    import dask.array as da
+
+    try:
+        return da.from_zarr(str(path))
+    except Exception as exc:  # zarr raises its own types for missing or corrupt stores
+        raise ValueError(f"cannot open Zarr store {path}: {exc}") from exc
+
+
+def _compute_with_progress(args, value):
+    """Compute on a distributed cluster (``--scheduler``) with its progress bar, or locally
+    with Dask's ``ProgressBar``."""
+    if getattr(args, "scheduler", None):
+        from distributed import Client, progress
+
+        with Client(args.scheduler) as client:
+            future = client.compute(value)
+            if not args.quiet:
+                progress(future)
+                print(flush=True)
+            future.result()
+        return
+    if args.quiet:
+        value.compute()
+        return
+    from dask.diagnostics import ProgressBar
+
+    with ProgressBar():
+        value.compute()
 
 
 # --- train --------------------------------------------------------------------------------
@@ -276,6 +353,9 @@ def info_lines() -> list[str]:
         "tifffile",
         "matplotlib",
         "torch",
+        "dask",
+        "distributed",
+        "zarr",
     ):
         try:
             version = metadata.version(dist)
@@ -286,10 +366,29 @@ def info_lines() -> list[str]:
         f"threads: numba {numba.get_num_threads()} of {numba.config.NUMBA_NUM_THREADS} "
         f"(cpu count {os.cpu_count()}, threading layer {numba.config.THREADING_LAYER})"
     )
+    lines.append(f"dask: {_dask_threads_line()}")
     lines.append(f"backend cpu: available (Numba {numba.__version__} parallel kernels)")
     ok, reason = cuda_status()
     lines.append(f"backend cuda: {'available' if ok else 'not available'}: {reason}")
     return lines
+
+
+def _dask_threads_line() -> str:
+    """The workers x threads rule of Dask tasks (docs/contract.md §5) with this machine's
+    numbers."""
+    cores = os.cpu_count() or 1
+    forced = os.environ.get("SIGCONV_DASK_THREADS")
+    rule = (
+        "each task runs sigconv's kernels with cores // (workers on the host x threads per "
+        "worker) Numba threads, at least 1"
+    )
+    example = (
+        f"here {cores} cores: LocalCluster(n_workers=2, threads_per_worker=1) -> "
+        f"{max(1, cores // 2)} per task; the threaded scheduler ({cores} threads) -> 1"
+    )
+    if forced:
+        example = f"SIGCONV_DASK_THREADS={forced} overrides it"
+    return f"{rule}; {example}"
 
 
 def cmd_info(args):
@@ -340,10 +439,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     filt = sub.add_parser("filter", parents=[common], help="apply a classic filter to an image")
-    filt.add_argument("input", help="input image (any format scikit-image reads)")
-    filt.add_argument("output", help="output image (format from the extension)")
+    filt.add_argument("input", help="input image (any format scikit-image reads) or a .zarr volume")
+    filt.add_argument("output", help="output image (format from the extension) or a .zarr store")
     filt.add_argument("--kernel", required=True, choices=FILTERS, help="the filter")
     filt.add_argument("--boundary", default="reflect", choices=BOUNDARIES)
+    filt.add_argument(
+        "--scheduler",
+        default=None,
+        help="address of a Dask distributed scheduler for .zarr input and output (default: "
+        "the local threaded scheduler)",
+    )
     filt.set_defaults(func=cmd_filter)
 
     train = sub.add_parser(

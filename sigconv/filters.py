@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-from . import _modes, _validate
+from . import _dask, _modes, _validate
 
 __all__ = [
     "FILTERS",
@@ -228,7 +228,10 @@ def get_kernel(name: str, **params) -> np.ndarray:
 
 
 def _image_and_axis(image, channel_axis):
-    image = _validate.as_input_array(image, "image", min_ndim=2, max_ndim=3)
+    if _dask.is_dask_array(image):  # stays lazy: docs/contract.md §5
+        _dask.check_array(image, "image", 2, 3)
+    else:
+        image = _validate.as_input_array(image, "image", min_ndim=2, max_ndim=3)
     if channel_axis is None:
         if image.ndim != 2:
             raise ValueError(
@@ -262,7 +265,8 @@ def apply(
     Parameters
     ----------
     image : array-like
-        ``(H, W)``, or 3-D with a channel axis given by ``channel_axis``.
+        ``(H, W)``, or 3-D with a channel axis given by ``channel_axis``. A Dask array gives a
+        lazy Dask array (docs/contract.md §5).
     kernel : str or array-like
         A 2-D kernel or the name of one in :data:`KERNELS` (built with its defaults).
     channel_axis : int or None
@@ -371,7 +375,7 @@ def sepia(image, *, channel_axis: int = -1) -> np.ndarray:
     else:
         top, dtype = 1.0, image.dtype
     mixed = rgb[..., :3].astype(np.float64) @ SEPIA_MATRIX.T
-    np.clip(mixed, 0.0, top, out=mixed)
+    mixed = np.clip(mixed, 0.0, top)  # not out=: a Dask image gives a Dask array here
     if rgb.shape[-1] == 4:
         mixed = np.concatenate([mixed, rgb[..., 3:].astype(np.float64)], axis=-1)
     if np.dtype(dtype).kind in "iu":

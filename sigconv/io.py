@@ -42,11 +42,11 @@ def _check_duration(duration):
     return duration
 
 
-def _existing_file(path) -> Path:
+def _existing_file(path, *, folder: bool = False) -> Path:
     if not isinstance(path, (str, Path)):
         raise TypeError(f"path must be a str or pathlib.Path; got {type(path).__name__}")
     path = Path(path)
-    if not path.is_file():
+    if not (path.is_file() or (folder and path.is_dir())):
         raise FileNotFoundError(f"no such file: {path}")
     return path
 
@@ -241,20 +241,26 @@ def load_audio_folder(root, sr=None, duration=None, *, mono: bool = True):
     return X, np.asarray(labels, dtype=np.int64), [f.name for f in folders]
 
 
-def load_volume(path, *, key=None):
-    """Read one volume from ``.npy``, ``.npz`` or a TIFF stack.
+def load_volume(path, *, key=None, chunks=None):
+    """Read one volume from ``.npy``, ``.npz`` or a TIFF stack, or open one lazily.
 
     Parameters
     ----------
     path : str or Path
+        A file, or a Zarr store (a ``.zarr`` folder), which is always opened lazily.
     key : str or None
         For ``.npz`` files holding several arrays, the one to read. With None the file must
-        hold exactly one array.
+        hold exactly one array. For a Zarr group, the path of the array inside it.
+    chunks : int, tuple, "auto" or None
+        With a value, or for a Zarr store, the volume is a lazy ``dask.array.Array`` of these
+        chunks (a Zarr store's own chunks when None): ``.npy`` files are memory-mapped and read
+        chunk by chunk, ``.npz`` and TIFF files are read and then chunked. Write a result back
+        with ``result.to_zarr(path)``. Needs the ``dask`` extra (docs/contract.md §5).
 
     Returns
     -------
-    volume : ndarray, 3-D ``(depth, height, width)`` or 4-D ``(channels, depth, height, width)``
-        as stored (dtype unchanged).
+    volume : ndarray or dask.array.Array, 3-D ``(depth, height, width)`` or 4-D
+        ``(channels, depth, height, width)`` as stored (dtype unchanged).
 
     Raises
     ------
@@ -272,6 +278,28 @@ def load_volume(path, *, key=None):
     >>> load_volume(path).shape
     (8, 16, 16)
     """
+    lazy = None
+    if isinstance(path, (str, Path)):
+        from . import _dask_io
+
+        if _dask_io.is_zarr(path) or (chunks is not None and Path(path).suffix.lower() == ".npy"):
+            lazy = _dask_io.load_volume(_existing_file(path, folder=True), chunks, key)
+    vol = lazy if lazy is not None else _read_volume(path, key)
+    if vol.dtype.kind not in "biuf":
+        raise ValueError(f"volume file {path} holds dtype {vol.dtype}; expected real numbers")
+    if vol.ndim not in (3, 4):
+        raise ValueError(
+            f"volume file {path} holds an array of shape {vol.shape}; expected 3-D "
+            "(depth, height, width) or 4-D (channels, depth, height, width)"
+        )
+    if chunks is not None and lazy is None:
+        import dask.array as da
+
+        vol = da.from_array(vol, chunks=chunks)
+    return vol
+
+
+def _read_volume(path, key):
     path = _existing_file(path)
     suffix = path.suffix.lower()
     if suffix not in VOLUME_EXTENSIONS:
@@ -307,15 +335,7 @@ def load_volume(path, *, key=None):
         raise ValueError(f"cannot read volume file {path}: {exc}") from exc
     except Exception as exc:  # numpy/tifffile raise various types on corrupt files
         raise ValueError(f"cannot read volume file {path}: {exc}") from exc
-    vol = np.asarray(vol)
-    if vol.dtype.kind not in "biuf":
-        raise ValueError(f"volume file {path} holds dtype {vol.dtype}; expected real numbers")
-    if vol.ndim not in (3, 4):
-        raise ValueError(
-            f"volume file {path} holds an array of shape {vol.shape}; expected 3-D "
-            "(depth, height, width) or 4-D (channels, depth, height, width)"
-        )
-    return vol
+    return np.asarray(vol)
 
 
 def load_volume_folder(root, *, key=None, dtype=np.float32):

@@ -53,7 +53,7 @@ def output_shape(in_shape, kernel_shape, mode="full", *, stride=1, dilation=1):
     in_shape = _shape_tuple(in_shape, "in_shape", 1, None)
     kernel_shape = _shape_tuple(kernel_shape, "kernel_shape", 1, 3)
     mode = _validate.check_option(mode, "mode", MODES)
-    _check_ranks(len(in_shape), len(kernel_shape), "in_shape", "kernel_shape")
+    check_ranks(len(in_shape), len(kernel_shape), "in_shape", "kernel_shape")
     nd = len(kernel_shape)
     stride = _validate.int_tuple(stride, "stride", nd)
     dilation = _validate.int_tuple(dilation, "dilation", nd)
@@ -89,7 +89,9 @@ def correlate(
     in1 : array_like
         Input of shape ``(*batch, *spatial)``; ``spatial`` has ``in2.ndim`` axes (or see
         ``axes``). Bool, integer, float and complex dtypes; any layout. Leading ``batch`` axes
-        share the one kernel. 0-d only together with a 0-d ``in2`` (their product).
+        share the one kernel. 0-d only together with a 0-d ``in2`` (their product). A
+        ``dask.array.Array`` (real data) gives a lazy Dask array equal to the in-memory result,
+        computed chunk by chunk (docs/contract.md §5).
     in2 : array_like
         Kernel with 1, 2 or 3 axes (or as many as ``in1`` with ``axes``).
     mode : {'full', 'same', 'valid'}
@@ -253,7 +255,7 @@ def _shape_tuple(shape, name, min_len, max_len):
     return items
 
 
-def _check_ranks(n_in, n_kernel, in_name, kernel_name):
+def check_ranks(n_in, n_kernel, in_name, kernel_name):
     if n_kernel > n_in:
         raise ValueError(
             f"{kernel_name} must not have more dimensions than {in_name} (the kernel acts on the "
@@ -288,7 +290,7 @@ def _correlate(
     cval = _validate.check_float(cval, "cval")
     a = _validate.operand(in1, "in1", min_ndim=1, complex_ok=True)
     k = _validate.operand(in2, "in2", min_ndim=1, max_ndim=3, complex_ok=True)
-    _check_ranks(len(a.shape), len(k.shape), "in1", "in2")
+    check_ranks(len(a.shape), len(k.shape), "in1", "in2")
     nd = len(k.shape)
     plan = _geometry.correlate_plan(
         a.shape,

@@ -40,6 +40,7 @@ def test_every_example_has_a_title_docstring():
         "deep_features_svm",
         "transfer_last_layer",
         "image_filters",
+        "large_volume_dask",
     }
     for path in scripts:
         doc = ast.get_docstring(ast.parse(path.read_text()))
@@ -88,3 +89,12 @@ def test_image_filters(tmp_path):
     pytest.importorskip("matplotlib")
     out = run_example("image_filters.py", "--out", str(tmp_path / "f.png"))
     assert (tmp_path / "f.png").stat().st_size > 10_000 and "saved" in out
+
+
+def test_large_volume_dask(tmp_path):
+    pytest.importorskip("dask.array")
+    pytest.importorskip("distributed")
+    pytest.importorskip("zarr")
+    out = run_example("large_volume_dask.py", "--out", str(tmp_path / "v.png"), cwd=tmp_path)
+    assert "matches the in-memory result: True" in out
+    assert "peak RSS: client" in out

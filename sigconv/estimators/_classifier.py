@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .. import _backend, nn
+from .. import _backend, _dask, nn
 from ..nn import _device
 from ._architecture import build_model, replace_head
 from ._data import DTYPE, check_input_shape, sample_shape, to_network
@@ -33,6 +33,17 @@ from ._training import (
 )
 
 __all__ = ["CNNClassifier"]
+
+
+def _dask_for(X):
+    """``sigconv._dask_estimators`` when ``X`` is a Dask array (its methods run block-wise over
+    samples, docs/contract.md §5), else None; Dask is imported only then."""
+    if _dask.is_dask_array(X):
+        from .. import _dask_estimators
+
+        return _dask_estimators
+    return None
+
 
 # Numeric parameters that scikit-learn's Interval would also accept as bools (True is an int).
 _NOT_BOOL = (
@@ -293,6 +304,8 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train on X, y for up to ``max_iter`` epochs; returns self."""
+        if (dk := _dask_for(X)) is not None:
+            raise dk.fit_refused(self)
         self._check_more_params()
         if self.backend == "cuda":
             _backend.require_cuda()  # before any work: the error says how to get a GPU
@@ -386,6 +399,8 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None):
         """One epoch on X, y. The first call needs ``classes`` (every label there will be)."""
+        if (dk := _dask_for(X)) is not None:  # one call per block of samples
+            return dk.partial_fit(self, X, y, classes)
         first = not hasattr(self, "model_")
         if not first:  # _fit_context validates only a first partial_fit; set_params may follow
             self._validate_params()
@@ -445,6 +460,8 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits), shape (n_samples, n_classes)."""
+        if (dk := _dask_for(X)) is not None:
+            return dk.predict_proba(self, X)
         z = self._scores(X)
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)
@@ -452,14 +469,24 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return z
 
     def predict_log_proba(self, X):
+        if (dk := _dask_for(X)) is not None:
+            return dk.predict_log_proba(self, X)
         z = self._scores(X)
         z -= z.max(axis=1, keepdims=True)
         return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
     def predict(self, X):
         """The most probable class of each sample."""
+        if (dk := _dask_for(X)) is not None:
+            return dk.predict(self, X)
         scores = self._scores(X)  # first: it checks that the estimator is fitted
         return self.classes_[scores.argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against ``y`` (scikit-learn's ``score``)."""
+        if (dk := _dask_for(X)) is not None:  # computed block-wise
+            return dk.score(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
 
     def _feature_index(self):
         layers = self.model_.layers
@@ -480,6 +507,8 @@ class CNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     @limited
     def transform(self, X):
         """Activations of ``feature_layer`` for X, flattened to (n_samples, n_features)."""
+        if (dk := _dask_for(X)) is not None:
+            return dk.transform(self, X)
         Xn = self._checked(X)
         stop = self._feature_index() + 1
         out = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import numbers
+import sys
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -39,7 +40,12 @@ def limited(method):
         valid = n is None or (
             isinstance(n, (numbers.Integral, np.integer)) and not isinstance(n, bool) and n >= 1
         )
-        with thread_limit(n if valid else None):
+        n = n if valid else None
+        if n is None and "dask" in sys.modules:  # in a Dask task: docs/contract.md §5
+            from .. import _dask
+
+            n = _dask.task_threads()
+        with thread_limit(n):
             return method(self, *args, **kwargs)
 
     return wrapper
