@@ -1,9 +1,12 @@
-"""A volume larger than memory: filtered chunk by chunk with Dask on a local cluster.
+"""A volume larger than memory, filtered with Dask
+=================================================
+
+Filtered chunk by chunk with Dask on a local cluster.
 
 Usage::
 
     python examples/large_volume_dask.py [--size 1024] [--chunks 128] [--workdir DIR]
-                                         [--workers 2] [--memory-limit 3GiB] [--quick]
+                                         [--workers 2] [--memory-limit 3GiB] [--quick] [--plot]
 
 Builds a ``size^3`` float32 volume (1024^3: 4 GiB) in a Zarr store, chunk by chunk on a
 ``distributed.LocalCluster`` (bright spheres on a noisy background), then filters it lazily:
@@ -67,7 +70,7 @@ def peak_rss_mib() -> float:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--size", type=int, default=1024, help="edge of the volume (voxels)")
     parser.add_argument("--chunks", type=int, default=128, help="edge of a Zarr/Dask chunk")
     parser.add_argument("--workdir", default=None, help="folder for the Zarr stores (temp)")
@@ -75,6 +78,7 @@ def main(argv=None):
     parser.add_argument("--memory-limit", default="3GiB", help="memory limit per worker")
     parser.add_argument("--out", default="large_volume_dask.png", help="figure of one slice")
     parser.add_argument("--quick", action="store_true", help="128^3 and a check (smoke test)")
+    parser.add_argument("--plot", action="store_true", help="also leave the figure open")
     args = parser.parse_args(argv)
     size = 128 if args.quick else args.size
     chunks = min(args.chunks, size // 2) if args.quick else args.chunks
@@ -128,7 +132,7 @@ def main(argv=None):
     finally:
         if args.workdir is None:  # our temporary stores
             shutil.rmtree(workdir, ignore_errors=True)
-    figure(args.out, size, before, after)
+    figure(args.out, size, before, after, keep_open=args.plot)
 
 
 def check(src, dst):
@@ -148,7 +152,7 @@ def check(src, dst):
         raise SystemExit(1)
 
 
-def figure(path, size, before, after):
+def figure(path, size, before, after, keep_open=False):
     try:
         import matplotlib
 
@@ -167,7 +171,8 @@ def figure(path, size, before, after):
         ax.set_yticks([])
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    if not keep_open:  # --plot leaves it to the caller (the documentation's gallery shows it)
+        plt.close(fig)
     print(f"saved {path}")
 
 

@@ -138,7 +138,7 @@ def correlate(
 
     Returns
     -------
-    ndarray or numpy scalar
+    ndarray
         Shape ``output_shape(in1.shape, in2.shape, mode, stride=..., dilation=...)`` (with
         ``axes``: the kernel axes in place), dtype ``numpy.result_type(in1, in2)`` or
         ``dtype``; integers exactly as SciPy's wrapping integer arithmetic gives them on the

@@ -13,12 +13,16 @@ def gallery_argv(gallery_conf, script_vars):
     """The command line sphinx-gallery gives each script in ``examples/``: its ``--quick`` form,
     with ``--plot`` so that it draws its results for the page.
 
-    ``image_filters.py`` always draws, and saves its figure to a file: that goes to a temporary
-    folder, since sphinx-gallery scrapes the figure itself and runs scripts inside
-    ``examples/``.
+    ``image_filters.py`` and ``large_volume_dask.py`` always draw, and save their figure to a
+    file: that goes to a temporary folder, since sphinx-gallery scrapes the figure itself and
+    runs scripts inside ``examples/``.
     """
-    if Path(script_vars["src_file"]).name == "image_filters.py":
-        return ["--quick", "--out", str(Path(tempfile.mkdtemp()) / "image_filters.png")]
+    name = Path(script_vars["src_file"]).name
+    out = str(Path(tempfile.mkdtemp()) / name.replace(".py", ".png"))
+    if name == "image_filters.py":
+        return ["--quick", "--out", out]
+    if name == "large_volume_dask.py":
+        return ["--quick", "--plot", "--out", out]
     return ["--quick", "--plot"]
 
 
