@@ -1,5 +1,5 @@
 """A volume larger than memory, filtered with Dask
-=================================================
+===============================================
 
 Filtered chunk by chunk with Dask on a local cluster.
 
