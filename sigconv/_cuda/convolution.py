@@ -163,14 +163,20 @@ def _pads3(plan):
     return [(0, 0)] * (3 - plan.nd) + [tuple(int(v) for v in p) for p in plan.pads]
 
 
-def conv(plan, x, weight, bias):
-    """Forward convolution ``(N, C_in, *spatial) -> (N, C_out, *out)`` on the GPU."""
+def _operands5(plan, x, weight, bias):
+    """``(on_device, x, weight, bias, has_bias)``: canonical 5-D device arrays of ``plan.dtype``
+    (a dummy bias when there is none)."""
     on_device = common.on_device(x, weight, bias)
     x, weight, bias = common.views(x, weight, bias)
-    dtype, nd = plan.dtype, plan.nd
-    xd = _to5(common.contiguous(x, dtype), nd)
-    wd = _to5(common.contiguous(weight, dtype), nd)
-    bias_d, has_bias = _bias_arg(bias, dtype)
+    xd = _to5(common.contiguous(x, plan.dtype), plan.nd)
+    wd = _to5(common.contiguous(weight, plan.dtype), plan.nd)
+    return (on_device, xd, wd, *_bias_arg(bias, plan.dtype))
+
+
+def conv(plan, x, weight, bias):
+    """Forward convolution ``(N, C_in, *spatial) -> (N, C_out, *out)`` on the GPU."""
+    on_device, xd, wd, bias_d, has_bias = _operands5(plan, x, weight, bias)
+    dtype = plan.dtype
     yd = common.empty((plan.n, plan.cout) + plan.c3(plan.out, 1), dtype)
     forward_device(
         xd, wd, bias_d, has_bias, yd, _pads3(plan), plan.c3(plan.stride, 1),
@@ -253,12 +259,8 @@ def conv_backward(plan, grad_out, x, weight, need):
 
 def conv_transpose(plan, x, weight, bias):
     """Transposed convolution (the adjoint of ``plan``'s zero-padded conv) on the GPU."""
-    on_device = common.on_device(x, weight, bias)
-    x, weight, bias = common.views(x, weight, bias)
-    dtype, nd = plan.dtype, plan.nd
-    xd = _to5(common.contiguous(x, dtype), nd)
-    wd = _to5(common.contiguous(weight, dtype), nd)
-    bias_d, has_bias = _bias_arg(bias, dtype)
+    on_device, xd, wd, bias_d, has_bias = _operands5(plan, x, weight, bias)
+    dtype = plan.dtype
     yd = common.empty((plan.n, plan.cin) + plan.c3(plan.spatial, 1), dtype)
     offsets = tuple(int(b) for b, _ in _pads3(plan))
     stride3, dil3 = plan.c3(plan.stride, 1), plan.c3(plan.dilation, 1)
