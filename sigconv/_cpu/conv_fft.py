@@ -23,6 +23,7 @@ correlation equals the linear one at every position kept. ``scipy.fft`` runs the
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -180,21 +181,26 @@ def use_fft(plan) -> bool:
     Direct: ``Cg * prod(k)`` multiply-adds per output. FFT (per pass, forward shown): the
     transforms of the phased input, kernel and output plus ``N * O * Cg * S`` complex
     multiply-adds per frequency (constants above; a strided direct layer costs
-    ``STRIDED_DIRECT`` times more per multiply-add). Short kernels always run direct.
+    ``STRIDED_DIRECT`` times more per multiply-add). Short kernels always run direct. Cached
+    per geometry: a training loop asks the same question every step.
     """
-    ksize = plan.c3(plan.ksize, 1)
+    return _use_fft(
+        plan.n, plan.cout, plan.cin_g, plan.groups, plan.c3(plan.ksize, 1),
+        plan.c3(plan.stride, 1), plan.c3(plan.dilation, 1), plan.c3(plan.out, 1),
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
+def _use_fft(n, cout, cg, groups, ksize, s, dil, osize) -> bool:
     if math.prod(ksize) < MIN_TAPS:
         return False
-    s = plan.c3(plan.stride, 1)
-    dil = plan.c3(plan.dilation, 1)
-    osize = plan.c3(plan.out, 1)
     ke, q, m, nfft = _geometry(None, ksize, s, dil, osize)
     if math.prod(q) < MIN_TAPS:
         return False
-    n, cout, cg, S = plan.n, plan.cout, plan.cin_g, math.prod(s)
+    S = math.prod(s)
     ntot = math.prod(nfft)
     lg = math.log2(max(ntot, 2))
-    transforms = (n * cg * plan.groups * S + cout * cg * S + n * cout) * ntot * lg * FFT_COST
+    transforms = (n * cg * groups * S + cout * cg * S + n * cout) * ntot * lg * FFT_COST
     products = n * cout * cg * S * (ntot / 2 + 1) * MAC_COST
     direct = n * cout * cg * math.prod(ksize) * math.prod(osize)
     if S > 1:
