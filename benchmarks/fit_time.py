@@ -124,7 +124,9 @@ def main(argv=None):
     if args.worker:
         lib, task = args.worker
         if lib != "torch":
-            sys.modules["torch"] = None
+            import isolate
+
+            isolate.block_torch()  # truly alone
         split = data(task)
         t, acc = (run_sigconv if lib == "sigconv" else run_torch)(task, *split)
         print(json.dumps({"time": t, "acc": acc, "n_train": len(split[0])}))

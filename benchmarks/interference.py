@@ -81,7 +81,9 @@ def _torch(name):
 def worker(libs, repeat):
     sys.path.insert(0, str(HERE))
     if "torch" not in libs:
-        sys.modules["torch"] = None  # truly alone
+        import isolate
+
+        isolate.block_torch()  # truly alone
     fns = {}
     for lib in libs:  # import, build and warm up in this order
         for name in WORKLOADS:

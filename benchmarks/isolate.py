@@ -9,9 +9,9 @@ How, per case:
 * one worker process per implementation (``python isolate.py --worker MODULE INDEX NAME``),
   started with the parent's environment unchanged (no ``OMP_*`` set, no thread count set unless
   ``--threads`` is given, and then each worker sets only its own library's count);
-* in every worker except PyTorch's, ``import torch`` is blocked (``sys.modules["torch"] =
-  None``), so the peer is never even loaded; a case whose setup needs torch (W6 copies its
-  initial weights into torch) imports it but never runs it, and the worker says so;
+* in every worker except PyTorch's, ``import torch`` is blocked (``block_torch``), so the
+  peer is never even loaded; a case whose setup needs torch (W6 copies its initial weights
+  into torch) imports it but never runs it, and the worker says so;
 * the worker builds the same seeded data (``benchmarks/workloads.py``), calls its implementation
   once (compiling / warming), saves the result to a temporary ``.npz`` that the parent compares
   with sigconv's (agreement is checked before anything is timed), and reports whether sigconv's
@@ -51,6 +51,23 @@ def case_index():
 # --- worker ----------------------------------------------------------------------------------
 
 
+class _BlockTorch:
+    """A meta-path finder that refuses ``torch`` (a ``None`` in ``sys.modules`` would do too,
+    but SciPy's array-API helpers look up ``sys.modules["torch"].Tensor`` and fail on it)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError(f"{name} is blocked in this worker (isolated timing)")
+        return None
+
+
+def block_torch(on: bool = True) -> None:
+    """Make ``import torch`` fail in this process (``on``), or allow it again."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _BlockTorch)]
+    if on:
+        sys.meta_path.insert(0, _BlockTorch())
+
+
 def _flatten(value, to_numpy):
     value = to_numpy(value)
     return value if isinstance(value, list) else [value]
@@ -58,7 +75,7 @@ def _flatten(value, to_numpy):
 
 def _info():
     """What ran in this process: sigconv's pool, torch, and their thread counts."""
-    info = {"torch_imported": "torch" in sys.modules and sys.modules["torch"] is not None}
+    info = {"torch_imported": "torch" in sys.modules}
     if "sigconv._cpu._threads" in sys.modules:
         info["sigconv_pool_started"] = sys.modules["sigconv._cpu._threads"]._pool is not None
     if "numba" in sys.modules:
@@ -72,7 +89,7 @@ def worker(module_name: str, index: int, name: str, threads: int | None) -> int:
     sys.path.insert(0, str(HERE))
     blocked = name != "torch"
     if blocked:
-        sys.modules["torch"] = None  # this worker must not load the peer
+        block_torch()  # this worker must not load the peer
     compare = importlib.import_module("compare")
     case = importlib.import_module(module_name).CASES[index]
     if threads is not None:
@@ -91,7 +108,7 @@ def worker(module_name: str, index: int, name: str, threads: int | None) -> int:
     except ImportError as exc:  # the case's setup itself needs torch (not to run it)
         if not (blocked and "torch" in str(exc)):
             raise
-        del sys.modules["torch"]
+        block_torch(False)
         impls, needed_torch = case.setup(), True
     reply = {"names": sorted(impls), "needed_torch": needed_torch}
     fn = impls.get(name)
