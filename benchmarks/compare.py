@@ -1,4 +1,4 @@
-"""Side-by-side timing of sigconv and its peers, in one process, on the same data.
+"""Side-by-side timing of sigconv and its peers on the same data, each alone in its own process.
 
 Every workload module ``benchmarks/cases_*.py`` exposes ``CASES``: a list of :class:`Case`.
 A case's ``setup()`` builds the data once and returns ``{implementation name: zero-argument
@@ -8,6 +8,13 @@ and compared with. Peers that are not installed are simply left out of ``setup``
 Run ``python benchmarks/compare.py`` (all cases) or ``--only W2 W5a`` (workload prefixes). It
 prints a markdown table of median times and, per peer, the ratio ``peer time / sigconv time``
 (> 1 means sigconv is faster). Results are checked for agreement before anything is timed.
+
+By default every implementation runs in its own fresh process at its library's defaults
+(``isolate.py``: peers' imports blocked, no ``OMP_*`` variables, alternating rounds; the output
+header says so), because two CPU libraries in one process slow each other (issue 12;
+``benchmarks/interference.py`` measures by how much). ``--same-process`` times everything in
+this process instead, as before: ``--threads`` threads for every library and
+``OMP_WAIT_POLICY=PASSIVE`` (set by this script, never by sigconv).
 
 ``--startup`` prints the start-up table instead (``startup.py``): the import time of sigconv and
 its peers, and per operation the first call in a fresh interpreter from an empty Numba cache
@@ -128,7 +135,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="workload prefixes to run (e.g. W2 W5a)")
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per implementation")
-    parser.add_argument("--threads", type=int, default=2, help="threads for every library")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for every library (default: each library's own; 2 with --same-process)",
+    )
+    parser.add_argument(
+        "--same-process",
+        action="store_true",
+        help="time every implementation in this one process (not isolated; see the docstring)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds of timed calls (isolated mode)"
+    )
     parser.add_argument(
         "--startup",
         nargs="*",
@@ -142,6 +162,15 @@ def main(argv=None) -> int:
 
         startup.table(args.startup or None)
         return 0
+    if not args.same_process:
+        sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+        import isolate
+
+        isolate.run(
+            args.only, repeat=args.repeat, rounds=args.rounds, threads=args.threads, agree=_agree
+        )
+        return 0
+    args.threads = args.threads or 2
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     # Idle OpenMP workers (Numba's default threading layer, PyTorch) sleep instead of spinning.
     # On a shared, oversubscribed machine spinning workers starve the threads doing the work:
@@ -157,6 +186,8 @@ def main(argv=None) -> int:
     except ImportError:
         pass
     print(
+        f"Measured in one process ({args.threads} threads for every library, "
+        "OMP_WAIT_POLICY=PASSIVE unless already set): the libraries can slow each other.\n\n"
         "| workload | case | implementation | median ms | peer / sigconv |\n"
         "|---|---|---|---:|---:|",
         flush=True,

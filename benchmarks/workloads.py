@@ -9,8 +9,8 @@ workloads stand for (audio, images, volumes, CNNs) work in it.
 * W2 image filter: 2048 x 2048 with ``W2_SIZES`` square kernels; W2g a separable Gaussian.
 * W3 volume filter: 256^3 with ``W3_SIZES`` cubic kernels; W3g a separable Gaussian.
 * W4 geometry: 1024 x 1024, 3x3, stride 2 or dilation 4 (``W4_GEOMETRIES``).
-* W5 CNN layers (``LAYERS``) and pooling layers (``POOLS``); W6 one LeNet-5 training epoch
-  (``N_TRAIN``, ``BATCH``, ``LR``, ``MOMENTUM``).
+* W5 CNN layers (``LAYERS``; W5f, strided, in ``STRIDED_LAYERS``) and pooling layers
+  (``POOLS``); W6 one LeNet-5 training epoch (``N_TRAIN``, ``BATCH``, ``LR``, ``MOMENTUM``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ LAYERS = {
     "W5c": ("VGG 64ch 56^2", (32, 64, 56, 56), (64, 64, 3, 3), 1),
     "W5d": ("audio 1-D", (32, 16, 16000), (32, 16, 9), 0),
     "W5e": ("volume 3-D", (8, 8, 32, 32, 32), (16, 8, 3, 3, 3), 1),
+}
+
+#: W5f: the first layer of an M5-style raw-audio network (issue 12): (name, x shape, weight
+#: shape, padding, stride). Kept apart from ``LAYERS``, whose 4-tuples the GPU suites unpack.
+STRIDED_LAYERS = {
+    "W5f": ("M5 conv1 1-D k80 s4", (32, 1, 16000), (128, 1, 80), 0, 4),
 }
 
 #: Pooling layers next to W5: (x shape, kernel, stride, padding).
@@ -111,9 +117,17 @@ def gaussian(case: str):
     return x, w.astype(np.float32), sigma, truncate
 
 
+def layer_stride(workload: str) -> int:
+    """The stride of a W5 layer (1 except in ``STRIDED_LAYERS``)."""
+    return STRIDED_LAYERS[workload][4] if workload in STRIDED_LAYERS else 1
+
+
 def layer(workload: str):
-    """``(x, weight, bias, padding)`` of a W5 layer."""
-    _, xs, ws, padding = LAYERS[workload]
+    """``(x, weight, bias, padding)`` of a W5 layer (stride: ``layer_stride``)."""
+    if workload in STRIDED_LAYERS:
+        _, xs, ws, padding, _ = STRIDED_LAYERS[workload]
+    else:
+        _, xs, ws, padding = LAYERS[workload]
     r = rng()
     x = r.standard_normal(xs, dtype=np.float32)
     w = (r.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(np.float32)

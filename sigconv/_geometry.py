@@ -283,6 +283,9 @@ class ConvPlan:
     out: tuple[int, ...]
     dtype: np.dtype
     transpose: bool = False
+    #: 'auto', 'direct' or 'fft' (issue 12): how the CPU backend computes the correlations;
+    #: the CUDA backend has direct kernels only.
+    method: str = "auto"
 
     @property
     def nd(self) -> int:
@@ -336,8 +339,14 @@ class ConvPlan:
         return 2.0 * self.n * self.cout * self.cin_g * math.prod(self.out) * math.prod(self.ksize)
 
 
-def conv_plan(x_shape, w_shape, stride, padding, dilation, groups, padding_mode, dtype) -> ConvPlan:
+CONV_METHODS = ("auto", "direct", "fft")
+
+
+def conv_plan(
+    x_shape, w_shape, stride, padding, dilation, groups, padding_mode, dtype, method="auto"
+) -> ConvPlan:
     """Validate the geometry of ``conv(x, weight, ...)`` and plan it."""
+    method = _validate.check_option(method, "method", CONV_METHODS)
     nd = len(x_shape) - 2
     groups = check_groups(groups)
     cout, cin_g = check_channels(x_shape[1], w_shape, groups)
@@ -369,7 +378,7 @@ def conv_plan(x_shape, w_shape, stride, padding, dilation, groups, padding_mode,
                 )
     return ConvPlan(
         int(x_shape[0]), int(cout), int(cin_g), groups, spatial, ksize, stride, dilation,
-        pads, padding_mode, out, np.dtype(dtype),
+        pads, padding_mode, out, np.dtype(dtype), method=method,
     )  # fmt: skip
 
 

@@ -45,6 +45,7 @@ import math
 import numpy as np
 
 from .. import _config
+from . import conv_fft
 from .conv_direct import batch_last, corr_from_frame, wide_count
 from .conv_im2col import col2im, fold, im2col, pad, rechunk, unchunk
 from .conv_wgrad import direct_grad_weight_wide
@@ -300,11 +301,18 @@ def _grad_input3(g3, w3, plan, x_shape3):
     return _unpad(gxp, x_shape3, plan)
 
 
+def _fft(plan) -> bool:
+    """Whether the plan's correlations run by FFT (``conv_fft``; method 'fft', or 'auto' and the
+    cost model says so)."""
+    return plan.method == "fft" or (plan.method == "auto" and conv_fft.use_fft(plan))
+
+
 def conv(plan, x, weight, bias):
     """``plan``'s convolution (``_geometry.ConvPlan``) of host arrays of ``plan.dtype``."""
     x3 = _to3(x, plan.nd)
     w3 = _to3(weight, plan.nd)
-    y = forward(
+    run = conv_fft.forward if _fft(plan) else forward
+    y = run(
         _pad_input(x3, plan),
         w3,
         bias,
@@ -321,15 +329,25 @@ def conv_backward(plan, grad_out, x, weight, need):
     dt = plan.dtype
     g3 = _to3(grad_out, plan.nd)
     gx = gw = gb = None
+    fft = _fft(plan)
     if "bias" in need:
         gb = g3.sum(axis=(0, 2, 3, 4), dtype=np.float64).astype(dt)
     if "x" in need:
         x_shape3 = plan.x_shape[:2] + plan.c3(plan.spatial, 1)
-        gx = _grad_input3(g3, _to3(weight, plan.nd), plan, x_shape3).reshape(plan.x_shape)
+        w3 = _to3(weight, plan.nd)
+        if fft:
+            pshape = x_shape3[:2] + plan.c3(plan.padded, 1)
+            gxp = conv_fft.grad_input_padded(
+                g3, w3, pshape, plan.c3(plan.stride, 1), plan.c3(plan.dilation, 1),
+                plan.groups, plan.c3(plan.out, 1),
+            )  # fmt: skip
+            gx = _unpad(gxp, x_shape3, plan).reshape(plan.x_shape)
+        else:
+            gx = _grad_input3(g3, w3, plan, x_shape3).reshape(plan.x_shape)
     if "weight" in need:
         xp = _pad_input(_to3(x, plan.nd), plan)
         w_shape3 = plan.w_shape[:2] + plan.c3(plan.ksize, 1)
-        gw = grad_weight(
+        gw = (conv_fft.grad_weight if fft else grad_weight)(
             g3,
             xp,
             w_shape3,

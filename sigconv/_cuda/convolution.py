@@ -163,6 +163,16 @@ def _pads3(plan):
     return [(0, 0)] * (3 - plan.nd) + [tuple(int(v) for v in p) for p in plan.pads]
 
 
+def _direct_only(plan):
+    if plan.method == "fft":
+        # Running the direct kernels for an explicit method="fft" would hide what the caller
+        # asked for.
+        raise ValueError(
+            "method='fft' is not available on the CUDA backend (it has direct kernels "
+            "only); use method='direct' or 'auto', or backend='cpu' for the FFT path"
+        )
+
+
 def _operands5(plan, x, weight, bias):
     """``(on_device, x, weight, bias, has_bias)``: canonical 5-D device arrays of ``plan.dtype``
     (a dummy bias when there is none)."""
@@ -175,6 +185,7 @@ def _operands5(plan, x, weight, bias):
 
 def conv(plan, x, weight, bias):
     """Forward convolution ``(N, C_in, *spatial) -> (N, C_out, *out)`` on the GPU."""
+    _direct_only(plan)
     on_device, xd, wd, bias_d, has_bias = _operands5(plan, x, weight, bias)
     dtype = plan.dtype
     yd = common.empty((plan.n, plan.cout) + plan.c3(plan.out, 1), dtype)
@@ -219,6 +230,7 @@ def _grad_weight_device(gd, xd, gw5, pads3, stride3, dil3, mode, groups):
 
 def conv_backward(plan, grad_out, x, weight, need):
     """``(grad_x, grad_weight, grad_bias)`` of :func:`conv`, ``None`` where not in ``need``."""
+    _direct_only(plan)
     on_device = common.on_device(grad_out, x, weight)
     grad_out, x, weight = common.views(grad_out, x, weight)
     dtype, nd = plan.dtype, plan.nd

@@ -59,6 +59,7 @@ def conv(
     dilation=1,
     groups=1,
     padding_mode="zeros",
+    method="auto",
     backend="auto",
 ):
     """Multi-channel cross-correlation of a batch, as ``torch.nn.functional.conv{1,2,3}d``.
@@ -81,6 +82,11 @@ def conv(
         (``groups == C_in`` is a depthwise convolution).
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}
         What the padding holds (PyTorch's meanings; ``symmetric`` repeats the edge pixel).
+    method : {'auto', 'direct', 'fft'}
+        ``'direct'``: the direct and im2col + GEMM kernels; ``'fft'``: products of Fourier
+        transforms (``scipy.fft``; strides by polyphase splitting), faster for long kernels;
+        ``'auto'`` picks by a cost model (CPU backend; the CUDA backend has direct kernels
+        only, so ``'fft'`` there is a ValueError and ``'auto'`` is direct).
     backend : {'auto', 'cpu', 'cuda'}
 
     Returns
@@ -107,7 +113,7 @@ def conv(
     bias = _bias(bias)
     plan = _geometry.conv_plan(
         x.shape, weight.shape, stride, padding, dilation, groups, padding_mode,
-        _dtype(x, weight, bias),
+        _dtype(x, weight, bias), method,
     )  # fmt: skip
     _check_bias(bias, plan.cout)
     ops = _select(backend, plan, x, weight, bias, work=plan.flops())
@@ -125,6 +131,7 @@ def conv_backward(
     groups=1,
     padding_mode="zeros",
     need=("x", "weight", "bias"),
+    method="auto",
     backend="auto",
 ):
     """Gradients of :func:`conv` with respect to its input, weight and bias.
@@ -133,8 +140,8 @@ def conv_backward(
     ----------
     grad_out : array_like, shape ``(N, C_out, *out_spatial)``
         Gradient of the loss with respect to ``conv(x, weight, ...)``.
-    x, weight, stride, padding, dilation, groups, padding_mode, backend
-        As given to :func:`conv`.
+    x, weight, stride, padding, dilation, groups, padding_mode, method, backend
+        As given to :func:`conv` (``method`` picks how both gradients are computed).
     need : sequence of {'x', 'weight', 'bias'}
         Which gradients to compute; the others are returned as ``None``.
 
@@ -174,6 +181,7 @@ def conv_backward(
         groups,
         padding_mode,
         _validate.compute_dtype(grad_out, x, weight),
+        method,
     )
     if tuple(grad_out.shape) != plan.y_shape:
         raise ValueError(
