@@ -248,3 +248,38 @@ def block_bounds(c, block, O2, lo_all, hi_all):
     c1 = min(c0 + block, O2)
     L = clamp(lo_all, c0, c1)
     return c0, c1, L, clamp(hi_all, L, c1)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def scalar_outputs(
+    orow, c0, c1, L, H, cst, rsd, rsx, nrows, K2, s2, off_k, N2, bmode, wf, zw, xflat
+):  # fmt: skip
+    """Outputs ``[c0, c1)`` outside ``[L, H)`` of one output row: every tap through the
+    boundary rule, overwriting what the widened passes left there (both kernel families).
+
+    ``rsd[kk] < 0`` marks kernel row ``kk`` (of ``nrows``) as lying wholly in ``cval`` (its
+    share is in ``cst``); else ``rsx[kk]`` is where its input row starts in ``xflat``. Partial
+    sums per kernel row in the data's dtype keep the dependency chain short.
+    """
+    o = c0
+    while o < c1:
+        if o == L and L < H:
+            o = H
+            continue
+        acc = cst
+        t0 = 0
+        for kk in range(nrows):
+            if rsd[kk] >= 0:
+                xb = rsx[kk]
+                part = zw[0]
+                for k2 in range(K2):
+                    i = o * s2 + off_k[k2]
+                    if i >= 0 and i < N2:
+                        part += wf[t0 + k2] * xflat[xb + i]
+                    else:
+                        mi = map_index(i, N2, bmode)
+                        part += wf[t0 + k2] * (zw[1] if mi < 0 else xflat[xb + mi])
+                acc += part
+            t0 += K2
+        orow[o] = acc
+        o += 1

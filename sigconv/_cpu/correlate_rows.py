@@ -55,6 +55,7 @@ from .correlate_parts import (
     row_pass,
     row_sums,
     row_taps,
+    scalar_outputs,
     tap_groups,
 )
 
@@ -267,28 +268,9 @@ def _task_fast(
     # Outputs outside [L, H): every tap through the boundary rule, overwriting what the
     # widened passes left there. Partial sums per kernel row in the data's dtype keep the
     # dependency chain short.
-    o = c0
-    while o < c1:
-        if o == L:
-            o = H
-            continue
-        acc = cst
-        t0 = 0
-        for kk in range(K0 * K1):
-            if rsd[kk] >= 0:
-                xb = rsx[kk]
-                part = zw[0]
-                for k2 in range(K2):
-                    i = o * s2 + off_k[k2]
-                    if i >= 0 and i < N2:
-                        part += wf[t0 + k2] * xflat[xb + i]
-                    else:
-                        mi = map_index(i, N2, bmode)
-                        part += wf[t0 + k2] * (zw[1] if mi < 0 else xflat[xb + mi])
-                acc += part
-            t0 += K2
-        orow[o] = acc
-        o += 1
+    scalar_outputs(
+        orow, c0, c1, L, H, cst, rsd, rsx, K0 * K1, K2, s2, off_k, N2, bmode, wf, zw, xflat
+    )
 
 
 @njit(cache=True, fastmath=FASTMATH)

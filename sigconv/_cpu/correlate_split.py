@@ -23,6 +23,7 @@ from .correlate_parts import (
     row_pass,
     row_sums,
     row_taps,
+    scalar_outputs,
     tap_groups,
 )
 
@@ -205,26 +206,7 @@ def _rows_split(chunk, nchunk, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, c
                         n += 1
                 if n > t0:
                     row_pass(orow, A, Bw, buf, -c0, st, tv, t0, n - t0)
-        o = c0
-        while o < c1:
-            if o == L and L < H:
-                o = H
-                continue
-            acc = cst
-            t0 = 0
-            for kk in range(K0 * K1):
-                if rsd[kk] >= 0:
-                    xb = rsx[kk]
-                    part = zw[0]
-                    for k2 in range(K2):
-                        i = o * s2 + off_k[k2]
-                        if i >= 0 and i < N2:
-                            part += wf[t0 + k2] * xflat[xb + i]
-                        else:
-                            mi = map_index(i, N2, bmode)
-                            part += wf[t0 + k2] * (zw[1] if mi < 0 else xflat[xb + mi])
-                    acc += part
-                t0 += K2
-            orow[o] = acc
-            o += 1
+        scalar_outputs(
+            orow, c0, c1, L, H, cst, rsd, rsx, K0 * K1, K2, s2, off_k, N2, bmode, wf, zw, xflat
+        )
     _keep(buf0, st0, tv0)  # the owners of the borrowed scratch live until here
