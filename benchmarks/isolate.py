@@ -87,7 +87,7 @@ def _info():
 
 def worker(module_name: str, index: int, name: str, threads: int | None) -> int:
     sys.path.insert(0, str(HERE))
-    blocked = name != "torch"
+    blocked = not name.startswith("torch")
     if blocked:
         block_torch()  # this worker must not load the peer
     compare = importlib.import_module("compare")
@@ -176,10 +176,17 @@ def run_case(module, index, case, *, repeat, rounds, threads, agree):
     """Rows ``(name, median s, spread, agrees, note)`` of one case, sigconv first."""
     ref = _Worker(module, index, "sigconv", threads)
     names = [n for n in ref.hello["names"] if n != "sigconv"]
-    if "torch" not in names:
-        names.append("torch")  # blocked in sigconv's worker: ask a torch worker
     workers = {"sigconv": ref}
     try:
+        if not any(n.startswith("torch") for n in names):
+            # torch is blocked in sigconv's worker, so its peers (named "torch..." by the
+            # cases) are missing from the names there: ask a worker that may import it
+            probe = _Worker(module, index, "torch", threads)
+            names += [n for n in probe.hello["names"] if n.startswith("torch") and n != "torch"]
+            if "result" in probe.hello:
+                workers["torch"] = probe
+            else:
+                probe.close()
         for name in names:
             w = _Worker(module, index, name, threads)
             if "result" in w.hello:
