@@ -50,11 +50,19 @@ NN_CONV_COL_BYTES = 128 * 1024 * 1024
 # input gradient 1.6x at 6 channels, 1.3x at 16 (W5e), 0.9x at 32 (W5d).
 NN_CONV_DIRECT_MAX_CHANNELS = 8
 NN_CONV_DIRECT_MAX_CHANNELS_GRAD = 16
-# The direct weight gradient (dot products over the batch and the wide grid) does not depend on
-# the channel counts: single-thread it was 4.3x faster than im2col + GEMM at 1 channel, 1.6x at
-# 6, 1.3x at 16; at 64 (W5c) the GEMM form (64 x 576, reduction over 100k pixels) ran at
-# 1.5 GFLOP/s with two OpenBLAS threads on the busy machine, the direct kernel 30x faster.
-NN_CONV_DIRECT_MAX_CHANNELS_WGRAD = 1024
+# The direct weight gradient (dot products over the batch and the wide grid) against im2col +
+# GEMM (2 threads, batch 64 unless noted; direct / GEMM time): with few input channels per group
+# the direct kernel wins at every size (6 -> 16 5x5: 0.6 at 10x10 outputs, 0.37 at 28x28); with
+# more, its per-task cost needs enough output pixels per image to pay off: 16 -> 120 5x5 was 4.6
+# at 1x1 (LeNet's conv3: 2.6 of a 9 ms training step), 2.0 at 8x8, 1.5 at 10x10, 0.71 at 28x28;
+# 32 -> 64 3x3 2.5-4 up to 10x10, 1.1 at 28x28; 16 -> 32 3x3 0.82 at 16x16; 64 -> 64 3x3 (W5c,
+# batch 8) 0.67 at 56x56; 128 -> 128 3x3 (batch 8) 1.7 at 28x28. (An earlier busy-machine run
+# had W5c's GEMM at 1.5 GFLOP/s, 30x slower than the direct kernel.) So: direct up to
+# ``_FEW_CHANNELS`` input channels per group, else from ``_MIN_PIXELS`` output pixels per image
+# and up to ``_MAX_CHANNELS`` input channels per group.
+NN_CONV_DIRECT_WGRAD_FEW_CHANNELS = 8
+NN_CONV_DIRECT_WGRAD_MIN_PIXELS = 256
+NN_CONV_DIRECT_MAX_CHANNELS_WGRAD = 64
 # Wide output positions per task of the direct weight-gradient kernel (accumulators in L1).
 NN_CONV_DIRECT_BLOCK = 512
 # Output positions per task of the direct correlation kernels (four accumulator rows of this

@@ -131,7 +131,10 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
     og = nout // groups
     nq = wide_count(xp.shape[2:], osize)
     if method == "auto":
-        direct = use_direct(cg, _config.NN_CONV_DIRECT_MAX_CHANNELS_WGRAD, stride, nq, npix)
+        direct = use_direct(cg, _config.NN_CONV_DIRECT_MAX_CHANNELS_WGRAD, stride, nq, npix) and (
+            cg <= _config.NN_CONV_DIRECT_WGRAD_FEW_CHANNELS
+            or npix >= _config.NN_CONV_DIRECT_WGRAD_MIN_PIXELS
+        )
     else:
         direct = method == "direct"
     if direct:
