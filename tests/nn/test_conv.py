@@ -620,3 +620,38 @@ def test_weight_gradient_picks_direct_or_gemm_by_shape(rng, monkeypatch, xs, ws,
     assert bool(calls) == direct
     windows = np.lib.stride_tricks.sliding_window_view(x, ws[2:], axis=(2, 3))
     assert_close(gw, np.einsum("nopq,ncpqij->ocij", g, windows))
+
+
+@pytest.mark.parametrize(
+    "xs, ws, padding, groups, dtype",
+    [
+        ((7, 16, 5, 5), (12, 16, 5, 5), 0, 1, np.float32),  # LeNet-5's conv3 shape
+        ((5, 4, 3, 2), (6, 2, 5, 4), ((1, 1), (1, 1)), 2, np.float64),  # padding, groups
+        ((3, 2, 9), (5, 2, 9), 0, 1, np.float64),  # 1-D
+        ((2, 3, 2, 3, 2), (4, 3, 2, 3, 2), 0, 1, np.float32),  # 3-D
+    ],
+)
+def test_kernel_over_the_whole_input_is_a_dense_layer(
+    rng, monkeypatch, xs, ws, padding, groups, dtype
+):
+    """One output per image (the kernel covers the padded input) runs as a GEMM on the images
+    as rows, without im2col: the forward pass equals the plain loops, and both gradients are
+    the adjoints (<g, conv(x, w)> = <gx, x> = <gw, w>)."""
+    monkeypatch.setattr(
+        cpu_conv, "im2col", lambda *a: pytest.fail("im2col ran for a whole-input kernel")
+    )
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    nd = len(xs) - 2
+    pads = [tuple(p) for p in padding] if padding else [(0, 0)] * nd
+    y = F.conv(x, w, b, padding=padding, groups=groups)
+    assert y.shape[2:] == (1,) * nd
+    want = naive_conv(x, w, b, stride=(1,) * nd, pads=pads, dilation=(1,) * nd, groups=groups)
+    assert_close(y, want, dtype=dtype)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gx, gw, gb = F.conv_backward(g, x, w, padding=padding, groups=groups)
+    lin = float(np.vdot(g, F.conv(x, w, padding=padding, groups=groups)))
+    assert_close(np.vdot(gx, x), lin, dtype=dtype)
+    assert_close(np.vdot(gw, w), lin, dtype=dtype)
+    assert_close(gb, g.sum(axis=tuple(i for i in range(g.ndim) if i != 1)), dtype=dtype)
