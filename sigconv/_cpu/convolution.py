@@ -45,7 +45,7 @@ import math
 import numpy as np
 
 from .. import _config
-from . import conv_fft
+from . import _blas, conv_fft
 from .conv_direct import batch_last, corr_from_frame, wide_count
 from .conv_im2col import col2im, fold, im2col, pad, rechunk, unchunk
 from .conv_wgrad import direct_grad_weight_wide
@@ -133,7 +133,7 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
         c = col[:, : m * npix]
         im2col(xp, b0, ksize, stride, dilation, osize, c)
         r = res[:, : m * npix]
-        np.matmul(w3, c.reshape(groups, cg * kk, m * npix), out=r.reshape(groups, og, m * npix))
+        _blas.matmul(w3, c.reshape(groups, cg * kk, m * npix), r.reshape(groups, og, m * npix))
         unchunk(r, b0, bias, yf)
     return y
 
@@ -200,10 +200,10 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
         im2col(xp, b0, ksize, stride, dilation, osize, c)
         t = gt[:, : m * npix]
         rechunk(gf, b0, t)
-        np.matmul(
+        _blas.matmul(
             t.reshape(groups, og, m * npix),
             c.reshape(groups, cg * kk, m * npix).transpose(0, 2, 1),
-            out=part,
+            part,
         )
         if part is not gw:
             gw += part
@@ -292,7 +292,7 @@ def grad_input_padded(g, w, pshape, stride, dilation, groups, osize, method="aut
         t = gt[:, : m * npix]
         rechunk(gf, b0, t)
         c = col[:, : m * npix]
-        np.matmul(w3t, t.reshape(groups, og, m * npix), out=c.reshape(groups, cg * kk, m * npix))
+        _blas.matmul(w3t, t.reshape(groups, og, m * npix), c.reshape(groups, cg * kk, m * npix))
         col2im(c, b0, ksize, stride, dilation, osize, gxp)
     return gxp
 

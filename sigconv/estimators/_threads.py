@@ -1,4 +1,7 @@
-"""Thread limits for the estimators (and the command line): Numba's and the BLAS's threads."""
+"""Thread limits for the estimators (and the command line): Numba's and the BLAS's threads.
+
+Every estimator method runs with BLAS single-threaded and its products on sigconv's pool
+(``sigconv._cpu._blas.one_pool``), whatever ``n_threads`` says."""
 
 from __future__ import annotations
 
@@ -45,7 +48,10 @@ def limited(method):
             from .. import _dask
 
             n = _dask.task_threads()
-        with thread_limit(n):
+        from .._cpu import _blas
+
+        # one pool: BLAS single-threaded, its products split over sigconv's threads
+        with thread_limit(n), _blas.one_pool():
             return method(self, *args, **kwargs)
 
     return wrapper
