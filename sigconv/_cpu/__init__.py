@@ -6,7 +6,8 @@ Every operation is a function ``name(plan, arrays...)`` taking a plan from ``sig
 signatures. Modules: ``correlation`` (signal API driver) over ``correlate_rows`` and
 ``correlate_split`` (the two kernel families); ``convolution`` (CNN convolution driver) over
 ``conv_im2col`` and ``conv_direct``; ``pooling`` over ``pool_kernels``; ``_threads`` (the
-chunked thread pool every kernel runs on) and ``_nrt`` (reference-count-free array views).
+chunked thread pool every kernel runs on), ``_blas`` (GEMMs on that pool with single-threaded
+BLAS, in the estimators) and ``_nrt`` (reference-count-free array views).
 Private: kernels assume validated, native, C-contiguous input.
 """
 
