@@ -204,3 +204,37 @@ def test_training_steps_with_plans_equal_steps_through_functional(monkeypatch):
     assert values == ref_values
     for key in params:
         _same(params[key], ref_params[key])
+
+
+def test_backend_errors_come_from_the_functional_call(monkeypatch):
+    from sigconv import _backend
+
+    monkeypatch.setattr(_backend, "cuda_status", lambda: (False, "no GPU here"))
+    x = np.zeros((1, 1, 6, 6), np.float32)
+    for layer in (L.Conv(1, 2, 3, backend="cuda"), L.MaxPool(2, backend="cuda")):
+        with pytest.raises(RuntimeError, match="backend='cuda' is not available: no GPU here"):
+            layer.forward(x)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        L.AvgPool(2, backend="gpu").forward(x)
+
+
+def test_threads_sharing_a_layer_get_their_own_results():
+    """Dask's threaded scheduler predicts with one model from several threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(8)
+    conv, pool = L.Conv(2, 3, 3, padding=1), L.MaxPool(2)
+    conv.build((2, 8, 8), rng, np.float32)
+    xs = [
+        rng.standard_normal((1 + i % 3, 2, 6 + 2 * (i % 5), 8)).astype(np.float32)
+        for i in range(40)
+    ]
+
+    def run(x):
+        return pool.forward(conv.forward(x, training=False), training=False)
+
+    with ThreadPoolExecutor(4) as ex:
+        outs = list(ex.map(run, xs))
+    w, b = conv.params["weight"], conv.params["bias"]
+    for x, y in zip(xs, outs):
+        _same(y, F.max_pool(F.conv(x, w, b, padding=1), 2))

@@ -223,8 +223,11 @@ class Layer:
         their validated plans (``_geometry``) here instead of validating and planning again.
         An entry is rebuilt when ``options`` differ from those it was built for (an attribute
         changed after the first call); at most a few shapes are kept, the oldest dropped first.
-        ``build`` raising ``ValueError`` or ``TypeError`` stores nothing and returns None: the
-        caller then takes the functional call, which raises the same error with its context.
+        ``build`` raising ``ValueError``, ``TypeError`` or ``RuntimeError`` (no GPU for
+        ``backend="cuda"``) stores nothing and returns None: the caller then takes the
+        functional call, which raises the same error with its context. Safe for threads that
+        share a layer (Dask's threaded scheduler predicting with one model): every dict
+        operation here is a single one, and two threads building one entry build equal ones.
         """
         plans = self.__dict__.get("_plans")
         if plans is None:  # unpickled, or pickled before layers kept plans
@@ -238,10 +241,11 @@ class Layer:
                 pass
         try:
             value = build()
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RuntimeError):
             return None
         if key not in plans and len(plans) >= _PLANS_KEPT:
-            del plans[next(iter(plans))]
+            for old in list(plans)[: len(plans) - _PLANS_KEPT + 1]:  # the oldest first
+                plans.pop(old, None)
         plans[key] = (options, value)
         return value
 
