@@ -5,7 +5,10 @@ Where they live: ``_base`` (``Layer``, the protocol below), ``_weighted`` (``Con
 ``_core`` (``Dropout``, ``Flatten``) and ``_pooling`` (the pooling layers). Every layer's
 forward and backward pass is a call of :mod:`sigconv.nn.functional`, which decides between host
 and device; import the layers from here (``from sigconv.nn.layers import Conv``) or from
-:mod:`sigconv.nn`.
+:mod:`sigconv.nn`. The convolution and the windowed pooling layers (max, average, Lp) keep, per
+input shape, the plan those functions build (``Layer.planned``): with host arrays of one float
+dtype on the CPU backend, the case a training loop repeats at every step, they call the backend
+with it and check and plan nothing again (the results are bit for bit the same).
 
 Every layer follows one protocol:
 

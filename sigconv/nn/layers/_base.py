@@ -12,7 +12,9 @@ Every layer follows one protocol (docs/contract.md §2; the package docstring of
 
 A subclass implements ``_forward(x, training)`` and ``_backward(grad_y, need_input_grad)`` as
 calls of :mod:`sigconv.nn.functional` (which decides between host and device), and
-``compute_output_shape``; layers with weights also ``_build_params``.
+``compute_output_shape``; layers with weights also ``_build_params``. Layers whose calls plan
+(convolution, windowed pooling) may keep the plan per input shape with :meth:`Layer.planned`
+and call the CPU backend with it for host arrays of one float dtype (:func:`host_dtype`).
 """
 
 from __future__ import annotations
@@ -25,9 +27,35 @@ import numpy as np
 from ... import _validate
 from .. import _device
 
-__all__ = ["Layer", "bind_lazy", "check_count", "jsonable", "tupled"]
+__all__ = ["Layer", "bind_lazy", "check_count", "host_dtype", "jsonable", "tupled"]
 
 _REQUIRED = object()
+_HOST_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# Shapes a layer keeps plans for: a training epoch alternates two (full batches and the last,
+# smaller one), inference adds a third.
+_PLANS_KEPT = 4
+
+
+def host_dtype(*arrays):
+    """The dtype of ``arrays`` when all are host ndarrays of one native float dtype (float32
+    or float64) and the rest are None, else None.
+
+    That is the case the layers plan once and then run straight on the backend
+    (:meth:`Layer.planned`): the compute dtype is then that dtype, as the functional call
+    would pick it (``_validate.compute_dtype``). Anything else (device arrays, mixed or
+    integer dtypes, big-endian data) takes the functional call, which checks and converts.
+    """
+    dtype = None
+    for a in arrays:
+        if a is None:
+            continue
+        if type(a) is not np.ndarray:
+            return None
+        if dtype is None:
+            dtype = a.dtype
+        elif a.dtype != dtype:
+            return None
+    return dtype if dtype in _HOST_FLOATS else None
 
 
 def bind_lazy(owner: str, names, defaults: dict, args, kwargs, lazy: str, core) -> dict:
@@ -111,6 +139,7 @@ class Layer:
         self._cache = None
         self._device = "cpu"
         self._ran_on_device = False
+        self._plans: dict = {}
 
     # --- configuration --------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -186,6 +215,40 @@ class Layer:
         self._device = device
         return self
 
+    def planned(self, key, options, build):
+        """What ``build()`` derives from the operands' shapes and dtypes (``key``) and the
+        layer's ``options``, built once and kept for the next calls with the same ones.
+
+        A training loop calls every layer with the same shapes at every step: the layers keep
+        their validated plans (``_geometry``) here instead of validating and planning again.
+        An entry is rebuilt when ``options`` differ from those it was built for (an attribute
+        changed after the first call); at most a few shapes are kept, the oldest dropped first.
+        ``build`` raising ``ValueError``, ``TypeError`` or ``RuntimeError`` (no GPU for
+        ``backend="cuda"``) stores nothing and returns None: the caller then takes the
+        functional call, which raises the same error with its context. Safe for threads that
+        share a layer (Dask's threaded scheduler predicting with one model): every dict
+        operation here is a single one, and two threads building one entry build equal ones.
+        """
+        plans = self.__dict__.get("_plans")
+        if plans is None:  # unpickled, or pickled before layers kept plans
+            plans = self._plans = {}
+        entry = plans.get(key)
+        if entry is not None:
+            try:
+                if entry[0] == options:
+                    return entry[1]
+            except (ValueError, TypeError):  # options holding arrays compare elementwise
+                pass
+        try:
+            value = build()
+        except (ValueError, TypeError, RuntimeError):
+            return None
+        if key not in plans and len(plans) >= _PLANS_KEPT:
+            for old in list(plans)[: len(plans) - _PLANS_KEPT + 1]:  # the oldest first
+                plans.pop(old, None)
+        plans[key] = (options, value)
+        return value
+
     def clear_cache(self):
         """Drop what the last forward pass kept for backward (its input or output, masks):
         the memory is freed and a pickled layer stays small. :meth:`backward` needs a new
@@ -196,6 +259,7 @@ class Layer:
     def __getstate__(self):
         # Pickles (and deep copies) hold host arrays only: device memory belongs to a process.
         state = dict(self.__dict__)
+        state.pop("_plans", None)  # rebuilt at the first call (they hold backend modules)
         if self.device == "cuda" or _device.holds_device(state.get("_cache")):
             state["params"] = {k: _device.to_host(p) for k, p in self.params.items()}
             state["grads"] = {k: _device.to_host(g) for k, g in self.grads.items()}

@@ -3,10 +3,12 @@ pair over the pooling functions of :mod:`sigconv.nn.functional`."""
 
 from __future__ import annotations
 
-from ... import _validate
+import numpy as np
+
+from ... import _backend, _validate
 from .. import _device, _pool_args
 from .. import functional as F
-from ._base import Layer, jsonable
+from ._base import Layer, host_dtype, jsonable
 
 __all__ = [
     "AvgPool",
@@ -47,6 +49,32 @@ class _Pool(Layer):
         self._cache = x
         return self._pool(x, training)
 
+    def _make_plan(self, shape, dtype):
+        """The ``PoolPlan`` the functional call builds for an input of ``shape`` and ``dtype``
+        from this layer's arguments (the same ``_pool_args`` builder, so the same checks)."""
+        raise NotImplementedError
+
+    def _planned_pool(self, x, grad_y=None):
+        """``(plan, CPU backend)`` for a host float ``x`` (and ``grad_y`` of the plan's output
+        shape and of ``x``'s dtype, when given), planned at the first call with ``x``'s shape
+        and then reused; None when the call must go through the functional one (device or
+        mixed operands, a backend other than the CPU, arguments it refuses)."""
+        dtype = host_dtype(x, grad_y)
+        if dtype is None:
+            return None
+        options = tuple(getattr(self, k) for k in self._config_keys)
+
+        def build():
+            plan = self._make_plan(x.shape, dtype)
+            if _backend.resolve_backend(self.backend) != "cpu":
+                return None
+            return plan, _backend.backend_ops("cpu")
+
+        run = self.planned((x.shape, dtype), options, build)
+        if run is not None and grad_y is not None and grad_y.shape != run[0].out_shape:
+            return None
+        return run
+
 
 class MaxPool(_Pool):
     """Max pooling: ``MaxPool(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -72,10 +100,21 @@ class MaxPool(_Pool):
     def _pool(self, x, training):
         return F.max_pool(x, self.kernel_size, self.stride, self.padding, **self._opts())
 
+    def _make_plan(self, shape, dtype):
+        return _pool_args.max_plan(
+            shape, dtype, self.kernel_size, self.stride, self.padding, self.dilation,
+            self.ceil_mode,
+        )  # fmt: skip
+
     def _forward(self, x, training):
-        y, idx = F.max_pool(
-            x, self.kernel_size, self.stride, self.padding, return_indices=True, **self._opts()
-        )
+        run = self._planned_pool(x)
+        if run is not None:
+            plan, cpu = run
+            y, idx = cpu.max_pool(plan, _validate.to_compute(x, plan.dtype), return_indices=True)
+        else:
+            y, idx = F.max_pool(
+                x, self.kernel_size, self.stride, self.padding, return_indices=True, **self._opts()
+            )
         self._cache = (x, idx)
         return y
 
@@ -83,6 +122,13 @@ class MaxPool(_Pool):
         if not need_input_grad:
             return None
         x, idx = self._cache
+        run = self._planned_pool(x, grad_y)
+        if run is not None and type(idx) is np.ndarray:
+            # idx came from this layer's forward pass (int64, in range): F would check it again
+            plan, cpu = run
+            dt = plan.dtype
+            g = _validate.to_compute(grad_y, dt)
+            return cpu.max_pool_backward(plan, g, _validate.to_compute(x, dt), idx)
         return F.max_pool_backward(
             grad_y, x, idx, self.kernel_size, self.stride, self.padding, **self._opts()
         )
@@ -131,11 +177,25 @@ class AvgPool(_Pool):
         }
 
     def _pool(self, x, training):
+        run = self._planned_pool(x)
+        if run is not None:
+            plan, cpu = run
+            return cpu.avg_pool(plan, _validate.to_compute(x, plan.dtype))
         return F.avg_pool(x, self.kernel_size, self.stride, self.padding, **self._opts())
+
+    def _make_plan(self, shape, dtype):
+        return _pool_args.avg_plan(
+            shape, dtype, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+            self.count_include_pad, self.divisor_override,
+        )  # fmt: skip
 
     def _backward(self, grad_y, need_input_grad):
         if not need_input_grad:
             return None
+        run = self._planned_pool(self._cache, grad_y)
+        if run is not None:
+            plan, cpu = run
+            return cpu.avg_pool_backward(plan, _validate.to_compute(grad_y, plan.dtype))
         return F.avg_pool_backward(
             grad_y, self._cache, self.kernel_size, self.stride, self.padding, **self._opts()
         )
@@ -161,13 +221,29 @@ class LPPool(_Pool):
         return {"ceil_mode": self.ceil_mode, "backend": self.backend}
 
     def _pool(self, x, training):
+        run = self._planned_pool(x)
+        if run is not None:
+            plan, cpu = run
+            return cpu.lp_pool(plan, _validate.to_compute(x, plan.dtype))
         return F.lp_pool(x, self.norm_type, self.kernel_size, self.stride, **self._opts())
+
+    def _make_plan(self, shape, dtype):
+        return _pool_args.lp_plan(
+            shape, dtype, self.norm_type, self.kernel_size, self.stride, self.ceil_mode
+        )
 
     def _backward(self, grad_y, need_input_grad):
         if not need_input_grad:
             return None
+        x = self._cache
+        run = self._planned_pool(x, grad_y)
+        if run is not None:
+            plan, cpu = run
+            dt = plan.dtype
+            g = _validate.to_compute(grad_y, dt)
+            return cpu.lp_pool_backward(plan, g, _validate.to_compute(x, dt))
         return F.lp_pool_backward(
-            grad_y, self._cache, self.norm_type, self.kernel_size, self.stride, **self._opts()
+            grad_y, x, self.norm_type, self.kernel_size, self.stride, **self._opts()
         )
 
 

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import numbers
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ... import _geometry, _modes, _validate
+from ... import _backend, _config, _geometry, _modes, _validate
 from .. import functional as F
 from .. import init as _init
-from ._base import Layer, bind_lazy, check_count, jsonable
+from ._base import Layer, bind_lazy, check_count, host_dtype, jsonable
 
 __all__ = ["Conv", "Dense"]
 
@@ -33,6 +34,17 @@ class _Weighted(Layer):
             if self.bias:
                 self.grads["bias"] = gb
         return gx
+
+
+class _ConvPlanned(NamedTuple):
+    """A conv layer's plan for one input shape: the validated ``ConvPlan`` (what ``F.conv``
+    and ``F.conv_backward`` build on every call), where a pass runs (``where[k]``: the backend
+    ``F`` would resolve for ``k`` convolutions' work; a forward pass is one, a backward pass
+    one per gradient of ``x`` and ``weight``) and the CPU backend module."""
+
+    plan: _geometry.ConvPlan
+    where: tuple[str, str, str]
+    cpu: Any
 
 
 class Conv(_Weighted):
@@ -169,8 +181,51 @@ class Conv(_Weighted):
         # Any spatial size of the same rank and channel count: convolutions are size-agnostic.
         return len(sample_shape) == len(self.input_shape) and sample_shape[0] == self.in_channels
 
+    def _planned_conv(self, x, weight, bias):
+        """The plan for host float operands of one dtype, built at the first call with their
+        shapes (then reused), or None: the call goes through ``F.conv`` / ``F.conv_backward``.
+
+        The plan is the one those functions would build from the same arguments (same
+        validation, ``_geometry.conv_plan``), so the backend computes bit for bit the same.
+        """
+        dtype = host_dtype(x, weight, bias)
+        if dtype is None:
+            return None
+        opts = self._options()
+        key = (x.shape, dtype, weight.shape, None if bias is None else bias.shape)
+
+        def build():
+            plan = _geometry.conv_plan(
+                x.shape, weight.shape, opts["stride"], opts["padding"], opts["dilation"],
+                opts["groups"], opts["padding_mode"], dtype,
+            )  # fmt: skip
+            if bias is not None and bias.shape != (plan.cout,):
+                raise ValueError("bias does not match the weight")  # F.conv says it in full
+            where = tuple(
+                _backend.resolve_backend(
+                    opts["backend"],
+                    work=k * plan.flops(),
+                    gpu_min_work=_config.NN_CONV_GPU_MIN_WORK,
+                )
+                for k in range(3)
+            )
+            return _ConvPlanned(plan, where, _backend.backend_ops("cpu"))
+
+        return self.planned(key, tuple(opts.values()), build)
+
     def _forward(self, x, training):
-        y = F.conv(x, self.params["weight"], self.params.get("bias"), **self._options())
+        weight, bias = self.params["weight"], self.params.get("bias")
+        run = self._planned_conv(x, weight, bias)
+        if run is not None and run.where[1] == "cpu":
+            dt = run.plan.dtype
+            y = run.cpu.conv(
+                run.plan,
+                _validate.to_compute(x, dt),
+                _validate.to_compute(weight, dt),
+                None if bias is None else _validate.to_compute(bias, dt),
+            )
+        else:
+            y = F.conv(x, weight, bias, **self._options())
         self._cache = x
         return y
 
@@ -178,9 +233,26 @@ class Conv(_Weighted):
         need = self._needed(need_input_grad)
         if not need:
             return None
-        gx, gw, gb = F.conv_backward(
-            grad_y, self._cache, self.params["weight"], need=need, **self._options()
-        )
+        x, weight = self._cache, self.params["weight"]
+        run = self._planned_conv(x, weight, self.params.get("bias"))
+        passes = ("x" in need) + ("weight" in need)
+        if (
+            run is not None
+            and run.where[passes] == "cpu"
+            and type(grad_y) is np.ndarray
+            and grad_y.dtype == run.plan.dtype
+            and grad_y.shape == run.plan.y_shape
+        ):
+            dt = run.plan.dtype
+            gx, gw, gb = run.cpu.conv_backward(
+                run.plan,
+                _validate.to_compute(grad_y, dt),
+                _validate.to_compute(x, dt),
+                _validate.to_compute(weight, dt),
+                need,
+            )
+        else:  # anything else is checked (and refused with the full message) by F
+            gx, gw, gb = F.conv_backward(grad_y, x, weight, need=need, **self._options())
         return self._keep_grads(gx, gw, gb)
 
 
