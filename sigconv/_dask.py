@@ -397,9 +397,8 @@ def _chunked(x, w, geom, stride, dilation, boundary, cval, method, backend, dtyp
 
 def overlap(x, depths, *, then=None, chunks=None, dtype=None):
     """``dask.array.overlap.overlap(x, depth=depths, boundary="none")`` in two tasks per block;
-    with ``then``, ``then(Halo(...), block_id=...)`` per block instead (giving blocks of
-    ``chunks`` and ``dtype``; the :class:`Halo` assembles what ``then`` asks for) in the same
-    two tasks.
+    with ``then``, ``map_blocks(then, ...)`` of that (``then(block, block_id=...)`` giving
+    blocks of ``chunks`` and ``dtype``) in the same two tasks.
 
     ``depths`` maps an axis to ``(left, right)``: every block gets that many samples of its left
     and right neighbours along the axis (none at the array's edges), corners included. Dask's
@@ -465,154 +464,45 @@ def _halo_slabs(block, depth, dirs):
     return out
 
 
-class Halo:
-    """A block and the slabs of its neighbours that ``overlap`` gathered: the extended block
-    of ``dask.array.overlap(..., boundary="none")``, assembled whole (:meth:`array`) or any box
-    of it (:meth:`region`).
-
-    ``slabs[k]`` is the ``_halo_slabs`` list of the neighbour in direction ``dirs[codes[k]]``,
-    whose entry ``codes[k]`` faces this block.
-    """
-
-    def __init__(self, block, idx, nblocks, depth, dirs, codes, slabs):
-        self.block = block
-        self.lo = tuple(left if i > 0 else 0 for i, (left, _) in zip(idx, depth))
-        self.hi = tuple(right if i < n - 1 else 0 for i, n, (_, right) in zip(idx, nblocks, depth))
-        self.shape = tuple(n + a + b for n, a, b in zip(block.shape, self.lo, self.hi))
-        own = tuple((a, a + n) for a, n in zip(self.lo, block.shape))
-        self.parts = [(own, block)]
-        for code, slab in zip(codes, slabs):
-            box = []
-            for d, a, n, b in zip(dirs[code], self.lo, block.shape, self.hi):
-                box.append((0, a) if d < 0 else (a + n, a + n + b) if d > 0 else (a, a + n))
-            self.parts.append((tuple(box), slab[code]))
-
-    def region(self, box):
-        """The extended block's samples in ``box`` (per axis ``(start, stop)``), a new array."""
-        out = np.empty(tuple(b - a for a, b in box), dtype=self.block.dtype)
-        for pbox, arr in self.parts:
-            src, dst = [], []
-            for (a, b), (pa, pb) in zip(box, pbox):
-                lo, hi = max(a, pa), min(b, pb)
-                if lo >= hi:
-                    break
-                src.append(slice(lo - pa, hi - pa))
-                dst.append(slice(lo - a, hi - a))
-            else:
-                out[tuple(dst)] = arr[tuple(src)]
-        return out
-
-    def array(self):
-        """The whole extended block."""
-        return self.region(tuple((0, n) for n in self.shape))
-
-
 def _assemble(block, idx, nblocks, depth, dirs, codes, slabs):
-    """``block`` extended by its neighbours' slabs, as ``dask.array.overlap`` with
-    ``boundary="none"`` (see :class:`Halo`)."""
-    return Halo(block, idx, nblocks, depth, dirs, codes, slabs).array()
+    """``block`` extended by its neighbours' slabs (``slabs[k]``: the ``_halo_slabs`` of the
+    neighbour in direction ``dirs[codes[k]]``, whose entry ``codes[k]`` faces this block), as
+    ``dask.array.overlap`` with ``boundary="none"``."""
+    lo = [left if i > 0 else 0 for i, (left, _) in zip(idx, depth)]
+    hi = [right if i < n - 1 else 0 for i, n, (_, right) in zip(idx, nblocks, depth)]
+    shape = tuple(n + a + b for n, a, b in zip(block.shape, lo, hi))
+    out = np.empty(shape, dtype=block.dtype)
+    own = tuple(slice(a, a + n) for a, n in zip(lo, block.shape))
+    out[own] = block
+    for code, slab in zip(codes, slabs):
+        r = dirs[code]
+        sl = []
+        for d, a, n, b in zip(r, lo, block.shape, hi):
+            sl.append(
+                slice(0, a) if d < 0 else slice(a + n, a + n + b) if d > 0 else slice(a, a + n)
+            )
+        out[tuple(sl)] = slab[code]
+    return out
 
 
 def _assemble_then(then, block, idx, *args):
-    return then(Halo(block, idx, *args), block_id=idx)
+    return then(_assemble(block, idx, *args), block_id=idx)
 
 
 def _block(block, *, w, tables, stride, dilation, boundary, cval, method, backend, out_dtype,
            block_id=None):  # fmt: skip
-    """The outputs of one chunk: ``block`` is the chunk (no halo needed) or a :class:`Halo`."""
     dtype = out_dtype
     nd = w.ndim
-    lead = len(block.shape) - nd
+    lead = block.ndim - nd
     pieces = [tables[a][block_id[lead + a]] for a in range(nd)]
     if any(p is None for p in pieces):
         shape = block.shape[:lead] + tuple(0 if p is None else p.n_out for p in pieces)
         return np.empty(shape, dtype=dtype)
-    args = (stride, dilation, boundary, cval, method, backend, dtype)
+    slab = block[(Ellipsis, *(slice(p.start, p.stop) for p in pieces))]
+    geom = [_geometry.AxisGeometry(p.pad_before, p.pad_after, p.n_out) for p in pieces]
+    x = _validate.to_compute(slab, dtype)
     with _Threads(task_threads()):
-        if isinstance(block, Halo):
-            y = _core_and_shells(block, pieces, w, *args)
-            if y is not None:
-                return y
-            block = block.array()
-        slab = block[(Ellipsis, *(slice(p.start, p.stop) for p in pieces))]
-        geom = [_geometry.AxisGeometry(p.pad_before, p.pad_after, p.n_out) for p in pieces]
-        x = _validate.to_compute(slab, dtype)
         return run_kernel(x, w, geom, stride, dilation, boundary, cval, method, backend)
-
-
-def _core_and_shells(h, pieces, w, stride, dilation, boundary, cval, method, backend, dtype):
-    """A chunk's outputs without assembling its extended block, or None where that would not
-    pay (the halo's outputs are more than a quarter along some axis, or the chunk is so thin
-    that a shell's window reaches past the extended block).
-
-    The core: one kernel call on the chunk itself, with pads where its windows leave it; the
-    outputs whose windows reach a neighbour's samples (a shell, ``e // s`` or so deep on each
-    overlapped side) get garbage from that extension and are computed again, each shell from
-    the few rows of the extended block it reads (:meth:`Halo.region`), with the shell's axis
-    moved first so that the kernel's rows stay long. At the array's edges the core's own
-    extension is the boundary rule, as in the assembled call: a chunk owns the global edge.
-    No copy of the block is made (a task holds its chunk and its output only). Measured on
-    W7 (128^3 float32 chunks, 2 workers): 3^3 stride 2 about 15% faster than assembling; 3^3
-    stride 1 unchanged (the core's padded rows and the six shells cost what the copy did).
-    """
-    nd = w.ndim
-    own = h.block
-    lead = own.ndim - nd
-    core_sl, core_geom, shells = [], [], []
-    for a, p in enumerate(pieces):
-        ax = lead + a
-        s = stride[a]
-        e = _geometry.effective_size(w.shape[a], dilation[a])
-        lo, hi, n = h.lo[ax], h.hi[ax], own.shape[ax]
-        f0 = p.start - p.pad_before  # where output 0's window starts, extended-block coordinates
-        n_left = 0 if lo == 0 else min(max(-(-(lo - f0) // s), 0), p.n_out)
-        n_right = 0 if hi == 0 else p.n_out - min(max(-(-(lo + n - e + 1 - f0) // s), 0), p.n_out)
-        if 4 * (n_left + n_right) > p.n_out:
-            return None
-        if n_left:
-            if f0 + (n_left - 1) * s + e > p.stop:
-                return None
-            shells.append((a, 0, n_left, (f0, f0 + (n_left - 1) * s + e)))
-        if n_right:
-            first = f0 + (p.n_out - n_right) * s
-            if first < p.start:
-                return None
-            shells.append((a, p.n_out - n_right, p.n_out, (first, f0 + (p.n_out - 1) * s + e)))
-        start, stop = f0 - lo, f0 + (p.n_out - 1) * s + e - lo  # the same in the chunk's own
-        u0, u1 = max(start, 0), min(stop, n)
-        if boundary in ("reflect", "mirror") and (start < 0 or stop > n):
-            # the extension reflects about the chunk's own ends: keep all of it, and it must
-            # hold every sample the extension reads
-            u0, u1 = 0, n
-            if max(-start, stop - n) + 1 > n:
-                return None
-        core_sl.append(slice(u0, u1))
-        core_geom.append(_geometry.AxisGeometry(u0 - start, max(stop - u1, 0), p.n_out))
-    x = _validate.to_compute(own[(Ellipsis, *core_sl)], dtype)
-    y = run_kernel(x, w, core_geom, stride, dilation, boundary, cval, method, backend)
-    for a, o0, o1, span in shells:
-        box = [(0, n) for n in own.shape[:lead]]
-        geom = []
-        for b, p in enumerate(pieces):
-            box.append(span if b == a else (p.start, p.stop))
-            geom.append(
-                _geometry.AxisGeometry(0, 0, o1 - o0)
-                if b == a
-                else _geometry.AxisGeometry(p.pad_before, p.pad_after, p.n_out)
-            )
-        order = [a, *(b for b in range(nd) if b != a)]  # the shell's thin axis first
-        region = np.moveaxis(h.region(box), lead + a, lead)
-        part = run_kernel(
-            _validate.to_compute(region, dtype),
-            np.ascontiguousarray(np.moveaxis(w, a, 0)),
-            [geom[b] for b in order],
-            [stride[b] for b in order],
-            [dilation[b] for b in order],
-            boundary, cval, method, backend,
-        )  # fmt: skip
-        cut = (Ellipsis, *(slice(o0, o1) if b == a else slice(None) for b in range(nd)))
-        y[cut] = np.moveaxis(part, lead, lead + a)
-    return y
 
 
 def run_kernel(x, w, geom, stride, dilation, boundary, cval, method, backend):

@@ -95,61 +95,6 @@ def test_chunked_equals_in_memory_and_definition(problem, flip):
     assert_close(got, oracle(x, w, mode, stride, dilation, boundary, cval), dtype=want.dtype)
 
 
-@st.composite
-def wide_chunk_problems(draw):
-    """Chunks at least 8 dilated kernel extents long: each chunk's halo outputs are a small
-    part of its outputs, so the chunk is computed as a core and shells (no assembled copy)."""
-    nd = draw(st.integers(1, 3))
-    kshape = tuple(draw(st.integers(1, 4 if nd < 3 else 2)) for _ in range(nd))
-    dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
-    stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
-    chunks = []
-    for k, d in zip(kshape, dilation):
-        least = 8 * ((k - 1) * d + 1) + 4
-        chunks.append(tuple(draw(st.lists(st.integers(least, least + 5), min_size=1, max_size=3))))
-    batch = tuple(draw(st.integers(1, 2)) for _ in range(draw(st.integers(0, 1))))
-    mode = draw(st.sampled_from(["full", "same", "valid"]))
-    boundary = draw(st.sampled_from(["constant", "reflect", "mirror", "nearest", "wrap"]))
-    cval = draw(st.sampled_from([0.0, -2.5]))
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
-    method = draw(st.sampled_from(["direct", "auto"]))
-    return kshape, dilation, stride, batch, tuple(chunks), mode, boundary, cval, dtype, method
-
-
-@settings(max_examples=40, deadline=None)
-@given(problem=wide_chunk_problems(), seed=st.integers(0, 2**31 - 1))
-def test_wide_chunks_core_and_shells_equal_in_memory(problem, seed):
-    """Chunks computed without assembling their extended block (a kernel call on the chunk,
-    then the outputs that read a neighbour's samples again from those samples) equal the
-    in-memory call and, in 1-D and 2-D, the plain-loop definition."""
-    kshape, dilation, stride, batch, chunks, mode, boundary, cval, dtype, method = problem
-    shape = tuple(sum(c) for c in chunks)
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(batch + shape).astype(dtype)
-    w = rng.standard_normal(kshape).astype(dtype)
-    used = []
-    core = _dask._core_and_shells
-
-    def spy(*args):
-        y = core(*args)
-        used.append(y is not None)
-        return y
-
-    kw = dict(stride=stride, dilation=dilation, boundary=boundary, cval=cval, method=method)
-    dx = da.from_array(x, chunks=tuple(batch) + chunks)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_dask, "_core_and_shells", spy)
-        got = sigconv.correlate(dx, w, mode, **kw).compute()
-    want = sigconv.correlate(x, w, mode, **kw)
-    assert_close(got, want, dtype=want.dtype)
-    if len(shape) < 3:
-        want = naive.correlate(x, w, mode, stride, dilation, boundary, cval)
-        assert_close(got, want, dtype=dtype)
-    # every chunk with a halo took the path under test ('wrap' over several chunks adds thin
-    # chunks of padding at the edges, which assemble)
-    assert all(used) if boundary != "wrap" else any(used) or not used
-
-
 @pytest.mark.parametrize("boundary", ["constant", "reflect", "mirror", "nearest"])
 def test_direct_chunks_equal_in_memory_1d_bitwise(boundary, rng):
     """The same kernel on the same samples: the 1-D direct path is bit-identical. (Not
