@@ -126,15 +126,19 @@ def _setup():
     return {"sigconv": run_sigconv, "torch": run_torch}
 
 
-# After an epoch the two runs differ only by float32 rounding carried through 188 SGD steps;
-# the logits agree to a few per cent of their scale, not to 1e-3.
+# Not checked for agreement: the two float32 runs follow the same arithmetic but their
+# rounding differs, and SGD amplifies it. Measured on the probe logits (max difference /
+# largest logit): 1.4e-6 after 10 steps, 7e-7 after 50, 2.2e-2 after 100 and 8.7e-2 after
+# the epoch's 188 (99.6% of the predictions still equal); the same epoch in float64 in both
+# frameworks agrees to 1.4e-15 at every step count. The layers' and the optimizer's agreement
+# with torch is tested (tests/nn/test_models.py, tests/nn/test_optim.py).
 CASES = [
     Case(
         workload="W6",
         name=f"LeNet-5 epoch {N_TRAIN}x1x28x28 b{BATCH} SGD",
         setup=_setup,
-        rtol=5e-2,
         repeat=3,
+        check=False,
     )
 ]
 

@@ -43,7 +43,7 @@ class Case:
     setup: Callable[[], dict[str, Callable[[], object]]]
     rtol: float = 1e-3  # agreement, relative to the largest magnitude of sigconv's result
     repeat: int = 7
-    check: bool = True  # False for stochastic outputs (timing only)
+    check: bool = True  # False where outputs cannot agree (stochastic; W6's float32 epoch)
 
 
 def _to_numpy(value):
