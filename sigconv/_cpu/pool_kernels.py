@@ -143,7 +143,51 @@ def max_pool_forward(x, out, idx, geom):
     # work in multiply-add units (run_chunks): a window element costs a compare, a select and
     # an index store, about 16 multiply-adds' time (LeNet's first pooling, 376k elements,
     # ran on one thread at 0.8 ms per step before)
-    run_chunks(_max_pool_forward, 16 * (x.size + out.size), x, out, idx, geom)
+    work = 16 * (x.size + out.size)
+    _, _, H, W = x.shape
+    _, _, OH, OW = out.shape
+    if geom.tolist() == [[1, 1, 0, 1], [2, 2, 0, 1], [2, 2, 0, 1]] and 2 * OH <= H and 2 * OW <= W:
+        run_chunks(_max_pool_2x2, work, x, out, idx)
+        return
+    run_chunks(_max_pool_forward, work, x, out, idx, geom)
+
+
+@njit(cache=True, nogil=True)
+def _max_pool_2x2(part, nparts, x, out, idx):
+    """:func:`_max_pool_forward` for 2-D 2x2 windows with stride 2, no padding or dilation
+    (LeNet's and most CNNs' pooling): the four taps in scan order per output, with the same
+    rule. Its per-row buffer costs the general kernel more than the taps here: LeNet's two
+    poolings took 0.57 and 0.30 ms on one thread, 0.25 and 0.09 ms here."""
+    x, out, idx = borrow(x, out, idx)
+    P = x.shape[0]
+    W = x.shape[3]
+    OH = out.shape[2]
+    OW = out.shape[3]
+    for p in range(part * P // nparts, (part + 1) * P // nparts):
+        for oh in range(OH):
+            r0 = x[p, 0, 2 * oh]
+            r1 = x[p, 0, 2 * oh + 1]
+            orow = out[p, 0, oh]
+            irow = idx[p, 0, oh]
+            b0 = 2 * oh * W
+            b1 = b0 + W
+            for j in range(OW):
+                m = r0[2 * j]
+                mi = b0 + 2 * j
+                v = r0[2 * j + 1]
+                if v > m or v != v:
+                    m = v
+                    mi = b0 + 2 * j + 1
+                v = r1[2 * j]
+                if v > m or v != v:
+                    m = v
+                    mi = b1 + 2 * j
+                v = r1[2 * j + 1]
+                if v > m or v != v:
+                    m = v
+                    mi = b1 + 2 * j + 1
+                orow[j] = m
+                irow[j] = mi
 
 
 @njit(cache=True, nogil=True)

@@ -131,6 +131,32 @@ def test_max_pool_many_ties_nans_and_infs(nd):
         np.testing.assert_array_equal(idx, ridx)
 
 
+@pytest.mark.parametrize("shape", [(3, 2, 8, 6), (2, 1, 9, 7), (1, 1, 2, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_2x2_tiles_follow_the_scan_rule(shape, dtype, monkeypatch):
+    """2x2 windows with stride 2 (their own kernel): ties, NaN and -inf resolved as the plain
+    loops (and PyTorch) do, odd sizes leaving a row and a column unread, and the same values
+    and indices as the general kernel."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, shape).astype(dtype)
+    x[rng.random(shape) < 0.08] = np.nan
+    x[rng.random(shape) < 0.1] = -np.inf
+    calls = []
+    real = kernels._max_pool_2x2
+    monkeypatch.setattr(kernels, "_max_pool_2x2", lambda *a: calls.append(1) or real(*a))
+    y, idx = F.max_pool(x, 2, return_indices=True)
+    assert calls
+    ry, ridx = naive.max_pool(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    np.testing.assert_array_equal(y, ry)
+    np.testing.assert_array_equal(idx, ridx)
+    plan_geom = np.array([[1, 1, 0, 1], [2, 2, 0, 1], [2, 2, 0, 1]], dtype=np.int64)
+    gy = np.empty_like(y).reshape((-1, 1) + y.shape[2:])
+    gidx = np.empty(gy.shape, dtype=np.int64)
+    kernels._max_pool_forward(0, 1, x.reshape((-1, 1) + shape[2:]), gy, gidx, plan_geom)
+    np.testing.assert_array_equal(gy.reshape(y.shape), y)
+    np.testing.assert_array_equal(gidx.reshape(idx.shape), idx)
+
+
 @pytest.mark.parametrize("nd", [1, 2, 3])
 def test_max_pool_backward_finite_differences(nd):
     rng = np.random.default_rng(4)
