@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
+from sigconv import nn
 from sigconv._cpu import _blas
 from sigconv.estimators import CNNClassifier
+from sigconv.nn.models import lenet5
 
 
 def _blas_threads():
@@ -43,9 +45,15 @@ def test_one_pool_limits_blas_and_restores_it():
     assert _blas_threads() == before
 
 
-def test_estimator_fit_leaves_blas_settings_as_they_were(rng):
+def test_training_and_prediction_leave_blas_settings_as_they_were(rng):
     before = _blas_threads()
     x = rng.standard_normal((40, 1, 8, 8)).astype(np.float32)
     y = np.arange(40) % 2
-    CNNClassifier(max_iter=1, random_state=0).fit(x, y).predict(x)
+    clf = CNNClassifier(max_iter=1, random_state=0).fit(x, y)
+    clf.predict(x)
+    assert _blas_threads() == before
+    model = lenet5((1, 28, 28), random_state=0)
+    x28 = rng.standard_normal((8, 1, 28, 28)).astype(np.float32)
+    model.train_step(x28, y[:8], nn.CrossEntropy(), nn.SGD(model, lr=0.01))
+    model.predict(x28)
     assert _blas_threads() == before

@@ -290,12 +290,21 @@ class Sequential:
         """One step: forward (training), loss, backward, optimizer update; returns the loss.
 
         On the GPU everything stays on the device but the returned loss value (``x`` and
-        ``y`` may be host arrays, copied over once, or device arrays).
+        ``y`` may be host arrays, copied over once, or device arrays). On the CPU the step
+        runs with BLAS limited to one thread (restored when it returns) and its matrix
+        products split over sigconv's threads, as :meth:`predict` does.
         """
-        out = self.forward(x, training=True)
-        value = loss.forward(out, y)
-        self.backward(loss.backward(), need_input_grad=False)
-        optimizer.step()
+        from .._cpu import _blas
+
+        # One pool for the step: BLAS single-threaded while it runs, its products split over
+        # sigconv's threads (docs/performance.md, "Threads"): W6's epoch 0.70 -> 0.61 s on the
+        # quiet 2-core machine; next to another busy process OpenBLAS's spinning threads made
+        # it 5-15 s.
+        with _blas.one_pool():
+            out = self.forward(x, training=True)
+            value = loss.forward(out, y)
+            self.backward(loss.backward(), need_input_grad=False)
+            optimizer.step()
         return value
 
     def _batched(self, x, batch_size):
@@ -306,10 +315,13 @@ class Sequential:
             x = _validate.as_input_array(x, "x", min_ndim=2)
         if not isinstance(batch_size, (numbers.Integral, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
-        outs = [
-            _device.to_host(self.forward(x[i : i + batch_size], training=False))
-            for i in range(0, int(x.shape[0]), batch_size)
-        ]
+        from .._cpu import _blas
+
+        with _blas.one_pool():  # as in train_step
+            outs = [
+                _device.to_host(self.forward(x[i : i + batch_size], training=False))
+                for i in range(0, int(x.shape[0]), batch_size)
+            ]
         return np.concatenate(outs, axis=0)
 
     def predict_proba(self, x, batch_size: int = 256):
