@@ -10,7 +10,8 @@ other busy process, a LeNet-5 epoch took 5-15 s with OpenBLAS's 2 threads and 1.
 How: inside :func:`one_pool`, BLAS is limited to one thread (threadpoolctl, restored on exit:
 the pattern scikit-learn's KMeans uses around its own parallel loops) and :func:`matmul`
 splits each product's columns over sigconv's pool, so the cores run one thread each and none
-spins. The estimators run ``fit``/``predict`` inside it. Outside it :func:`matmul` is
+spins. ``Sequential.train_step``/``predict`` and every estimator method run inside it.
+Outside it :func:`matmul` is
 ``numpy.matmul`` with BLAS's own threads, and no process-wide setting is touched.
 """
 
