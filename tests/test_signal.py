@@ -319,6 +319,30 @@ def test_row_stride_split_column_blocks(rng, monkeypatch, block):
 
 
 @pytest.mark.parametrize(
+    ("shape", "kshape", "stride", "dilation"),
+    [
+        ((9, 11, 70), (3, 3, 3), 1, 1),  # three groups of three whole kernel rows
+        ((9, 11, 70), (3, 3, 3), 2, 1),  # phases: the taps' offsets are not in tap order
+        ((9, 11, 70), (2, 3, 3), (1, 2, 3), (2, 1, 2)),  # 18 taps: two groups
+        ((6, 12, 40), (5, 3, 3), 1, 1),  # 45 taps: five groups
+        ((12, 40), (3, 3), 1, (1, 3)),  # 2-D: one group, dilated taps
+        ((12, 40), (4, 3), 1, 1),  # 12 taps: groups of 6, the per-tap pass
+        ((2, 17, 40), (3, 3), (2, 2), 1),  # a batch axis
+    ],
+)
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_three_tap_rows(rng, shape, kshape, stride, dilation, boundary):
+    """Kernel rows of three taps take ``row_pass33`` (one slice per kernel row) wherever a
+    group holds three whole rows, at the volume's edges too (rows through the boundary rule)."""
+    x, w = rand(rng, shape), rand(rng, kshape)
+    for mode in ("same", "full", "valid"):
+        want = naive.correlate(x, w, mode, stride, dilation, boundary, -0.75)
+        for dt in (np.float32, np.float64):
+            got = _direct_into_nan(x, w, mode, stride, dilation, boundary, dt)
+            assert_close(got, want)
+
+
+@pytest.mark.parametrize(
     ("shape", "kshape", "stride", "want"),
     [
         ((1024, 1024), (3, 3), 2, True),  # W4: 2 rows split per output row, 2 input rows

@@ -170,6 +170,36 @@ def row_pass(orow, A, B, xf, base, soff, sv, t0, g):
         ) + v8 * a8[j]
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def row_pass33(orow, A, B, xf, s0, s1, s2, e0, e1, e2, sv, t0):
+    """``orow[A:B]`` += three kernel rows of three taps: tap ``k`` of row ``r`` reads ``xf``
+    from ``s_r + e_k + A`` (``e_k >= 0``), weights ``sv[t0 : t0 + 9]`` in row-major order.
+
+    The nine taps of :func:`row_pass` with ``g == 9`` and a 3-tap kernel row, reading one slice
+    per kernel row instead of one per tap: 3 input pointers, not 9, for LLVM's alias checks
+    and address arithmetic. On 128-wide rows (a 3^3 kernel over 130^3) a pass took 36 ns
+    against 52-78 ns. The offsets are unsigned so that Numba emits no negative-index
+    wraparound, which kept LLVM from vectorising the loop (3x slower).
+    """
+    ar = orow[A:B]
+    m = np.uint64(B - A)
+    u0 = np.uint64(e0)
+    u1 = np.uint64(e1)
+    u2 = np.uint64(e2)
+    ext = max(e0, e1, e2)
+    a0 = xf[s0 + A : s0 + B + ext]
+    a1 = xf[s1 + A : s1 + B + ext]
+    a2 = xf[s2 + A : s2 + B + ext]
+    v00, v01, v02 = sv[t0], sv[t0 + 1], sv[t0 + 2]
+    v10, v11, v12 = sv[t0 + 3], sv[t0 + 4], sv[t0 + 5]
+    v20, v21, v22 = sv[t0 + 6], sv[t0 + 7], sv[t0 + 8]
+    for j in range(m):
+        ar[j] += (
+            ((v00 * a0[j + u0] + v01 * a0[j + u1]) + (v02 * a0[j + u2] + v10 * a1[j + u0]))
+            + ((v11 * a1[j + u1] + v12 * a1[j + u2]) + (v20 * a2[j + u0] + v21 * a2[j + u1]))
+        ) + v22 * a2[j + u2]
+
+
 def row_taps(N2, K2, s2, d2, p2, O2):
     """Per tap ``k`` along the last axis: ``off = k*d2 - p2 = q*s2 + r`` (int64 arrays ``off``,
     ``q``, ``r``), the outputs ``[lo, hi)`` whose input lies inside a row of ``N2`` samples, and

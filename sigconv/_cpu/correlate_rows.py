@@ -53,6 +53,7 @@ from .correlate_parts import (
     map_index,
     next_task,
     row_pass,
+    row_pass33,
     row_sums,
     row_taps,
     scalar_outputs,
@@ -208,17 +209,19 @@ def _task_fast(
     smax = -1
     base = 0
     kk = 0
+    edges = L > c0 or H < c1  # outputs for scalar_outputs, which reads rsd and rsx
     if inner:
         r0 = (b * N0 + i0) * N1 + i1
         base = r0 * SM
-        for k0 in range(K0):
-            for k1 in range(K1):
-                r = r0 + k0 * d0 * N1 + k1 * d1
-                rsd[kk] = r * SM
-                rsx[kk] = r * N2
-                kk += 1
+        if edges:
+            for k0 in range(K0):
+                for k1 in range(K1):
+                    r = r0 + k0 * d0 * N1 + k1 * d1
+                    rsd[kk] = r * SM
+                    rsx[kk] = r * N2
+                    kk += 1
         smin = base
-        smax = rsd[K0 * K1 - 1]
+        smax = (r0 + (K0 - 1) * d0 * N1 + (K1 - 1) * d1) * SM
     else:
         for k0 in range(K0):
             m0 = map_index(i0 + k0 * d0, N0, bmode)
@@ -246,6 +249,9 @@ def _task_fast(
     ar = orow[A:B]
     for j in range(B - A):
         ar[j] = cst
+    # 3-tap kernel rows: whole kernel rows per pass (row_pass33), each read from the row's
+    # first tap offset ``tmin``
+    by_rows = K2 == 3
     for grp in range(gs.shape[0] - 1):
         if inner:
             t0 = gs[grp]
@@ -263,14 +269,19 @@ def _task_fast(
             t0 = 0
             soff = st
             sv = tv
-        if g > 0:
+        if g == 9 and by_rows and gs[grp] % 3 == 0:  # three whole kernel rows
+            b0 = base + tmin - toff[0]
+            row_pass33(orow, A, B, xf, b0 + soff[t0], b0 + soff[t0 + 3], b0 + soff[t0 + 6],
+                       toff[0] - tmin, toff[1] - tmin, toff[2] - tmin, sv, t0)  # fmt: skip
+        elif g > 0:
             row_pass(orow, A, B, xf, base, soff, sv, t0, g)
     # Outputs outside [L, H): every tap through the boundary rule, overwriting what the
     # widened passes left there. Partial sums per kernel row in the data's dtype keep the
     # dependency chain short.
-    scalar_outputs(
-        orow, c0, c1, L, H, cst, rsd, rsx, K0 * K1, K2, s2, off_k, N2, bmode, wf, zw, xflat
-    )
+    if edges:
+        scalar_outputs(
+            orow, c0, c1, L, H, cst, rsd, rsx, K0 * K1, K2, s2, off_k, N2, bmode, wf, zw, xflat
+        )
 
 
 @njit(cache=True, fastmath=FASTMATH)
