@@ -32,6 +32,9 @@ CUDA_MIN_WORK = 2e8
 # Outputs of one row that one CPU task accumulates (a long 1-D signal is split into blocks of
 # this size for parallelism; the block and its input span stay in L1/L2 across all taps).
 CPU_ROW_BLOCK = 4096
+# A strided 3-D correlation over at most this many input bytes splits its rows' phases in one
+# pass over the input (sigconv/_cpu/correlation.py, _split_wins): the copy stays in cache.
+CPU_SPLIT_IN_CACHE_BYTES = 16 * 2**20
 # Least work (multiply-adds) worth a chunk of its own on another thread (sigconv/_cpu/_threads.py):
 # handing a chunk to a pool thread costs about 20 us, 65536 float32 multiply-adds about 5 us.
 CPU_MIN_CHUNK_WORK = 1 << 18

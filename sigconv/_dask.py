@@ -464,14 +464,20 @@ def _halo_slabs(block, depth, dirs):
     return out
 
 
-def _assemble(block, idx, nblocks, depth, dirs, codes, slabs):
+def _assemble(block, idx, nblocks, depth, dirs, codes, slabs, *, scratch=False):
     """``block`` extended by its neighbours' slabs (``slabs[k]``: the ``_halo_slabs`` of the
     neighbour in direction ``dirs[codes[k]]``, whose entry ``codes[k]`` faces this block), as
-    ``dask.array.overlap`` with ``boundary="none"``."""
+    ``dask.array.overlap`` with ``boundary="none"``; with ``scratch``, in memory this thread
+    reuses (``_scratch``: a block task's extended block is read once, by its kernel)."""
     lo = [left if i > 0 else 0 for i, (left, _) in zip(idx, depth)]
     hi = [right if i < n - 1 else 0 for i, n, (_, right) in zip(idx, nblocks, depth)]
     shape = tuple(n + a + b for n, a, b in zip(block.shape, lo, hi))
-    out = np.empty(shape, dtype=block.dtype)
+    if scratch:
+        from . import _scratch
+
+        out = _scratch.take("dask-block", shape, block.dtype)
+    else:
+        out = np.empty(shape, dtype=block.dtype)
     own = tuple(slice(a, a + n) for a, n in zip(lo, block.shape))
     out[own] = block
     for code, slab in zip(codes, slabs):
@@ -486,7 +492,10 @@ def _assemble(block, idx, nblocks, depth, dirs, codes, slabs):
 
 
 def _assemble_then(then, block, idx, *args):
-    return then(_assemble(block, idx, *args), block_id=idx)
+    # ``then`` returns new arrays (the kernels' outputs), so the extended block can live in
+    # reused memory: a fresh 130^3 float32 block cost 2.4-3.4 ms of page faults per task in a
+    # W7 worker, a reused one 1.0-1.2 ms to fill
+    return then(_assemble(block, idx, *args, scratch=True), block_id=idx)
 
 
 def _block(block, *, w, tables, stride, dilation, boundary, cval, method, backend, out_dtype,

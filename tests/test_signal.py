@@ -347,8 +347,9 @@ def test_three_tap_rows(rng, shape, kshape, stride, dilation, boundary):
     [
         ((1024, 1024), (3, 3), 2, True),  # W4: 2 rows split per output row, 2 input rows
         ((64, 4096), (5,), 2, True),
-        ((16, 16, 64), (3, 3, 3), 2, True),
-        ((16, 16, 64), (3, 3, 3), (1, 1, 2), False),  # 3 rows split per output row, 1 input
+        ((16, 16, 64), (3, 3, 3), 2, False),  # 3-D in cache: one pass splits the phases
+        ((65, 256, 256), (3, 3, 3), 2, True),  # 3-D past 16 MiB: 4 rows split, 4 input rows
+        ((65, 256, 256), (3, 3, 3), (1, 1, 2), False),  # 3 rows split, 1 input row
         ((4, 400), (1, 201), 2, False),  # long rows of taps: wide edges, per-tap passes win
         ((64, 64), (3, 3), (2, 1), False),  # no stride along the rows: no split at all
     ],
