@@ -60,7 +60,8 @@ def _files(sub=""):
 def test_backends_never_import_upward(backend):
     """Backends depend only on the bottom modules (config, validation, geometry, modes)."""
     allowed = {"sigconv._config", "sigconv._validate", "sigconv._geometry", "sigconv._modes",
-               "sigconv._backend", "sigconv._fft", "sigconv._separable", "sigconv._scratch"}  # fmt: skip
+               "sigconv._backend", "sigconv._fft", "sigconv._separable",
+               "sigconv._scratch"}  # fmt: skip
     for path in _files(backend):
         for mod, names in _imports(path):
             if not mod.startswith("sigconv"):

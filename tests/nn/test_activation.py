@@ -143,6 +143,33 @@ def test_relu_inplace_and_nan(rng):
     np.testing.assert_array_equal(F.relu(np.array([np.nan, -1.0])), [np.nan, 0.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "large"])
+def test_relu_kernels_against_numpy(rng, dtype, layout):
+    """The one-pass kernels (float32/float64, C-contiguous; several thread chunks when large)
+    and the NumPy fallback (other dtypes, strided views) agree with NumPy's formulas on NaN,
+    infinities and zeros too; a NaN gradient where y = 0 gives 0, as in torch."""
+    shape = (600, 1000) if layout == "large" else (37, 41)
+    x = rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    special = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0], dtype=dtype)
+    x.flat[:5], g.flat[5:10], x.flat[5:10] = special, special, -1.0  # NaN grads where y = 0
+    if layout == "strided":
+        x, g = x[:, ::2], g[:, ::2]
+    x0, g0 = x.copy(), g.copy()
+    y = F.relu(x)
+    want = np.where(x > 0, x, np.where(np.isnan(x), x, 0)).astype(dtype)
+    np.testing.assert_array_equal(y, want)
+    assert y.dtype == dtype
+    gx = F.relu_backward(g, y)
+    np.testing.assert_array_equal(gx, np.where(y > 0, g, 0).astype(dtype))
+    np.testing.assert_array_equal(x, x0)  # inputs are never modified
+    np.testing.assert_array_equal(g, g0)
+    xi = x.copy()
+    assert F.relu(xi, inplace=True) is xi
+    np.testing.assert_array_equal(xi, want)
+
+
 def test_integer_input_is_computed_in_float64():
     assert F.relu(np.array([-2, 3])).dtype == np.float64
     assert F.tanh([[0, 1]]).dtype == np.float64
