@@ -366,7 +366,11 @@ def conv_backward(plan, grad_out, x, weight, need):
     gx = gw = gb = None
     fft = _fft(plan)
     if "bias" in need:
-        gb = g3.sum(axis=(0, 2, 3, 4), dtype=np.float64).astype(dt)
+        # per image and channel in the data's dtype (numpy's pairwise sum along the contiguous
+        # pixels), then across the images in float64: LeNet-5's conv1 gradient 51 us against
+        # 93 us for one float64 reduction over the four axes
+        gb = g3.reshape(g3.shape[0], g3.shape[1], -1).sum(axis=2)
+        gb = gb.sum(axis=0, dtype=np.float64).astype(dt)
     if "x" in need:
         x_shape3 = plan.x_shape[:2] + plan.c3(plan.spatial, 1)
         w3 = _to3(weight, plan.nd)
