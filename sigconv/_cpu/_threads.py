@@ -64,19 +64,31 @@ def run_chunks(kernel, work: float, *args) -> None:
     if threads <= 1 or nchunk <= 1:
         kernel(0, 1, *args)
         return
-    chunks = itertools.count()  # next() is atomic under the GIL
+    claims = itertools.count()  # next() is atomic under the GIL
+    finished = itertools.count()
+    done = threading.Event()  # set by whoever finishes the last chunk
+    errors = []
 
     def work_off():
-        for i in chunks:
+        for i in claims:
             if i >= nchunk:
                 return
-            kernel(i, nchunk, *args)
+            try:
+                kernel(i, nchunk, *args)
+            except BaseException as exc:  # re-raised by the caller once every chunk is done
+                errors.append(exc)
+            finally:
+                if next(finished) == nchunk - 1:
+                    done.set()
 
     pool = _executor(threads - 1)
-    futures = [pool.submit(work_off) for _ in range(min(threads, nchunk) - 1)]
-    try:
-        work_off()
-    finally:
-        # never return while a pool thread may still write into the output
-        for f in futures:
-            f.result()
+    for _ in range(min(threads, nchunk) - 1):
+        pool.submit(work_off)
+    work_off()
+    # Wait for the chunks pool threads took, not for the threads themselves: a pool thread
+    # that wakes after the caller took every chunk finds none and touches nothing. Waking a
+    # thread took about 35 us on the 2-core machine (a 2-chunk call cost 70 us when the caller
+    # also waited for a helper that had nothing left to do).
+    done.wait()
+    if errors:
+        raise errors[0]
