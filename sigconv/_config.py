@@ -33,7 +33,8 @@ CUDA_MIN_WORK = 2e8
 # this size for parallelism; the block and its input span stay in L1/L2 across all taps).
 CPU_ROW_BLOCK = 4096
 # A strided 3-D correlation over at most this many input bytes splits its rows' phases in one
-# pass over the input (sigconv/_cpu/correlation.py, _split_wins): the copy stays in cache.
+# pass over the input (sigconv/_cpu/correlation.py, _split_wins). Measured with 3^3 and 5^3
+# kernels: one pass won up to 8 x 64^3 float32 (8 MiB), lost at 256^3 (64 MiB).
 CPU_SPLIT_IN_CACHE_BYTES = 16 * 2**20
 # Least work (multiply-adds) worth a chunk of its own on another thread (sigconv/_cpu/_threads.py):
 # handing a chunk to a pool thread costs about 20 us, 65536 float32 multiply-adds about 5 us.

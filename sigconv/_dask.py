@@ -384,7 +384,7 @@ def _chunked(x, w, geom, stride, dilation, boundary, cval, method, backend, dtyp
     )
     out = tuple(x.chunks[:lead]) + tuple(out_chunks)
     if depths:  # the halo's assembly and the kernel in one task per block
-        result = overlap(x, depths, then=kernel, chunks=out, dtype=dtype)
+        result = overlap(x, depths, then=kernel, chunks=out, dtype=dtype, scratch=True)
     else:
         result = da.map_blocks(
             kernel, x, dtype=dtype, chunks=out, meta=np.empty((0,) * x.ndim, dtype=dtype)
@@ -395,7 +395,7 @@ def _chunked(x, w, geom, stride, dilation, boundary, cval, method, backend, dtyp
     return result
 
 
-def overlap(x, depths, *, then=None, chunks=None, dtype=None):
+def overlap(x, depths, *, then=None, chunks=None, dtype=None, scratch=False):
     """``dask.array.overlap.overlap(x, depth=depths, boundary="none")`` in two tasks per block;
     with ``then``, ``map_blocks(then, ...)`` of that (``then(block, block_id=...)`` giving
     blocks of ``chunks`` and ``dtype``) in the same two tasks.
@@ -408,6 +408,10 @@ def overlap(x, depths, *, then=None, chunks=None, dtype=None):
     ``right`` samples deep), and one task per block assembles its extended block from its own
     samples and its neighbours' slabs. Chunks must hold at least ``max(left, right)`` samples
     along each overlapped axis (``_min_chunks`` sees to it).
+
+    With ``scratch`` (and ``then``), each extended block is assembled in memory its worker
+    thread reuses from task to task (``_scratch``), so ``then`` must return new arrays, never
+    its argument or a view of it (the kernels do).
     """
     import itertools
 
@@ -417,7 +421,7 @@ def overlap(x, depths, *, then=None, chunks=None, dtype=None):
 
     ndim, nblocks = x.ndim, x.numblocks
     depth = tuple(tuple(depths.get(ax, (0, 0))) for ax in range(ndim))
-    token = tokenize(x, depth, then, chunks, dtype)
+    token = tokenize(x, depth, then, chunks, dtype, scratch)
     parts, name = f"sigconv-halo-slabs-{token}", f"sigconv-overlap-{token}"
     dirs = [
         r
@@ -437,7 +441,9 @@ def overlap(x, depths, *, then=None, chunks=None, dtype=None):
                 codes.append(dirs.index(r))
                 keys.append((parts, *j))
         args = ((x.name, *idx), idx, nblocks, depth, dirs, codes, keys)
-        dsk[(name, *idx)] = (_assemble, *args) if then is None else (_assemble_then, then, *args)
+        dsk[(name, *idx)] = (
+            (_assemble, *args) if then is None else (_assemble_then, then, scratch, *args)
+        )
     if then is None:
         dtype = x.dtype
         chunks = tuple(
@@ -491,11 +497,10 @@ def _assemble(block, idx, nblocks, depth, dirs, codes, slabs, *, scratch=False):
     return out
 
 
-def _assemble_then(then, block, idx, *args):
-    # ``then`` returns new arrays (the kernels' outputs), so the extended block can live in
-    # reused memory: a fresh 130^3 float32 block cost 2.4-3.4 ms of page faults per task in a
-    # W7 worker, a reused one 1.0-1.2 ms to fill
-    return then(_assemble(block, idx, *args, scratch=True), block_id=idx)
+def _assemble_then(then, scratch, block, idx, *args):
+    # With ``scratch`` the extended block lives in reused memory: a fresh 130^3 float32 block
+    # cost 2.4-3.4 ms of page faults per task in a W7 worker, a reused one 1.0-1.6 ms to fill
+    return then(_assemble(block, idx, *args, scratch=scratch), block_id=idx)
 
 
 def _block(block, *, w, tables, stride, dilation, boundary, cval, method, backend, out_dtype,

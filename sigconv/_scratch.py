@@ -36,8 +36,8 @@ def take(slot: str, shape, dtype) -> np.ndarray:
     if slots is None:
         slots = _local.slots = {}
     buf = slots.get(slot)
-    if buf is None or buf.size < need:
-        # 64 more bytes so the view can start on a 64-byte boundary (whole cache lines)
+    # the view starts on a 64-byte boundary (whole cache lines), up to 63 bytes into the buffer
+    if buf is None or buf.size - (-buf.ctypes.data % 64) < need:
         buf = slots[slot] = np.empty(max(need, 4096) + 64, dtype=np.uint8)
     start = -buf.ctypes.data % 64
     return buf[start : start + need].view(dtype).reshape(shape)

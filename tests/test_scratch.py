@@ -3,6 +3,7 @@
 import threading
 
 import numpy as np
+import pytest
 
 from sigconv import _scratch
 
@@ -48,3 +49,18 @@ def test_release_frees_the_slots():
     _scratch.release()
     b = _scratch.take("t-release", (10,), np.float64)
     assert not np.may_share_memory(a, b)  # without release, b would reuse a's memory
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_a_slot_serves_every_size_up_to_its_buffer_and_grows_past_it(dtype):
+    """The view starts up to 63 bytes into the buffer (cache-line aligned), so a reused slot
+    must hold the request after that offset: sizes just below, at and past the buffer."""
+    item = np.dtype(dtype).itemsize
+    for base in (4096 // item - 70, 4096 // item, 10_000):
+        first = _scratch.take("t-sizes", (base,), dtype)
+        first[...] = 1
+        for extra in range(1, 80):
+            a = _scratch.take("t-sizes", (base + extra,), dtype)
+            assert a.shape == (base + extra,) and a.ctypes.data % 64 == 0
+            a[...] = 2  # the whole view is writable memory of its own size
+        _scratch.release()

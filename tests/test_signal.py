@@ -327,6 +327,7 @@ def test_row_stride_split_column_blocks(rng, monkeypatch, block):
         ((6, 12, 40), (5, 3, 3), 1, 1),  # 45 taps: five groups
         ((12, 40), (3, 3), 1, (1, 3)),  # 2-D: one group, dilated taps
         ((12, 40), (4, 3), 1, 1),  # 12 taps: groups of 6, the per-tap pass
+        ((30, 40), (17, 3), 1, 1),  # 51 taps: groups of 8 and 9, one of 9 starting mid-row
         ((2, 17, 40), (3, 3), (2, 2), 1),  # a batch axis
     ],
 )

@@ -53,6 +53,7 @@ def test_small_work_runs_in_one_chunk(two_threads):
     assert seen[0][3] == threading.get_ident()
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two threads")
 @pytest.mark.parametrize("bad_chunk", [0, 3, 7])
 def test_an_error_in_any_chunk_is_raised_after_every_chunk_ran(two_threads, bad_chunk):
     ran = []

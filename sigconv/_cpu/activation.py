@@ -3,10 +3,10 @@
 NumPy's versions take two passes or a slow one: ``numpy.maximum(x, 0)`` (NaN-propagating
 compare and blend) took 101 us on a LeNet-5 conv1 output (64 x 6 x 28 x 28 float32), and the
 backward ``grad * (y > 0)`` (a bool temporary, then a multiply) 82 us; these kernels take about
-40 us each (docs/performance.md). Semantics: ``relu`` keeps NaN and maps -0.0 to 0.0 as
-``numpy.maximum(x, 0)``; ``relu_backward`` passes ``grad`` where ``y > 0`` and writes 0
-elsewhere (also where ``grad`` is NaN or infinite, as ``torch.nn.functional.relu``'s
-backward).
+40 us each. Semantics: ``relu`` keeps NaN and gives +0.0 for every other ``x <= 0`` (-0.0
+included, as ``numpy.maximum`` does for float32/float64); ``relu_backward`` passes ``grad``
+where ``y > 0`` and writes 0 elsewhere (also where ``grad`` is NaN or infinite, as
+``torch.nn.functional.relu``'s backward).
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ from ._threads import run_chunks
 
 
 def fits(*arrays) -> bool:
-    """Whether the kernels take these host arrays (C-contiguous, one dtype, float32/64)."""
+    """Whether the kernels take these host arrays (C-contiguous, writeable, one dtype,
+    float32/64). Read-only arrays go to NumPy: Numba would compile another version of each
+    kernel for them."""
     dt = arrays[0].dtype
     return dt in (np.float32, np.float64) and all(
-        type(a) is np.ndarray and a.dtype == dt and a.flags.c_contiguous for a in arrays
+        type(a) is np.ndarray and a.dtype == dt and a.flags.c_contiguous and a.flags.writeable
+        for a in arrays
     )
 
 

@@ -172,8 +172,9 @@ def _task_fast(
     """One output row block ``out[b, o0, o1, c0:c1]`` whose outputs ``[L, H)`` read inside the
     input row for every tap.
 
-    Every tap passes over ``[A, B)`` in groups of up to ``G_FAST`` (:func:`row_pass`), reading
-    the flat input ``xf`` from ``row start + tap offset``. For an output row inside the input
+    Every tap passes over ``[A, B)`` in groups of up to ``G_FAST`` (:func:`row_pass`; a group
+    of three whole 3-tap kernel rows by :func:`row_pass33`), reading the flat input ``xf`` from
+    ``row start + tap offset``. For an output row inside the input
     along the outer axes (nearly all) the offsets are the precomputed ``tapoff``; otherwise the
     input row of each kernel row is resolved by the boundary rule first (a ``cval`` row adds a
     constant) and the group's taps listed in ``st``/``tv``.
@@ -249,8 +250,8 @@ def _task_fast(
     ar = orow[A:B]
     for j in range(B - A):
         ar[j] = cst
-    # 3-tap kernel rows: whole kernel rows per pass (row_pass33), each read from the row's
-    # first tap offset ``tmin``
+    # 3-tap kernel rows: whole kernel rows per pass (row_pass33), each kernel row's slice
+    # starting at the smallest tap offset ``tmin`` (with phases, toff is not in tap order)
     by_rows = K2 == 3
     for grp in range(gs.shape[0] - 1):
         if inner:
