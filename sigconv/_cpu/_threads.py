@@ -68,13 +68,14 @@ def run_chunks(kernel, work: float, *args) -> None:
     finished = itertools.count()
     done = threading.Event()  # set by whoever finishes the last chunk
     errors = []
+    job = [args]  # emptied on return: a late pool job must not keep the arrays alive
 
     def work_off():
         for i in claims:
             if i >= nchunk:
                 return
             try:
-                kernel(i, nchunk, *args)
+                kernel(i, nchunk, *job[0])
             except BaseException as exc:  # re-raised by the caller once every chunk is done
                 errors.append(exc)
             finally:
@@ -90,5 +91,6 @@ def run_chunks(kernel, work: float, *args) -> None:
     # thread took about 35 us on the 2-core machine (a 2-chunk call cost 70 us when the caller
     # also waited for a helper that had nothing left to do).
     done.wait()
+    job[0] = None
     if errors:
         raise errors[0]
