@@ -423,24 +423,20 @@ def overlap(x, depths, *, then=None, chunks=None, dtype=None, scratch=False):
     depth = tuple(tuple(depths.get(ax, (0, 0))) for ax in range(ndim))
     token = tokenize(x, depth, then, chunks, dtype, scratch)
     parts, name = f"sigconv-halo-slabs-{token}", f"sigconv-overlap-{token}"
-    dirs = [
-        r
-        for r in itertools.product(
-            *(((-1, 0, 1) if any(depth[ax]) else (0,)) for ax in range(ndim))
-        )
-        if any(r)
-    ]
+    halo = _Halo(depth, x.chunks)
     dsk = {}
     for idx in itertools.product(*(range(n) for n in nblocks)):
-        dsk[(parts, *idx)] = (_halo_slabs, (x.name, *idx), depth, dirs)
+        dsk[(parts, *idx)] = (_halo_slabs, (x.name, *idx), halo)
+    steps = [np.array(r) for r in halo.dirs]
     for idx in itertools.product(*(range(n) for n in nblocks)):
         codes, keys = [], []
-        for r in dirs:
-            j = tuple(i + d for i, d in zip(idx, r))
-            if all(0 <= jj < n for jj, n in zip(j, nblocks)):
-                codes.append(dirs.index(r))
-                keys.append((parts, *j))
-        args = ((x.name, *idx), idx, nblocks, depth, dirs, codes, keys)
+        at = np.array(idx)
+        for code, r in enumerate(steps):
+            j = at + r
+            if (j >= 0).all() and (j < nblocks).all():
+                codes.append(code)
+                keys.append((parts, *(int(v) for v in j)))
+        args = ((x.name, *idx), idx, halo, tuple(codes), keys)
         dsk[(name, *idx)] = (
             (_assemble, *args) if then is None else (_assemble_then, then, scratch, *args)
         )
@@ -457,26 +453,64 @@ def overlap(x, depths, *, then=None, chunks=None, dtype=None, scratch=False):
     return da.Array(graph, name, chunks, meta=np.empty((0,) * ndim, dtype=dtype))
 
 
-def _halo_slabs(block, depth, dirs):
-    """The slab of ``block`` that the neighbour in direction ``-r`` reads, for every ``r``:
-    along an axis, its last ``left`` samples (``r = -1``: the neighbour lies to the right), its
-    first ``right`` samples (``r = +1``) or all of it (``r = 0``)."""
-    out = []
-    for r in dirs:
+class _Halo:
+    """The halo of every block: ``depth`` per axis, the array's ``chunks`` and the neighbour
+    directions ``dirs`` (a -1/0/+1 step per axis, not all 0). One object, passed to every task
+    as it is: the graph's converters then see one argument, not a nest of tuples."""
+
+    def __init__(self, depth, chunks):
+        import itertools
+
+        self.depth = depth
+        self.chunks = chunks
+        steps = ((-1, 0, 1) if any(d) else (0,) for d in depth)
+        self.dirs = [r for r in itertools.product(*steps) if any(r)]
+
+    def slab_shapes(self, shape):
+        """The shapes of the slabs a block of ``shape`` gives, one per direction (along an
+        axis, its last ``left`` samples for ``r = -1``: the neighbour that reads them lies to
+        the right; its first ``right`` samples for ``r = +1``; all of them for ``r = 0``), and
+        where each starts in the packed buffer (one entry more: the total)."""
+        shape = tuple(shape)
+        cache = self.__dict__.setdefault("_shapes", {})
+        if shape not in cache:
+            shapes = [
+                tuple(left if d < 0 else right if d > 0 else n
+                      for d, (left, right), n in zip(r, self.depth, shape))
+                for r in self.dirs
+            ]  # fmt: skip
+            starts = np.concatenate([[0], np.cumsum([math.prod(sh) for sh in shapes])])
+            cache[shape] = shapes, [int(v) for v in starts]
+        return cache[shape]
+
+    def block_shape(self, idx):
+        return tuple(c[i] for c, i in zip(self.chunks, idx))
+
+    def __reduce__(self):
+        return _Halo, (self.depth, self.chunks)
+
+
+def _halo_slabs(block, halo):
+    """Every slab of ``block`` that a neighbour reads (``_Halo.slab_shapes``), packed into one
+    1-D array: one buffer to send, where a list of 26 arrays took 26 frames and headers."""
+    shapes, starts = halo.slab_shapes(block.shape)
+    out = np.empty(starts[-1], dtype=block.dtype)
+    for r, sh, at, end in zip(halo.dirs, shapes, starts, starts[1:]):
         sl = []
-        for d, (left, right), n in zip(r, depth, block.shape):
+        for d, (left, right), n in zip(r, halo.depth, block.shape):
             sl.append(slice(n - left, n) if d < 0 else slice(0, right) if d > 0 else slice(None))
-        out.append(np.ascontiguousarray(block[tuple(sl)]))
+        out[at:end].reshape(sh)[...] = block[tuple(sl)]
     return out
 
 
-def _assemble(block, idx, nblocks, depth, dirs, codes, slabs, *, scratch=False):
+def _assemble(block, idx, halo, codes, slabs, *, scratch=False):
     """``block`` extended by its neighbours' slabs (``slabs[k]``: the ``_halo_slabs`` of the
-    neighbour in direction ``dirs[codes[k]]``, whose entry ``codes[k]`` faces this block), as
-    ``dask.array.overlap`` with ``boundary="none"``; with ``scratch``, in memory this thread
+    neighbour in direction ``halo.dirs[codes[k]]``, whose entry ``codes[k]`` faces this block),
+    as ``dask.array.overlap`` with ``boundary="none"``; with ``scratch``, in memory this thread
     reuses (``_scratch``: a block task's extended block is read once, by its kernel)."""
-    lo = [left if i > 0 else 0 for i, (left, _) in zip(idx, depth)]
-    hi = [right if i < n - 1 else 0 for i, n, (_, right) in zip(idx, nblocks, depth)]
+    nblocks = [len(c) for c in halo.chunks]
+    lo = [left if i > 0 else 0 for i, (left, _) in zip(idx, halo.depth)]
+    hi = [right if i < n - 1 else 0 for i, n, (_, right) in zip(idx, nblocks, halo.depth)]
     shape = tuple(n + a + b for n, a, b in zip(block.shape, lo, hi))
     if scratch:
         from . import _scratch
@@ -486,14 +520,17 @@ def _assemble(block, idx, nblocks, depth, dirs, codes, slabs, *, scratch=False):
         out = np.empty(shape, dtype=block.dtype)
     own = tuple(slice(a, a + n) for a, n in zip(lo, block.shape))
     out[own] = block
-    for code, slab in zip(codes, slabs):
-        r = dirs[code]
+    for code, packed in zip(codes, slabs):
+        r = halo.dirs[code]
+        # the neighbour's slabs come packed in direction order: find entry ``code``
+        shapes, starts = halo.slab_shapes(halo.block_shape([i + d for i, d in zip(idx, r)]))
+        slab = packed[starts[code] : starts[code + 1]].reshape(shapes[code])
         sl = []
         for d, a, n, b in zip(r, lo, block.shape, hi):
             sl.append(
                 slice(0, a) if d < 0 else slice(a + n, a + n + b) if d > 0 else slice(a, a + n)
             )
-        out[tuple(sl)] = slab[code]
+        out[tuple(sl)] = slab
     return out
 
 
@@ -515,13 +552,46 @@ def _block(block, *, w, tables, stride, dilation, boundary, cval, method, backen
     slab = block[(Ellipsis, *(slice(p.start, p.stop) for p in pieces))]
     geom = [_geometry.AxisGeometry(p.pad_before, p.pad_after, p.n_out) for p in pieces]
     x = _validate.to_compute(slab, dtype)
+    limit = _result_pool_limit()
     with _Threads(task_threads()):
-        return run_kernel(x, w, geom, stride, dilation, boundary, cval, method, backend)
+        return run_kernel(
+            x, w, geom, stride, dilation, boundary, cval, method, backend, pool_limit=limit
+        )
 
 
-def run_kernel(x, w, geom, stride, dilation, boundary, cval, method, backend):
+_pool_limits: dict[str, int] = {}
+
+
+def _result_pool_limit() -> int:
+    """Bytes of block results a ``distributed`` worker keeps for reuse (``_scratch.result``):
+    ``_config.DASK_RESULT_POOL_BYTES``, at most a tenth of the worker's memory limit; 0
+    outside a worker (results are then always new memory)."""
+    from . import _config
+
+    if "distributed" not in sys.modules:
+        return 0
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:  # not inside a worker
+        return 0
+    key = str(worker.address)
+    if key not in _pool_limits:
+        memory = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
+        limit = _config.DASK_RESULT_POOL_BYTES
+        _pool_limits[key] = min(limit, int(memory) // 10) if memory else limit
+    return _pool_limits[key]
+
+
+def run_kernel(x, w, geom, stride, dilation, boundary, cval, method, backend, pool_limit=0):
     """The in-memory call's backend and kernel choice on host arrays of the compute dtype, for
-    any per-axis geometry (a chunk's own pads and output count); ``w`` is already flipped."""
+    any per-axis geometry (a chunk's own pads and output count); ``w`` is already flipped.
+
+    With ``pool_limit`` the result is written into memory of earlier block results that
+    nothing references any more (``_scratch.result``, up to that many bytes kept): a fresh
+    128^3 float32 result cost a Dask worker 1-4 ms of page faults per block.
+    """
     from . import _config
 
     nd = w.ndim
@@ -540,4 +610,9 @@ def run_kernel(x, w, geom, stride, dilation, boundary, cval, method, backend):
         separable=method == "auto",
     )
     ops = _backend.select(backend, x, w, work=plan.work, gpu_min_work=_config.CUDA_MIN_WORK)
-    return ops.correlate(plan, x, w, None)
+    out = None
+    if pool_limit:
+        from . import _scratch
+
+        out = _scratch.result(plan.out_shape, plan.dtype, pool_limit)
+    return ops.correlate(plan, x, w, out)

@@ -10,10 +10,17 @@ A slot holds at most ``MAX_BYTES``; larger requests get fresh memory (a big volu
 is not kept alive after its call). Every thread keeps its own slots, so a slot's array is valid
 until the same thread takes that slot again: callers use it within one call and never return
 it. :func:`release` frees the calling thread's slots.
+
+Results that leave a call are new arrays, except in a Dask worker's block tasks: there
+:func:`result` hands out memory of earlier results that nothing references any more (a worker
+frees its block results as they are written out or released, and its allocator returns them to
+the system, so the next block would fault its pages in again). :func:`release_results` frees
+what the pool holds.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -46,3 +53,46 @@ def take(slot: str, shape, dtype) -> np.ndarray:
 def release() -> None:
     """Free the calling thread's scratch memory."""
     _local.slots = {}
+
+
+_results: list[np.ndarray] = []  # the pool's buffers (uint8), in use or free
+_results_lock = threading.Lock()
+# references to a free buffer while result() looks at it: the pool's list, the loop variable
+# and getrefcount's argument
+_FREE_REFS = 3
+
+
+def result(shape, dtype, limit: int) -> np.ndarray:
+    """An uninitialised C-contiguous array of ``shape`` and ``dtype`` for a result the caller
+    hands on, in the memory of an earlier result that is no longer referenced when there is
+    one (of at most 1.25x the size); else new memory, kept in the pool while the pool holds at
+    most ``limit`` bytes.
+
+    A buffer is free when nothing but the pool references it: every array made from one of its
+    views holds a reference to it (numpy keeps the owner as ``base``), and so does every
+    memoryview or pickle buffer of such an array.
+    """
+    dtype = np.dtype(dtype)
+    need = dtype.itemsize
+    for n in shape:
+        need *= int(n)
+    with _results_lock:
+        best = None
+        held = 0
+        for buf in _results:
+            held += buf.size
+            if need <= buf.size <= need + need // 4 and sys.getrefcount(buf) == _FREE_REFS:
+                if best is None or buf.size < best.size:
+                    best = buf
+        if best is None and need and held + need <= limit:
+            best = np.empty(need, dtype=np.uint8)
+            _results.append(best)
+    if best is None:
+        return np.empty(shape, dtype=dtype)
+    return best[:need].view(dtype).reshape(shape)
+
+
+def release_results() -> None:
+    """Drop the result pool (buffers still in use live on with their arrays)."""
+    with _results_lock:
+        _results.clear()

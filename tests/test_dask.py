@@ -315,6 +315,31 @@ def test_correlate_on_a_local_cluster(client, rng):
         assert_close(got, sigconv.correlate(x, w, **kw))
 
 
+def _pool_sizes():
+    from sigconv import _scratch
+
+    return len(_scratch._results)
+
+
+def test_worker_block_results_reuse_released_memory(client, rng):
+    """On a worker, block results come from memory of released results (_scratch.result):
+    results still held stay intact while later ones are computed, and released ones are
+    reused."""
+    x = rng.standard_normal((40, 41, 42)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 3)).astype(np.float32)
+    dx = da.from_array(x, chunks=20)
+    want = sigconv.correlate(x, w, "same")
+    held = client.persist(sigconv.correlate(dx, w, "same"))
+    pooled = sum(client.run(_pool_sizes).values())
+    assert pooled >= 8  # one buffer per held block result, none of them free
+    for _ in range(3):  # each round reuses the previous round's released buffers
+        y = client.persist(sigconv.correlate(dx, w * 2, "same"))
+        assert_close(client.compute(y).result(), 2 * want)
+        del y
+    assert_close(client.compute(held).result(), want)  # untouched by the later rounds
+    assert sum(client.run(_pool_sizes).values()) <= 3 * pooled
+
+
 def test_worker_tasks_apply_the_threads_rule(client):
     want = max(1, (os.cpu_count() or 1) // 2)  # 2 workers x 1 thread on this host
     futures = [

@@ -64,3 +64,76 @@ def test_a_slot_serves_every_size_up_to_its_buffer_and_grows_past_it(dtype):
             assert a.shape == (base + extra,) and a.ctypes.data % 64 == 0
             a[...] = 2  # the whole view is writable memory of its own size
         _scratch.release()
+
+
+def test_result_reuses_memory_only_once_nothing_references_it():
+    _scratch.release_results()
+    limit = 1 << 20
+    a = _scratch.result((10, 20), np.float32, limit)
+    assert a.shape == (10, 20) and a.dtype == np.float32 and a.flags.c_contiguous
+    a[...] = 1.0
+    b = _scratch.result((10, 20), np.float32, limit)
+    assert not np.shares_memory(a, b)  # a is alive: its memory is not handed out again
+    view = a[2:5]
+    del a
+    c = _scratch.result((10, 20), np.float32, limit)
+    assert not np.shares_memory(c, view)  # a view keeps the buffer in use
+    assert len(_scratch._results) == 3
+    del view, c
+    d = _scratch.result((10, 20), np.float32, limit)
+    assert len(_scratch._results) == 3  # no new buffer: d took a freed one
+    assert d.base is not None and any(d.base is buf for buf in _scratch._results)
+    assert not np.shares_memory(d, b)
+    _scratch.release_results()
+
+
+def test_result_memoryview_and_pickle_buffers_keep_it_in_use():
+    import pickle
+
+    _scratch.release_results()
+    a = _scratch.result((1000,), np.float64, 1 << 20)
+    m = memoryview(a)
+    p = pickle.PickleBuffer(a)
+    del a
+    b = _scratch.result((1000,), np.float64, 1 << 20)
+    assert not np.shares_memory(b, np.asarray(m))
+    del b
+    c = _scratch.result((1000,), np.float64, 1 << 20)  # b's buffer is free again
+    assert not np.shares_memory(c, np.asarray(m)) and not np.shares_memory(c, np.asarray(p))
+    _scratch.release_results()
+
+
+def test_result_limit_and_size_window():
+    _scratch.release_results()
+    a = _scratch.result((100,), np.uint8, 150)
+    b = _scratch.result((100,), np.uint8, 150)  # over the limit: fresh memory, not pooled
+    del a, b
+    assert len(_scratch._results) == 1
+    small = _scratch.result((10,), np.uint8, 150)  # 10 bytes would waste a 100-byte buffer
+    assert small.base is None or small.base.size != 100
+    big = _scratch.result((100,), np.uint8, 150)
+    assert big.base is _scratch._results[0]
+    zero = _scratch.result((0, 3), np.float32, 150)
+    assert zero.shape == (0, 3)
+    _scratch.release_results()
+    assert _scratch._results == []
+
+
+def test_result_is_thread_safe():
+    _scratch.release_results()
+    seen, lock = [], threading.Lock()
+
+    def work():
+        for _ in range(200):
+            a = _scratch.result((64,), np.float64, 1 << 16)
+            a[...] = threading.get_ident()
+            with lock:
+                seen.append(bool((a == threading.get_ident()).all()))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(seen) and len(seen) == 800
+    _scratch.release_results()
