@@ -471,23 +471,29 @@ class _Halo:
         axis, its last ``left`` samples for ``r = -1``: the neighbour that reads them lies to
         the right; its first ``right`` samples for ``r = +1``; all of them for ``r = 0``), and
         where each starts in the packed buffer (one entry more: the total)."""
-        shape = tuple(shape)
-        cache = self.__dict__.setdefault("_shapes", {})
-        if shape not in cache:
-            shapes = [
-                tuple(left if d < 0 else right if d > 0 else n
-                      for d, (left, right), n in zip(r, self.depth, shape))
-                for r in self.dirs
-            ]  # fmt: skip
-            starts = np.concatenate([[0], np.cumsum([math.prod(sh) for sh in shapes])])
-            cache[shape] = shapes, [int(v) for v in starts]
-        return cache[shape]
+        return _slab_layout(self.depth, tuple(int(n) for n in shape))
 
     def block_shape(self, idx):
         return tuple(c[i] for c, i in zip(self.chunks, idx))
 
     def __reduce__(self):
         return _Halo, (self.depth, self.chunks)
+
+
+@functools.lru_cache(maxsize=256)
+def _slab_layout(depth, shape):
+    # cached per process: each task unpickles its own _Halo, and W7's 26 directions cost
+    # 30-40 us per layout
+    dirs = _Halo(depth, ()).dirs
+    shapes = [
+        tuple(left if d < 0 else right if d > 0 else n
+              for d, (left, right), n in zip(r, depth, shape))
+        for r in dirs
+    ]  # fmt: skip
+    starts = [0]
+    for sh in shapes:
+        starts.append(starts[-1] + math.prod(sh))
+    return shapes, starts
 
 
 def _halo_slabs(block, halo):
