@@ -75,15 +75,19 @@ def _agree(ref, got, rtol) -> bool:
     return float(np.max(np.abs(ref - got))) <= rtol * scale
 
 
-def _median_time(fn, repeat: int, sync: Callable[[], None] | None) -> float:
-    times = []
+def _median_times(impls, repeat: int, sync: Callable[[], None] | None) -> dict[str, float]:
+    """Median seconds per implementation over ``repeat`` rounds, each round timing every
+    implementation once in turn: a slow spell of this shared machine then falls on all of them
+    instead of on whichever ran during it (the ratios' spread shrinks)."""
+    times: dict[str, list[float]] = {name: [] for name in impls}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        if sync is not None:
-            sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, fn in impls.items():
+            t0 = time.perf_counter()
+            fn()
+            if sync is not None:
+                sync()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def load_cases(only: list[str] | None) -> list[Case]:
@@ -119,7 +123,7 @@ def run(cases: list[Case], repeat: int | None = None, sync=None) -> list[str]:
                 del impls[name]
                 continue
             ok[name] = (not case.check) or name == "sigconv" or _agree(ref, out, case.rtol)
-        times = {name: _median_time(fn, repeat or case.repeat, sync) for name, fn in impls.items()}
+        times = _median_times(impls, repeat or case.repeat, sync)
         base = times["sigconv"]
         for name, t in times.items():
             ratio = "" if name == "sigconv" else f"{t / base:.2f}"
