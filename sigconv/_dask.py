@@ -427,15 +427,15 @@ def overlap(x, depths, *, then=None, chunks=None, dtype=None, scratch=False):
     dsk = {}
     for idx in itertools.product(*(range(n) for n in nblocks)):
         dsk[(parts, *idx)] = (_halo_slabs, (x.name, *idx), halo)
-    steps = [np.array(r) for r in halo.dirs]
+    code_of = {r: code for code, r in enumerate(halo.dirs)}
     for idx in itertools.product(*(range(n) for n in nblocks)):
-        codes, keys = [], []
-        at = np.array(idx)
-        for code, r in enumerate(steps):
-            j = at + r
-            if (j >= 0).all() and (j < nblocks).all():
-                codes.append(code)
-                keys.append((parts, *(int(v) for v in j)))
+        # the steps that stay inside the grid, per axis; their product is the neighbours
+        steps = [
+            [d for d in ((-1, 0, 1) if any(dp) else (0,)) if 0 <= i + d < n]
+            for i, n, dp in zip(idx, nblocks, depth)
+        ]
+        codes = [code_of[r] for r in itertools.product(*steps) if any(r)]
+        keys = [(parts, *(i + d for i, d in zip(idx, halo.dirs[c]))) for c in codes]
         args = ((x.name, *idx), idx, halo, tuple(codes), keys)
         dsk[(name, *idx)] = (
             (_assemble, *args) if then is None else (_assemble_then, then, scratch, *args)
