@@ -200,6 +200,16 @@ def row_pass33(orow, A, B, xf, s0, s1, s2, e0, e1, e2, sv, t0):
         ) + v22 * a2[j + u2]
 
 
+@njit(cache=True)
+def zero_fill(orow, A, B, c):
+    """``orow[A:B] = c``. The index runs unsigned: with a signed index Numba adds a
+    negative-index wraparound to every store and LLVM keeps the loop scalar (filling 128-wide
+    rows of a 130^3 volume then took a quarter of a 3^3 kernel's time)."""
+    ar = orow[A:B]
+    for j in range(np.uint64(B - A)):
+        ar[j] = c
+
+
 def row_taps(N2, K2, s2, d2, p2, O2):
     """Per tap ``k`` along the last axis: ``off = k*d2 - p2 = q*s2 + r`` (int64 arrays ``off``,
     ``q``, ``r``), the outputs ``[lo, hi)`` whose input lies inside a row of ``N2`` samples, and

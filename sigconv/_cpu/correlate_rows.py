@@ -58,6 +58,7 @@ from .correlate_parts import (
     row_taps,
     scalar_outputs,
     tap_groups,
+    zero_fill,
 )
 
 # --- stride 1 along the rows, or a deinterleaved input -----------------------------------------
@@ -125,17 +126,50 @@ def _rows_fast(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo
     rsd = np.empty(K0 * K1, dtype=np.int64)
     rsx = np.empty(K0 * K1, dtype=np.int64)
     st0 = np.empty(G_FAST, dtype=np.int64)
-    tv0 = np.empty(G_FAST, dtype=w.dtype)
+    tv0 = np.empty(G_FAST + 1, dtype=w.dtype)  # the last entry: a row's cval share, typed
     st, tv = borrow(st0, tv0)
     xf = xd.reshape(xd.size)
     xflat = x.reshape(x.size)
+    # the smallest and largest tap offset along the rows (with phases not in tap order)
+    toff = ktab[0]
+    tmin = toff[0]
+    tmax = toff[0]
+    for k2 in range(w.shape[2]):
+        tmin = min(tmin, toff[k2])
+        tmax = max(tmax, toff[k2])
+    # Rows of 3-tap kernel rows whose every tap reads inside the input (nearly all rows of
+    # a 'valid' block, the inner rows of 'same' without their edge outputs) take a short
+    # path: one row_set33 then row_pass33 per 3x3 kernel plane, nothing else per row. The
+    # general row (_task_fast) spends on its bookkeeping about as long as on its passes with
+    # 128 outputs: a 3^3 kernel over 130^3 took 2.9 ms that way, 1.7 ms this way.
+    N0, N1 = x.shape[1], x.shape[2]
+    s0, s1, d0, d1, p0, p1 = geo[0], geo[1], geo[3], geo[4], geo[5], geo[6]
+    planes = w.shape[2] == 3
+    for grp in range(gs.shape[0] - 1):
+        planes = planes and gs[grp + 1] - gs[grp] == 9 and gs[grp] % 3 == 0
+    tapoff = ttab[2]
+    e0, e1, e2 = toff[0] - tmin, toff[1] - tmin, toff[2] - tmin
     t_start, t_end, c, o1, o0, b = chunk_tasks(chunk, nchunk, x.shape[0], O0, O1, nblk)
     for t in range(t_start, t_end):
         if t > t_start:
             c, o1, o0, b = next_task(c, o1, o0, b, nblk, O1, O0)
         c0, c1, L, H = block_bounds(c, block, O2, geo[10], geo[11])
+        i0 = o0 * s0 - p0
+        i1 = o1 * s1 - p1
+        if (
+            planes and L == c0 and H == c1 and i0 >= 0 and i0 + (K0 - 1) * d0 < N0
+            and i1 >= 0 and i1 + (K1 - 1) * d1 < N1
+        ):  # fmt: skip
+            orow = out[b, o0, o1]
+            zero_fill(orow, c0, c1, zw[0])
+            b0 = ((b * N0 + i0) * N1 + i1) * SM + tmin - toff[0]
+            for grp in range(gs.shape[0] - 1):
+                t0 = gs[grp]
+                row_pass33(orow, c0, c1, xf, b0 + tapoff[t0], b0 + tapoff[t0 + 3],
+                           b0 + tapoff[t0 + 6], e0, e1, e2, wf, t0)  # fmt: skip
+            continue
         _task_fast(b, o0, o1, c0, c1, L, H, x, xf, xflat, w, out, rowsum, wf, ktab, ttab, gs, zw,
-                   rsd, rsx, st, tv, geo, cval, SM)  # fmt: skip
+                   rsd, rsx, st, tv, geo, cval, SM, tmin, tmax)  # fmt: skip
     _keep(st0, tv0)  # the owners of the borrowed scratch live until here
 
 
@@ -167,7 +201,7 @@ def _rows_general(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, geo, cval, SM)
 @njit(cache=True, fastmath=FASTMATH, inline="always")
 def _task_fast(
     b, o0, o1, c0, c1, L, H, x, xf, xflat, w, out, rowsum, wf, ktab, ttab, gs, zw, rsd, rsx, st,
-    tv, geo, cval, SM
+    tv, geo, cval, SM, tmin, tmax
 ):  # fmt: skip
     """One output row block ``out[b, o0, o1, c0:c1]`` whose outputs ``[L, H)`` read inside the
     input row for every tap.
@@ -201,11 +235,6 @@ def _task_fast(
     inner = i0 >= 0 and i0 + (K0 - 1) * d0 < N0 and i1 >= 0 and i1 + (K1 - 1) * d1 < N1
     # Sum of the cval rows' contributions (float64, like cval; out holds garbage until written).
     cst = 0.0
-    tmin = toff[0]
-    tmax = toff[0]
-    for k2 in range(K2):
-        tmin = min(tmin, toff[k2])
-        tmax = max(tmax, toff[k2])
     smin = xf.shape[0]
     smax = -1
     base = 0
@@ -247,9 +276,9 @@ def _task_fast(
     if smax >= 0 and (smin + tmin + A < 0 or smax + tmax + B > xf.shape[0]):
         A = L
         B = H
-    ar = orow[A:B]
-    for j in range(B - A):
-        ar[j] = cst
+    # the row starts at the cval rows' share (in the data's dtype)
+    tv[G_FAST] = cst
+    zero_fill(orow, A, B, tv[G_FAST])
     # 3-tap kernel rows: whole kernel rows per pass (row_pass33), each kernel row's slice
     # starting at the smallest tap offset ``tmin`` (with phases, toff is not in tap order)
     by_rows = K2 == 3
