@@ -38,8 +38,8 @@ CPU_ROW_BLOCK = 4096
 CPU_SPLIT_IN_CACHE_BYTES = 16 * 2**20
 # Bytes of Dask block results a distributed worker keeps for reuse once they are released (at
 # most a tenth of its memory limit; sigconv/_scratch.py, result): W7's blocks are 8 MiB, 32 a
-# worker.
-DASK_RESULT_POOL_BYTES = 256 * 2**20
+# worker on average and up to 36 (at 256 MiB two blocks a run were left out).
+DASK_RESULT_POOL_BYTES = 320 * 2**20
 # Least work (multiply-adds) worth a chunk of its own on another thread (sigconv/_cpu/_threads.py):
 # handing a chunk to a pool thread costs about 20 us, 65536 float32 multiply-adds about 5 us.
 CPU_MIN_CHUNK_WORK = 1 << 18
