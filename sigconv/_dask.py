@@ -499,8 +499,11 @@ def _slab_layout(depth, shape):
 def _halo_slabs(block, halo):
     """Every slab of ``block`` that a neighbour reads (``_Halo.slab_shapes``), packed into one
     1-D array: one buffer to send, where a list of 26 arrays took 26 frames and headers."""
+    from . import _scratch
+
     shapes, starts = halo.slab_shapes(block.shape)
-    out = np.empty(starts[-1], dtype=block.dtype)
+    # a result handed to Dask: on a worker, in memory of released slabs (_scratch.result)
+    out = _scratch.result((starts[-1],), block.dtype, _result_pool_limit())
     for r, sh, at, end in zip(halo.dirs, shapes, starts, starts[1:]):
         sl = []
         for d, (left, right), n in zip(r, halo.depth, block.shape):
