@@ -459,12 +459,9 @@ class _Halo:
     as it is: the graph's converters then see one argument, not a nest of tuples."""
 
     def __init__(self, depth, chunks):
-        import itertools
-
         self.depth = depth
         self.chunks = chunks
-        steps = ((-1, 0, 1) if any(d) else (0,) for d in depth)
-        self.dirs = [r for r in itertools.product(*steps) if any(r)]
+        self.dirs = _halo_dirs(depth)
 
     def slab_shapes(self, shape):
         """The shapes of the slabs a block of ``shape`` gives, one per direction (along an
@@ -480,11 +477,20 @@ class _Halo:
         return _Halo, (self.depth, self.chunks)
 
 
+def _halo_dirs(depth):
+    """Every neighbour direction of a halo ``depth``, in a fixed order (the slabs' packing
+    order)."""
+    import itertools
+
+    steps = ((-1, 0, 1) if any(d) else (0,) for d in depth)
+    return [r for r in itertools.product(*steps) if any(r)]
+
+
 @functools.lru_cache(maxsize=256)
 def _slab_layout(depth, shape):
     # cached per process: each task unpickles its own _Halo, and W7's 26 directions cost
     # 30-40 us per layout
-    dirs = _Halo(depth, ()).dirs
+    dirs = _halo_dirs(depth)
     shapes = [
         tuple(left if d < 0 else right if d > 0 else n
               for d, (left, right), n in zip(r, depth, shape))

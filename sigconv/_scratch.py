@@ -30,13 +30,17 @@ MAX_BYTES = 64 * 2**20
 _local = threading.local()
 
 
+def _nbytes(shape, dtype) -> int:
+    need = dtype.itemsize
+    for n in shape:
+        need *= int(n)
+    return need
+
+
 def take(slot: str, shape, dtype) -> np.ndarray:
     """An uninitialised C-contiguous array of ``shape`` and ``dtype`` in ``slot``'s memory."""
     dtype = np.dtype(dtype)
-    n = 1
-    for s in shape:
-        n *= int(s)
-    need = n * dtype.itemsize
+    need = _nbytes(shape, dtype)
     if need > MAX_BYTES:
         return np.empty(shape, dtype=dtype)
     slots = getattr(_local, "slots", None)
@@ -73,9 +77,7 @@ def result(shape, dtype, limit: int) -> np.ndarray:
     memoryview or pickle buffer of such an array.
     """
     dtype = np.dtype(dtype)
-    need = dtype.itemsize
-    for n in shape:
-        need *= int(n)
+    need = _nbytes(shape, dtype)
     with _results_lock:
         best = None
         held = 0
