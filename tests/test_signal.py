@@ -321,7 +321,11 @@ def test_row_stride_split_column_blocks(rng, monkeypatch, block):
 @pytest.mark.parametrize(
     ("shape", "kshape", "stride", "dilation"),
     [
-        ((9, 11, 70), (3, 3, 3), 1, 1),  # three groups of three whole kernel rows
+        ((9, 11, 70), (3, 3, 3), 1, 1),  # 27 adjacent taps: row_set333, one pass a row
+        ((2, 7, 8, 40), (3, 3, 3), 1, (2, 2, 1)),  # the same with a batch and dilated rows
+        ((9, 11, 70), (3, 3, 3), (2, 3, 1), (1, 2, 1)),  # ... and strided rows
+        ((9, 11, 70), (3, 3, 3), 1, (1, 1, 2)),  # dilated along the rows: row_pass33
+        ((12, 40), (9, 3), 1, 1),  # 2-D, nine kernel rows of three taps: row_set333
         ((9, 11, 70), (3, 3, 3), 2, 1),  # phases: the taps' offsets are not in tap order
         ((9, 11, 70), (2, 3, 3), (1, 2, 3), (2, 1, 2)),  # 18 taps: two groups
         ((6, 12, 40), (5, 3, 3), 1, 1),  # 45 taps: five groups
@@ -334,7 +338,8 @@ def test_row_stride_split_column_blocks(rng, monkeypatch, block):
 @pytest.mark.parametrize("boundary", BOUNDARIES)
 def test_three_tap_rows(rng, shape, kshape, stride, dilation, boundary):
     """Kernel rows of three taps take ``row_pass33`` (one slice per kernel row) wherever a
-    group holds three whole rows, at the volume's edges too (rows through the boundary rule)."""
+    group holds three whole rows, or ``row_set333`` (one pass over nine kernel rows) for 27
+    adjacent taps, at the volume's edges too (rows through the boundary rule)."""
     x, w = rand(rng, shape), rand(rng, kshape)
     for mode in ("same", "full", "valid"):
         want = naive.correlate(x, w, mode, stride, dilation, boundary, -0.75)
@@ -526,6 +531,7 @@ def test_no_recompilation():
     kernels = [
         correlate_rows._rows_fast,
         correlate_rows._rows_general,
+        correlate_rows._rows_inside333,
         correlate_split._rows_split,
         correlate_parts._deinterleave,
         correlate_parts.row_pass,  # shared by every path: one specialisation per dtype
@@ -542,6 +548,7 @@ def test_no_recompilation():
                     )
                     sigconv.convolve(x, w, "full", boundary=b, cval=1, method="direct")
                 sigconv.correlate(x.astype(int), w, "valid", method="direct")
+                sigconv.correlate(x, w, "valid", dilation=(2, 1, 1)[-nd:], method="direct")
 
     run()
     counts = [len(k.signatures) for k in kernels]

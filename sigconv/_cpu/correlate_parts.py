@@ -200,6 +200,40 @@ def row_pass33(orow, A, B, xf, s0, s1, s2, e0, e1, e2, sv, t0):
         ) + v22 * a2[j + u2]
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def row_set333(orow, A, B, xf, b0, soff, sv):
+    """``orow[A:B] =`` nine kernel rows of three adjacent taps: kernel row ``r`` reads ``xf``
+    from ``b0 + soff[r] + A`` (its three taps one sample apart), weights ``sv[:27]`` in
+    row-major order (a 3^3 kernel's 27 taps at unit stride and dilation along the rows).
+
+    One pass that writes, where the fill and three :func:`row_pass33` passes load and store
+    the output row four times; the taps' constant offsets let each kernel row use one
+    pointer. The bare loops of a 3^3 kernel over 130^3 took 2.1 ms this way against 2.9-3.3 ms
+    (one thread); with the offsets as variables, 2.7 ms.
+    """
+    ar = orow[A:B]
+    m = np.uint64(B - A)
+    n = B - A + 2
+    a0 = xf[b0 + soff[0] + A :][:n]
+    a1 = xf[b0 + soff[1] + A :][:n]
+    a2 = xf[b0 + soff[2] + A :][:n]
+    a3 = xf[b0 + soff[3] + A :][:n]
+    a4 = xf[b0 + soff[4] + A :][:n]
+    a5 = xf[b0 + soff[5] + A :][:n]
+    a6 = xf[b0 + soff[6] + A :][:n]
+    a7 = xf[b0 + soff[7] + A :][:n]
+    a8 = xf[b0 + soff[8] + A :][:n]
+    for j in range(m):
+        p0 = (sv[0] * a0[j] + sv[1] * a0[j + 1]) + (sv[2] * a0[j + 2] + sv[3] * a1[j])
+        p1 = (sv[4] * a1[j + 1] + sv[5] * a1[j + 2]) + (sv[6] * a2[j] + sv[7] * a2[j + 1])
+        p2 = (sv[8] * a2[j + 2] + sv[9] * a3[j]) + (sv[10] * a3[j + 1] + sv[11] * a3[j + 2])
+        p3 = (sv[12] * a4[j] + sv[13] * a4[j + 1]) + (sv[14] * a4[j + 2] + sv[15] * a5[j])
+        p4 = (sv[16] * a5[j + 1] + sv[17] * a5[j + 2]) + (sv[18] * a6[j] + sv[19] * a6[j + 1])
+        p5 = (sv[20] * a6[j + 2] + sv[21] * a7[j]) + (sv[22] * a7[j + 1] + sv[23] * a7[j + 2])
+        p6 = (sv[24] * a8[j] + sv[25] * a8[j + 1]) + sv[26] * a8[j + 2]
+        ar[j] = ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + p6)
+
+
 @njit(cache=True)
 def zero_fill(orow, A, B, c):
     """``orow[A:B] = c``. The index runs unsigned: with a signed index Numba adds a

@@ -54,6 +54,7 @@ from .correlate_parts import (
     next_task,
     row_pass,
     row_pass33,
+    row_set333,
     row_sums,
     row_taps,
     scalar_outputs,
@@ -104,6 +105,16 @@ def correlate3(x, xd, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, b
     # zero and cval in the data's dtype (float32 sums stay float32 in the scalar edge loop)
     zw = np.array([0.0, cval], dtype=w.dtype)
     rowsum, wf = row_sums(w), w.reshape(T)
+    inside = (
+        p0 == 0 and p1 == 0 and lo_all == 0 and hi_all == O2
+        and (O0 - 1) * s0 + (K0 - 1) * d0 < N0 and (O1 - 1) * s1 + (K1 - 1) * d1 < N1
+    )  # fmt: skip
+    if inside and K0 * K1 == 9 and K2 == 3 and s2 == 1 and d2 == 1:
+        # every output reads inside the input (a 'valid' volume, a framed Dask block)
+        rows = np.ascontiguousarray(ttab[2, ::3] - ttab[2, 0])
+        geo3 = np.array([s0, s1, block, nblk], dtype=np.int64)
+        run_chunks(_rows_inside333, out.size * T, x, out, wf, rows, geo3)
+        return
     if all_blocks_fast(lo_all, hi_all, O2, block):
         tabs = (rowsum, wf, ktab, ttab, tap_groups(T), zw)
         run_chunks(_rows_fast, out.size * T, x, xd, w, out, *tabs, geo, float(cval), SM)
@@ -173,6 +184,32 @@ def _rows_fast(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo
         _task_fast(b, o0, o1, c0, c1, L, H, x, xf, xflat, w, out, rowsum, wf, ktab, ttab, gs, zw,
                    rsd, rsx, st, tv, geo, cval, SM, tmin, tmax)  # fmt: skip
     _keep(st0, tv0)  # the owners of the borrowed scratch live until here
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _rows_inside333(chunk, nchunk, x, out, wf, rows, geo):
+    """Output row blocks of the ``chunk``-th of ``nchunk`` parts of a correlation whose every
+    output reads inside the input, with nine kernel rows of three adjacent taps (a 3^3 kernel
+    at unit stride and dilation along the rows): one :func:`row_set333` per row block.
+
+    Its own kernel, not a branch of :func:`_rows_fast`: there it added 0.5 s to the first
+    call's compile time, here a 'valid' 3^3 call (every framed Dask block) compiles only this.
+    A 3^3 kernel over 130^3 took 3.9 ms where :func:`_rows_fast` took 5.3 ms (one thread).
+    ``rows[r]``: where kernel row ``r``'s input row starts, from the first one's.
+    """
+    x, out, wf, rows = borrow(x, out, wf, rows)
+    N0, N1, N2 = x.shape[1], x.shape[2], x.shape[3]
+    O0, O1, O2 = out.shape[1:]
+    s0, s1, block, nblk = geo[0], geo[1], geo[2], geo[3]
+    xf = x.reshape(x.size)
+    t_start, t_end, c, o1, o0, b = chunk_tasks(chunk, nchunk, x.shape[0], O0, O1, nblk)
+    for t in range(t_start, t_end):
+        if t > t_start:
+            c, o1, o0, b = next_task(c, o1, o0, b, nblk, O1, O0)
+        c0 = c * block
+        c1 = min(c0 + block, O2)
+        b0 = ((b * N0 + o0 * s0) * N1 + o1 * s1) * N2
+        row_set333(out[b, o0, o1], c0, c1, xf, b0, rows, wf)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
