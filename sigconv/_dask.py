@@ -370,6 +370,14 @@ def _chunked(x, w, geom, stride, dilation, boundary, cval, method, backend, dtyp
         if depth != (0, 0):
             depths[ax] = depth
         out_chunks.append(tuple(0 if p is None else p.n_out for p in pieces))
+    # the edge blocks framed by cval (with a halo: the frame costs nothing more in the task
+    # that assembles the block)
+    frames = {}
+    for a in range(nd):
+        frame = _cval_frame(tables[a], nd, boundary, cval, x.dtype) if depths else (0, 0)
+        tables[a] = _framed(tables[a], frame)
+        if frame != (0, 0):
+            frames[lead + a] = frame
     kernel = functools.partial(
         _block,
         w=w,
@@ -384,7 +392,8 @@ def _chunked(x, w, geom, stride, dilation, boundary, cval, method, backend, dtyp
     )
     out = tuple(x.chunks[:lead]) + tuple(out_chunks)
     if depths:  # the halo's assembly and the kernel in one task per block
-        result = overlap(x, depths, then=kernel, chunks=out, dtype=dtype, scratch=True)
+        edge = (frames, cval)
+        result = overlap(x, depths, then=kernel, chunks=out, dtype=dtype, scratch=True, frame=edge)
     else:
         result = da.map_blocks(
             kernel, x, dtype=dtype, chunks=out, meta=np.empty((0,) * x.ndim, dtype=dtype)
@@ -395,7 +404,41 @@ def _chunked(x, w, geom, stride, dilation, boundary, cval, method, backend, dtyp
     return result
 
 
-def overlap(x, depths, *, then=None, chunks=None, dtype=None, scratch=False):
+def _cval_frame(pieces, nd, boundary, cval, dtype):
+    """The ``(before, after)`` samples of ``cval`` to put around the edge blocks along an axis
+    (its ``pieces``), so that their kernels read no sample outside their block (0 where none
+    is needed): every block of an image or a volume is then a 'valid' correlation.
+
+    The kernels send every output whose taps leave the input along the rows through a scalar
+    loop with the boundary rule, two outputs per row of an image or a volume: a 3^3 'same'
+    kernel took 1.5-2x as long on a 128^3 block with them as without, and a 3^3 kernel that
+    reads only inside its input takes one pass per row (``_rows_inside333``). A 1-D chunk has
+    two such outputs in all, so it keeps the in-memory call's edge path (and its
+    bit-identical result). Only ``constant`` boundaries, and a ``cval`` the block's dtype
+    holds exactly."""
+    if boundary != "constant" or nd < 2 or dtype.type(cval) != cval:
+        return (0, 0)
+    first, last = pieces[0], pieces[-1]
+    return (first.pad_before if first else 0, last.pad_after if last else 0)
+
+
+def _framed(pieces, frame):
+    """An axis's ``pieces`` inside blocks extended by ``frame`` (``_cval_frame``): the first
+    block's slab starts in the frame and the last one's ends in it, with no pad left."""
+    fb, fa = frame
+    if not (fb or fa):
+        return pieces
+    pieces = list(pieces)
+    if pieces[0] is not None and fb:
+        p = pieces[0]  # its slab starts at the array's start, now at fb in the block
+        pieces[0] = p._replace(start=p.start + fb - p.pad_before, stop=p.stop + fb, pad_before=0)
+    if pieces[-1] is not None and fa:
+        p = pieces[-1]  # its slab ends at the array's end, where the frame begins
+        pieces[-1] = p._replace(stop=p.stop + p.pad_after, pad_after=0)
+    return pieces
+
+
+def overlap(x, depths, *, then=None, chunks=None, dtype=None, scratch=False, frame=({}, 0)):
     """``dask.array.overlap.overlap(x, depth=depths, boundary="none")`` in two tasks per block;
     with ``then``, ``map_blocks(then, ...)`` of that (``then(block, block_id=...)`` giving
     blocks of ``chunks`` and ``dtype``) in the same two tasks.
@@ -412,6 +455,10 @@ def overlap(x, depths, *, then=None, chunks=None, dtype=None, scratch=False):
     With ``scratch`` (and ``then``), each extended block is assembled in memory its worker
     thread reuses from task to task (``_scratch``), so ``then`` must return new arrays, never
     its argument or a view of it (the kernels do).
+
+    ``frame = (frames, value)``: ``frames`` maps an axis to ``(before, after)``; the first
+    block along it gets ``before`` samples of ``value`` before its own, the last block
+    ``after`` samples after (the array padded with a constant, in the same tasks).
     """
     import itertools
 
@@ -421,9 +468,11 @@ def overlap(x, depths, *, then=None, chunks=None, dtype=None, scratch=False):
 
     ndim, nblocks = x.ndim, x.numblocks
     depth = tuple(tuple(depths.get(ax, (0, 0))) for ax in range(ndim))
-    token = tokenize(x, depth, then, chunks, dtype, scratch)
+    frames, fill = frame
+    edges = tuple(tuple(frames.get(ax, (0, 0))) for ax in range(ndim))
+    token = tokenize(x, depth, then, chunks, dtype, scratch, edges, fill)
     parts, name = f"sigconv-halo-slabs-{token}", f"sigconv-overlap-{token}"
-    halo = _Halo(depth, x.chunks)
+    halo = _Halo(depth, x.chunks, edges, fill)
     dsk = {}
     for idx in itertools.product(*(range(n) for n in nblocks)):
         dsk[(parts, *idx)] = (_halo_slabs, (x.name, *idx), halo)
@@ -443,10 +492,7 @@ def overlap(x, depths, *, then=None, chunks=None, dtype=None, scratch=False):
     if then is None:
         dtype = x.dtype
         chunks = tuple(
-            tuple(
-                c + (depth[ax][0] if i > 0 else 0) + (depth[ax][1] if i < len(cs) - 1 else 0)
-                for i, c in enumerate(cs)
-            )
+            tuple(c + lo + hi for c, lo, hi in zip(cs, *halo.extension(ax)))
             for ax, cs in enumerate(x.chunks)
         )
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
@@ -454,14 +500,25 @@ def overlap(x, depths, *, then=None, chunks=None, dtype=None, scratch=False):
 
 
 class _Halo:
-    """The halo of every block: ``depth`` per axis, the array's ``chunks`` and the neighbour
-    directions ``dirs`` (a -1/0/+1 step per axis, not all 0). One object, passed to every task
-    as it is: the graph's converters then see one argument, not a nest of tuples."""
+    """The halo of every block: ``depth`` per axis, the array's ``chunks``, the neighbour
+    directions ``dirs`` (a -1/0/+1 step per axis, not all 0) and the constant ``frame`` of the
+    edge blocks (``(before, after)`` per axis) with its ``fill``. One object, passed to every
+    task as it is: the graph's converters then see one argument, not a nest of tuples."""
 
-    def __init__(self, depth, chunks):
+    def __init__(self, depth, chunks, frame=None, fill=0):
         self.depth = depth
         self.chunks = chunks
+        self.frame = frame or ((0, 0),) * len(depth)
+        self.fill = fill
         self.dirs = _halo_dirs(depth)
+
+    def extension(self, ax):
+        """Per block along ``ax``: the samples before and after its own (a neighbour's halo,
+        or at the array's edges its frame)."""
+        (left, right), (fb, fa), last = self.depth[ax], self.frame[ax], len(self.chunks[ax]) - 1
+        before = [left if i > 0 else fb for i in range(last + 1)]
+        after = [right if i < last else fa for i in range(last + 1)]
+        return before, after
 
     def slab_shapes(self, shape):
         """The shapes of the slabs a block of ``shape`` gives, one per direction (along an
@@ -474,7 +531,7 @@ class _Halo:
         return tuple(c[i] for c, i in zip(self.chunks, idx))
 
     def __reduce__(self):
-        return _Halo, (self.depth, self.chunks)
+        return _Halo, (self.depth, self.chunks, self.frame, self.fill)
 
 
 def _halo_dirs(depth):
@@ -523,9 +580,11 @@ def _assemble(block, idx, halo, codes, slabs, *, scratch=False):
     neighbour in direction ``halo.dirs[codes[k]]``, whose entry ``codes[k]`` faces this block),
     as ``dask.array.overlap`` with ``boundary="none"``; with ``scratch``, in memory this thread
     reuses (``_scratch``: a block task's extended block is read once, by its kernel)."""
-    nblocks = [len(c) for c in halo.chunks]
-    lo = [left if i > 0 else 0 for i, (left, _) in zip(idx, halo.depth)]
-    hi = [right if i < n - 1 else 0 for i, n, (_, right) in zip(idx, nblocks, halo.depth)]
+    lo, hi = [], []
+    for ax, i in enumerate(idx):
+        before, after = halo.extension(ax)
+        lo.append(before[i])
+        hi.append(after[i])
     shape = tuple(n + a + b for n, a, b in zip(block.shape, lo, hi))
     if scratch:
         from . import _scratch
@@ -535,6 +594,12 @@ def _assemble(block, idx, halo, codes, slabs, *, scratch=False):
         out = np.empty(shape, dtype=block.dtype)
     own = tuple(slice(a, a + n) for a, n in zip(lo, block.shape))
     out[own] = block
+    for ax, (i, cs) in enumerate(zip(idx, halo.chunks)):  # the constant frame at the edges
+        lead = (slice(None),) * ax
+        if i == 0 and halo.frame[ax][0]:
+            out[lead + (slice(0, halo.frame[ax][0]),)] = halo.fill
+        if i == len(cs) - 1 and halo.frame[ax][1]:
+            out[lead + (slice(shape[ax] - halo.frame[ax][1], None),)] = halo.fill
     for code, packed in zip(codes, slabs):
         r = halo.dirs[code]
         # the neighbour's slabs come packed in direction order: find entry ``code``

@@ -95,6 +95,62 @@ def test_chunked_equals_in_memory_and_definition(problem, flip):
     assert_close(got, oracle(x, w, mode, stride, dilation, boundary, cval), dtype=want.dtype)
 
 
+def _frames(lazy):
+    """The constant frames of the halo tasks in ``lazy``'s graph (``_dask._Halo.frame``)."""
+    found = set()
+    for task in dict(lazy.__dask_graph__()).values():
+        args = getattr(task, "args", task if isinstance(task, tuple) else ())
+        for a in args:
+            a = getattr(a, "value", a)
+            if isinstance(a, _dask._Halo):
+                found.add(a.frame)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("shape", "chunks", "kshape", "mode", "stride", "dilation"),
+    [
+        ((9, 11, 40), (4, 5, 13), (3, 3, 3), "same", 1, 1),
+        ((9, 11, 40), (4, 5, 40), (3, 3, 3), "same", 1, 1),  # one chunk along the rows
+        ((9, 11, 40), (9, 11, (1, 20, 19)), (2, 3, 4), "same", 1, 1),  # even: asymmetric
+        ((9, 11, 40), (4, 5, 13), (3, 3, 3), "full", (1, 2, 3), (2, 1, 2)),
+        ((2, 12, 41), (1, 5, (7, 30, 4)), (3, 5), "same", 2, (1, 3)),  # a batch axis
+        ((12, 41), (5, 3), (3, 5), "valid", 1, 1),  # nothing to frame
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_constant_edges_framed(rng, shape, chunks, kshape, mode, stride, dilation, dtype):
+    """With a constant boundary the edge blocks get a frame of ``cval`` in the task that
+    assembles them, so their kernels read only inside the block: the result is the in-memory
+    call's and the plain-loop definition's."""
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal(kshape).astype(dtype)
+    kw = dict(stride=stride, dilation=dilation, cval=-0.75)
+    lazy = sigconv.correlate(da.from_array(x, chunks=chunks), w, mode, **kw)
+    (frame,) = _frames(lazy)  # one overlap: every spatial axis framed unless none is padded
+    lead = x.ndim - w.ndim
+    assert all(f == (0, 0) for f in frame[:lead])
+    assert all((f == (0, 0)) == (mode == "valid") for f in frame[lead:])
+    got = lazy.compute()
+    assert_close(got, sigconv.correlate(x, w, mode, **kw), dtype=dtype)
+    want = naive.correlate(x, w, mode, stride, dilation, "constant", -0.75)
+    assert_close(got, want, dtype=dtype)
+
+
+def test_constant_frame_only_for_exact_fill(rng):
+    """An int16 input with a fractional ``cval`` (a float64 result) cannot hold the frame in
+    its own dtype: the kernels take the boundary rule instead, and the result is still exact;
+    and 1-D chunks keep the in-memory edge path."""
+    x = rng.integers(-9, 9, (10, 30)).astype(np.int16)
+    w = rng.standard_normal((3, 3))
+    lazy = sigconv.correlate(da.from_array(x, chunks=(4, 7)), w, "same", cval=1.5)
+    assert _frames(lazy) == {((0, 0), (0, 0))}
+    want = naive.correlate(x, w, "same", 1, 1, "constant", 1.5)
+    assert_close(lazy.compute(), want, dtype=np.float64)
+    lazy = sigconv.correlate(da.from_array(x[0].astype(np.float32), chunks=7), w[0], "same")
+    assert _frames(lazy) == {((0, 0),)}
+
+
 @pytest.mark.parametrize("boundary", ["constant", "reflect", "mirror", "nearest"])
 def test_direct_chunks_equal_in_memory_1d_bitwise(boundary, rng):
     """The same kernel on the same samples: the 1-D direct path is bit-identical. (Not
