@@ -411,8 +411,8 @@ def _cval_frame(pieces, nd, boundary, cval, dtype):
 
     The kernels send every output whose taps leave the input along the rows through a scalar
     loop with the boundary rule, two outputs per row of an image or a volume: a 3^3 'same'
-    kernel took 1.5-2x as long on a 128^3 block with them as without, and a 3^3 kernel that
-    reads only inside its input takes one pass per row (``_rows_inside333``). A 1-D chunk has
+    kernel took 1.5-2x as long on a 128^3 block with them as without (before 3^3 kernels had
+    their own row kernel, ``_rows333``; other kernels still do). A 1-D chunk has
     two such outputs in all, so it keeps the in-memory call's edge path (and its
     bit-identical result). Only ``constant`` boundaries, and a ``cval`` the block's dtype
     holds exactly."""

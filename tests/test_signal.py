@@ -325,7 +325,7 @@ def test_row_stride_split_column_blocks(rng, monkeypatch, block):
         ((2, 7, 8, 40), (3, 3, 3), 1, (2, 2, 1)),  # the same with a batch and dilated rows
         ((9, 11, 70), (3, 3, 3), (2, 3, 1), (1, 2, 1)),  # ... and strided rows
         ((9, 11, 70), (3, 3, 3), 1, (1, 1, 2)),  # dilated along the rows: row_pass33
-        ((12, 40), (9, 3), 1, 1),  # 2-D, nine kernel rows of three taps: row_set333
+        ((12, 40), (9, 3), 1, 1),  # 2-D, nine kernel rows of three taps: not _rows333
         ((9, 11, 70), (3, 3, 3), 2, 1),  # phases: the taps' offsets are not in tap order
         ((9, 11, 70), (2, 3, 3), (1, 2, 3), (2, 1, 2)),  # 18 taps: two groups
         ((6, 12, 40), (5, 3, 3), 1, 1),  # 45 taps: five groups
@@ -531,7 +531,7 @@ def test_no_recompilation():
     kernels = [
         correlate_rows._rows_fast,
         correlate_rows._rows_general,
-        correlate_rows._rows_inside333,
+        correlate_rows._rows333,
         correlate_split._rows_split,
         correlate_parts._deinterleave,
         correlate_parts.row_pass,  # shared by every path: one specialisation per dtype

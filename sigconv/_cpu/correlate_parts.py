@@ -234,6 +234,17 @@ def row_set333(orow, A, B, xf, b0, soff, sv):
         ar[j] = ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + p6)
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def row_add3(orow, A, B, xf, s0, sv, t0):
+    """``orow[A:B] +=`` one kernel row of three adjacent taps reading ``xf`` from ``s0 + A``,
+    weights ``sv[t0 : t0 + 3]`` (the rows of a 3^3 kernel next to ``cval`` rows)."""
+    ar = orow[A:B]
+    a = xf[s0 + A :][: B - A + 2]
+    v0, v1, v2 = sv[t0], sv[t0 + 1], sv[t0 + 2]
+    for j in range(np.uint64(B - A)):
+        ar[j] += (v0 * a[j] + v1 * a[j + 1]) + v2 * a[j + 2]
+
+
 @njit(cache=True)
 def zero_fill(orow, A, B, c):
     """``orow[A:B] = c``. The index runs unsigned: with a signed index Numba adds a
