@@ -44,10 +44,11 @@ import math
 
 import numpy as np
 
-from .. import _config
+from .. import _config, _scratch
 from . import _blas, conv_fft
+from ._threads import run_chunks
 from .conv_direct import batch_last, corr_from_frame, wide_count
-from .conv_im2col import col2im, fold, im2col, pad, rechunk, unchunk
+from .conv_im2col import _col2im, _im2col, col2im, fold, im2col, pad, rechunk, unchunk
 from .conv_wgrad import direct_grad_weight_wide
 
 # --- host drivers ---------------------------------------------------------------------------------
@@ -93,6 +94,60 @@ def _rows(a, groups):
     return a.reshape(a.shape[0], groups, -1).transpose(1, 0, 2)
 
 
+def _image_by_image(nb: int, col_bytes: int) -> bool:
+    """Whether the GEMM passes run one image at a time on each thread (``_config``'s
+    ``NN_CONV_IMAGE_COL_BYTES``): enough images for every thread, and one image's column
+    matrix small enough to stay in cache between im2col and the GEMM."""
+    import numba
+
+    return nb >= numba.get_num_threads() and col_bytes <= _config.NN_CONV_IMAGE_COL_BYTES
+
+
+def _image_col(shape, dtype):
+    # the calling thread's own column matrix, reused from call to call
+    return _scratch.take("nn-conv-col", shape, dtype)
+
+
+def _forward_images(chunk, nchunk, xp, w3, bias, ksize, stride, dilation, osize, y):
+    """Images ``chunk``-th of ``nchunk`` of :func:`forward`'s GEMM path: im2col of one image,
+    ``W @ col`` into its output, plus the bias (``y``: ``(N, O, P)``)."""
+    nb = xp.shape[0]
+    groups, og, cgk = w3.shape
+    npix = y.shape[2]
+    col = _image_col((groups * cgk, npix), xp.dtype)
+    for n in range(chunk * nb // nchunk, (chunk + 1) * nb // nchunk):
+        _im2col(0, 1, xp, n, ksize, stride, dilation, osize, col)
+        np.matmul(w3, col.reshape(groups, cgk, npix), out=y[n].reshape(groups, og, npix))
+        y[n] += bias[:, None]
+
+
+def _grad_weight_images(chunk, nchunk, g, xp, ksize, stride, dilation, osize, parts):
+    """Images ``chunk``-th of ``nchunk`` of :func:`grad_weight`'s GEMM path, summed into
+    ``parts[chunk]`` (``(G, O/G, C/G * taps)``): ``grad_out[n] @ col[n].T``."""
+    nb = xp.shape[0]
+    groups, og, cgk = parts.shape[1:]
+    npix = g.shape[2]
+    col = _image_col((groups * cgk, npix), xp.dtype)
+    prod = np.empty(parts.shape[1:], dtype=parts.dtype)
+    for n in range(chunk * nb // nchunk, (chunk + 1) * nb // nchunk):
+        _im2col(0, 1, xp, n, ksize, stride, dilation, osize, col)
+        cols = col.reshape(groups, cgk, npix).transpose(0, 2, 1)
+        np.matmul(g[n].reshape(groups, og, npix), cols, out=prod)
+        parts[chunk] += prod
+
+
+def _grad_input_images(chunk, nchunk, g, w3t, ksize, stride, dilation, osize, gxp):
+    """Images ``chunk``-th of ``nchunk`` of :func:`grad_input_padded`'s GEMM path:
+    ``W.T @ grad_out[n]``, scattered back by col2im into the image's zeroed gradient."""
+    nb = g.shape[0]
+    groups, cgk, og = w3t.shape
+    npix = g.shape[2]
+    col = _image_col((groups * cgk, npix), g.dtype)
+    for n in range(chunk * nb // nchunk, (chunk + 1) * nb // nchunk):
+        np.matmul(w3t, g[n].reshape(groups, og, npix), out=col.reshape(groups, cgk, npix))
+        _col2im(0, 1, col, n, ksize, stride, dilation, osize, gxp)
+
+
 def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
     """Valid correlation of the padded canonical input: ``(N, O, OD, OH, OW)``."""
     nb, nc = xp.shape[0], xp.shape[1]
@@ -124,10 +179,15 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
         return corr_from_frame(xp, None, None, w, bias, dilation, y)
     og = nout // groups
     w3 = w.reshape(groups, og, cg * kk)
+    yf = y.reshape(nb, nout, npix)
+    if _image_by_image(nb, nc * kk * npix * dtype.itemsize):
+        with _blas.one_pool():
+            args = (xp, w3, bias, tuple(ksize), tuple(stride), tuple(dilation), tuple(osize), yf)
+            run_chunks(_forward_images, nout * nc * kk * npix * nb, *args)
+        return y
     bimg = _chunk(nb, nc * kk * npix * dtype.itemsize)
     col = np.empty((nc * kk, bimg * npix), dtype=dtype)
     res = np.empty((nout, bimg * npix), dtype=dtype)
-    yf = y.reshape(nb, nout, npix)
     for b0 in range(0, nb, bimg):
         m = min(bimg, nb - b0)
         c = col[:, : m * npix]
@@ -189,6 +249,14 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
         )
         return part.sum(axis=0).astype(dtype).reshape(wshape)
     gf = g.reshape(nb, nout, npix)
+    if _image_by_image(nb, nc * kk * npix * dtype.itemsize):
+        import numba
+
+        parts = np.zeros((4 * numba.get_num_threads(), groups, og, cg * kk), dtype=dtype)
+        with _blas.one_pool():
+            args = (tuple(ksize), tuple(stride), tuple(dilation), tuple(osize), parts)
+            run_chunks(_grad_weight_images, nout * nc * kk * npix * nb, gf, xp, *args)
+        return parts.sum(axis=0).reshape(wshape)
     bimg = _chunk(nb, (nc * kk + nout) * npix * dtype.itemsize)
     col = np.empty((nc * kk, bimg * npix), dtype=dtype)
     gt = np.empty((nout, bimg * npix), dtype=dtype)
@@ -284,6 +352,12 @@ def grad_input_padded(g, w, pshape, stride, dilation, groups, osize, method="aut
     w3t = w.reshape(groups, og, cg * kk).transpose(0, 2, 1)
     gf = g.reshape(nb, nout, npix)
     gxp = np.zeros(pshape, dtype=dtype)
+    if _image_by_image(nb, nc * kk * npix * dtype.itemsize):
+        w3t = np.ascontiguousarray(w3t)
+        with _blas.one_pool():
+            args = (tuple(ksize), tuple(stride), tuple(dilation), tuple(osize), gxp)
+            run_chunks(_grad_input_images, nout * nc * kk * npix * nb, gf, w3t, *args)
+        return gxp
     bimg = _chunk(nb, (nc * kk + nout) * npix * dtype.itemsize)
     col = np.empty((nc * kk, bimg * npix), dtype=dtype)
     gt = np.empty((nout, bimg * npix), dtype=dtype)
