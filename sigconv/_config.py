@@ -71,12 +71,14 @@ NN_CONV_DIRECT_MAX_CHANNELS_GRAD = 16
 # at 1x1 (LeNet's conv3: 2.6 of a 9 ms training step), 2.0 at 8x8, 1.5 at 10x10, 0.71 at 28x28;
 # 32 -> 64 3x3 2.5-4 up to 10x10, 1.1 at 28x28; 16 -> 32 3x3 0.82 at 16x16; 64 -> 64 3x3 (W5c,
 # batch 8) 0.67 at 56x56; 128 -> 128 3x3 (batch 8) 1.7 at 28x28. (An earlier busy-machine run
-# had W5c's GEMM at 1.5 GFLOP/s, 30x slower than the direct kernel.) So: direct up to
-# ``_FEW_CHANNELS`` input channels per group, else from ``_MIN_PIXELS`` output pixels per image
-# and up to ``_MAX_CHANNELS`` input channels per group.
+# had W5c's GEMM at 1.5 GFLOP/s, 30x slower than the direct kernel.) Since the GEMM passes run
+# image by image on each thread (``NN_CONV_IMAGE_COL_BYTES``), isolated, 2 threads: W5c (64 ->
+# 64 3x3, 56x56, batch 32) direct 84 ms, GEMM 61 ms; W5d (16 -> 32, 9 taps) direct 50 ms,
+# GEMM 69 ms. So: direct up to ``_FEW_CHANNELS`` input channels per group, else from
+# ``_MIN_PIXELS`` output pixels per image and up to ``_MAX_CHANNELS`` input channels per group.
 NN_CONV_DIRECT_WGRAD_FEW_CHANNELS = 8
 NN_CONV_DIRECT_WGRAD_MIN_PIXELS = 256
-NN_CONV_DIRECT_MAX_CHANNELS_WGRAD = 64
+NN_CONV_DIRECT_MAX_CHANNELS_WGRAD = 32
 # Wide output positions per task of the direct weight-gradient kernel (accumulators in L1).
 NN_CONV_DIRECT_BLOCK = 512
 # Output positions per task of the direct correlation kernels (four accumulator rows of this
