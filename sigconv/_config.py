@@ -56,6 +56,10 @@ NN_CONV_COL_BYTES = 128 * 1024 * 1024
 # the column matrix is written and read while it is still in the core's caches. W5c (7 MiB of
 # columns an image) forward: 98 -> 60 ms on 2 threads. Larger images take the chunked path.
 NN_CONV_IMAGE_COL_BYTES = 32 * 1024 * 1024
+# ... and whose GEMM per image does at least this many multiply-adds: smaller ones cost more in
+# calls than they gain (CNNClassifier's audio network, 0.07-0.6 M a layer and image: a fit took
+# 4.8 s image by image against 3.5 s chunked; W5c's is 14.7 M, W5f's 41 M).
+NN_CONV_IMAGE_MIN_WORK = 1 << 22
 # The direct kernel replaces im2col + GEMM (strides 1, wide grid wasting <= 50%) when the
 # channels summed over are at most these: the forward pass sums C_in / groups, the input
 # gradient C_out / groups (its GEMM form writes a column matrix C_in/groups * taps times the

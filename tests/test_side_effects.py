@@ -28,9 +28,9 @@ w = np.ones((4, 3, 3, 3), np.float32)
 F.conv(x, w)
 F.conv_backward(np.ones((2, 4, 10, 10), np.float32), x, w)
 F.conv(x[:, :, 0], w[:, :, 0], method="fft")
-x40, w40 = np.ones((4, 40, 12, 12), np.float32), np.ones((4, 40, 3, 3), np.float32)
-F.conv(x40, w40)  # 40 channels: the GEMM passes, image by image inside one_pool
-F.conv_backward(np.ones((4, 4, 10, 10), np.float32), x40, w40)
+x40, w40 = np.ones((2, 40, 40, 40), np.float32), np.ones((40, 40, 3, 3), np.float32)
+F.conv(x40, w40)  # 40 channels, 20 M multiply-adds an image: GEMMs image by image in one_pool
+F.conv_backward(np.ones((2, 40, 38, 38), np.float32), x40, w40)
 sigconv.correlate(np.ones((64, 64)), np.ones((5, 5)))
 print(json.dumps([before, after_import, state()]))
 """

@@ -94,13 +94,18 @@ def _rows(a, groups):
     return a.reshape(a.shape[0], groups, -1).transpose(1, 0, 2)
 
 
-def _image_by_image(nb: int, col_bytes: int) -> bool:
+def _image_by_image(nb: int, col_bytes: int, work: int) -> bool:
     """Whether the GEMM passes run one image at a time on each thread (``_config``'s
-    ``NN_CONV_IMAGE_COL_BYTES``): enough images for every thread, and one image's column
-    matrix small enough to stay in cache between im2col and the GEMM."""
+    ``NN_CONV_IMAGE_COL_BYTES`` and ``NN_CONV_IMAGE_MIN_WORK``): enough images for every
+    thread, one image's column matrix small enough to stay in cache between im2col and the
+    GEMM, and a GEMM per image (``work`` multiply-adds) big enough to pay for its calls."""
     import numba
 
-    return nb >= numba.get_num_threads() and col_bytes <= _config.NN_CONV_IMAGE_COL_BYTES
+    return (
+        nb >= numba.get_num_threads()
+        and col_bytes <= _config.NN_CONV_IMAGE_COL_BYTES
+        and work >= _config.NN_CONV_IMAGE_MIN_WORK
+    )
 
 
 def _image_col(shape, dtype):
@@ -180,7 +185,7 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
     og = nout // groups
     w3 = w.reshape(groups, og, cg * kk)
     yf = y.reshape(nb, nout, npix)
-    if _image_by_image(nb, nc * kk * npix * dtype.itemsize):
+    if _image_by_image(nb, nc * kk * npix * dtype.itemsize, nout * cg * kk * npix):
         with _blas.one_pool():
             args = (xp, w3, bias, tuple(ksize), tuple(stride), tuple(dilation), tuple(osize), yf)
             run_chunks(_forward_images, nout * nc * kk * npix * nb, *args)
@@ -249,7 +254,7 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
         )
         return part.sum(axis=0).astype(dtype).reshape(wshape)
     gf = g.reshape(nb, nout, npix)
-    if _image_by_image(nb, nc * kk * npix * dtype.itemsize):
+    if _image_by_image(nb, nc * kk * npix * dtype.itemsize, nout * cg * kk * npix):
         import numba
 
         parts = np.zeros((4 * numba.get_num_threads(), groups, og, cg * kk), dtype=dtype)
@@ -352,7 +357,7 @@ def grad_input_padded(g, w, pshape, stride, dilation, groups, osize, method="aut
     w3t = w.reshape(groups, og, cg * kk).transpose(0, 2, 1)
     gf = g.reshape(nb, nout, npix)
     gxp = np.zeros(pshape, dtype=dtype)
-    if _image_by_image(nb, nc * kk * npix * dtype.itemsize):
+    if _image_by_image(nb, nc * kk * npix * dtype.itemsize, nout * cg * kk * npix):
         w3t = np.ascontiguousarray(w3t)
         with _blas.one_pool():
             args = (tuple(ksize), tuple(stride), tuple(dilation), tuple(osize), gxp)

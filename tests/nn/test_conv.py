@@ -306,6 +306,42 @@ def test_both_weight_gradient_methods_agree_with_loops(rng, method, groups, cout
     assert_close(got, want)
 
 
+@pytest.mark.parametrize("groups", [1, 3])
+def test_gemm_image_by_image_matches_loops_and_finite_differences(rng, monkeypatch, groups):
+    """The GEMM passes image by image on each thread (chosen for big layers by
+    ``_image_by_image``, forced here for small shapes) against the loop oracles and finite
+    differences, with groups, dilation and stride."""
+    monkeypatch.setattr(cpu_conv, "_image_by_image", lambda *a: True)
+    calls = set()
+    for name in ("_forward_images", "_grad_input_images", "_grad_weight_images"):
+        real = getattr(cpu_conv, name)
+        monkeypatch.setattr(cpu_conv, name, lambda *a, r=real, n=name: calls.add(n) or r(*a))
+    test_both_cpu_methods_agree_with_loops(rng, "gemm")
+    test_both_input_gradient_methods_agree_with_finite_differences(rng, "gemm", groups)
+    test_both_weight_gradient_methods_agree_with_loops(rng, "gemm", groups, 5 if groups == 1 else 6)
+    assert calls == {"_forward_images", "_grad_input_images", "_grad_weight_images"}
+    # stride 2 (always the GEMM path) through the public functions
+    x = rng.standard_normal((3, 6, 9, 8))
+    w = rng.standard_normal((6, 6 // groups, 3, 2))
+    b = rng.standard_normal(6)
+    kw = dict(stride=2, padding=1, dilation=(1, 2), groups=groups)
+    y = F.conv(x, w, b, **kw)
+    pads, st, dil = [(1, 1)] * 2, (2, 2), (1, 2)
+    assert_close(y, naive_conv(x, w, b, stride=st, pads=pads, dilation=dil, groups=groups))
+    G = rng.standard_normal(y.shape)
+    gx, gw, _ = F.conv_backward(G, x, w, **kw)
+    h = 1e-3
+    for arr, grad, name in ((x, gx, "x"), (w, gw, "w")):
+        for idx in [(0,) * arr.ndim, tuple(n - 1 for n in arr.shape), (1, 1, 2, 1)]:
+            plus, minus = arr.copy(), arr.copy()
+            plus[idx] += h
+            minus[idx] -= h
+            xp_, xm = (plus, minus) if name == "x" else (x, x)
+            wp, wm = (plus, minus) if name == "w" else (w, w)
+            num = np.sum((F.conv(xp_, wp, b, **kw) - F.conv(xm, wm, b, **kw)) * G) / (2 * h)
+            np.testing.assert_allclose(grad[idx], num, rtol=1e-7, atol=1e-7, err_msg=name)
+
+
 def _wgrad_loop(x, g, ksize, dil):
     out = np.zeros(ksize)
     for k in np.ndindex(*ksize):
