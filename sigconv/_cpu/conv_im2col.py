@@ -114,6 +114,13 @@ def im2col(xp, b0, ksize, stride, dilation, osize, col):
     return col
 
 
+def im2col_image(xp, n, ksize, stride, dilation, osize, col):
+    """``im2col`` of image ``n`` alone, on the calling thread (the image-by-image GEMM passes
+    run one image per thread)."""
+    _im2col(0, 1, xp, n, ksize, stride, dilation, osize, col)
+    return col
+
+
 @njit(cache=True, nogil=True)
 def _im2col(part, nparts, xp, b0, ksize, stride, dilation, osize, col):
     xp, b0, ksize, stride, dilation, osize, col = borrow(
@@ -157,6 +164,12 @@ def col2im(col, b0, ksize, stride, dilation, osize, gxp):
     One task per (image, channel), so there are no write races.
     """
     run_chunks(_col2im, col.size, col, b0, ksize, stride, dilation, osize, gxp)
+    return gxp
+
+
+def col2im_image(col, n, ksize, stride, dilation, osize, gxp):
+    """``col2im`` of one image's columns into image ``n`` of ``gxp``, on the calling thread."""
+    _col2im(0, 1, col, n, ksize, stride, dilation, osize, gxp)
     return gxp
 
 

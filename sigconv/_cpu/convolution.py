@@ -48,7 +48,16 @@ from .. import _config, _scratch
 from . import _blas, conv_fft
 from ._threads import run_chunks
 from .conv_direct import batch_last, corr_from_frame, wide_count
-from .conv_im2col import _col2im, _im2col, col2im, fold, im2col, pad, rechunk, unchunk
+from .conv_im2col import (
+    col2im,
+    col2im_image,
+    fold,
+    im2col,
+    im2col_image,
+    pad,
+    rechunk,
+    unchunk,
+)
 from .conv_wgrad import direct_grad_weight_wide
 
 # --- host drivers ---------------------------------------------------------------------------------
@@ -121,7 +130,7 @@ def _forward_images(chunk, nchunk, xp, w3, bias, ksize, stride, dilation, osize,
     npix = y.shape[2]
     col = _image_col((groups * cgk, npix), xp.dtype)
     for n in range(chunk * nb // nchunk, (chunk + 1) * nb // nchunk):
-        _im2col(0, 1, xp, n, ksize, stride, dilation, osize, col)
+        im2col_image(xp, n, ksize, stride, dilation, osize, col)
         np.matmul(w3, col.reshape(groups, cgk, npix), out=y[n].reshape(groups, og, npix))
         y[n] += bias[:, None]
 
@@ -135,7 +144,7 @@ def _grad_weight_images(chunk, nchunk, g, xp, ksize, stride, dilation, osize, pa
     col = _image_col((groups * cgk, npix), xp.dtype)
     prod = np.empty(parts.shape[1:], dtype=parts.dtype)
     for n in range(chunk * nb // nchunk, (chunk + 1) * nb // nchunk):
-        _im2col(0, 1, xp, n, ksize, stride, dilation, osize, col)
+        im2col_image(xp, n, ksize, stride, dilation, osize, col)
         cols = col.reshape(groups, cgk, npix).transpose(0, 2, 1)
         np.matmul(g[n].reshape(groups, og, npix), cols, out=prod)
         parts[chunk] += prod
@@ -150,7 +159,7 @@ def _grad_input_images(chunk, nchunk, g, w3t, ksize, stride, dilation, osize, gx
     col = _image_col((groups * cgk, npix), g.dtype)
     for n in range(chunk * nb // nchunk, (chunk + 1) * nb // nchunk):
         np.matmul(w3t, g[n].reshape(groups, og, npix), out=col.reshape(groups, cgk, npix))
-        _col2im(0, 1, col, n, ksize, stride, dilation, osize, gxp)
+        col2im_image(col, n, ksize, stride, dilation, osize, gxp)
 
 
 def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
