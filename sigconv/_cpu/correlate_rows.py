@@ -110,8 +110,10 @@ def correlate3(x, xd, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval, b
     rowsum, wf = row_sums(w), w.reshape(T)
     if K0 == 3 and K1 == 3 and K2 == 3 and s2 == 1 and d2 == 1:  # any boundary
         rows = np.ascontiguousarray(ttab[2, ::3] - ttab[2, 0])
-        geo3 = np.array([s0, s1, d0, d1, p0, p1, p2, bmode, block, nblk, lo_all, hi_all])
-        run_chunks(_rows333, out.size * T, x, out, wf, rows, off, geo3.astype(np.int64), zw)
+        geo3 = np.array(
+            [s0, s1, d0, d1, p0, p1, p2, bmode, block, nblk, lo_all, hi_all], dtype=np.int64
+        )
+        run_chunks(_rows333, out.size * T, x, out, wf, rows, off, geo3, zw)
         return
     if all_blocks_fast(lo_all, hi_all, O2, block):
         tabs = (rowsum, wf, ktab, ttab, tap_groups(T), zw)
