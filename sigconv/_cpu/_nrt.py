@@ -1,4 +1,5 @@
-"""``borrow``: an array argument without its reference count, for kernels that slice it often.
+"""Arrays without Numba's reference counting: ``borrow`` (an argument, for kernels that slice it
+often) and ``stack_array`` (a register block of accumulators).
 
 Numba counts references to every array it manages: each view (``row = out[b, i]``,
 ``a = x[lo:hi]``) increments and decrements the count of the array it views, two atomic
@@ -14,7 +15,9 @@ use, since Numba frees an array right after the last use of its variable) and th
 returned or stored.
 """
 
+from llvmlite import ir
 from numba.core import cgutils, types
+from numba.core.errors import RequireLiteralValue
 from numba.extending import intrinsic
 
 
@@ -69,3 +72,40 @@ def keep(typingctx, *arrays):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def stack_array(typingctx, size, dtype):
+    """A zeroed 1-D array of ``size`` (a literal int) elements of ``dtype`` on the stack.
+
+    Not counted and never freed: it lives as long as the function that calls this. Its use is
+    register blocking: when every index into it is a constant after LLVM unrolls the loops
+    around (fixed trip counts), LLVM's SROA turns its elements into SSA values, so a block of
+    accumulators stays in vector registers across a reduction loop instead of being loaded and
+    stored on every pass (a heap array never is: LLVM cannot prove that other arrays do not
+    alias it).
+    """
+    if not isinstance(size, types.IntegerLiteral):
+        raise RequireLiteralValue("stack_array needs a literal size")
+    n = size.literal_value
+    dt = dtype.dtype
+    arrty = types.Array(dt, 1, "C")
+
+    def codegen(context, builder, signature, args):
+        lty = context.get_value_type(dt)
+        aty = ir.ArrayType(lty, n)
+        ptr = cgutils.alloca_once(builder, aty)  # in the entry block: SROA needs it there
+        builder.store(ir.Constant(aty, None), ptr)
+        ary = context.make_array(arrty)(context, builder)
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(lty))
+        context.populate_array(
+            ary,
+            data=builder.bitcast(ptr, lty.as_pointer()),
+            shape=cgutils.pack_array(builder, [context.get_constant(types.intp, n)]),
+            strides=cgutils.pack_array(builder, [itemsize]),
+            itemsize=itemsize,
+            meminfo=None,
+        )
+        return ary._getvalue()
+
+    return arrty(size, dtype), codegen

@@ -80,3 +80,30 @@ def naive_conv_transpose(x, w, b=None, *, stride, pads, output_padding, dilation
     if b is not None:
         y = y + np.asarray(b, dtype=np.float64).reshape((1, cout) + (1,) * nd)
     return y
+
+
+def naive_conv_grad_weight(g, x, w_shape, *, stride, pads, dilation, groups=1):
+    """Gradient of ``sum(g * conv(x, w))`` with respect to ``w`` (zero padding), by loops:
+    every output pixel's gradient times the input window it read, added to the filter."""
+    g = np.asarray(g, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    nd = x.ndim - 2
+    xp = np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in pads])
+    cout, cg = w_shape[:2]
+    ksize = w_shape[2:]
+    og = cout // groups
+    gw = np.zeros(w_shape)
+    for img in range(x.shape[0]):
+        for o in range(cout):
+            c0 = (o // og) * cg
+            for pos in itertools.product(*(range(m) for m in g.shape[2:])):
+                window = tuple(
+                    slice(
+                        pos[a] * stride[a],
+                        pos[a] * stride[a] + (ksize[a] - 1) * dilation[a] + 1,
+                        dilation[a],
+                    )
+                    for a in range(nd)
+                )
+                gw[o] += g[(img, o) + pos] * xp[(img, slice(c0, c0 + cg)) + window]
+    return gw

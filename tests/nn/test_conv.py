@@ -13,7 +13,7 @@ from sigconv import _config
 from sigconv._cpu import conv_direct, conv_im2col, conv_wgrad
 from sigconv._cpu import convolution as cpu_conv
 from sigconv.nn import functional as F
-from tests.nn.naive_conv import naive_conv, naive_conv_transpose
+from tests.nn.naive_conv import naive_conv, naive_conv_grad_weight, naive_conv_transpose
 from tests.tolerance import assert_close
 
 MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
@@ -439,6 +439,7 @@ def test_no_recompilation_on_repeated_calls(rng):
             "rechunk",
             "direct_corr_wide",
             "direct_grad_weight_wide",
+            "direct_grad_weight_batch_last",
             "pad_batch_last",
             "direct_corr_batch_last",
             "unbatch_last",
@@ -507,6 +508,10 @@ BATCH_LAST = [
     ((10, 2, 9, 4), (7, 2, 4, 3), (2, 1), (1, 1), 1, np.float32),  # quad + three
     ((8, 2, 4, 5, 6), (5, 2, 3, 2, 3), 1, 1, 1, np.float64),  # 3-D
     ((8, 6, 14, 14), (16, 6, 5, 5), 0, 1, 1, np.float32),  # LeNet conv2
+    # rows of 64 values and more: register blocks (conv_direct.BLOCK) then a remainder
+    ((16, 3, 7, 8), (7, 3, 3, 3), 0, 1, 1, np.float32),  # quad + three: a spare row
+    ((16, 2, 6, 6), (5, 2, 3, 3), 0, 1, 1, np.float64),  # quad + single: a spare row
+    ((24, 4, 8, 8), (6, 2, 3, 3), 1, (1, 2), 2, np.float32),  # groups of 3, dilation
 ]
 
 
@@ -558,6 +563,11 @@ def _check_batch_last(rng, xs, ws, padding, dilation, groups, dtype):
     )
     assert gx.dtype == dtype
     assert_close(gx, want_gx, dtype=dtype)
+    want_gw = naive_conv_grad_weight(
+        g, x, w.shape, stride=(1,) * nd, pads=pads, dilation=dil, groups=groups
+    )
+    assert gw.dtype == dtype
+    assert_close(gw, want_gw, dtype=dtype)
 
 
 def test_batch_last_with_batch_one_and_reflect_padding(rng, monkeypatch):
