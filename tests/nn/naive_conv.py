@@ -18,6 +18,13 @@ NUMPY_PAD_MODE = {
 }
 
 
+def _window(pos, stride, ksize, dilation):
+    """The input slices that output pixel ``pos`` reads (its dilated taps)."""
+    return tuple(
+        slice(p * s, p * s + (k - 1) * d + 1, d) for p, s, k, d in zip(pos, stride, ksize, dilation)
+    )
+
+
 def naive_conv(x, w, b=None, *, stride, pads, dilation, groups=1, padding_mode="zeros"):
     """``conv`` by loops; ``stride``/``dilation`` tuples, ``pads`` a list of (before, after)."""
     x = np.asarray(x, dtype=np.float64)
@@ -36,14 +43,7 @@ def naive_conv(x, w, b=None, *, stride, pads, dilation, groups=1, padding_mode="
         for o in range(cout):
             c0 = (o // og) * cg
             for pos in itertools.product(*(range(m) for m in out_sp)):
-                window = tuple(
-                    slice(
-                        pos[a] * stride[a],
-                        pos[a] * stride[a] + (ksize[a] - 1) * dilation[a] + 1,
-                        dilation[a],
-                    )
-                    for a in range(nd)
-                )
+                window = _window(pos, stride, ksize, dilation)
                 patch = xp[(img, slice(c0, c0 + cg)) + window]
                 y[(img, o) + pos] = np.sum(patch * w[o])
             if b is not None:
@@ -87,7 +87,6 @@ def naive_conv_grad_weight(g, x, w_shape, *, stride, pads, dilation, groups=1):
     every output pixel's gradient times the input window it read, added to the filter."""
     g = np.asarray(g, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64)
-    nd = x.ndim - 2
     xp = np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in pads])
     cout, cg = w_shape[:2]
     ksize = w_shape[2:]
@@ -97,13 +96,6 @@ def naive_conv_grad_weight(g, x, w_shape, *, stride, pads, dilation, groups=1):
         for o in range(cout):
             c0 = (o // og) * cg
             for pos in itertools.product(*(range(m) for m in g.shape[2:])):
-                window = tuple(
-                    slice(
-                        pos[a] * stride[a],
-                        pos[a] * stride[a] + (ksize[a] - 1) * dilation[a] + 1,
-                        dilation[a],
-                    )
-                    for a in range(nd)
-                )
+                window = _window(pos, stride, ksize, dilation)
                 gw[o] += g[(img, o) + pos] * xp[(img, slice(c0, c0 + cg)) + window]
     return gw
