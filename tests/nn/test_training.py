@@ -56,7 +56,10 @@ def test_digits_net_reaches_documented_accuracy(digits):
     Xtr, Xte, ytr, yte = digits
     model = models.digits_net()
     train(model, Xtr, ytr, epochs=20)
-    assert model.score(Xte, yte) >= 0.985
+    # Float32 rounding (kernel choice by thread count, summation order) moves the trajectory:
+    # 20 epochs measured 0.980-0.993 across seeds and 1 or 2 threads (450 test images, so
+    # 0.005 is two images); the docstring's "about 99%" is for about 30 epochs.
+    assert model.score(Xte, yte) >= 0.98
 
 
 def test_transfer_learning_retrains_only_the_head(digits):
