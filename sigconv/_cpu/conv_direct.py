@@ -126,8 +126,9 @@ def _taps1(y0, xrow, w0, offs, q0, m):
 # stack_array, which LLVM keeps in vector registers (four zmm of float32 per channel) while the
 # loop runs over every (input channel, tap) of the reduction: per tap one load of the inputs
 # per vector and a broadcast weight per channel, no accumulator load or store. The tap loops
-# above load and store every accumulator once per three taps; on LeNet's second layer this is
-# 2.3x faster (104-115 against 40-45 GMAC/s a core, measured on the single kernel).
+# above load and store every accumulator once per three taps. A bare loop over one LeNet conv2
+# row ran at 107 GMAC/s a core against about 75 (docs/performance.md, "Register blocks").
+# _block4 and _block2 spell BLOCK as the literal 64 (stack_array needs a literal size).
 BLOCK = 64
 
 
@@ -358,6 +359,14 @@ def _pad_batch_last(part, nparts, x, md, mh, mw, out):
             else:
                 for n in range(nb):
                     dst[n] = x[n, c, si, sj, sk]
+
+
+def to_batch_last(a):
+    """A copy of ``a`` ``(N, C, D, H, W)`` as ``(C, D, H, W, N)`` (``pad_batch_last`` with no
+    frame)."""
+    maps = [np.arange(n, dtype=np.int64) for n in a.shape[2:]]
+    out = np.empty(a.shape[1:] + (a.shape[0],), dtype=a.dtype)
+    return pad_batch_last(a, maps[0], maps[1], maps[2], out)
 
 
 def unbatch_last(yt, y):

@@ -47,7 +47,7 @@ import numpy as np
 from .. import _config, _scratch
 from . import _blas, conv_fft
 from ._threads import run_chunks
-from .conv_direct import batch_last, corr_from_frame, pad_batch_last, wide_count
+from .conv_direct import batch_last, corr_from_frame, to_batch_last, wide_count
 from .conv_im2col import (
     col2im,
     col2im_image,
@@ -238,14 +238,10 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
     else:
         direct = method == "direct"
     if direct and batch_last(nb, nq, npix):
-        ident = [np.arange(n, dtype=np.int64) for n in xp.shape[2:]]
-        xt = np.empty((nc,) + xp.shape[2:] + (nb,), dtype=dtype)
-        pad_batch_last(xp, ident[0], ident[1], ident[2], xt)
-        gt = np.empty((nout,) + tuple(osize) + (nb,), dtype=dtype)
-        ident = [np.arange(n, dtype=np.int64) for n in osize]
-        pad_batch_last(g, ident[0], ident[1], ident[2], gt)
         gw = np.empty((nout, cg, kk), dtype=np.float64)
-        direct_grad_weight_batch_last(xt, gt, ksize, tuple(dilation), gw)
+        direct_grad_weight_batch_last(
+            to_batch_last(xp), to_batch_last(g), ksize, tuple(dilation), gw
+        )
         return gw.astype(dtype).reshape(wshape)
     if direct:
         # g on the wide grid: every output row padded to the input's row length (zeros).
