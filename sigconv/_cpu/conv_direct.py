@@ -13,6 +13,7 @@ from numba import njit
 
 from .. import _config
 from ._nrt import borrow, stack_array
+from ._simd import MAX_BLOCK, block_len, wide_vectors
 from ._threads import run_chunks
 from .conv_im2col import pad
 
@@ -122,68 +123,72 @@ def _taps1(y0, xrow, w0, offs, q0, m):
             y0[q] += a0 * x0[q]
 
 
-# Register blocks: BLOCK consecutive outputs of four (or two) output channels accumulate in a
-# stack_array, which LLVM keeps in vector registers (four zmm of float32 per channel) while the
-# loop runs over every (input channel, tap) of the reduction: per tap one load of the inputs
-# per vector and a broadcast weight per channel, no accumulator load or store. The tap loops
-# above load and store every accumulator once per three taps. A bare loop over one LeNet conv2
-# row ran at 107 GMAC/s a core against about 75 (docs/performance.md, "Register blocks").
-# _block4 and _block2 spell BLOCK as the literal 64 (stack_array needs a literal size).
-BLOCK = 64
+# Register blocks: block_len(y) consecutive outputs of four (or two) output channels accumulate
+# in a stack_array, which LLVM keeps in vector registers (half the register file: 16 zmm with
+# AVX-512, _simd) while the loop runs over every (input channel, tap) of the reduction: per
+# tap one load of the inputs per vector and a broadcast weight per channel, no accumulator load
+# or store. The tap loops above load and store every accumulator once per three taps. A bare
+# loop over one LeNet conv2 row ran at 107 GMAC/s a core against about 75 (docs/performance.md,
+# "Register blocks").
 
 
 @njit(cache=True, fastmath={"contract"})
 def _block4(xf, co, q, wq, kn, y0, y1, y2, y3, p):
-    """``y_u[p : p + BLOCK] += sum_k wq[k, u] * xf[co[k] + q : ... + BLOCK]`` (k < kn, u < 4).
+    """``y_u[p : p + n] += sum_k wq[k, u] * xf[co[k] + q : ... + n]`` (k < kn, u < 4), where
+    ``n = block_len(y0)``.
 
-    Every read ``xf[co[k] + q .. + BLOCK]`` must lie inside ``xf``.
+    Every read ``xf[co[k] + q .. + n]`` must lie inside ``xf``.
     """
-    acc = stack_array(256, y0.dtype)
-    r0 = y0[p : p + 64]
-    r1 = y1[p : p + 64]
-    r2 = y2[p : p + 64]
-    r3 = y3[p : p + 64]
-    for v in range(64):
+    wide_vectors()
+    n = block_len(y0)
+    acc = stack_array(256, y0.dtype)  # 4 * MAX_BLOCK
+    r0 = y0[p : p + n]
+    r1 = y1[p : p + n]
+    r2 = y2[p : p + n]
+    r3 = y3[p : p + n]
+    for v in range(n):
         acc[v] = r0[v]
-        acc[64 + v] = r1[v]
-        acc[128 + v] = r2[v]
-        acc[192 + v] = r3[v]
+        acc[n + v] = r1[v]
+        acc[2 * n + v] = r2[v]
+        acc[3 * n + v] = r3[v]
     for k in range(kn):
-        xs = xf[co[k] + q : co[k] + q + 64]
+        xs = xf[co[k] + q : co[k] + q + n]
         ws = wq[k]
         w0, w1, w2, w3 = ws[0], ws[1], ws[2], ws[3]
-        for v in range(64):
+        for v in range(n):
             xv = xs[v]
             acc[v] += w0 * xv
-            acc[64 + v] += w1 * xv
-            acc[128 + v] += w2 * xv
-            acc[192 + v] += w3 * xv
-    for v in range(64):
+            acc[n + v] += w1 * xv
+            acc[2 * n + v] += w2 * xv
+            acc[3 * n + v] += w3 * xv
+    for v in range(n):
         r0[v] = acc[v]
-        r1[v] = acc[64 + v]
-        r2[v] = acc[128 + v]
-        r3[v] = acc[192 + v]
+        r1[v] = acc[n + v]
+        r2[v] = acc[2 * n + v]
+        r3[v] = acc[3 * n + v]
 
 
 @njit(cache=True, fastmath={"contract"})
 def _block2(xf, co, q, wq, kn, y0, y1, p):
     """``_block4`` for two output channels (``wq[k, 0]`` and ``wq[k, 1]``)."""
-    acc = stack_array(128, y0.dtype)
-    r0 = y0[p : p + 64]
-    r1 = y1[p : p + 64]
-    for v in range(64):
+    wide_vectors()
+    n = block_len(y0)
+    acc = stack_array(128, y0.dtype)  # 2 * MAX_BLOCK
+    r0 = y0[p : p + n]
+    r1 = y1[p : p + n]
+    for v in range(n):
         acc[v] = r0[v]
-        acc[64 + v] = r1[v]
+        acc[n + v] = r1[v]
     for k in range(kn):
-        xs = xf[co[k] + q : co[k] + q + 64]
+        xs = xf[co[k] + q : co[k] + q + n]
         w0, w1 = wq[k, 0], wq[k, 1]
-        for v in range(64):
+        for v in range(n):
             xv = xs[v]
             acc[v] += w0 * xv
-            acc[64 + v] += w1 * xv
-    for v in range(64):
+            acc[n + v] += w1 * xv
+    for v in range(n):
         r0[v] = acc[v]
-        r1[v] = acc[64 + v]
+        r1[v] = acc[n + v]
 
 
 @njit(cache=True)
@@ -198,22 +203,23 @@ def _block(xf, co, q, wq, kn, r, y0, y1, y2, y3, p):
 @njit(cache=True)
 def _blocks(xf, co, wq, kn, r, m, y0, y1, y2, y3, tail):
     """``y_u[:m] += sum_k wq[k, u] * xf[co[k] : co[k] + m]`` for the first ``r`` channels, in
-    register blocks of BLOCK outputs. The last ``m % BLOCK`` outputs are one more block,
-    computed into ``tail`` (``(4, BLOCK)``) and added: ``xf`` must hold BLOCK values after the
-    last one read (they only reach outputs that are dropped).
+    register blocks of ``n = block_len(y0)`` outputs. The last ``m % n`` outputs are one more
+    block, computed into ``tail`` (``(4, n)``) and added: ``xf`` must hold ``n`` values after
+    the last one read (they only reach outputs that are dropped).
     """
-    for p in range(0, m, BLOCK):
+    n = block_len(y0)
+    for p in range(0, m, n):
         # one call site for the full blocks and the last one: LLVM inlines each call site's
         # copy of the register blocks, and two copies cost 0.6 s more to compile
-        if p + BLOCK <= m:
+        if p + n <= m:
             z0, z1, z2, z3, zp = y0, y1, y2, y3, p
         else:
             for u in range(4):
-                for v in range(BLOCK):
+                for v in range(n):
                     tail[u, v] = 0.0
             z0, z1, z2, z3, zp = tail[0], tail[1], tail[2], tail[3], 0
         _block(xf, co, p, wq, kn, r, z0, z1, z2, z3, zp)
-        if p + BLOCK > m:
+        if p + n > m:
             for v in range(m - p):  # the missing channels' rows are spare rows
                 y0[p + v] += tail[0, v]
                 y1[p + v] += tail[1, v]
@@ -416,7 +422,7 @@ def direct_corr_batch_last(xt, xs, w, bias, dilation, rowok, cols, blk, yt):
     is half zeros for LeNet's 5x5 kernels on 10x10 outputs). The taps that read nonzero rows,
     grouped by the output columns they reach (one group when there are no zero columns), go
     through the register blocks (``_blocks``) over every input channel and tap. ``xs`` is
-    ``xt``'s buffer, flat, with ``BLOCK`` more values: a row's last, partial block reads past
+    ``xt``'s buffer, flat, with ``MAX_BLOCK`` more values: a row's last, partial block reads past
     its end. Tasks are (group, row, block of about ``blk`` values of the row, group of four
     output channels), channel groups fastest so that both halves of the task range hold the
     same mix of four-channel and remainder tasks.
@@ -439,6 +445,7 @@ def direct_corr_batch_last(xt, xs, w, bias, dilation, rowok, cols, blk, yt):
 
 @njit(cache=True, nogil=True)
 def _direct_corr_batch_last(part, nparts, xt, xs, w, bias, dilation, rowok, cols, blk, yt):
+    wide_vectors()
     xt, xs, w, bias, dilation, rowok, cols, blk, yt = borrow(
         xt, xs, w, bias, dilation, rowok, cols, blk, yt
     )
@@ -467,7 +474,7 @@ def _direct_corr_batch_last(part, nparts, xt, xs, w, bias, dilation, rowok, cols
     fkb = np.empty(kw, dtype=np.int64)
     offs = np.empty(kr * kw, dtype=np.int64)
     tap = np.empty(kr * kw, dtype=np.int64)
-    tail = np.empty((4, BLOCK), dtype=yt.dtype)
+    tail = np.empty((4, block_len(yt)), dtype=yt.dtype)
     for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         grp = task // (nrow * nblk * nquad)
         rem = task % (nrow * nblk * nquad)
@@ -552,10 +559,10 @@ def corr_from_frame(src, maps, lo, w, bias, dilation, y):
         maps = [np.arange(n, dtype=np.int64) for n in src.shape[2:]]
     fshape = tuple(len(m) for m in maps)
     if batch_last(nb, wide_count(fshape, y.shape[2:]), math.prod(y.shape[2:])):
-        # the frame, flat, with BLOCK values of slack after it for the kernel's last block
-        xs = np.empty(src.shape[1] * math.prod(fshape) * nb + BLOCK, dtype=src.dtype)
-        xs[-BLOCK:] = 0.0
-        xt = xs[:-BLOCK].reshape((src.shape[1],) + fshape + (nb,))
+        # the frame, flat, with slack after it for the kernel's last block
+        xs = np.empty(src.shape[1] * math.prod(fshape) * nb + MAX_BLOCK, dtype=src.dtype)
+        xs[-MAX_BLOCK:] = 0.0
+        xt = xs[:-MAX_BLOCK].reshape((src.shape[1],) + fshape + (nb,))
         pad_batch_last(src, maps[0], maps[1], maps[2], xt)
         yt = _aligned_empty((y.shape[1],) + y.shape[2:] + (nb,), y.dtype)
         # the frame's zeros: rows with a -1 map entry in D or H, columns outside the mapped span

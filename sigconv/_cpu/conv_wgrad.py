@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit
 
 from ._nrt import borrow, stack_array
+from ._simd import lanes, wide_vectors
 from ._threads import run_chunks
 
 
@@ -137,8 +138,8 @@ def direct_grad_weight_batch_last(xt, gt, ksize, dilation, gw):
     contiguous ``OW * N`` rows, with no wasted positions (the wide grid's rows are padded with
     zeros and, for LeNet's 10x10 outputs, too short to vectorise well). Tasks are (output
     channel quad, input channel, quad of taps); a task's 16 dot products accumulate in vector
-    registers (``stack_array``) across its rows: per vector of 16 positions, four gradient
-    and four input loads feed 16 FMAs.
+    registers (``stack_array``, one register each: ``_simd.lanes``) across its rows: per
+    vector of positions, four gradient and four input loads feed 16 FMAs.
     """
     run_chunks(_direct_grad_weight_batch_last, gt.size * gw[0].size, xt, gt, ksize, dilation, gw)
     return gw
@@ -146,7 +147,9 @@ def direct_grad_weight_batch_last(xt, gt, ksize, dilation, gw):
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _direct_grad_weight_batch_last(part, nparts, xt, gt, ksize, dilation, gw):
+    wide_vectors()
     xt, gt, ksize, dilation, gw = borrow(xt, gt, ksize, dilation, gw)
+    n = lanes(gt)  # one vector register per dot product
     nc, dp, hp, wp, nb = xt.shape
     nout, od, oh, ow = gt.shape[0], gt.shape[1], gt.shape[2], gt.shape[3]
     cg, kk = gw.shape[1], gw.shape[2]
@@ -154,7 +157,7 @@ def _direct_grad_weight_batch_last(part, nparts, xt, gt, ksize, dilation, gw):
     dd, dh, dw = dilation
     og = nout // (nc // cg)
     length = ow * nb  # one output row, contiguous in both operands
-    vec = length - length % 16
+    vec = length - length % n
     xf = xt.reshape(nc, dp * hp * wp * nb)
     gf = gt.reshape(nout, od * oh * length)
     nquad = (og + 3) // 4
@@ -164,7 +167,7 @@ def _direct_grad_weight_batch_last(part, nparts, xt, gt, ksize, dilation, gw):
     toff = np.empty(4, dtype=np.int64)
     chan = np.empty(4, dtype=np.int64)
     sums = np.empty(16, dtype=np.float64)
-    lanes = np.empty(256, dtype=np.float64)
+    parts = np.empty(16 * n, dtype=np.float64)
     for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         grp = task // (nquad * cg * ntq)
         rem = task % (nquad * cg * ntq)
@@ -185,14 +188,14 @@ def _direct_grad_weight_batch_last(part, nparts, xt, gt, ksize, dilation, gw):
             chan[u] = o + min(u, r - 1)
         for q in range(16):
             sums[q] = 0.0
-        for q in range(256):
-            lanes[q] = 0.0
-        # rows in runs of about 65536 positions (4096 products a lane); after each run the lanes
-        # go to float64, one vector per dot product, with constant indices so that acc stays in
-        # registers (and a fresh, zeroed acc per run)
+        for q in range(16 * n):
+            parts[q] = 0.0
+        # rows in runs of about 65536 positions (4096 products a lane of 16); after each run the
+        # lanes go to float64, one vector per dot product, with constant indices so that acc
+        # stays in registers (and a fresh, zeroed acc per run)
         run = max(1, 65536 // max(length, 1))
         for r0 in range(0, od * oh, run):
-            acc = stack_array(256, gt.dtype)
+            acc = stack_array(256, gt.dtype)  # 16 * lanes, at most 16 * 16
             for row in range(r0, min(od * oh, r0 + run)):
                 i = row // oh
                 j = row % oh
@@ -205,57 +208,57 @@ def _direct_grad_weight_batch_last(part, nparts, xt, gt, ksize, dilation, gw):
                 x1 = xf[c, base + toff[1] : base + toff[1] + length]
                 x2 = xf[c, base + toff[2] : base + toff[2] + length]
                 x3 = xf[c, base + toff[3] : base + toff[3] + length]
-                for p in range(0, vec, 16):
-                    a0 = g0[p : p + 16]
-                    a1 = g1[p : p + 16]
-                    a2 = g2[p : p + 16]
-                    a3 = g3[p : p + 16]
-                    b0 = x0[p : p + 16]
-                    b1 = x1[p : p + 16]
-                    b2 = x2[p : p + 16]
-                    b3 = x3[p : p + 16]
-                    for v in range(16):
+                for p in range(0, vec, n):
+                    a0 = g0[p : p + n]
+                    a1 = g1[p : p + n]
+                    a2 = g2[p : p + n]
+                    a3 = g3[p : p + n]
+                    b0 = x0[p : p + n]
+                    b1 = x1[p : p + n]
+                    b2 = x2[p : p + n]
+                    b3 = x3[p : p + n]
+                    for v in range(n):
                         acc[v] += a0[v] * b0[v]
-                        acc[16 + v] += a0[v] * b1[v]
-                        acc[32 + v] += a0[v] * b2[v]
-                        acc[48 + v] += a0[v] * b3[v]
-                        acc[64 + v] += a1[v] * b0[v]
-                        acc[80 + v] += a1[v] * b1[v]
-                        acc[96 + v] += a1[v] * b2[v]
-                        acc[112 + v] += a1[v] * b3[v]
-                        acc[128 + v] += a2[v] * b0[v]
-                        acc[144 + v] += a2[v] * b1[v]
-                        acc[160 + v] += a2[v] * b2[v]
-                        acc[176 + v] += a2[v] * b3[v]
-                        acc[192 + v] += a3[v] * b0[v]
-                        acc[208 + v] += a3[v] * b1[v]
-                        acc[224 + v] += a3[v] * b2[v]
-                        acc[240 + v] += a3[v] * b3[v]
-                for p in range(vec, length):  # the row's last length % 16 positions
+                        acc[n + v] += a0[v] * b1[v]
+                        acc[2 * n + v] += a0[v] * b2[v]
+                        acc[3 * n + v] += a0[v] * b3[v]
+                        acc[4 * n + v] += a1[v] * b0[v]
+                        acc[5 * n + v] += a1[v] * b1[v]
+                        acc[6 * n + v] += a1[v] * b2[v]
+                        acc[7 * n + v] += a1[v] * b3[v]
+                        acc[8 * n + v] += a2[v] * b0[v]
+                        acc[9 * n + v] += a2[v] * b1[v]
+                        acc[10 * n + v] += a2[v] * b2[v]
+                        acc[11 * n + v] += a2[v] * b3[v]
+                        acc[12 * n + v] += a3[v] * b0[v]
+                        acc[13 * n + v] += a3[v] * b1[v]
+                        acc[14 * n + v] += a3[v] * b2[v]
+                        acc[15 * n + v] += a3[v] * b3[v]
+                for p in range(vec, length):  # the row's last length % n positions
                     for q in range(16):
                         gv = gf[chan[q // 4], row * length + p]
                         sums[q] += gv * xf[c, base + toff[q % 4] + p]
-            for v in range(16):
-                lanes[v] += acc[v]
-                lanes[16 + v] += acc[16 + v]
-                lanes[32 + v] += acc[32 + v]
-                lanes[48 + v] += acc[48 + v]
-                lanes[64 + v] += acc[64 + v]
-                lanes[80 + v] += acc[80 + v]
-                lanes[96 + v] += acc[96 + v]
-                lanes[112 + v] += acc[112 + v]
-                lanes[128 + v] += acc[128 + v]
-                lanes[144 + v] += acc[144 + v]
-                lanes[160 + v] += acc[160 + v]
-                lanes[176 + v] += acc[176 + v]
-                lanes[192 + v] += acc[192 + v]
-                lanes[208 + v] += acc[208 + v]
-                lanes[224 + v] += acc[224 + v]
-                lanes[240 + v] += acc[240 + v]
+            for v in range(n):
+                parts[v] += acc[v]
+                parts[n + v] += acc[n + v]
+                parts[2 * n + v] += acc[2 * n + v]
+                parts[3 * n + v] += acc[3 * n + v]
+                parts[4 * n + v] += acc[4 * n + v]
+                parts[5 * n + v] += acc[5 * n + v]
+                parts[6 * n + v] += acc[6 * n + v]
+                parts[7 * n + v] += acc[7 * n + v]
+                parts[8 * n + v] += acc[8 * n + v]
+                parts[9 * n + v] += acc[9 * n + v]
+                parts[10 * n + v] += acc[10 * n + v]
+                parts[11 * n + v] += acc[11 * n + v]
+                parts[12 * n + v] += acc[12 * n + v]
+                parts[13 * n + v] += acc[13 * n + v]
+                parts[14 * n + v] += acc[14 * n + v]
+                parts[15 * n + v] += acc[15 * n + v]
         for q in range(16):
             s = 0.0
-            for v in range(16):
-                s += lanes[16 * q + v]
+            for v in range(n):
+                s += parts[q * n + v]
             sums[q] += s
         for u in range(r):
             for q in range(nt):

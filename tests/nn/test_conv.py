@@ -508,7 +508,7 @@ BATCH_LAST = [
     ((10, 2, 9, 4), (7, 2, 4, 3), (2, 1), (1, 1), 1, np.float32),  # quad + three
     ((8, 2, 4, 5, 6), (5, 2, 3, 2, 3), 1, 1, 1, np.float64),  # 3-D
     ((8, 6, 14, 14), (16, 6, 5, 5), 0, 1, 1, np.float32),  # LeNet conv2
-    # rows of 64 values and more: register blocks (conv_direct.BLOCK) then a remainder
+    # rows of 64 values and more: register blocks (_simd.block_len_for) then a remainder
     ((16, 3, 7, 8), (7, 3, 3, 3), 0, 1, 1, np.float32),  # quad + three: a spare row
     ((16, 2, 6, 6), (5, 2, 3, 3), 0, 1, 1, np.float64),  # quad + single: a spare row
     ((24, 4, 8, 8), (6, 2, 3, 3), 1, (1, 2), 2, np.float32),  # groups of 3, dilation
