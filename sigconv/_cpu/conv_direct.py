@@ -32,6 +32,7 @@ from .conv_im2col import pad
 @njit(cache=True, fastmath={"contract"})
 def _taps4(y0, y1, y2, y3, xrow, w0, w1, w2, w3, offs, q0, m):
     """``y_u[q] += sum_t w_u[t] * xrow[q0 + offs[t] + q]`` for four output channels ``u``."""
+    wide_vectors()
     kk = offs.shape[0]
     k3 = kk - kk % 3
     for t in range(0, k3, 3):
@@ -78,6 +79,7 @@ def _taps4(y0, y1, y2, y3, xrow, w0, w1, w2, w3, offs, q0, m):
 @njit(cache=True, fastmath={"contract"})
 def _taps2(y0, y1, xrow, w0, w1, offs, q0, m):
     """``_taps4`` for two output channels (four taps per loop: 8 weights in registers)."""
+    wide_vectors()
     kk = offs.shape[0]
     k4 = kk - kk % 4
     for t in range(0, k4, 4):
@@ -106,6 +108,7 @@ def _taps2(y0, y1, xrow, w0, w1, offs, q0, m):
 @njit(cache=True, fastmath={"contract"})
 def _taps1(y0, xrow, w0, offs, q0, m):
     """``_taps4`` for one output channel (four taps per loop)."""
+    wide_vectors()
     kk = offs.shape[0]
     k4 = kk - kk % 4
     for t in range(0, k4, 4):
@@ -246,6 +249,7 @@ def direct_corr_wide(xp, w, bias, dilation, blk, y):
 
 @njit(cache=True, nogil=True)
 def _direct_corr_wide(part, nparts, xp, w, bias, dilation, blk, y):
+    wide_vectors()
     xp, w, bias, dilation, blk, y = borrow(xp, w, bias, dilation, blk, y)
     nb, nc = xp.shape[0], xp.shape[1]
     dp, hp, wp = xp.shape[2], xp.shape[3], xp.shape[4]

@@ -47,6 +47,7 @@ def direct_grad_weight_wide(xp, gwide, nq, ksize, dilation, zero, blk, nsplit, p
 def _direct_grad_weight_wide(
     chunk, nchunk, xp, gwide, nq, ksize, dilation, zero, blk, nsplit, part
 ):
+    wide_vectors()
     xp, gwide, nq, ksize, dilation, zero, blk, nsplit, part = borrow(
         xp, gwide, nq, ksize, dilation, zero, blk, nsplit, part
     )
