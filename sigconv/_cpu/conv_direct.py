@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .. import _config
+from .. import _config, _scratch
 from ._nrt import borrow, stack_array
 from ._simd import MAX_BLOCK, block_len, wide_vectors
 from ._threads import run_chunks
@@ -371,11 +371,11 @@ def _pad_batch_last(part, nparts, x, md, mh, mw, out):
                     dst[n] = x[n, c, si, sj, sk]
 
 
-def to_batch_last(a):
+def to_batch_last(a, slot):
     """A copy of ``a`` ``(N, C, D, H, W)`` as ``(C, D, H, W, N)`` (``pad_batch_last`` with no
-    frame)."""
+    frame) in the calling thread's scratch ``slot``: valid until that slot is taken again."""
     maps = [np.arange(n, dtype=np.int64) for n in a.shape[2:]]
-    out = np.empty(a.shape[1:] + (a.shape[0],), dtype=a.dtype)
+    out = _scratch.take(slot, a.shape[1:] + (a.shape[0],), a.dtype)
     return pad_batch_last(a, maps[0], maps[1], maps[2], out)
 
 
@@ -555,7 +555,9 @@ def corr_from_frame(src, maps, lo, w, bias, dilation, y):
 
     The frame is the padded input (forward: ``maps`` and ``lo`` None, ``src`` is the frame) or
     the zero-framed output gradient (input gradient); batch-last or wide layout as
-    ``batch_last`` decides. ``lo`` is the frame's padding before the last axis (the wide path's
+    ``batch_last`` decides. The frame and the batch-last output are temporaries in the calling
+    thread's scratch (``_scratch``), so repeated calls (a training loop) fault no new pages in
+    for them. ``lo`` is the frame's padding before the last axis (the wide path's
     ``pad`` copies each source row there, so it must hold the whole row).
     """
     nb = src.shape[0]
@@ -564,11 +566,12 @@ def corr_from_frame(src, maps, lo, w, bias, dilation, y):
     fshape = tuple(len(m) for m in maps)
     if batch_last(nb, wide_count(fshape, y.shape[2:]), math.prod(y.shape[2:])):
         # the frame, flat, with slack after it for the kernel's last block
-        xs = np.empty(src.shape[1] * math.prod(fshape) * nb + MAX_BLOCK, dtype=src.dtype)
+        size = src.shape[1] * math.prod(fshape) * nb
+        xs = _scratch.take("nn-conv-frame", (size + MAX_BLOCK,), src.dtype)
         xs[-MAX_BLOCK:] = 0.0
         xt = xs[:-MAX_BLOCK].reshape((src.shape[1],) + fshape + (nb,))
         pad_batch_last(src, maps[0], maps[1], maps[2], xt)
-        yt = _aligned_empty((y.shape[1],) + y.shape[2:] + (nb,), y.dtype)
+        yt = _scratch.take("nn-conv-batch-last", (y.shape[1],) + y.shape[2:] + (nb,), y.dtype)
         # the frame's zeros: rows with a -1 map entry in D or H, columns outside the mapped span
         rowok = (maps[0][:, None] >= 0) & (maps[1][None, :] >= 0)
         mapped = np.flatnonzero(maps[2] >= 0)
@@ -580,18 +583,9 @@ def corr_from_frame(src, maps, lo, w, bias, dilation, y):
         )
         return unbatch_last(yt, y)
     if lo is not None:
-        src = pad(src, maps[0], maps[1], maps[2], lo, np.empty(src.shape[:2] + fshape, src.dtype))
+        frame = _scratch.take("nn-conv-frame", src.shape[:2] + fshape, src.dtype)
+        src = pad(src, maps[0], maps[1], maps[2], lo, frame)
     return direct_corr(src, w, bias, dilation, y)
-
-
-def _aligned_empty(shape, dtype):
-    """``np.empty`` whose data starts on a 64-byte boundary (numpy only promises 16)."""
-    dtype = np.dtype(dtype)
-    size = math.prod(shape)
-    per = 64 // dtype.itemsize
-    buf = np.empty(size + per, dtype=dtype)
-    off = (-(buf.ctypes.data // dtype.itemsize)) % per
-    return buf[off : off + size].reshape(shape)
 
 
 def direct_corr(xp, w, bias, dilation, y):

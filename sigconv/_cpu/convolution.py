@@ -240,7 +240,11 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
     if direct and batch_last(nb, nq, npix):
         gw = np.empty((nout, cg, kk), dtype=np.float64)
         direct_grad_weight_batch_last(
-            to_batch_last(xp), to_batch_last(g), ksize, tuple(dilation), gw
+            to_batch_last(xp, "nn-conv-bl-x"),
+            to_batch_last(g, "nn-conv-bl-g"),
+            ksize,
+            tuple(dilation),
+            gw,
         )
         return gw.astype(dtype).reshape(wshape)
     if direct:
@@ -250,7 +254,7 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
             m = np.full(p, -1, dtype=np.int64)
             m[:o] = np.arange(o)
             maps.append(m)
-        gw3 = np.empty((nb, nout, osize[0], xp.shape[3], xp.shape[4]), dtype=dtype)
+        gw3 = _scratch.take("nn-conv-wide-grad", (nb, nout, osize[0]) + xp.shape[3:], dtype)
         pad(g, maps[0], maps[1], maps[2], 0, gw3)
         gwide = gw3.reshape(nb, nout, -1)
         # split the batch so that both threads have work when channels are few
@@ -404,7 +408,10 @@ def _pad_input(x3, plan):
         return x3
     shape = x3.shape[:2] + plan.c3(plan.padded, 1)
     md, mh, mw = plan.maps()
-    return pad(x3, md, mh, mw, plan.pads[-1][0], np.empty(shape, dtype=x3.dtype))
+    # a temporary of the call (read by the forward pass or the weight gradient, never
+    # returned): the thread's scratch, so a training loop faults no new pages in for it
+    out = _scratch.take("nn-conv-padded", shape, x3.dtype)
+    return pad(x3, md, mh, mw, plan.pads[-1][0], out)
 
 
 def _unpad(gxp3, x_shape3, plan):

@@ -701,3 +701,57 @@ def test_kernel_over_the_whole_input_is_a_dense_layer(
     assert_close(np.vdot(gx, x), lin, dtype=dtype)
     assert_close(np.vdot(gw, w), lin, dtype=dtype)
     assert_close(gb, g.sum(axis=tuple(i for i in range(g.ndim) if i != 1)), dtype=dtype)
+
+
+# Temporaries of a call (padded input, frames, batch-last copies) live in the calling thread's
+# scratch and are reused by the next call: a result must never be one of them or share memory
+# with them. Both layouts (batch-last, wide grid), with padding, every gradient.
+SCRATCH_CASES = [
+    ((64, 6, 14, 14), (16, 6, 5, 5), 0),  # LeNet conv2: batch-last
+    ((64, 1, 28, 28), (6, 1, 5, 5), 2),  # LeNet conv1: wide grid, padded
+    ((3, 2, 9, 8), (4, 2, 3, 3), 1),  # small batch: wide grid
+]
+
+
+def _conv_all(x, w, b, g, padding):
+    y = F.conv(x, w, b, padding=padding)
+    gx, gw, gb = F.conv_backward(g, x, w, padding=padding)
+    return y, gx, gw, gb
+
+
+@pytest.mark.parametrize("xs, ws, padding", SCRATCH_CASES)
+def test_results_survive_later_calls(rng, xs, ws, padding):
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in (xs, ws, ws[:1]))
+    g = rng.standard_normal(F.conv(x, w, padding=padding).shape).astype(np.float32)
+    first = _conv_all(x, w, b, g, padding)
+    kept = [a.copy() for a in first]
+    # the same shapes (the same scratch) and other shapes with other data
+    second = _conv_all(-2 * x, w[::-1].copy(), b, g + 1, padding)
+    for xs2, ws2, p2 in SCRATCH_CASES:
+        x2, w2 = rng.standard_normal(xs2).astype(np.float32), rng.standard_normal(ws2)
+        F.conv_backward(F.conv(x2, w2, padding=p2), x2, w2, padding=p2)
+    for a, k in zip(first, kept):
+        np.testing.assert_array_equal(a, k)
+    for a in first:
+        assert not any(np.shares_memory(a, s) for s in second)
+    nd = len(xs) - 2
+    pads = _pads(padding, nd)
+    want = naive_conv(x, w, b, stride=(1,) * nd, pads=pads, dilation=(1,) * nd, groups=1)
+    assert_close(first[0], want, dtype=np.float32)
+
+
+def test_threads_keep_their_own_temporaries(rng):
+    from concurrent.futures import ThreadPoolExecutor
+
+    xs, ws, padding = SCRATCH_CASES[0]
+    data = [
+        tuple(rng.standard_normal(s).astype(np.float32) for s in (xs, ws, ws[:1], (64, 16, 10, 10)))
+        for _ in range(4)
+    ]
+    want = [_conv_all(*d, padding) for d in data]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda d: _conv_all(*d, padding), data))
+            for gt, wt in zip(got, want):
+                for a, c in zip(gt, wt):
+                    np.testing.assert_array_equal(a, c)
