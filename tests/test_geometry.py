@@ -123,3 +123,21 @@ def test_nn_output_size_matches_torch(n, pads, k, s, d):
     x = torch.zeros(1, 1, n + pads[0] + pads[1])
     y = torch.nn.functional.conv1d(x, torch.zeros(1, 1, k), stride=s, dilation=d)
     assert geo.nn_output_size(n, pads, k, s, d) == y.shape[-1]
+
+
+def test_conv_plans_are_cached_by_the_types_and_values_of_their_arguments():
+    shapes = ((2, 3, 8, 8), (4, 3, 3, 3))
+    plan = geo.conv_plan(*shapes, 1, 1, 1, 1, "zeros", np.float32)
+    assert geo.conv_plan(*shapes, 1, 1, 1, 1, "zeros", np.float32) is plan
+    # what validation refuses is refused every time, after an equal valid argument was cached
+    for stride in (True, 1.0, (1, True), (1.0, 1)):
+        for _ in range(2):
+            with pytest.raises(TypeError, match="stride"):
+                geo.conv_plan(*shapes, stride, 1, 1, 1, "zeros", np.float32)
+    with pytest.raises(TypeError, match="groups"):
+        geo.conv_plan(*shapes, 1, 1, 1, True, "zeros", np.float32)
+    # other spellings of the same geometry plan alike; an unhashable one (an array) uncached
+    for stride in ([1, 1], (1, 1), np.int64(1), np.array([1, 1])):
+        assert geo.conv_plan(*shapes, stride, 1, 1, 1, "zeros", np.float32) == plan
+    other = geo.conv_plan(*shapes, 2, 1, 1, 1, "zeros", np.float32)
+    assert other.out == (4, 4) and plan.out == (8, 8)
