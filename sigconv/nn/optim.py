@@ -255,9 +255,17 @@ class Adam(Optimizer):
             self.state[key] = state
         state["step"] += 1
         t = state["step"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        from .._cpu import activation, optim
+
+        if activation.fits(p, g, m, v):  # one pass (the same arithmetic as below)
+            optim.adam_step(
+                p, g, m, v, step=t, lr=self.lr, betas=self.betas, eps=self.eps,
+                weight_decay=self.weight_decay,
+            )  # fmt: skip
+            return
         if self.weight_decay:
             g = g + np.asarray(self.weight_decay, dt) * p
-        m, v = state["exp_avg"], state["exp_avg_sq"]
         m += np.asarray(1.0 - b1, dt) * (g - m)
         v *= np.asarray(b2, dt)
         v += np.asarray(1.0 - b2, dt) * g * g

@@ -113,3 +113,30 @@ def test_optimizer_over_a_layer_list_and_a_single_layer():
 def test_bad_arguments(make, exc, words):
     with pytest.raises(exc, match=words):
         make(_model(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kwargs", ADAM_CASES)
+def test_adam_kernel_is_numpy_bit_for_bit(dtype, kwargs):
+    # read-only gradients take NumPy's update, writeable ones the one-pass kernel
+    fast, slow = _model(dtype), _model(dtype)
+    opt_fast, opt_slow = Adam(fast, **kwargs), Adam(slow, **kwargs)
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        for lf, ls in zip(fast.layers, slow.layers):
+            for name, p in lf.params.items():
+                g = rng.standard_normal(p.shape).astype(dtype)
+                lf.grads[name] = g.copy()
+                ls.grads[name] = g
+                g.flags.writeable = False
+        opt_fast.step()
+        opt_slow.step()
+    for key, p in fast.params.items():
+        np.testing.assert_array_equal(p, slow.params[key], err_msg=key)
+        for moment in ("exp_avg", "exp_avg_sq"):
+            np.testing.assert_array_equal(
+                opt_fast.state[key][moment], opt_slow.state[key][moment], err_msg=key
+            )
+    from sigconv._cpu import optim as cpu_optim
+
+    assert len(cpu_optim._adam.signatures) <= 2  # float32 and float64 only

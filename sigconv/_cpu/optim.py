@@ -1,0 +1,56 @@
+"""Optimizer steps in one pass per weight (Numba): Adam's update of a weight and its two moments.
+
+NumPy's Adam update (``nn.optim.Adam._update``'s fallback) makes about a dozen passes and four
+temporaries per weight: 0.9 ms of a ``CNNClassifier`` digits step (11.7 ms; 150,000 weights) on
+the Sapphire Rapids vCPU. This kernel makes one pass with the same operations in the same
+order and the same dtype, so its results are NumPy's bit for bit (no ``fastmath``: no fused
+multiply-adds).
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from ._nrt import borrow
+
+
+def adam_step(p, g, m, v, *, step, lr, betas, eps, weight_decay):
+    """One Adam step on ``p`` in place (``m``, ``v``: its moments, updated in place).
+
+    ``p``, ``g``, ``m`` and ``v`` are C-contiguous, writeable and of one float dtype
+    (``activation.fits``); ``step`` counts from 1.
+    """
+    b1, b2 = betas
+    cast = p.dtype.type
+    _adam(
+        p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+        cast(1.0 - b1), cast(b2), cast(1.0 - b2), cast(weight_decay),
+        cast(lr / (1.0 - b1**step)), cast(math.sqrt(1.0 - b2**step)), cast(eps),
+    )  # fmt: skip
+
+
+# error_model="numpy": a division by zero gives inf or nan as in NumPy, where Numba's default
+# tests every divisor to raise ZeroDivisionError, and that branch kept the loops scalar
+@njit(cache=True, nogil=True, error_model="numpy")
+def _adam(p, g, m, v, b1c, b2, b2c, wd, step_size, bias2, eps):
+    # NumPy's order: g + wd * p; m += (1 - b1) * (g - m); v = v * b2 + (1 - b2) * g * g;
+    # p -= (m / (sqrt(v) / bias2 + eps)) * step_size. Two loops, so that neither branches.
+    p, g, m, v = borrow(p, g, m, v)
+    if wd != 0:
+        for i in range(p.shape[0]):
+            gi = g[i] + wd * p[i]
+            mi = m[i] + b1c * (gi - m[i])
+            vi = v[i] * b2 + b2c * gi * gi
+            m[i] = mi
+            v[i] = vi
+            p[i] = p[i] - (mi / (math.sqrt(vi) / bias2 + eps)) * step_size
+    else:
+        for i in range(p.shape[0]):
+            gi = g[i]
+            mi = m[i] + b1c * (gi - m[i])
+            vi = v[i] * b2 + b2c * gi * gi
+            m[i] = mi
+            v[i] = vi
+            p[i] = p[i] - (mi / (math.sqrt(vi) / bias2 + eps)) * step_size
