@@ -7,8 +7,8 @@ spills on another, so its length follows the CPU Numba compiles for:
 
 * LLVM picks a vector width per function. On Intel's AVX-512 CPUs (Skylake-SP to Sapphire
   Rapids) its default is 256 bits (the "prefer-256-bit" tuning, against the first of them
-  lowering their clock for 512-bit code); on AMD's Zen 4 and 5 it is 512. A block sized for 32
-  zmm, vectorised with ymm, spilled (LeNet conv2's forward kernel: 130 spill stores). A kernel
+  lowering their clock for 512-bit code); on AMD's Zen 4 and 5 it is 512. A float32 block sized for
+  16 zmm became 32 ymm and spilled (LeNet conv2's forward kernel: 130 spill stores). A kernel
   that calls ``wide_vectors()`` gets the attribute ``"prefer-vector-width"="512"``, so both
   vectorise with zmm; the attribute changes nothing on CPUs without AVX-512 or off x86.
   Measured on a Sapphire Rapids vCPU, LeNet conv2's forward kernel on one thread: 0.53-0.60 ms
