@@ -7,6 +7,7 @@ zero-stuffed kernel in ``valid`` mode, sliced by stride) for everything else;
 second path.
 """
 
+import functools
 import importlib.util
 
 import numpy as np
@@ -264,22 +265,38 @@ SPLIT_CASES = [
     ((2, 5, 7, 29), (3, 3, 3), 2, 1),  # batch + 3-D
     ((5, 6, 30), (2, 3, 3), (1, 2, 3), (2, 1, 2)),
     ((3, 101), (5,), 2, 2),  # 1-D
+    # the stride-2 kernel's tap chunks: rows of 1, 2, 4 and 5 taps padded to 3 or 6, kernel
+    # rows not a multiple of three (a pass padded with zero-weight rows), 9 taps a 1-D row
+    ((3, 7, 23), (5, 1), 2, 1),
+    ((2, 11, 24), (2, 2), 2, 1),
+    ((10, 31), (5, 4), (1, 2), 1),
+    ((2, 4, 9, 27), (2, 3, 5), (2, 1, 2), (1, 2, 1)),
+    ((3, 64), (9,), 2, 1),
+    ((2, 57), (18,), 2, 1),
 ]
 
 
-@pytest.mark.parametrize("split", [True, False])
+@pytest.mark.parametrize("family", ["stride2", "split", "deinterleave"])
 @pytest.mark.parametrize("boundary", BOUNDARIES)
 @pytest.mark.parametrize(("shape", "kshape", "stride", "dilation"), SPLIT_CASES)
 def test_row_stride_both_kernels(
-    rng, monkeypatch, shape, kshape, stride, dilation, boundary, split
+    rng, monkeypatch, shape, kshape, stride, dilation, boundary, family
 ):
-    """The split-on-the-fly kernel and the deinterleave path (each forced in turn, whatever the
-    speed rule says) against the loop oracle, both dtypes, out= starting as NaN: a skipped
-    output, a stale scratch row or a wrong phase shows."""
+    """The stride-2 kernel (loads straight from the rows), the split-on-the-fly kernel and the
+    deinterleave path (each forced in turn, whatever the speed rules say) against the loop
+    oracle, both dtypes, out= starting as NaN: a skipped output, a stale scratch row, a wrong
+    phase or a padded tap's weight shows."""
+    from sigconv import _config
+
     calls = []
-    real = correlation.correlate3_split
-    monkeypatch.setattr(correlation, "_split_wins", lambda *a: split)
-    monkeypatch.setattr(correlation, "correlate3_split", lambda *a: calls.append(1) or real(*a))
+    kernel = "correlate3_stride2" if family == "stride2" else "correlate3_split"
+    real = getattr(correlation, kernel)
+    monkeypatch.setattr(correlation, kernel, lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(correlation, "_split_wins", lambda *a: family == "split")
+    if family == "stride2":
+        monkeypatch.setattr(_config, "CPU_STRIDE2_MAX_TAPS", 10**6)
+    else:
+        monkeypatch.setattr(correlation, "stride2_geometry", lambda *a: None)
     x, w = rand(rng, shape), rand(rng, kshape)
     runs = 0
     for mode in ("same", "full", "valid"):
@@ -293,7 +310,16 @@ def test_row_stride_both_kernels(
             assert_close(_direct_into_nan(x, w, mode, stride, dilation, boundary, dt), want)
             runs += 1
     assert runs >= 4
-    assert len(calls) == (runs if split else 0)
+    if family == "split":
+        assert len(calls) == runs
+    elif family == "deinterleave":
+        assert not calls
+    else:
+        s_last = np.broadcast_to(stride, (len(kshape),))[-1]
+        d_last = np.broadcast_to(dilation, (len(kshape),))[-1]
+        # rows of one sample leave every output to the scalar loop: another kernel
+        eligible = s_last == 2 and d_last == 1 and shape[-1] > 1
+        assert (len(calls) > 0) == eligible
 
 
 @pytest.mark.parametrize("block", [3, 7, 4096])
@@ -351,24 +377,30 @@ def test_three_tap_rows(rng, shape, kshape, stride, dilation, boundary):
 @pytest.mark.parametrize(
     ("shape", "kshape", "stride", "want"),
     [
-        ((1024, 1024), (3, 3), 2, True),  # W4: 2 rows split per output row, 2 input rows
-        ((64, 4096), (5,), 2, True),
-        ((16, 16, 64), (3, 3, 3), 2, False),  # 3-D in cache: one pass splits the phases
-        ((65, 256, 256), (3, 3, 3), 2, True),  # 3-D past 16 MiB: 4 rows split, 4 input rows
-        ((65, 256, 256), (3, 3, 3), (1, 1, 2), False),  # 3 rows split, 1 input row
-        ((4, 400), (1, 201), 2, False),  # long rows of taps: wide edges, per-tap passes win
-        ((64, 64), (3, 3), (2, 1), False),  # no stride along the rows: no split at all
+        ((1024, 1024), (3, 3), 2, "stride2"),  # W4
+        ((64, 4096), (5,), 2, "stride2"),
+        ((16, 16, 64), (3, 3, 3), 2, "stride2"),  # 3 taps a row: any number of rows
+        ((65, 256, 256), (3, 3, 3), (1, 1, 2), "stride2"),
+        ((1024, 1024), (5, 5), 2, "split"),  # 25 taps of 5 a row: 2 rows split, 2 read
+        ((64, 4096), (31,), 2, "split"),
+        ((1024, 1024), (3, 3), 3, "split"),  # stride 3: three phases
+        ((65, 256, 256), (3, 3, 5), 2, "split"),  # 3-D past 16 MiB: 6 rows split, 4 read
+        ((16, 16, 64), (5, 3, 5), 2, "deinterleave"),  # 3-D in cache: one pass splits
+        ((4, 400), (1, 201), 2, "deinterleave"),  # long rows of taps: wide edges
+        ((64, 64), (3, 3), (2, 1), "deinterleave"),  # no stride along the rows
     ],
 )
 def test_row_stride_kernel_choice(monkeypatch, shape, kshape, stride, want):
-    """The speed rule picks the split kernel where it was measured faster."""
+    """The speed rules pick the kernel family where it was measured faster."""
     calls = []
-    real = correlation.correlate3_split
-    monkeypatch.setattr(correlation, "correlate3_split", lambda *a: calls.append(1) or real(*a))
+    for name in ("correlate3_stride2", "correlate3_split"):
+        real = getattr(correlation, name)
+        spy = functools.partial(lambda real, name, *a: calls.append(name) or real(*a), real, name)
+        monkeypatch.setattr(correlation, name, spy)
     rng = np.random.default_rng(7)
     x, w = rand(rng, shape, np.float32), rand(rng, kshape, np.float32)
     got = sigconv.correlate(x, w, "same", stride=stride, method="direct")
-    assert bool(calls) == want
+    assert calls == ([] if want == "deinterleave" else ["correlate3_" + want])
     # odd kernels, 'same', zero padding: scipy.ndimage's correlation, then the stride's slice
     s = (stride,) * len(kshape) if np.isscalar(stride) else stride
     wb = w.astype(np.float64).reshape((1,) * (x.ndim - w.ndim) + kshape)

@@ -2,9 +2,11 @@
 
 Picks the method (``_fft.choose_method``'s cost model for ``auto``, and 1-D passes for a rank-one
 kernel when ``_separable.cheaper`` says so) and, for the direct method,
-the kernel family: the row kernels (``correlate_rows.correlate3``, after splitting a strided
-last axis into its phases with ``deinterleave``) or the split-phase kernels
-(``correlate_split.correlate3_split``), by :func:`_split_wins`.
+the kernel family: the stride-2 kernels (``correlate_stride2.correlate3_stride2``: a stride 2
+along the last axis, short kernels, ``_config.CPU_STRIDE2_MAX_TAPS``), the row kernels
+(``correlate_rows.correlate3``, after splitting a strided last axis into its phases with
+``deinterleave``) or the split-phase kernels (``correlate_split.correlate3_split``), by
+:func:`_split_wins`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from .. import _config, _scratch
 from .correlate_parts import all_blocks_fast, deinterleave, row_taps
 from .correlate_rows import correlate3
 from .correlate_split import correlate3_split
+from .correlate_stride2 import correlate3_stride2, stride2_geometry
 
 
 def correlate(plan, x, w, out):
@@ -95,6 +98,13 @@ def _direct(plan, x, w, target):
     block = int(_config.CPU_ROW_BLOCK)
     # stride, dilation and padding per axis, boundary, cval and row block: both kernels take them
     rest = (*s[:2], s2, *d, *pad, plan.boundary_code, float(plan.cval), block)
+    short = w3.shape[2] <= 3 or w3.size <= _config.CPU_STRIDE2_MAX_TAPS
+    if s2 == 2 and d[2] == 1 and short:
+        geom2 = stride2_geometry(x4.shape[3], w3.shape[2], pad[2], o4.shape[3], block)
+        if geom2 is not None:
+            bc, cv = plan.boundary_code, float(plan.cval)
+            correlate3_stride2(x4, w3, o4, *s[:2], *d[:2], *pad, bc, cv, block, geom2)
+            return res
     if s2 > 1 and _split_wins(x4.shape, w3.shape, o4.shape, s, d, pad, block, x.itemsize):
         correlate3_split(x4, w3, o4, *rest)
         return res
