@@ -16,7 +16,13 @@ import scipy.ndimage as ndi
 import scipy.signal as sps
 
 import sigconv
-from sigconv._cpu import correlate_parts, correlate_rows, correlate_split, correlation
+from sigconv._cpu import (
+    correlate_parts,
+    correlate_rows,
+    correlate_split,
+    correlate_stride2,
+    correlation,
+)
 from tests import naive
 from tests.tolerance import assert_close
 
@@ -565,6 +571,8 @@ def test_no_recompilation():
         correlate_rows._rows_general,
         correlate_rows._rows333,
         correlate_split._rows_split,
+        correlate_stride2._rows_stride2,
+        correlate_stride2.pass_stride2,
         correlate_parts._deinterleave,
         correlate_parts.row_pass,  # shared by every path: one specialisation per dtype
     ]
@@ -579,6 +587,7 @@ def test_no_recompilation():
                         x, w, "same", stride=2, dilation=2, boundary=b, method="direct"
                     )
                     sigconv.convolve(x, w, "full", boundary=b, cval=1, method="direct")
+                    sigconv.correlate(x, w, "full", stride=2, boundary=b, method="direct")
                 sigconv.correlate(x.astype(int), w, "valid", method="direct")
                 sigconv.correlate(x, w, "valid", dilation=(2, 1, 1)[-nd:], method="direct")
 
