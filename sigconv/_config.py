@@ -74,6 +74,14 @@ NN_CONV_IMAGE_MIN_WORK = 1 << 22
 # input gradient 1.6x at 6 channels, 1.3x at 16 (W5e), 0.9x at 32 (W5d).
 NN_CONV_DIRECT_MAX_CHANNELS = 8
 NN_CONV_DIRECT_MAX_CHANNELS_GRAD = 16
+# The same limits where Numba compiles for AVX-512 (sigconv/_cpu/_simd.py): since the tap loops
+# run on 512-bit registers the direct kernel wins up to more channels. Measured on a Sapphire
+# Rapids vCPU (2 threads, GEMM time / direct time): forward W5d (16 channels) 1.7x, W5c (64)
+# 1.4-1.5x, 1-D 64 -> 64 channels, 5 taps 1.33x, 128 -> 128 3x3 on 28^2 0.88x, 256 on 14^2
+# about 1.0; input gradient W5d (32) 1.15x, W5c (64) 1.2x. (Compiled for Haswell there, W5d's
+# forward was a draw, so CPUs without AVX-512 keep the limits above.)
+NN_CONV_DIRECT_MAX_CHANNELS_AVX512 = 64
+NN_CONV_DIRECT_MAX_CHANNELS_GRAD_AVX512 = 64
 # The direct weight gradient (dot products over the batch and the wide grid) against im2col +
 # GEMM (2 threads, batch 64 unless noted; direct / GEMM time): with few input channels per group
 # the direct kernel wins at every size (6 -> 16 5x5: 0.6 at 10x10 outputs, 0.37 at 28x28); with

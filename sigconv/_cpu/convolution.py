@@ -35,7 +35,8 @@ zero-framed output gradient with the flipped, channel-transposed weight (``corr_
 with zero padding only the unpadded window is computed), or ``W.T @ grad_out`` + ``col2im``;
 the weight gradient is a correlation of the input with the output gradient (per-tap dot
 products, or ``grad_out @ col.T``). ``use_direct`` and the thresholds in ``_config`` pick per
-pass and shape.
+pass and shape; where Numba compiles for AVX-512 the direct forward pass and input gradient
+take up to 64 channels (``_max_channels``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ import numpy as np
 
 from .. import _config, _scratch
 from . import _blas, conv_fft
+from ._simd import avx512
 from ._threads import run_chunks
 from .conv_direct import batch_last, corr_from_frame, to_batch_last, wide_count
 from .conv_im2col import (
@@ -79,6 +81,18 @@ def use_direct(channels: int, limit: int, stride, nq_wide: int, npix: int, nb: i
     if any(s != 1 for s in stride):
         return False
     return channels <= limit and (nq_wide <= 1.5 * npix or batch_last(nb, nq_wide, npix))
+
+
+def _max_channels(*, grad: bool) -> int:
+    """The most channels summed over for which the forward pass (or the input gradient) takes
+    the direct kernel: ``_config``'s limits, higher where Numba compiles for AVX-512."""
+    if avx512():
+        return (
+            _config.NN_CONV_DIRECT_MAX_CHANNELS_GRAD_AVX512
+            if grad
+            else _config.NN_CONV_DIRECT_MAX_CHANNELS_AVX512
+        )
+    return _config.NN_CONV_DIRECT_MAX_CHANNELS_GRAD if grad else _config.NN_CONV_DIRECT_MAX_CHANNELS
 
 
 def _window(a, start, shape):
@@ -186,7 +200,7 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
     y = np.empty((nb, nout) + tuple(osize), dtype=dtype)
     if method == "auto":
         nq = wide_count(xp.shape[2:], osize)
-        direct = use_direct(cg, _config.NN_CONV_DIRECT_MAX_CHANNELS, stride, nq, npix, nb)
+        direct = use_direct(cg, _max_channels(grad=False), stride, nq, npix, nb)
     else:
         direct = method == "direct"
     if direct:
@@ -344,7 +358,7 @@ def grad_input_padded(g, w, pshape, stride, dilation, groups, osize, method="aut
     if method == "auto":
         direct = use_direct(
             og,
-            _config.NN_CONV_DIRECT_MAX_CHANNELS_GRAD,
+            _max_channels(grad=True),
             stride,
             wide_count(tuple(n + e for n, e in zip(ftarget, ext)), ftarget),
             math.prod(ftarget),
