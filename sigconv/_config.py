@@ -80,8 +80,12 @@ NN_CONV_DIRECT_MAX_CHANNELS_GRAD = 16
 # 1.4-1.5x, 1-D 64 -> 64 channels, 5 taps 1.33x, 128 -> 128 3x3 on 28^2 0.88x, 256 on 14^2
 # about 1.0; input gradient W5d (32) 1.15x, W5c (64) 1.2x. (Compiled for Haswell there, W5d's
 # forward was a draw, so CPUs without AVX-512 keep the limits above.)
+# Only for images of at least ``_AVX512_MIN_PIXELS`` output pixels: on CNNClassifier's audio
+# network (16 -> 32 channels over 125 samples, 32 -> 64 over 31, batch 32) the direct kernel's
+# per-task cost lost to the chunked GEMM (5 epochs 2.2-2.6 s against 1.3-1.8 s).
 NN_CONV_DIRECT_MAX_CHANNELS_AVX512 = 64
 NN_CONV_DIRECT_MAX_CHANNELS_GRAD_AVX512 = 64
+NN_CONV_DIRECT_AVX512_MIN_PIXELS = 1024
 # The direct weight gradient (dot products over the batch and the wide grid) against im2col +
 # GEMM (2 threads, batch 64 unless noted; direct / GEMM time): with few input channels per group
 # the direct kernel wins at every size (6 -> 16 5x5: 0.6 at 10x10 outputs, 0.37 at 28x28); with

@@ -36,7 +36,7 @@ with zero padding only the unpadded window is computed), or ``W.T @ grad_out`` +
 the weight gradient is a correlation of the input with the output gradient (per-tap dot
 products, or ``grad_out @ col.T``). ``use_direct`` and the thresholds in ``_config`` pick per
 pass and shape; where Numba compiles for AVX-512 the direct forward pass and input gradient
-take up to 64 channels (``_max_channels``).
+of large images take up to 64 channels (``_max_channels``).
 """
 
 from __future__ import annotations
@@ -83,16 +83,19 @@ def use_direct(channels: int, limit: int, stride, nq_wide: int, npix: int, nb: i
     return channels <= limit and (nq_wide <= 1.5 * npix or batch_last(nb, nq_wide, npix))
 
 
-def _max_channels(*, grad: bool) -> int:
-    """The most channels summed over for which the forward pass (or the input gradient) takes
-    the direct kernel: ``_config``'s limits, higher where Numba compiles for AVX-512."""
-    if avx512():
+def _max_channels(npix: int, *, grad: bool) -> int:
+    """The most channels summed over for which the forward pass (or the input gradient) of
+    ``npix`` output pixels an image takes the direct kernel: ``_config``'s limits, higher for
+    large images where Numba compiles for AVX-512."""
+    if avx512() and npix >= _config.NN_CONV_DIRECT_AVX512_MIN_PIXELS:
+        c = _config
         return (
-            _config.NN_CONV_DIRECT_MAX_CHANNELS_GRAD_AVX512
+            c.NN_CONV_DIRECT_MAX_CHANNELS_GRAD_AVX512
             if grad
-            else _config.NN_CONV_DIRECT_MAX_CHANNELS_AVX512
+            else c.NN_CONV_DIRECT_MAX_CHANNELS_AVX512
         )
-    return _config.NN_CONV_DIRECT_MAX_CHANNELS_GRAD if grad else _config.NN_CONV_DIRECT_MAX_CHANNELS
+    c = _config
+    return c.NN_CONV_DIRECT_MAX_CHANNELS_GRAD if grad else c.NN_CONV_DIRECT_MAX_CHANNELS
 
 
 def _window(a, start, shape):
@@ -200,7 +203,7 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
     y = np.empty((nb, nout) + tuple(osize), dtype=dtype)
     if method == "auto":
         nq = wide_count(xp.shape[2:], osize)
-        direct = use_direct(cg, _max_channels(grad=False), stride, nq, npix, nb)
+        direct = use_direct(cg, _max_channels(npix, grad=False), stride, nq, npix, nb)
     else:
         direct = method == "direct"
     if direct:
@@ -356,14 +359,9 @@ def grad_input_padded(g, w, pshape, stride, dilation, groups, osize, method="aut
     )
     fstart, ftarget = (start, target) if framed else ((0, 0, 0), tuple(pshape[2:]))
     if method == "auto":
-        direct = use_direct(
-            og,
-            _max_channels(grad=True),
-            stride,
-            wide_count(tuple(n + e for n, e in zip(ftarget, ext)), ftarget),
-            math.prod(ftarget),
-            nb,
-        )
+        npx = math.prod(ftarget)
+        nqx = wide_count(tuple(n + e for n, e in zip(ftarget, ext)), ftarget)
+        direct = use_direct(og, _max_channels(npx, grad=True), stride, nqx, npx, nb)
     else:
         direct = method == "direct"
     if direct:
