@@ -669,6 +669,53 @@ def test_weight_gradient_picks_direct_or_gemm_by_shape(rng, monkeypatch, xs, ws,
 
 
 @pytest.mark.parametrize(
+    "avx512, length, direct_fwd, direct_gx",
+    [
+        (True, 1032, True, True),  # 1024 outputs an image: the AVX-512 limit (64 channels)
+        (True, 1031, False, True),  # 1023 outputs: the base limit (8); its gradient 1031
+        (True, 1000, False, False),
+        (False, 4096, False, False),  # no AVX-512: the base limits (8 and 16) at any size
+    ],
+)
+def test_forward_and_input_gradient_channel_limits(
+    rng, monkeypatch, avx512, length, direct_fwd, direct_gx
+):
+    """16 input and 24 output channels take the direct kernels only on AVX-512 targets and for
+    images of at least NN_CONV_DIRECT_AVX512_MIN_PIXELS pixels computed (the output, or the
+    input gradient); both paths against SciPy."""
+    monkeypatch.setattr(cpu_conv, "avx512", lambda: avx512)
+    calls = []
+    real = cpu_conv.corr_from_frame
+    monkeypatch.setattr(cpu_conv, "corr_from_frame", lambda *a: calls.append(1) or real(*a))
+    x = rng.standard_normal((2, 16, length)).astype(np.float32)
+    w = rng.standard_normal((24, 16, 9)).astype(np.float32)
+    y = F.conv(x, w)
+    assert len(calls) == int(direct_fwd)
+    xd, wd = x.astype(np.float64), w.astype(np.float64)
+    want = np.array(
+        [
+            [sum(scipy.signal.correlate(xn[c], wo[c], "valid") for c in range(16)) for wo in wd]
+            for xn in xd
+        ]
+    )
+    assert_close(y, want)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    gx = F.conv_backward(g, x, w, need=("x",))[0]
+    assert len(calls) == int(direct_fwd) + int(direct_gx)
+    gd = g.astype(np.float64)
+    want_gx = np.array(
+        [
+            [
+                sum(scipy.signal.convolve(gn[o], wd[o, c], "full") for o in range(24))
+                for c in range(16)
+            ]
+            for gn in gd
+        ]
+    )
+    assert_close(gx, want_gx)
+
+
+@pytest.mark.parametrize(
     "xs, ws, padding, groups, dtype",
     [
         ((7, 16, 5, 5), (12, 16, 5, 5), 0, 1, np.float32),  # LeNet-5's conv3 shape
