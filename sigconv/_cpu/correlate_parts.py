@@ -335,6 +335,27 @@ def block_bounds(c, block, O2, lo_all, hi_all):
     return c0, c1, L, clamp(hi_all, L, c1)
 
 
+@njit(cache=True)
+def kernel_rows(b, i0, i1, K0, K1, d0, d1, N0, N1, N2, bmode, rowsum, cval, rsx):
+    """Where each kernel row ``kk = k0 * K1 + k1`` of an output row reads: ``rsx[kk]``, the start
+    in the flat input of input row ``(b, i0 + k0 * d0, i1 + k1 * d1)`` after the boundary rule,
+    or -1 for a row wholly in ``cval``. Returns the cval rows' share of every output
+    (``rowsum``, flat: each kernel row's sum, times ``cval``)."""
+    cst = 0.0
+    kk = 0
+    for k0 in range(K0):
+        m0 = map_index(i0 + k0 * d0, N0, bmode)
+        for k1 in range(K1):
+            m1 = map_index(i1 + k1 * d1, N1, bmode)
+            if m0 < 0 or m1 < 0:
+                rsx[kk] = -1
+                cst += rowsum[kk] * cval
+            else:
+                rsx[kk] = ((b * N0 + m0) * N1 + m1) * N2
+            kk += 1
+    return cst
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def scalar_outputs(
     orow, c0, c1, L, H, cst, rsd, rsx, nrows, K2, s2, off_k, N2, bmode, wf, zw, xflat

@@ -18,7 +18,7 @@ from .correlate_parts import (
     FASTMATH,
     block_bounds,
     chunk_tasks,
-    map_index,
+    kernel_rows,
     next_task,
     row_pass,
     row_sums,
@@ -56,7 +56,7 @@ def correlate3_split(x, w, out, s0, s1, s2, d0, d1, d2, p0, p1, p2, bmode, cval,
     geo = (s0, s1, s2, d0, d1, p0, p1, bmode, block, nblk, lo_all, hi_all, qmin, Mb)
     geo = tuple(int(v) for v in geo)
     zw = np.array([0.0, cval], dtype=w.dtype)
-    tabs = (row_sums(w), w.reshape(T), ttab, ktab, tap_groups(T), zw)
+    tabs = (row_sums(w).reshape(K0 * K1), w.reshape(T), ttab, ktab, tap_groups(T), zw)
     run_chunks(_rows_split, out.size * T, x, w, out, *tabs, geo, float(cval))
 
 
@@ -140,27 +140,18 @@ def _rows_split(chunk, nchunk, x, w, out, rowsum, wf, ttab, ktab, gs, zw, geo, c
         i1 = o1 * s1 - p1
         # Kernel rows: resolve the input row, then find it in the slots (hits first, so a
         # miss never evicts a row this task still needs).
-        cst = 0.0
-        kk = 0
-        for k0 in range(K0):
-            m0 = map_index(i0 + k0 * d0, N0, bmode)
-            for k1 in range(K1):
-                m1 = map_index(i1 + k1 * d1, N1, bmode)
-                if m0 < 0 or m1 < 0:
-                    rsd[kk] = -1
-                    cst += rowsum[k0, k1] * cval
-                else:
-                    r = (b * N0 + m0) * N1 + m1
-                    rsx[kk] = r * N2
-                    tg = r * nblk + c
-                    rtag[kk] = tg
-                    rsd[kk] = -2
-                    for j in range(nslot):
-                        if tags[j] == tg:
-                            rsd[kk] = j * SS
-                            stamp[j] = t
-                            break
-                kk += 1
+        cst = kernel_rows(b, i0, i1, K0, K1, d0, d1, N0, N1, N2, bmode, rowsum, cval, rsx)
+        for kk in range(K0 * K1):
+            rsd[kk] = -1
+            if rsx[kk] >= 0:
+                tg = (rsx[kk] // N2) * nblk + c
+                rtag[kk] = tg
+                rsd[kk] = -2
+                for j in range(nslot):
+                    if tags[j] == tg:
+                        rsd[kk] = j * SS
+                        stamp[j] = t
+                        break
         for kk in range(K0 * K1):
             if rsd[kk] == -2:
                 tg = rtag[kk]

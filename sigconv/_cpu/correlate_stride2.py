@@ -33,7 +33,7 @@ from .correlate_parts import (
     all_blocks_fast,
     block_bounds,
     chunk_tasks,
-    map_index,
+    kernel_rows,
     next_task,
     row_taps,
     scalar_outputs,
@@ -144,21 +144,12 @@ def _rows_stride2(chunk, nchunk, x, w, out, geo, cval):
         orow = out[b, o0, o1]
         i0 = o0 * s0 - p0
         i1 = o1 * s1 - p1
-        cst = 0.0
+        cst = kernel_rows(b, i0, i1, K0, K1, d0, d1, N0, N1, N2, bmode, rowsum, cval, rsx)
         nlive = 0
-        kk = 0
-        for k0 in range(K0):
-            m0 = map_index(i0 + k0 * d0, N0, bmode)
-            for k1 in range(K1):
-                m1 = map_index(i1 + k1 * d1, N1, bmode)
-                if m0 < 0 or m1 < 0:
-                    rsx[kk] = -1
-                    cst += rowsum[kk] * cval
-                else:
-                    rsx[kk] = ((b * N0 + m0) * N1 + m1) * N2
-                    live[nlive] = kk
-                    nlive += 1
-                kk += 1
+        for kk in range(K0 * K1):
+            if rsx[kk] >= 0:
+                live[nlive] = kk
+                nlive += 1
         if L < H:
             if nlive == 0:
                 ar = orow[L:H]
