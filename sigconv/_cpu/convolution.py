@@ -87,15 +87,12 @@ def _max_channels(npix: int, *, grad: bool) -> int:
     """The most channels summed over for which the forward pass (or the input gradient) of
     ``npix`` output pixels an image takes the direct kernel: ``_config``'s limits, higher for
     large images where Numba compiles for AVX-512."""
-    if avx512() and npix >= _config.NN_CONV_DIRECT_AVX512_MIN_PIXELS:
-        c = _config
-        return (
-            c.NN_CONV_DIRECT_MAX_CHANNELS_GRAD_AVX512
-            if grad
-            else c.NN_CONV_DIRECT_MAX_CHANNELS_AVX512
-        )
     c = _config
-    return c.NN_CONV_DIRECT_MAX_CHANNELS_GRAD if grad else c.NN_CONV_DIRECT_MAX_CHANNELS
+    if avx512() and npix >= c.NN_CONV_DIRECT_AVX512_MIN_PIXELS:
+        fwd, grd = c.NN_CONV_DIRECT_MAX_CHANNELS_AVX512, c.NN_CONV_DIRECT_MAX_CHANNELS_GRAD_AVX512
+    else:
+        fwd, grd = c.NN_CONV_DIRECT_MAX_CHANNELS, c.NN_CONV_DIRECT_MAX_CHANNELS_GRAD
+    return grd if grad else fwd
 
 
 def _window(a, start, shape):
