@@ -49,6 +49,11 @@ DASK_RESULT_POOL_BYTES = 320 * 2**20
 # Least work (multiply-adds) worth a chunk of its own on another thread (sigconv/_cpu/_threads.py):
 # handing a chunk to a pool thread costs about 20 us, 65536 float32 multiply-adds about 5 us.
 CPU_MIN_CHUNK_WORK = 1 << 18
+# Microseconds a pool thread keeps watching for the next job after one (and the caller for its
+# helpers' exits) before it sleeps (sigconv/_cpu/_threads.py): waking a sleeping thread took
+# 35-130 us on the 2-core virtual machine, while the calls of a training step follow each other
+# within tens of microseconds. 0: sleep at once.
+CPU_SPIN_US = 2000
 
 # --- sigconv.nn convolution (sigconv/_cpu/convolution.py) ------------------------------------
 # Bytes of the im2col column matrix per chunk of images (the GEMM's right operand); bounds the

@@ -67,3 +67,75 @@ def test_an_error_in_any_chunk_is_raised_after_every_chunk_ran(two_threads, bad_
     with pytest.raises(ZeroDivisionError, match=f"chunk {bad_chunk}"):
         run_chunks(kernel, 8 * _config.CPU_MIN_CHUNK_WORK)
     assert sorted(ran) == list(range(8))  # nothing still running in the output's memory
+
+
+def test_callers_on_several_threads_each_get_every_chunk_once(two_threads):
+    # One job holds the pool at a time; the others run theirs on their own thread.
+    kernel, seen = _recorder(0.0005)
+    errors = []
+
+    def caller(tag):
+        try:
+            for call in range(20):
+                run_chunks(kernel, 8 * _config.CPU_MIN_CHUNK_WORK, (tag, call))
+                mine = [s for s in seen if s[0] == (tag, call)]
+                assert sorted(s[1] for s in mine) == list(range(mine[0][2]))
+        except BaseException as exc:
+            errors.append(exc)
+
+    callers = [threading.Thread(target=caller, args=(t,)) for t in range(3)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert not errors
+    assert len(seen) == len({s[:2] for s in seen}) == 3 * 20 * seen[0][2]
+
+
+def test_a_chunk_may_call_run_chunks_itself(two_threads):
+    inner, seen = _recorder()
+
+    def outer(chunk, nchunk):
+        run_chunks(inner, 8 * _config.CPU_MIN_CHUNK_WORK, chunk)
+
+    run_chunks(outer, 8 * _config.CPU_MIN_CHUNK_WORK)
+    n = seen[0][2]
+    assert sorted(s[:2] for s in seen) == [(o, i) for o in range(n) for i in range(n)]
+
+
+@pytest.mark.parametrize("spin_us", [0, 100, 5000])
+def test_every_chunk_runs_once_whatever_the_spin(two_threads, monkeypatch, spin_us):
+    from sigconv._cpu import _threads
+
+    monkeypatch.setattr(_config, "CPU_SPIN_US", spin_us)
+    monkeypatch.setattr(_threads, "_pool", None)  # a pool with this budget
+    kernel, seen = _recorder()
+    for call in range(30):
+        run_chunks(kernel, 8 * _config.CPU_MIN_CHUNK_WORK, call)
+        if call % 10 == 0:
+            time.sleep(0.003)  # let the helper fall asleep
+        if call % 7 == 0:
+            run_chunks(kernel, 1, ("one", call))  # nudges a sleeping helper
+    counts = {}
+    for tag, chunk, _, _ in seen:
+        counts[tag, chunk] = counts.get((tag, chunk), 0) + 1
+    assert set(counts.values()) == {1}
+    assert len(counts) == 30 * 8 + 5
+
+
+def test_spin_primitives_watch_and_store():
+    import numpy as np
+
+    from sigconv._cpu._spin import STRIDE, exit_and_watch, watch_exits
+
+    flags = np.zeros(3 * STRIDE, dtype=np.int64)
+    flags[0] = 7
+    assert exit_and_watch(flags, STRIDE, 5, 0, 6, 1000) == 7  # changed: returns at once
+    assert flags[STRIDE] == 5  # and the exit was stored
+    assert exit_and_watch(flags, -1, 9, 0, 7, 50) == 7  # unchanged: gives up, stores nothing
+    assert flags[STRIDE] == 5
+    cells = np.array([STRIDE, 2 * STRIDE], dtype=np.int64)
+    assert not watch_exits(flags, cells, 5, 20)
+    flags[2 * STRIDE] = 6
+    assert watch_exits(flags, cells, 5, 20)
+    assert not watch_exits(flags, cells, 6, 20)

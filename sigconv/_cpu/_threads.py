@@ -5,11 +5,18 @@ Why not ``prange`` here: Numba compiles a ``parallel=True`` function as a gufunc
 and LLVM re-optimises and re-emits, in each of the two, every function they call (Numba links
 callees into each caller's module and runs the full optimisation over the result). Around the
 2-D correlation's row kernel, such a shell cost 3.0 s of a 6.5 s cold compile; threads calling
-the compiled row kernel cost nothing to compile and about 20 us per call.
+the compiled row kernel cost nothing to compile.
 
 The thread count is Numba's (``numba.get_num_threads()``: ``NUMBA_NUM_THREADS``,
-``numba.set_num_threads``), so one setting governs every sigconv CPU kernel. Idle pool threads
-wait on a queue; they never spin.
+``numba.set_num_threads``), so one setting governs every sigconv CPU kernel.
+
+The hand-off (docs/performance.md, "Threads"): the caller publishes a job (a sequence number in
+a flag cell), works through the chunks itself and then waits for the helpers that joined. A
+pool thread that has just finished a job watches the flag for ``_config.CPU_SPIN_US`` before
+it sleeps on a condition, so the calls of a training step or a pipeline, which follow each
+other within microseconds, find it awake; the caller likewise watches the helpers' exit flags
+before it sleeps. The watching runs in ``nogil`` Numba loops (``_spin``): waking a sleeping
+thread took 35-130 us on the 2-core virtual machine, as long as a small layer's chunk.
 """
 
 from __future__ import annotations
@@ -17,30 +24,151 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+
+import numpy as np
 
 from .. import _config
-
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
-_lock = threading.Lock()
+from ._spin import STRIDE, exit_and_watch, watch_exits
 
 
-def _executor(n: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size
-    with _lock:
-        if _pool is None or _pool_size < n:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="sigconv")
-            _pool_size = n
+class _Job:
+    """One ``run_chunks`` call: the chunks still to claim and who took part."""
+
+    def __init__(self, seq, kernel, args, nchunk, nhelpers):
+        self.seq = seq
+        self.kernel = kernel
+        self.args = args
+        self.nchunk = nchunk
+        self.nhelpers = nhelpers
+        self.claims = itertools.count()  # next() is atomic under the GIL
+        self.errors = []
+        self.joined = []  # flag cells of the helpers that took part
+        self.waiting = False  # the caller sleeps on ``event`` (a chunk ran long)
+        self.event = threading.Event()
+
+    def work_off(self):
+        for i in self.claims:
+            if i >= self.nchunk:
+                return
+            try:
+                self.kernel(i, self.nchunk, *self.args)
+            except BaseException as exc:  # re-raised by the caller once every chunk is done
+                self.errors.append(exc)
+
+
+class _Pool:
+    """The helper threads and their flags: cell 0 holds the latest job's number, cell
+    ``STRIDE * (k + 1)`` the last job helper ``k`` is done with."""
+
+    def __init__(self):
+        import numba
+
+        self.size = max(1, int(numba.config.NUMBA_NUM_THREADS) - 1)
+        self.flags = np.zeros(STRIDE * (self.size + 1), dtype=np.int64)
+        self.threads = []
+        self.job = None
+        self.seq = 0
+        self.busy = threading.Lock()  # one job at a time; other callers run theirs alone
+        self.cond = threading.Condition()
+        self.sleepers = 0
+        self.nudges = 0
+        self.rounds = _rounds(self.flags, _config.CPU_SPIN_US)
+
+    def start(self, n):
+        while len(self.threads) < min(n, self.size):
+            t = threading.Thread(
+                target=_serve,
+                args=(self, len(self.threads)),
+                name=f"sigconv-{len(self.threads)}",
+                daemon=True,
+            )
+            t.start()
+            self.threads.append(t)
+
+    def nudge(self):
+        """Wake the sleeping helpers to watch for a job: a call with one chunk does this, so
+        that a helper is awake for the call with many that usually follows (a layer's padding
+        before its kernel, a step's next layer)."""
+        with self.cond:
+            self.nudges += 1
+            self.cond.notify_all()
+
+    def publish(self, job):
+        self.job = job
+        self.flags[0] = job.seq
+        if self.sleepers:
+            with self.cond:
+                self.cond.notify_all()
+
+    def wait_for(self, job):
+        """Return once every helper that joined ``job`` is out of it."""
+        cells = np.array(job.joined, dtype=np.int64)
+        if not len(cells) or watch_exits(self.flags, cells, job.seq, self.rounds):
+            return
+        job.waiting = True
+        # A helper sets the event after its last chunk, just before it stores its exit; the
+        # timeout covers the event set before ``waiting`` was seen.
+        while not watch_exits(self.flags, cells, job.seq, 1000):
+            job.event.wait(0.001)
+            job.event.clear()
+
+
+def _rounds(flags, us):
+    """How many pauses of ``exit_and_watch`` take about ``us`` microseconds."""
+    if us <= 0:
+        return 0
+    probe = 20_000
+    seen = int(flags[0])  # no job comes while the pool is being built: the watch times out
+    exit_and_watch(flags, -1, 0, 0, seen, 10)  # compiled (or loaded) before timing
+    t0 = time.perf_counter()
+    exit_and_watch(flags, -1, 0, 0, seen, probe)
+    per_us = probe / max((time.perf_counter() - t0) * 1e6, 1.0)
+    return max(1, int(us * per_us))
+
+
+def _serve(pool, k):
+    flags = pool.flags
+    mine = STRIDE * (k + 1)
+    seen = 0
+    while True:
+        cur = exit_and_watch(flags, mine, seen, 0, seen, pool.rounds)
+        if cur == seen:
+            with pool.cond:
+                pool.sleepers += 1
+                nudged = pool.nudges
+                while int(flags[0]) == seen and pool.nudges == nudged:
+                    pool.cond.wait()
+                pool.sleepers -= 1
+            cur = int(flags[0])
+            if cur == seen:  # nudged: watch again
+                continue
+        seen = cur
+        job = pool.job
+        if job is None or job.seq != cur or k >= job.nhelpers:
+            continue
+        job.joined.append(mine)  # before claiming: the caller waits for the cells it sees
+        job.work_off()
+        if job.waiting:
+            job.event.set()
+
+
+_pool: _Pool | None = None
+_pool_lock = threading.Lock()
+
+
+def _get_pool() -> _Pool:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = _Pool()
         return _pool
 
 
 def _forget_pool() -> None:
     # A forked child has none of the parent's threads: start a new pool on first use.
-    global _pool, _pool_size, _lock
-    _pool, _pool_size, _lock = None, 0, threading.Lock()
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -54,43 +182,37 @@ def run_chunks(kernel, work: float, *args) -> None:
     how it splits: ``range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk)``).
     ``work`` is the problem's total number of multiply-adds (or elements moved): there are at
     most ``4 * threads`` chunks, each of at least ``_config.CPU_MIN_CHUNK_WORK``, and the
-    calling thread and ``threads - 1`` pool threads take them in order until none is left (a
-    thread slowed by a busy core takes fewer).
+    calling thread and up to ``threads - 1`` pool threads take them in order until none is
+    left (a thread slowed by a busy core takes fewer). Every chunk has run when this returns;
+    an exception from any chunk is raised then. While another thread's call holds the pool
+    (or from inside a chunk), the chunks run on the calling thread alone.
     """
     import numba
 
     threads = int(numba.get_num_threads())
     nchunk = int(min(4 * threads, max(1.0, work / _config.CPU_MIN_CHUNK_WORK)))
     if threads <= 1 or nchunk <= 1:
+        if threads > 1 and _pool is not None and _pool.sleepers:
+            _pool.nudge()
         kernel(0, 1, *args)
         return
-    claims = itertools.count()  # next() is atomic under the GIL
-    finished = itertools.count()
-    done = threading.Event()  # set by whoever finishes the last chunk
-    errors = []
-    job = [args]  # emptied on return: a late pool job must not keep the arrays alive
-
-    def work_off():
-        for i in claims:
-            if i >= nchunk:
-                return
-            try:
-                kernel(i, nchunk, *job[0])
-            except BaseException as exc:  # re-raised by the caller once every chunk is done
-                errors.append(exc)
-            finally:
-                if next(finished) == nchunk - 1:
-                    done.set()
-
-    pool = _executor(threads - 1)
-    for _ in range(min(threads, nchunk) - 1):
-        pool.submit(work_off)
-    work_off()
-    # Wait for the chunks pool threads took, not for the threads themselves: a pool thread
-    # that wakes after the caller took every chunk finds none and touches nothing. Waking a
-    # thread took about 35 us on the 2-core machine (a 2-chunk call cost 70 us when the caller
-    # also waited for a helper that had nothing left to do).
-    done.wait()
-    job[0] = None
-    if errors:
-        raise errors[0]
+    pool = _get_pool()
+    if not pool.busy.acquire(blocking=False):
+        job = _Job(0, kernel, args, nchunk, 0)
+        job.work_off()
+    else:
+        try:
+            pool.start(threads - 1)
+            pool.seq += 1
+            job = _Job(pool.seq, kernel, args, nchunk, min(threads, nchunk) - 1)
+            pool.publish(job)
+            job.work_off()
+            # Wait for the helpers that took part, not for the others: one that wakes after
+            # the caller took every chunk finds none and touches nothing.
+            pool.wait_for(job)
+        finally:
+            job.args = None  # a late helper must not keep the arrays alive
+            pool.job = None
+            pool.busy.release()
+    if job.errors:
+        raise job.errors[0]
