@@ -54,6 +54,10 @@ CPU_MIN_CHUNK_WORK = 1 << 18
 # 35-130 us on the 2-core virtual machine, while the calls of a training step follow each other
 # within tens of microseconds. 0: sleep at once.
 CPU_SPIN_US = 2000
+# A watching thread sleeps at once when one of its yields lasted longer than this (another
+# thread took the core: PyTorch's spinning OpenMP worker, another process), so that it does
+# not slow that thread and is woken ahead of it for the next job.
+CPU_SPIN_BUSY_US = 50
 
 # --- sigconv.nn convolution (sigconv/_cpu/convolution.py) ------------------------------------
 # Bytes of the im2col column matrix per chunk of images (the GEMM's right operand); bounds the

@@ -126,16 +126,21 @@ def test_every_chunk_runs_once_whatever_the_spin(two_threads, monkeypatch, spin_
 def test_spin_primitives_watch_and_store():
     import numpy as np
 
-    from sigconv._cpu._spin import STRIDE, exit_and_watch, watch_exits
+    from sigconv._cpu._spin import STRIDE, exit_and_watch, ticks, watch_exits
 
     flags = np.zeros(3 * STRIDE, dtype=np.int64)
     flags[0] = 7
-    assert exit_and_watch(flags, STRIDE, 5, 0, 6, 1000) == 7  # changed: returns at once
+    assert exit_and_watch(flags, STRIDE, 5, 0, 6, 1000, 0) == 7  # changed: returns at once
     assert flags[STRIDE] == 5  # and the exit was stored
-    assert exit_and_watch(flags, -1, 9, 0, 7, 50) == 7  # unchanged: gives up, stores nothing
+    assert exit_and_watch(flags, -1, 9, 0, 7, 50, 0) == 7  # unchanged: gives up, stores nothing
     assert flags[STRIDE] == 5
     cells = np.array([STRIDE, 2 * STRIDE], dtype=np.int64)
-    assert not watch_exits(flags, cells, 5, 20)
+    assert not watch_exits(flags, cells, 5, 20, 0)
     flags[2 * STRIDE] = 6
-    assert watch_exits(flags, cells, 5, 20)
-    assert not watch_exits(flags, cells, 6, 20)
+    assert watch_exits(flags, cells, 5, 20, 0)
+    assert not watch_exits(flags, cells, 6, 20, 0)
+    if ticks() != ticks():  # a cycle counter: a busy limit of one cycle ends the watch early
+        t0 = time.perf_counter()
+        assert exit_and_watch(flags, -1, 0, 0, 7, 10**6, 1) == 7
+        assert not watch_exits(flags, cells, 6, 10**6, 1)
+        assert time.perf_counter() - t0 < 0.05  # after a yield each, not a million (0.3 s+)

@@ -78,24 +78,53 @@ def cpu_relax(typingctx):
     return types.none(), codegen
 
 
+@intrinsic
+def cycles(typingctx):
+    """The CPU's cycle counter (``rdtsc`` on x86; 0 where LLVM has none)."""
+
+    def codegen(context, builder, sig, args):
+        fnty = ir.FunctionType(ir.IntType(64), [])
+        return builder.call(
+            cgutils.get_or_insert_function(builder.module, fnty, "llvm.readcyclecounter"), []
+        )
+
+    return types.int64(), codegen
+
+
 @njit(cache=True, nogil=True)
-def exit_and_watch(flags, mine, done, watch, seen, rounds):
+def ticks():
+    """:func:`cycles`, callable from Python (to calibrate the ``busy`` limit)."""
+    return cycles()
+
+
+@njit(cache=True, nogil=True)
+def _relax_was_short(busy):
+    # Whether no other thread took the core during this yield. One that did (PyTorch's
+    # spinning OpenMP worker, another process) would be slowed by more watching, and would
+    # hold the core when a job comes; a sleeping thread is woken ahead of it instead.
+    t0 = cycles()
+    cpu_relax()
+    return busy <= 0 or cycles() - t0 <= busy
+
+
+@njit(cache=True, nogil=True)
+def exit_and_watch(flags, mine, done, watch, seen, rounds, busy):
     """Store ``done`` in cell ``mine`` (this thread is out of job ``done``), then wait until
-    cell ``watch`` differs from ``seen`` or ``rounds`` pauses have passed; return the cell."""
+    cell ``watch`` differs from ``seen``, for at most ``rounds`` yields and only while no
+    yield took over ``busy`` cycles (0: no limit); return the cell."""
     if mine >= 0:
         store_release(flags, mine, done)
     for _ in range(rounds):
         cur = load_acquire(flags, watch)
-        if cur != seen:
+        if cur != seen or not _relax_was_short(busy):
             return cur
-        cpu_relax()
     return load_acquire(flags, watch)
 
 
 @njit(cache=True, nogil=True)
-def watch_exits(flags, cells, job, rounds):
-    """Wait until every cell in ``cells`` holds at least ``job`` or ``rounds`` pauses have
-    passed; return whether they all do."""
+def watch_exits(flags, cells, job, rounds, busy):
+    """Wait until every cell in ``cells`` holds at least ``job``, for at most ``rounds``
+    yields and only while no yield took over ``busy`` cycles; return whether they all do."""
     for _ in range(rounds + 1):
         out = True
         for c in cells:
@@ -104,5 +133,6 @@ def watch_exits(flags, cells, job, rounds):
                 break
         if out:
             return True
-        cpu_relax()
+        if not _relax_was_short(busy):
+            return False
     return False

@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from .. import _config
-from ._spin import STRIDE, exit_and_watch, watch_exits
+from ._spin import STRIDE, exit_and_watch, ticks, watch_exits
 
 
 class _Job:
@@ -73,7 +73,7 @@ class _Pool:
         self.cond = threading.Condition()
         self.sleepers = 0
         self.nudges = 0
-        self.rounds = _rounds(self.flags, _config.CPU_SPIN_US)
+        self.rounds, self.busy_cycles = _rounds(self.flags, _config.CPU_SPIN_US)
 
     def start(self, n):
         while len(self.threads) < min(n, self.size):
@@ -104,27 +104,29 @@ class _Pool:
     def wait_for(self, job):
         """Return once every helper that joined ``job`` is out of it."""
         cells = np.array(job.joined, dtype=np.int64)
-        if not len(cells) or watch_exits(self.flags, cells, job.seq, self.rounds):
+        if not len(cells) or watch_exits(self.flags, cells, job.seq, self.rounds, self.busy_cycles):
             return
         job.waiting = True
         # A helper sets the event after its last chunk, just before it stores its exit; the
         # timeout covers the event set before ``waiting`` was seen.
-        while not watch_exits(self.flags, cells, job.seq, 1000):
+        while not watch_exits(self.flags, cells, job.seq, 50, self.busy_cycles):
             job.event.wait(0.001)
             job.event.clear()
 
 
 def _rounds(flags, us):
-    """How many pauses of ``exit_and_watch`` take about ``us`` microseconds."""
+    """``(rounds, busy)``: how many yields of ``exit_and_watch`` take about ``us``
+    microseconds, and the cycles of ``_config.CPU_SPIN_BUSY_US``."""
     if us <= 0:
-        return 0
-    probe = 20_000
+        return 0, 0
+    probe = 2_000
     seen = int(flags[0])  # no job comes while the pool is being built: the watch times out
-    exit_and_watch(flags, -1, 0, 0, seen, 10)  # compiled (or loaded) before timing
-    t0 = time.perf_counter()
-    exit_and_watch(flags, -1, 0, 0, seen, probe)
-    per_us = probe / max((time.perf_counter() - t0) * 1e6, 1.0)
-    return max(1, int(us * per_us))
+    exit_and_watch(flags, -1, 0, 0, seen, 10, 0)  # compiled (or loaded) before timing
+    c0, t0 = ticks(), time.perf_counter()
+    exit_and_watch(flags, -1, 0, 0, seen, probe, 0)
+    elapsed = max((time.perf_counter() - t0) * 1e6, 1.0)
+    per_us = (ticks() - c0) / elapsed
+    return max(1, int(us * probe / elapsed)), max(0, int(_config.CPU_SPIN_BUSY_US * per_us))
 
 
 def _serve(pool, k):
@@ -132,7 +134,7 @@ def _serve(pool, k):
     mine = STRIDE * (k + 1)
     seen = 0
     while True:
-        cur = exit_and_watch(flags, mine, seen, 0, seen, pool.rounds)
+        cur = exit_and_watch(flags, mine, seen, 0, seen, pool.rounds, pool.busy_cycles)
         if cur == seen:
             with pool.cond:
                 pool.sleepers += 1
