@@ -1,5 +1,6 @@
 """sigconv._cpu._threads.run_chunks: every chunk once, errors raised, nothing after return."""
 
+import os
 import threading
 import time
 
@@ -144,3 +145,25 @@ def test_spin_primitives_watch_and_store():
         assert exit_and_watch(flags, -1, 0, 0, 7, 10**6, 1) == 7
         assert not watch_exits(flags, cells, 6, 10**6, 1)
         assert time.perf_counter() - t0 < 0.05  # after a yield each, not a million (0.3 s+)
+
+
+def _chunks_in_child(q):
+    kernel, seen = _recorder(0.001)
+    run_chunks(kernel, 8 * _config.CPU_MIN_CHUNK_WORK, "child")
+    q.put(sorted(s[1] for s in seen))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_starts_its_own_pool(two_threads):
+    import multiprocessing
+
+    kernel, _ = _recorder()
+    run_chunks(kernel, 8 * _config.CPU_MIN_CHUNK_WORK, "parent")  # the parent's pool exists
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    child = ctx.Process(target=_chunks_in_child, args=(q,))
+    child.start()
+    got = q.get(timeout=60)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert got == list(range(8))
