@@ -30,6 +30,11 @@ Two ways to compute the same correlation, picked per pass and shape by ``use_dir
     input row of each tap are contiguous, so nothing is wasted, at the price of transposing in
     (``pad_batch_last``, which also pads) and out (``unbatch_last``). It skips a zero frame.
 
+  - output channels in the vectors (``conv_outvec``, forward pass only): for 8 or more output
+    channels, the vectors run along the output channels and every input value is broadcast
+    from the input's own layout, so the input needs no transposing and small images waste no
+    lanes on their row ends; ``conv_outvec.suits`` picks it before the two above.
+
 The backward passes reuse these: the input gradient is a forward correlation of the
 zero-framed output gradient with the flipped, channel-transposed weight (``corr_from_frame``;
 with zero padding only the unpadded window is computed), or ``W.T @ grad_out`` + ``col2im``;
@@ -46,7 +51,7 @@ import math
 import numpy as np
 
 from .. import _config, _scratch
-from . import _blas, conv_fft
+from . import _blas, conv_fft, conv_outvec
 from ._simd import avx512
 from ._threads import run_chunks
 from .conv_direct import batch_last, corr_from_frame, to_batch_last, wide_count
@@ -198,6 +203,8 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
     w = w if w.flags.writeable else w.copy()
     bias = bias if bias.flags.writeable else bias.copy()
     y = np.empty((nb, nout) + tuple(osize), dtype=dtype)
+    if conv_outvec.suits(xp.shape[2:], w.shape, stride, dilation, groups, osize):
+        return conv_outvec.direct_corr_outvec(xp, w, bias, dilation, y)
     if method == "auto":
         nq = wide_count(xp.shape[2:], osize)
         direct = use_direct(cg, _max_channels(npix, grad=False), stride, nq, npix, nb)

@@ -682,8 +682,10 @@ def test_forward_and_input_gradient_channel_limits(
 ):
     """16 input and 24 output channels take the direct kernels only on AVX-512 targets and for
     images of at least NN_CONV_DIRECT_AVX512_MIN_PIXELS pixels computed (the output, or the
-    input gradient); both paths against SciPy."""
+    input gradient); both paths against SciPy. (The forward pass of these shapes is
+    conv_outvec's on AVX-512: switched off here, test_conv_outvec.py has it.)"""
     monkeypatch.setattr(cpu_conv, "avx512", lambda: avx512)
+    monkeypatch.setattr(_config, "NN_CONV_OUTVEC_MIN_OUT", 10**9)
     calls = []
     real = cpu_conv.corr_from_frame
     monkeypatch.setattr(cpu_conv, "corr_from_frame", lambda *a: calls.append(1) or real(*a))

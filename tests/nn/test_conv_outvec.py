@@ -1,0 +1,129 @@
+"""The direct kernel vectorised along the output channels (sigconv/_cpu/conv_outvec.py), through
+``F.conv``, against the plain-loop oracle (tests/nn/naive_conv.py).
+
+Every case asserts that it took that kernel (``suits``), so the grid covers what the kernel
+does differently: steps of three taps with an overlapping last step (4, 5 and 7 taps), a
+partial last vector of output channels, several vectors, float64's 8 lanes, 1-D and 3-D,
+dilation across rows and planes, a plane of exactly one block, and every padding mode.
+"""
+
+import numpy as np
+import pytest
+
+from sigconv import _config
+from sigconv._cpu import conv_outvec
+from sigconv._cpu._simd import avx512
+from sigconv.nn import functional as F
+from tests.nn.naive_conv import naive_conv
+from tests.tolerance import assert_close
+
+pytestmark = pytest.mark.skipif(not avx512(), reason="the kernel needs AVX-512")
+
+CASES = [
+    # x shape, weight shape, padding, dilation, padding mode, dtype
+    ((8, 6, 14, 14), (16, 6, 5, 5), 0, 1, "zeros", np.float32),  # LeNet conv2: steps at 0, 2
+    ((8, 6, 14, 14), (16, 6, 5, 5), 0, 1, "zeros", np.float64),  # two vectors of 8 lanes
+    ((3, 3, 9, 12), (20, 3, 3, 4), 1, (2, 1), "reflect", np.float32),  # a partial 2nd vector
+    ((3, 5, 40), (9, 5, 7), 2, 1, "circular", np.float64),  # 1-D, 7 taps: steps at 0, 3, 4
+    ((2, 2, 5, 6, 9), (8, 2, 3, 2, 3), 1, (2, 1, 1), "zeros", np.float32),  # 3-D
+    ((2, 4, 3, 22), (8, 4, 3, 3), 0, 1, "symmetric", np.float32),  # a plane of one block
+    ((4, 12, 6, 30), (33, 12, 1, 3), ((0, 0), (1, 1)), 1, "replicate", np.float64),  # 5 vectors
+]
+
+
+def _check(rng, xs, ws, padding, dilation, mode, dtype, monkeypatch):
+    nd = len(xs) - 2
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    x.flags.writeable = False
+    calls = []
+    real = conv_outvec.direct_corr_outvec
+    monkeypatch.setattr(conv_outvec, "direct_corr_outvec", lambda *a: calls.append(1) or real(*a))
+    y = F.conv(x, w, b, padding=padding, dilation=dilation, padding_mode=mode)
+    assert calls == [1]
+    assert y.dtype == dtype
+    pads = [(padding, padding)] * nd if isinstance(padding, int) else [tuple(p) for p in padding]
+    dil = (dilation,) * nd if isinstance(dilation, int) else tuple(dilation)
+    want = naive_conv(x, w, b, stride=(1,) * nd, pads=pads, dilation=dil, padding_mode=mode)
+    assert_close(y, want, dtype=dtype)
+    # without a bias
+    assert_close(
+        F.conv(x, w, padding=padding, dilation=dilation, padding_mode=mode),
+        want - b.reshape((-1,) + (1,) * nd),
+        dtype=dtype,
+    )
+
+
+@pytest.mark.parametrize("xs, ws, padding, dilation, mode, dtype", CASES)
+def test_outvec_matches_loops(rng, monkeypatch, xs, ws, padding, dilation, mode, dtype):
+    _check(rng, xs, ws, padding, dilation, mode, dtype, monkeypatch)
+
+
+@pytest.mark.parametrize("case", [0, 2, 4])
+def test_outvec_chunks_in_any_order(rng, monkeypatch, case):
+    # the tasks split into parts as run_chunks asks; here 5 parts, run out of order
+    def chunks(kernel, work, *args):
+        for part in (3, 0, 4, 2, 1):
+            kernel(part, 5, *args)
+
+    monkeypatch.setattr(conv_outvec, "run_chunks", chunks)
+    _check(rng, *CASES[case], monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "xs, ws, kw",
+    [
+        ((8, 6, 14, 14), (16, 3, 5, 5), dict(groups=2)),
+        ((8, 6, 14, 14), (16, 6, 5, 5), dict(stride=(1, 2))),
+        ((8, 6, 14, 14), (16, 6, 5, 2), {}),  # two taps along the row
+        ((8, 6, 14, 14), (16, 6, 5, 3), dict(dilation=(1, 2))),
+        ((8, 6, 14, 14), (7, 6, 5, 5), {}),  # fewer than 8 output channels
+        ((8, 1, 14, 14), (16, 1, 3, 5), {}),  # 6 steps a block
+        ((8, 6, 4, 8), (16, 6, 3, 3), {}),  # an output plane of 14 wide positions
+        ((2, 130, 8, 8), (16, 130, 3, 3), {}),  # over 128 input channels
+    ],
+)
+def test_other_shapes_take_the_other_kernels(rng, monkeypatch, xs, ws, kw):
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    calls = []
+    real = conv_outvec.direct_corr_outvec
+    monkeypatch.setattr(conv_outvec, "direct_corr_outvec", lambda *a: calls.append(1) or real(*a))
+    y = F.conv(x, w, **kw)
+    assert calls == []
+    nd = len(xs) - 2
+    stride = kw.get("stride", (1,) * nd)
+    dil = kw.get("dilation", (1,) * nd)
+    want = naive_conv(
+        x, w, stride=stride, pads=[(0, 0)] * nd, dilation=dil, groups=kw.get("groups", 1)
+    )
+    assert_close(y, want, dtype=np.float32)
+
+
+def test_without_avx512_it_is_never_taken(monkeypatch):
+    monkeypatch.setattr(conv_outvec, "avx512", lambda: False)
+    assert not conv_outvec.suits(
+        (1, 14, 14), (16, 6, 1, 5, 5), (1, 1, 1), (1, 1, 1), 1, (1, 10, 10)
+    )
+    monkeypatch.setattr(conv_outvec, "avx512", lambda: True)
+    assert conv_outvec.suits((1, 14, 14), (16, 6, 1, 5, 5), (1, 1, 1), (1, 1, 1), 1, (1, 10, 10))
+
+
+def test_thresholds_come_from_config(monkeypatch):
+    args = ((1, 14, 14), (16, 6, 1, 5, 5), (1, 1, 1), (1, 1, 1), 1, (1, 10, 10))
+    assert conv_outvec.suits(*args)
+    monkeypatch.setattr(_config, "NN_CONV_OUTVEC_MIN_OUT", 17)
+    assert not conv_outvec.suits(*args)
+
+
+def test_no_recompilation_across_shapes(rng):
+    kernels = [conv_outvec._direct_corr_outvec, conv_outvec._steps]
+    for dt in (np.float32, np.float64):
+        F.conv(rng.standard_normal((2, 6, 12, 12)).astype(dt), np.ones((8, 6, 3, 3), dt))
+    before = [len(k.signatures) for k in kernels]
+    for n, k in ((1, 3), (3, 5), (2, 7)):
+        x = rng.standard_normal((n, 5, 9 + n, 16)).astype(np.float32)
+        w = rng.standard_normal((8 + 4 * n, 5, 2, k)).astype(np.float32)
+        F.conv(x, w, padding=1, dilation=(2, 1))
+    assert [len(k.signatures) for k in kernels] == before
