@@ -52,7 +52,7 @@ import numpy as np
 
 from .. import _config, _scratch
 from . import _blas, conv_fft, conv_outvec
-from ._simd import avx512
+from ._simd import avx512, lanes_for
 from ._threads import run_chunks
 from .conv_direct import batch_last, corr_from_frame, to_batch_last, wide_count
 from .conv_im2col import (
@@ -362,13 +362,21 @@ def grad_input_padded(g, w, pshape, stride, dilation, groups, osize, method="aut
         nb, wide_count(tuple(n + e for n, e in zip(target, ext)), target), math.prod(target)
     )
     fstart, ftarget = (start, target) if framed else ((0, 0, 0), tuple(pshape[2:]))
+    # Output channels in the vectors (conv_outvec) for a full vector of input channels: with
+    # half of one (W5e's 8), it lost to the batch-last and wide kernels, 0.71-0.85x.
+    fshape = tuple(n + e for n, e in zip(ftarget, ext))
+    outvec = (
+        method in ("auto", "direct")
+        and nc >= lanes_for(dtype.itemsize)
+        and conv_outvec.suits(fshape, (nc, nout) + ksize, stride, dilation, groups, ftarget)
+    )
     if method == "auto":
         npx = math.prod(ftarget)
         nqx = wide_count(tuple(n + e for n, e in zip(ftarget, ext)), ftarget)
         direct = use_direct(og, _max_channels(npx, grad=True), stride, nqx, npx, nb)
     else:
         direct = method == "direct"
-    if direct:
+    if direct or outvec:
         if not framed:
             full = grad_input_padded(g, w, pshape, stride, dilation, groups, osize, "direct")
             return _window(full, start, target)
@@ -384,6 +392,10 @@ def grad_input_padded(g, w, pshape, stride, dilation, groups, osize, method="aut
             src = np.arange(n + e, dtype=np.int64) + (s0 - e)
             maps.append(np.where((src >= 0) & (src < o), src, -1))
         gx = np.empty(tuple(pshape[:2]) + target, dtype=dtype)
+        if outvec:
+            frame = _scratch.take("nn-conv-frame", g.shape[:2] + fshape, dtype)
+            frame = pad(g, maps[0], maps[1], maps[2], ext[2] - start[2], frame)
+            return conv_outvec.direct_corr_outvec(frame, wt, None, dilation, gx)
         zero = np.zeros(nc, dtype=dtype)
         return corr_from_frame(g, maps, ext[2] - start[2], wt, zero, dilation, gx)
     if window is not None:

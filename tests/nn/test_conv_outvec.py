@@ -14,7 +14,7 @@ from sigconv import _config
 from sigconv._cpu import conv_outvec
 from sigconv._cpu._simd import avx512
 from sigconv.nn import functional as F
-from tests.nn.naive_conv import naive_conv
+from tests.nn.naive_conv import naive_conv, naive_conv_transpose
 from tests.tolerance import assert_close
 
 pytestmark = pytest.mark.skipif(not avx512(), reason="the kernel needs AVX-512")
@@ -127,3 +127,60 @@ def test_no_recompilation_across_shapes(rng):
         w = rng.standard_normal((8 + 4 * n, 5, 2, k)).astype(np.float32)
         F.conv(x, w, padding=1, dilation=(2, 1))
     assert [len(k.signatures) for k in kernels] == before
+
+
+GRAD_CASES = [
+    # the input gradient is a correlation whose output channels are the conv's input channels:
+    # it takes the kernel for a full vector of them (16 float32, 8 float64)
+    ((4, 16, 9, 12), (8, 16, 3, 4), 1, 1, "zeros", np.float32),  # the unpadded window only
+    ((3, 8, 10, 30), (8, 8, 3, 3), 2, 1, "reflect", np.float64),  # folded back through padding
+    ((2, 16, 5, 6, 9), (8, 16, 3, 2, 3), 1, (2, 1, 1), "zeros", np.float32),  # 3-D, dilation
+]
+
+
+@pytest.mark.parametrize("xs, ws, padding, dilation, mode, dtype", GRAD_CASES)
+def test_input_gradient_through_outvec_matches_loops(
+    rng, monkeypatch, xs, ws, padding, dilation, mode, dtype
+):
+    nd = len(xs) - 2
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    kw = dict(padding=padding, dilation=dilation, padding_mode=mode)
+    g = rng.standard_normal(F.conv(x, w, **kw).shape).astype(dtype)
+    calls = []
+    real = conv_outvec.direct_corr_outvec
+    monkeypatch.setattr(conv_outvec, "direct_corr_outvec", lambda *a: calls.append(1) or real(*a))
+    gx = F.conv_backward(g, x, w, need=("x",), **kw)[0]
+    assert calls == [1]
+    assert gx.dtype == dtype
+    dil = (dilation,) * nd if isinstance(dilation, int) else tuple(dilation)
+    if mode == "zeros":
+        want = naive_conv_transpose(
+            g, w, stride=(1,) * nd, pads=[(padding, padding)] * nd,
+            output_padding=(0,) * nd, dilation=dil,
+        )  # fmt: skip
+        assert_close(gx, want, dtype=dtype)
+    else:
+        # through reflect padding: central differences of sum(conv(x) * g), float64
+        h = 1e-3
+        for idx in [(0, 0, 0, 0), (1, 3, 5, 29), (2, 7, 1, 2), (0, 5, 9, 14)]:
+            plus, minus = x.copy(), x.copy()
+            plus[idx] += h
+            minus[idx] -= h
+            num = np.sum((F.conv(plus, w, **kw) - F.conv(minus, w, **kw)) * g) / (2 * h)
+            np.testing.assert_allclose(gx[idx], num, rtol=1e-7, atol=1e-7)
+
+
+def test_input_gradient_of_half_a_vector_takes_the_other_kernels(rng, monkeypatch):
+    x = rng.standard_normal((8, 8, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 5, 5)).astype(np.float32)
+    g = rng.standard_normal((8, 16, 10, 10)).astype(np.float32)
+    calls = []
+    real = conv_outvec.direct_corr_outvec
+    monkeypatch.setattr(conv_outvec, "direct_corr_outvec", lambda *a: calls.append(1) or real(*a))
+    gx = F.conv_backward(g, x, w, need=("x",))[0]
+    assert calls == []
+    want = naive_conv_transpose(
+        g, w, stride=(1, 1), pads=[(0, 0)] * 2, output_padding=(0, 0), dilation=(1, 1)
+    )
+    assert_close(gx, want, dtype=np.float32)
