@@ -6,8 +6,8 @@ along the pixels (``conv_direct``) either waste the wide grid's row ends or need
 moved last (two transposes, and an input that streams from L2).
 
 A register block is ``_POS`` consecutive positions of the wide grid (see ``conv_direct``) by one
-vector of output channels: 20 zmm of accumulators. The reduction runs in steps of three
-consecutive taps of one input row: per step three vectors of weights, and 22 input values
+vector of output channels: 20 zmm of accumulators. The reduction runs in steps of three (or
+two) consecutive taps of one input row: per step three vectors of weights, and 22 input values
 broadcast straight from memory feed 60 FMAs (position ``p``'s tap ``t`` reads input ``p + t``,
 so neighbouring positions share their broadcasts). The input is read in its own layout, an
 image's frame and the weights stay in L1 or L2, and nothing is transposed. The block is stored
@@ -34,13 +34,14 @@ _POS = 20
 
 
 @njit(cache=True, fastmath={"contract"})
-def _block(ximg, cs, q0, wt, o0, tile):
+def _block(ximg, cs, n3, q0, wt, o0, tile):
     """``tile[p * lanes + o] = sum_s sum_t wt[s, t, o0 + o] * ximg[cs[s] + q0 + p + t]``
-    for ``p < _POS``, ``o < lanes(tile)`` and the three taps ``t`` of every step ``s``."""
+    for ``p < _POS``, ``o < lanes(tile)`` and the taps ``t`` of every step ``s``: three for
+    the first ``n3`` steps, two for the others."""
     wide_vectors()
     nl = lanes(tile)
     acc = stack_array(384, tile.dtype)  # zeros; _POS x 16 float32 lanes (8 float64 use half)
-    for s in range(cs.shape[0]):
+    for s in range(n3):
         xs = ximg[cs[s] + q0 : cs[s] + q0 + _POS + 2]
         w0 = wt[s, 0, o0 : o0 + nl]
         w1 = wt[s, 1, o0 : o0 + nl]
@@ -94,6 +95,54 @@ def _block(ximg, cs, q0, wt, o0, tile):
             acc[17 * nl + o] = acc[17 * nl + o] + x17 * a + x18 * b + x19 * c
             acc[18 * nl + o] = acc[18 * nl + o] + x18 * a + x19 * b + x20 * c
             acc[19 * nl + o] = acc[19 * nl + o] + x19 * a + x20 * b + x21 * c
+    for s in range(n3, cs.shape[0]):
+        xs = ximg[cs[s] + q0 : cs[s] + q0 + _POS + 1]
+        w0 = wt[s, 0, o0 : o0 + nl]
+        w1 = wt[s, 1, o0 : o0 + nl]
+        x0 = xs[0]
+        x1 = xs[1]
+        x2 = xs[2]
+        x3 = xs[3]
+        x4 = xs[4]
+        x5 = xs[5]
+        x6 = xs[6]
+        x7 = xs[7]
+        x8 = xs[8]
+        x9 = xs[9]
+        x10 = xs[10]
+        x11 = xs[11]
+        x12 = xs[12]
+        x13 = xs[13]
+        x14 = xs[14]
+        x15 = xs[15]
+        x16 = xs[16]
+        x17 = xs[17]
+        x18 = xs[18]
+        x19 = xs[19]
+        x20 = xs[20]
+        for o in range(nl):
+            a = w0[o]
+            b = w1[o]
+            acc[0 * nl + o] = acc[0 * nl + o] + x0 * a + x1 * b
+            acc[1 * nl + o] = acc[1 * nl + o] + x1 * a + x2 * b
+            acc[2 * nl + o] = acc[2 * nl + o] + x2 * a + x3 * b
+            acc[3 * nl + o] = acc[3 * nl + o] + x3 * a + x4 * b
+            acc[4 * nl + o] = acc[4 * nl + o] + x4 * a + x5 * b
+            acc[5 * nl + o] = acc[5 * nl + o] + x5 * a + x6 * b
+            acc[6 * nl + o] = acc[6 * nl + o] + x6 * a + x7 * b
+            acc[7 * nl + o] = acc[7 * nl + o] + x7 * a + x8 * b
+            acc[8 * nl + o] = acc[8 * nl + o] + x8 * a + x9 * b
+            acc[9 * nl + o] = acc[9 * nl + o] + x9 * a + x10 * b
+            acc[10 * nl + o] = acc[10 * nl + o] + x10 * a + x11 * b
+            acc[11 * nl + o] = acc[11 * nl + o] + x11 * a + x12 * b
+            acc[12 * nl + o] = acc[12 * nl + o] + x12 * a + x13 * b
+            acc[13 * nl + o] = acc[13 * nl + o] + x13 * a + x14 * b
+            acc[14 * nl + o] = acc[14 * nl + o] + x14 * a + x15 * b
+            acc[15 * nl + o] = acc[15 * nl + o] + x15 * a + x16 * b
+            acc[16 * nl + o] = acc[16 * nl + o] + x16 * a + x17 * b
+            acc[17 * nl + o] = acc[17 * nl + o] + x17 * a + x18 * b
+            acc[18 * nl + o] = acc[18 * nl + o] + x18 * a + x19 * b
+            acc[19 * nl + o] = acc[19 * nl + o] + x19 * a + x20 * b
     # a flat copy (a loop over positions and lanes vectorises the positions, with scatters)
     for t in range(_POS * nl):
         tile[t] = acc[t]
@@ -104,51 +153,62 @@ def direct_corr_outvec(xp, w, bias, dilation, y):
     vectors (groups 1; ``suits`` says when).
 
     ``xp`` ``(N, C, Dp, Hp, Wp)``; ``w`` ``(O, C, KD, KH, KW)``; ``bias`` ``(O,)`` or None;
-    ``y`` ``(N, O, OD, OH, OW)``. The kernel's steps are (input channel, tap row, three
-    consecutive taps of the row): a row of five taps is the steps at columns 0 and 2, the
-    second with its first tap's weights zero (a step never reads outside the row's taps).
-    Every output plane's last block is moved back to end with the plane's wide span, so no
+    ``y`` ``(N, O, OD, OH, OW)``. The kernel's steps are three or two consecutive taps of an
+    input row (a row of five taps: columns 0-2, then 3-4; of four: 0-1, 2-3), so no tap is
+    computed twice or read outside the row. Every output plane's last block is moved back to
+    end with the plane's wide span, so no
     read leaves the image.
     """
     nl = lanes_for(w.itemsize)
     opad = -(-w.shape[0] // nl) * nl
-    nstep = w.shape[1] * w.shape[2] * w.shape[3] * -(-w.shape[4] // 3)
-    cs = np.empty(nstep, dtype=np.int64)
-    wt = np.empty((nstep, 3, opad), dtype=w.dtype)
+    threes, twos = _split(w.shape[4])
+    nrow = w.shape[1] * w.shape[2] * w.shape[3]
+    cs = np.empty(nrow * (threes + twos), dtype=np.int64)
+    wt = np.empty((len(cs), 3, opad), dtype=w.dtype)
     bp = np.zeros(opad, dtype=w.dtype)
     if bias is not None:
         bp[: w.shape[0]] = bias
-    _steps(w, dilation[0], dilation[1], xp.shape[2:], cs, wt)
-    run_chunks(_direct_corr_outvec, y.size * w[0].size, xp, cs, wt, bp, y)
+    _steps(w, dilation[0], dilation[1], xp.shape[2:], threes, cs, wt)
+    run_chunks(_direct_corr_outvec, y.size * w[0].size, xp, cs, nrow * threes, wt, bp, y)
     return y
 
 
+def _split(kw):
+    """A row of ``kw`` taps as steps of three and two: ``(threes, twos)``."""
+    twos = (3 - kw % 3) % 3
+    return (kw - 2 * twos) // 3, twos
+
+
 @njit(cache=True, nogil=True)
-def _steps(w, dd, dh, pshape, cs, wt):
-    """The kernel's steps: ``cs[s]``, the offset of step ``s``'s first input in an image, and
-    ``wt[s, t]``, its taps' weights (zero past the output channels and for a tap that an
-    earlier step of the row had)."""
+def _steps(w, dd, dh, pshape, threes, cs, wt):
+    """The kernel's steps, ``threes`` steps of three taps per input row first, then the rows'
+    steps of two: ``cs[s]``, the offset of step ``s``'s first input in an image, and
+    ``wt[s, t]``, its taps' weights (zero past the output channels and in a step of two's
+    third tap)."""
     nout, nc, kd, kh, kw = w.shape
     dp, hp, wp = pshape
-    ng = (kw + 2) // 3
+    nrow = nc * kd * kh
+    twos = (kw - 3 * threes) // 2
     wt[:] = 0.0
-    s = 0
-    for c in range(nc):
-        for a in range(kd):
-            for e in range(kh):
-                for g in range(ng):
-                    f0 = min(3 * g, kw - 3)
-                    cs[s] = ((c * dp + a * dd) * hp + e * dh) * wp + f0
-                    for t in range(3):
-                        if f0 + t >= 3 * g:
-                            for o in range(nout):
-                                wt[s, t, o] = w[o, c, a, e, f0 + t]
-                    s += 1
+    for r in range(nrow):
+        c = r // (kd * kh)
+        a = (r // kh) % kd
+        e = r % kh
+        base = ((c * dp + a * dd) * hp + e * dh) * wp
+        for g in range(threes + twos):
+            if g < threes:
+                s, f0, nt = r * threes + g, 3 * g, 3
+            else:
+                s, f0, nt = nrow * threes + r * twos + g - threes, 3 * threes + 2 * (g - threes), 2
+            cs[s] = base + f0
+            for t in range(nt):
+                for o in range(nout):
+                    wt[s, t, o] = w[o, c, a, e, f0 + t]
 
 
 def suits(pshape, wshape, stride, dilation, groups, osize) -> bool:
     """Whether ``direct_corr_outvec`` should compute this correlation (of a padded input of
-    spatial shape ``pshape``): it can (AVX-512, groups 1, unit strides, three or more taps
+    spatial shape ``pshape``): it can (AVX-512, groups 1, unit strides, two or more taps
     along the last axis at unit dilation there, output planes that span ``_POS`` wide
     positions) and it wins (thresholds in ``_config``: enough output channels to fill half the
     lanes, enough steps per block, few enough input channels for the weights to stay in L2).
@@ -159,17 +219,17 @@ def suits(pshape, wshape, stride, dilation, groups, osize) -> bool:
         avx512()
         and groups == 1
         and all(s == 1 for s in stride)
-        and kw >= 3
+        and kw >= 2
         and dilation[-1] == 1
         and nout >= c.NN_CONV_OUTVEC_MIN_OUT
         and cg <= c.NN_CONV_OUTVEC_MAX_CHANNELS
-        and cg * kd * kh * ((kw + 2) // 3) >= c.NN_CONV_OUTVEC_MIN_STEPS
+        and cg * kd * kh * sum(_split(kw)) >= c.NN_CONV_OUTVEC_MIN_STEPS
         and (osize[1] - 1) * pshape[-1] + osize[2] >= _POS
     )
 
 
 @njit(cache=True, nogil=True)
-def _direct_corr_outvec(part, nparts, xp, cs, wt, bias, y):
+def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, y):
     wide_vectors()
     xp, cs, wt, bias, y = borrow(xp, cs, wt, bias, y)
     nb = xp.shape[0]
@@ -194,7 +254,7 @@ def _direct_corr_outvec(part, nparts, xp, cs, wt, bias, y):
         b = rem // nvec
         o0 = (rem % nvec) * nl
         q0 = min(b * _POS, span - _POS)  # the last block ends with the span
-        _block(xf[n], cs, i * plane + q0, wt, o0, tile)
+        _block(xf[n], cs, n3, i * plane + q0, wt, o0, tile)
         no = min(nl, nout - o0)
         # the block's real outputs, row segment by row segment, as flat indices (slicing y
         # per channel and segment cost as much as the block's arithmetic)

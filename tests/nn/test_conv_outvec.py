@@ -2,7 +2,7 @@
 ``F.conv``, against the plain-loop oracle (tests/nn/naive_conv.py).
 
 Every case asserts that it took that kernel (``suits``), so the grid covers what the kernel
-does differently: steps of three taps with an overlapping last step (4, 5 and 7 taps), a
+does differently: a row's taps as steps of three and two (2, 3, 4, 5 and 7 taps), a
 partial last vector of output channels, several vectors, float64's 8 lanes, 1-D and 3-D,
 dilation across rows and planes, a plane of exactly one block, and every padding mode.
 """
@@ -28,6 +28,7 @@ CASES = [
     ((2, 2, 5, 6, 9), (8, 2, 3, 2, 3), 1, (2, 1, 1), "zeros", np.float32),  # 3-D
     ((2, 4, 3, 22), (8, 4, 3, 3), 0, 1, "symmetric", np.float32),  # a plane of one block
     ((4, 12, 6, 30), (33, 12, 1, 3), ((0, 0), (1, 1)), 1, "replicate", np.float64),  # 5 vectors
+    ((3, 8, 7, 25), (12, 8, 2, 2), 0, 1, "zeros", np.float32),  # steps of two taps only
 ]
 
 
@@ -76,7 +77,7 @@ def test_outvec_chunks_in_any_order(rng, monkeypatch, case):
     [
         ((8, 6, 14, 14), (16, 3, 5, 5), dict(groups=2)),
         ((8, 6, 14, 14), (16, 6, 5, 5), dict(stride=(1, 2))),
-        ((8, 6, 14, 14), (16, 6, 5, 2), {}),  # two taps along the row
+        ((8, 6, 14, 14), (16, 6, 5, 1), {}),  # one tap along the row
         ((8, 6, 14, 14), (16, 6, 5, 3), dict(dilation=(1, 2))),
         ((8, 6, 14, 14), (7, 6, 5, 5), {}),  # fewer than 8 output channels
         ((8, 1, 14, 14), (16, 1, 3, 5), {}),  # 6 steps a block
