@@ -29,8 +29,11 @@ from ._simd import avx512, lanes, lanes_for, wide_vectors
 from ._threads import run_chunks
 
 #: Wide positions per register block: 20 accumulator vectors; with the 3 weight vectors and
-#: the broadcasts, 24 did not fit the 32 zmm (LLVM spilled broadcasts to the stack).
-_POS = 20
+#: the broadcasts, 24 did not fit the 32 zmm (LLVM spilled broadcasts to the stack). On small
+#: images a block can be two runs of ``_SEG`` positions: the same ten columns of two output
+#: rows (``_block_rows``), which skips the wide grid's row ends.
+_SEG = 10
+_POS = 2 * _SEG
 
 
 @njit(cache=True, fastmath={"contract"})
@@ -148,6 +151,128 @@ def _block(ximg, cs, n3, q0, wt, o0, tile):
         tile[t] = acc[t]
 
 
+@njit(cache=True, fastmath={"contract"})
+def _block_rows(ximg, cs, n3, qa, qb, wt, o0, tile):
+    """``_block`` over two runs of ``_SEG`` positions, from ``qa`` and from ``qb`` (the same
+    columns of two output rows): ``q(p) = qa + p`` for ``p < _SEG``, else ``qb + p - _SEG``.
+    Two more broadcasts a step than ``_block``, whose single run made the wide grid's blocks
+    about 7% faster."""
+    wide_vectors()
+    nl = lanes(tile)
+    acc = stack_array(384, tile.dtype)  # zeros; _POS x 16 float32 lanes (8 float64 use half)
+    for s in range(n3):
+        xa = ximg[cs[s] + qa : cs[s] + qa + _SEG + 2]
+        xb = ximg[cs[s] + qb : cs[s] + qb + _SEG + 2]
+        w0 = wt[s, 0, o0 : o0 + nl]
+        w1 = wt[s, 1, o0 : o0 + nl]
+        w2 = wt[s, 2, o0 : o0 + nl]
+        a0 = xa[0]
+        a1 = xa[1]
+        a2 = xa[2]
+        a3 = xa[3]
+        a4 = xa[4]
+        a5 = xa[5]
+        a6 = xa[6]
+        a7 = xa[7]
+        a8 = xa[8]
+        a9 = xa[9]
+        a10 = xa[10]
+        a11 = xa[11]
+        b0 = xb[0]
+        b1 = xb[1]
+        b2 = xb[2]
+        b3 = xb[3]
+        b4 = xb[4]
+        b5 = xb[5]
+        b6 = xb[6]
+        b7 = xb[7]
+        b8 = xb[8]
+        b9 = xb[9]
+        b10 = xb[10]
+        b11 = xb[11]
+        # the loop over the lanes innermost, with every position in its body: LLVM
+        # vectorises it (one iteration of one vector) instead of unrolling it first and
+        # vectorising the positions with gathers. Position p's tap t reads x[p + t], so
+        # the 24 broadcasts feed 60 FMAs.
+        for o in range(nl):
+            u = w0[o]
+            v = w1[o]
+            w = w2[o]
+            acc[0 * nl + o] = acc[0 * nl + o] + a0 * u + a1 * v + a2 * w
+            acc[1 * nl + o] = acc[1 * nl + o] + a1 * u + a2 * v + a3 * w
+            acc[2 * nl + o] = acc[2 * nl + o] + a2 * u + a3 * v + a4 * w
+            acc[3 * nl + o] = acc[3 * nl + o] + a3 * u + a4 * v + a5 * w
+            acc[4 * nl + o] = acc[4 * nl + o] + a4 * u + a5 * v + a6 * w
+            acc[5 * nl + o] = acc[5 * nl + o] + a5 * u + a6 * v + a7 * w
+            acc[6 * nl + o] = acc[6 * nl + o] + a6 * u + a7 * v + a8 * w
+            acc[7 * nl + o] = acc[7 * nl + o] + a7 * u + a8 * v + a9 * w
+            acc[8 * nl + o] = acc[8 * nl + o] + a8 * u + a9 * v + a10 * w
+            acc[9 * nl + o] = acc[9 * nl + o] + a9 * u + a10 * v + a11 * w
+            acc[10 * nl + o] = acc[10 * nl + o] + b0 * u + b1 * v + b2 * w
+            acc[11 * nl + o] = acc[11 * nl + o] + b1 * u + b2 * v + b3 * w
+            acc[12 * nl + o] = acc[12 * nl + o] + b2 * u + b3 * v + b4 * w
+            acc[13 * nl + o] = acc[13 * nl + o] + b3 * u + b4 * v + b5 * w
+            acc[14 * nl + o] = acc[14 * nl + o] + b4 * u + b5 * v + b6 * w
+            acc[15 * nl + o] = acc[15 * nl + o] + b5 * u + b6 * v + b7 * w
+            acc[16 * nl + o] = acc[16 * nl + o] + b6 * u + b7 * v + b8 * w
+            acc[17 * nl + o] = acc[17 * nl + o] + b7 * u + b8 * v + b9 * w
+            acc[18 * nl + o] = acc[18 * nl + o] + b8 * u + b9 * v + b10 * w
+            acc[19 * nl + o] = acc[19 * nl + o] + b9 * u + b10 * v + b11 * w
+    for s in range(n3, cs.shape[0]):
+        xa = ximg[cs[s] + qa : cs[s] + qa + _SEG + 1]
+        xb = ximg[cs[s] + qb : cs[s] + qb + _SEG + 1]
+        w0 = wt[s, 0, o0 : o0 + nl]
+        w1 = wt[s, 1, o0 : o0 + nl]
+        a0 = xa[0]
+        a1 = xa[1]
+        a2 = xa[2]
+        a3 = xa[3]
+        a4 = xa[4]
+        a5 = xa[5]
+        a6 = xa[6]
+        a7 = xa[7]
+        a8 = xa[8]
+        a9 = xa[9]
+        a10 = xa[10]
+        b0 = xb[0]
+        b1 = xb[1]
+        b2 = xb[2]
+        b3 = xb[3]
+        b4 = xb[4]
+        b5 = xb[5]
+        b6 = xb[6]
+        b7 = xb[7]
+        b8 = xb[8]
+        b9 = xb[9]
+        b10 = xb[10]
+        for o in range(nl):
+            u = w0[o]
+            v = w1[o]
+            acc[0 * nl + o] = acc[0 * nl + o] + a0 * u + a1 * v
+            acc[1 * nl + o] = acc[1 * nl + o] + a1 * u + a2 * v
+            acc[2 * nl + o] = acc[2 * nl + o] + a2 * u + a3 * v
+            acc[3 * nl + o] = acc[3 * nl + o] + a3 * u + a4 * v
+            acc[4 * nl + o] = acc[4 * nl + o] + a4 * u + a5 * v
+            acc[5 * nl + o] = acc[5 * nl + o] + a5 * u + a6 * v
+            acc[6 * nl + o] = acc[6 * nl + o] + a6 * u + a7 * v
+            acc[7 * nl + o] = acc[7 * nl + o] + a7 * u + a8 * v
+            acc[8 * nl + o] = acc[8 * nl + o] + a8 * u + a9 * v
+            acc[9 * nl + o] = acc[9 * nl + o] + a9 * u + a10 * v
+            acc[10 * nl + o] = acc[10 * nl + o] + b0 * u + b1 * v
+            acc[11 * nl + o] = acc[11 * nl + o] + b1 * u + b2 * v
+            acc[12 * nl + o] = acc[12 * nl + o] + b2 * u + b3 * v
+            acc[13 * nl + o] = acc[13 * nl + o] + b3 * u + b4 * v
+            acc[14 * nl + o] = acc[14 * nl + o] + b4 * u + b5 * v
+            acc[15 * nl + o] = acc[15 * nl + o] + b5 * u + b6 * v
+            acc[16 * nl + o] = acc[16 * nl + o] + b6 * u + b7 * v
+            acc[17 * nl + o] = acc[17 * nl + o] + b7 * u + b8 * v
+            acc[18 * nl + o] = acc[18 * nl + o] + b8 * u + b9 * v
+            acc[19 * nl + o] = acc[19 * nl + o] + b9 * u + b10 * v
+    # a flat copy (a loop over positions and lanes vectorises the positions, with scatters)
+    for t in range(_POS * nl):
+        tile[t] = acc[t]
+
+
 def direct_corr_outvec(xp, w, bias, dilation, y):
     """Unit-stride valid correlation ``y = corr(xp, w) + bias`` with the output channels in the
     vectors (groups 1; ``suits`` says when).
@@ -169,7 +294,10 @@ def direct_corr_outvec(xp, w, bias, dilation, y):
     if bias is not None:
         bp[: w.shape[0]] = bias
     _steps(w, dilation[0], dilation[1], xp.shape[2:], threes, cs, wt)
-    run_chunks(_direct_corr_outvec, y.size * w[0].size, xp, cs, nrow * threes, wt, bp, y)
+    oh, ow = y.shape[3], y.shape[4]
+    rows = _use_rows(oh, ow, (oh - 1) * xp.shape[4] + ow)
+    kernel = _direct_corr_outvec_rows if rows else _direct_corr_outvec
+    run_chunks(kernel, y.size * w[0].size, xp, cs, nrow * threes, wt, bp, y)
     return y
 
 
@@ -228,6 +356,12 @@ def suits(pshape, wshape, stride, dilation, groups, osize) -> bool:
     )
 
 
+def _use_rows(oh, ow, span) -> bool:
+    """Whether blocks of two output rows by ``_SEG`` columns are fewer than blocks of ``_POS``
+    wide positions (LeNet conv2's 10x10 outputs: 5 against 7 a plane)."""
+    return oh >= 2 and ow >= _SEG and (oh + 1) // 2 * -(-ow // _SEG) < -(-span // _POS)
+
+
 @njit(cache=True, nogil=True)
 def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, y):
     wide_vectors()
@@ -257,7 +391,8 @@ def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, y):
         _block(xf[n], cs, n3, i * plane + q0, wt, o0, tile)
         no = min(nl, nout - o0)
         # the block's real outputs, row segment by row segment, as flat indices (slicing y
-        # per channel and segment cost as much as the block's arithmetic)
+        # per channel and segment cost as much as the block's arithmetic; so did a function
+        # for this loop: about 6% of a 3x3 layer's kernel)
         j = q0 // wp
         k0 = q0 - j * wp
         p = 0
@@ -274,3 +409,45 @@ def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, y):
             p += cnt
             j += 1
             k0 = 0
+
+
+@njit(cache=True, nogil=True)
+def _direct_corr_outvec_rows(part, nparts, xp, cs, n3, wt, bias, y):
+    wide_vectors()
+    xp, cs, wt, bias, y = borrow(xp, cs, wt, bias, y)
+    nb = xp.shape[0]
+    hp, wp = xp.shape[3], xp.shape[4]
+    nout = y.shape[1]
+    od, oh, ow = y.shape[2], y.shape[3], y.shape[4]
+    nl = lanes(y)
+    plane = hp * wp
+    # blocks of a plane: row pairs by chunks of columns, the last pair and chunk moved back to
+    # end with the plane's rows and columns (their outputs are computed twice)
+    ncol = (ow + _SEG - 1) // _SEG
+    nblk = (oh + 1) // 2 * ncol
+    nvec = wt.shape[2] // nl
+    tile = np.empty(_POS * nl, dtype=y.dtype)
+    xf = xp.reshape(nb, xp.size // nb)
+    yf = y.reshape(y.size)
+    oplane = oh * ow
+    ntask = nb * od * nblk * nvec
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
+        n = task // (od * nblk * nvec)
+        rem = task % (od * nblk * nvec)
+        i = rem // (nblk * nvec)
+        rem = rem % (nblk * nvec)
+        b = rem // nvec
+        o0 = (rem % nvec) * nl
+        qa = min(2 * (b // ncol), oh - 2) * wp + min((b % ncol) * _SEG, ow - _SEG)
+        _block_rows(xf[n], cs, n3, i * plane + qa, i * plane + qa + wp, wt, o0, tile)
+        no = min(nl, nout - o0)
+        # ten columns of output rows j and j + 1, each inside its row
+        j = qa // wp
+        k0 = qa - j * wp
+        d = ((n * nout + o0) * od + i) * oplane + j * ow + k0
+        for o in range(no):
+            bv = bias[o0 + o]
+            for k in range(_SEG):
+                yf[d + k] = tile[k * nl + o] + bv
+                yf[d + ow + k] = tile[(_SEG + k) * nl + o] + bv
+            d += od * oplane
