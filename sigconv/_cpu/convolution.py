@@ -156,16 +156,18 @@ def _forward_images(chunk, nchunk, xp, w3, bias, ksize, stride, dilation, osize,
 
 def _grad_weight_images(chunk, nchunk, g, xp, ksize, stride, dilation, osize, parts):
     """Images ``chunk``-th of ``nchunk`` of :func:`grad_weight`'s GEMM path, summed into
-    ``parts[chunk]`` (``(G, O/G, C/G * taps)``): ``grad_out[n] @ col[n].T``."""
+    ``parts[chunk]`` (``(G, C/G * taps, O/G)``, the weight gradient transposed):
+    ``col[n] @ grad_out[n].T``. OpenBLAS ran this product at 32 GMAC/s on one core of the
+    AVX-512 vCPU, against 20-26 for ``grad_out[n] @ col[n].T`` (W5c: 64 x 3136 x 576)."""
     nb = xp.shape[0]
-    groups, og, cgk = parts.shape[1:]
+    groups, cgk, og = parts.shape[1:]
     npix = g.shape[2]
     col = _image_col((groups * cgk, npix), xp.dtype)
     prod = np.empty(parts.shape[1:], dtype=parts.dtype)
     for n in range(chunk * nb // nchunk, (chunk + 1) * nb // nchunk):
         im2col_image(xp, n, ksize, stride, dilation, osize, col)
-        cols = col.reshape(groups, cgk, npix).transpose(0, 2, 1)
-        np.matmul(g[n].reshape(groups, og, npix), cols, out=prod)
+        gn = g[n].reshape(groups, og, npix).transpose(0, 2, 1)
+        np.matmul(col.reshape(groups, cgk, npix), gn, out=prod)
         parts[chunk] += prod
 
 
@@ -297,11 +299,11 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
     if _image_by_image(nb, nc * kk * npix * dtype.itemsize, nout * cg * kk * npix):
         import numba
 
-        parts = np.zeros((4 * numba.get_num_threads(), groups, og, cg * kk), dtype=dtype)
+        parts = np.zeros((4 * numba.get_num_threads(), groups, cg * kk, og), dtype=dtype)
         with _blas.one_pool():
             args = (tuple(ksize), tuple(stride), tuple(dilation), tuple(osize), parts)
             run_chunks(_grad_weight_images, nout * nc * kk * npix * nb, gf, xp, *args)
-        return parts.sum(axis=0).reshape(wshape)
+        return np.ascontiguousarray(parts.sum(axis=0).transpose(0, 2, 1)).reshape(wshape)
     bimg = _chunk(nb, (nc * kk + nout) * npix * dtype.itemsize)
     col = np.empty((nc * kk, bimg * npix), dtype=dtype)
     gt = np.empty((nout, bimg * npix), dtype=dtype)
