@@ -356,6 +356,17 @@ def suits(pshape, wshape, stride, dilation, groups, osize) -> bool:
     )
 
 
+@njit(cache=True)
+def _task(task, od, nblk, nvec, nl):
+    """Task ``task``'s image, plane, block of the plane and first output channel (tasks are
+    (image, plane, block, vector of output channels), the vectors fastest)."""
+    n = task // (od * nblk * nvec)
+    rem = task % (od * nblk * nvec)
+    i = rem // (nblk * nvec)
+    rem = rem % (nblk * nvec)
+    return n, i, rem // nvec, (rem % nvec) * nl
+
+
 def _use_rows(oh, ow, span) -> bool:
     """Whether blocks of two output rows by ``_SEG`` columns are fewer than blocks of ``_POS``
     wide positions (LeNet conv2's 10x10 outputs: 5 against 7 a plane)."""
@@ -381,12 +392,7 @@ def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, y):
     oplane = oh * ow
     ntask = nb * od * nblk * nvec
     for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
-        n = task // (od * nblk * nvec)
-        rem = task % (od * nblk * nvec)
-        i = rem // (nblk * nvec)
-        rem = rem % (nblk * nvec)
-        b = rem // nvec
-        o0 = (rem % nvec) * nl
+        n, i, b, o0 = _task(task, od, nblk, nvec, nl)
         q0 = min(b * _POS, span - _POS)  # the last block ends with the span
         _block(xf[n], cs, n3, i * plane + q0, wt, o0, tile)
         no = min(nl, nout - o0)
@@ -432,12 +438,7 @@ def _direct_corr_outvec_rows(part, nparts, xp, cs, n3, wt, bias, y):
     oplane = oh * ow
     ntask = nb * od * nblk * nvec
     for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
-        n = task // (od * nblk * nvec)
-        rem = task % (od * nblk * nvec)
-        i = rem // (nblk * nvec)
-        rem = rem % (nblk * nvec)
-        b = rem // nvec
-        o0 = (rem % nvec) * nl
+        n, i, b, o0 = _task(task, od, nblk, nvec, nl)
         qa = min(2 * (b // ncol), oh - 2) * wp + min((b % ncol) * _SEG, ow - _SEG)
         _block_rows(xf[n], cs, n3, i * plane + qa, i * plane + qa + wp, wt, o0, tile)
         no = min(nl, nout - o0)
