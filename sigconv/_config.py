@@ -111,13 +111,15 @@ NN_CONV_DIRECT_WGRAD_FEW_CHANNELS = 8
 NN_CONV_DIRECT_WGRAD_MIN_PIXELS = 256
 NN_CONV_DIRECT_MAX_CHANNELS_WGRAD = 32
 # The direct kernel vectorised along the output channels (sigconv/_cpu/conv_outvec.py), for
-# the forward pass. Measured on the Sapphire Rapids vCPU, 2 threads, float32, against the
-# kernels before it (wide grid, batch-last or im2col + GEMM): LeNet conv2 (6 -> 16, 5x5 on
-# 14^2) 1.5-2.0x, with 8 or 12 output channels 1.7x; W5c (64 -> 64, 3x3 on 56^2) 1.4x; 128 ->
-# 128 on 28^2 1.17x but 256 on 14^2 0.58x (its weights no longer stay in L2); 1-D 16 -> 32
-# channels, 9 taps 1.2-1.9x; 3-D 8 -> 16, 3^3 1.1-1.4x; 3 -> 16 channels, 3x3 (9 steps)
-# 1.05x; one input channel, 5x5 (10 steps, LeNet conv1 with 6 or 16 outputs) 0.55 and 0.95x.
-# (A step is an input channel's row of taps, three at a time.)
+# the forward pass and (with a full vector of input channels, convolution.py) the input
+# gradient. Measured on the Sapphire Rapids vCPU, 2 threads, float32, in its first version
+# (blocks of 20 wide positions, steps of three taps), against the kernels before it (wide
+# grid, batch-last or im2col + GEMM): LeNet conv2 (6 -> 16, 5x5 on 14^2) 1.5-2.0x, with 8 or
+# 12 output channels 1.7x; W5c (64 -> 64, 3x3 on 56^2) 1.4x; 128 -> 128 on 28^2 1.17x but 256
+# on 14^2 0.58x (its weights no longer stay in L2); 1-D 16 -> 32 channels, 9 taps 1.2-1.9x;
+# 3-D 8 -> 16, 3^3 1.1-1.4x; 3 -> 16 channels, 3x3 (9 steps) 1.05x; one input channel, 5x5
+# (10 steps, LeNet conv1 with 6 or 16 outputs) 0.55 and 0.95x. (A step is three or two taps of
+# an input channel's row.)
 NN_CONV_OUTVEC_MIN_OUT = 8
 NN_CONV_OUTVEC_MAX_CHANNELS = 128
 NN_CONV_OUTVEC_MIN_STEPS = 12

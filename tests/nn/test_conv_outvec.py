@@ -197,3 +197,20 @@ def test_input_gradient_of_half_a_vector_takes_the_other_kernels(rng, monkeypatc
         g, w, stride=(1, 1), pads=[(0, 0)] * 2, output_padding=(0, 0), dilation=(1, 1)
     )
     assert_close(gx, want, dtype=np.float32)
+
+
+def test_gemm_method_is_not_taken_over(rng, monkeypatch):
+    # the host driver's method="gemm" (the oracle tests' other path) stays im2col + GEMM
+    from sigconv._cpu import convolution as cpu_conv
+
+    xp = rng.standard_normal((4, 6, 1, 14, 14))
+    w = rng.standard_normal((16, 6, 1, 5, 5))
+    calls = []
+    real = conv_outvec.direct_corr_outvec
+    monkeypatch.setattr(conv_outvec, "direct_corr_outvec", lambda *a: calls.append(1) or real(*a))
+    args = (xp, w, None, (1, 1, 1), (1, 1, 1), 1, (1, 10, 10))
+    y = cpu_conv.forward(*args, method="gemm")
+    assert calls == []
+    assert cpu_conv.forward(*args, method="direct") is not None and calls == [1]
+    want = naive_conv(xp[:, :, 0], w[:, :, 0], stride=(1, 1), pads=[(0, 0)] * 2, dilation=(1, 1))
+    assert_close(y[:, :, 0], want)
