@@ -12,6 +12,7 @@ import pytest
 
 from sigconv import _config
 from sigconv._cpu import conv_outvec
+from sigconv._cpu import convolution as cpu_conv
 from sigconv._cpu._simd import avx512
 from sigconv.nn import functional as F
 from tests.nn.naive_conv import naive_conv, naive_conv_transpose
@@ -201,8 +202,6 @@ def test_input_gradient_of_half_a_vector_takes_the_other_kernels(rng, monkeypatc
 
 def test_gemm_method_is_not_taken_over(rng, monkeypatch):
     # the host driver's method="gemm" (the oracle tests' other path) stays im2col + GEMM
-    from sigconv._cpu import convolution as cpu_conv
-
     xp = rng.standard_normal((4, 6, 1, 14, 14))
     w = rng.standard_normal((16, 6, 1, 5, 5))
     calls = []
