@@ -9,9 +9,10 @@ A register block is ``_POS`` consecutive positions of the wide grid (see ``conv_
 vector of output channels: 20 zmm of accumulators. The reduction runs in steps of three (or
 two) consecutive taps of one input row: per step three vectors of weights, and 22 input values
 broadcast straight from memory feed 60 FMAs (position ``p``'s tap ``t`` reads input ``p + t``,
-so neighbouring positions share their broadcasts). The input is read in its own layout, an
-image's frame and the weights stay in L1 or L2, and nothing is transposed. The block is stored
-to a small tile and its real outputs copied out with the bias.
+so neighbouring positions share their broadcasts; 24 for a block of two rows by ten columns).
+The input is read in its own layout, an image's frame and the weights stay in L1 or L2, and
+nothing is transposed. The block is stored to a small tile and its real outputs copied out
+with the bias.
 
 Measured on the Sapphire Rapids vCPU (docs/performance.md, "Output channels in the vectors"):
 the inner loop ran at 3.1-3.2 G FMA/s on one core, against 3.4 for the same loop in C and 4.2
@@ -280,9 +281,10 @@ def direct_corr_outvec(xp, w, bias, dilation, y):
     ``xp`` ``(N, C, Dp, Hp, Wp)``; ``w`` ``(O, C, KD, KH, KW)``; ``bias`` ``(O,)`` or None;
     ``y`` ``(N, O, OD, OH, OW)``. The kernel's steps are three or two consecutive taps of an
     input row (a row of five taps: columns 0-2, then 3-4; of four: 0-1, 2-3), so no tap is
-    computed twice or read outside the row. Every output plane's last block is moved back to
-    end with the plane's wide span, so no
-    read leaves the image.
+    computed twice or read outside the row. Blocks are 20 consecutive wide positions, or two
+    output rows by ten columns where those are fewer (``_use_rows``); a plane's last block is
+    moved back to end with the plane (the span, or the last rows and columns), so no read
+    leaves the image.
     """
     nl = lanes_for(w.itemsize)
     opad = -(-w.shape[0] // nl) * nl
