@@ -31,8 +31,8 @@ def fits(*arrays) -> bool:
 
 # Work per element in run_chunks' multiply-add units. The passes stream from L3 or memory: on
 # the AVX-512 vCPU LeNet conv1's backward (301k float32, three arrays) took 155-183 us as one
-# chunk and 82-92 us as two (eight chunks: 118-136 us), so an array takes two chunks from about
-# 128k elements.
+# chunk and 82-92 us as two (eight chunks: 118-136 us). With 2 here an array is split from
+# _config.CPU_MIN_CHUNK_WORK (262k) elements on, in chunks of at least 131k.
 _WORK_PER_ELEMENT = 2
 
 
