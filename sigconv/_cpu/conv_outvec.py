@@ -5,11 +5,12 @@ images (LeNet's second layer: 6 -> 16 channels, 5x5 on 14x14), where the kernels
 along the pixels (``conv_direct``) either waste the wide grid's row ends or need the batch axis
 moved last (two transposes, and an input that streams from L2).
 
-A register block is ``_POS`` consecutive positions of the wide grid (see ``conv_direct``) by one
-vector of output channels: 20 zmm of accumulators. The reduction runs in steps of three (or
-two) consecutive taps of one input row: per step three vectors of weights, and 22 input values
-broadcast straight from memory feed 60 FMAs (position ``p``'s tap ``t`` reads input ``p + t``,
-so neighbouring positions share their broadcasts; 24 for a block of two rows by ten columns).
+A register block is ``_POS`` positions by one vector of output channels (20 zmm of
+accumulators): two runs of ten, consecutive on the wide grid (see ``conv_direct``) or the same
+ten columns of two output rows. The reduction runs in steps of three (or two) consecutive taps
+of one input row: per step three vectors of weights, and 24 input values broadcast straight
+from memory feed 60 FMAs (position ``p``'s tap ``t`` reads input ``p + t``, so neighbouring
+positions share their broadcasts).
 The input is read in its own layout, an image's frame and the weights stay in L1 or L2, and
 nothing is transposed. The block is stored to a small tile and its real outputs copied out
 with the bias.
@@ -32,132 +33,19 @@ from ._threads import run_chunks
 #: Wide positions per register block: 20 accumulator vectors; with the 3 weight vectors and
 #: the broadcasts, 24 did not fit the 32 zmm (LLVM spilled broadcasts to the stack). On small
 #: images a block can be two runs of ``_SEG`` positions: the same ten columns of two output
-#: rows (``_block_rows``), which skips the wide grid's row ends.
+#: rows, which skips the wide grid's row ends.
 _SEG = 10
 _POS = 2 * _SEG
 
 
 @njit(cache=True, fastmath={"contract"})
-def _block(ximg, cs, n3, q0, wt, o0, tile):
-    """``tile[p * lanes + o] = sum_s sum_t wt[s, t, o0 + o] * ximg[cs[s] + q0 + p + t]``
-    for ``p < _POS``, ``o < lanes(tile)`` and the taps ``t`` of every step ``s``: three for
-    the first ``n3`` steps, two for the others."""
-    wide_vectors()
-    nl = lanes(tile)
-    acc = stack_array(384, tile.dtype)  # zeros; _POS x 16 float32 lanes (8 float64 use half)
-    for s in range(n3):
-        xs = ximg[cs[s] + q0 : cs[s] + q0 + _POS + 2]
-        w0 = wt[s, 0, o0 : o0 + nl]
-        w1 = wt[s, 1, o0 : o0 + nl]
-        w2 = wt[s, 2, o0 : o0 + nl]
-        x0 = xs[0]
-        x1 = xs[1]
-        x2 = xs[2]
-        x3 = xs[3]
-        x4 = xs[4]
-        x5 = xs[5]
-        x6 = xs[6]
-        x7 = xs[7]
-        x8 = xs[8]
-        x9 = xs[9]
-        x10 = xs[10]
-        x11 = xs[11]
-        x12 = xs[12]
-        x13 = xs[13]
-        x14 = xs[14]
-        x15 = xs[15]
-        x16 = xs[16]
-        x17 = xs[17]
-        x18 = xs[18]
-        x19 = xs[19]
-        x20 = xs[20]
-        x21 = xs[21]
-        # the loop over the lanes innermost, with every position in its body: LLVM vectorises
-        # it (one iteration of one vector) instead of unrolling it first and vectorising the
-        # positions with gathers. Position p's tap t reads x[p + t]: 26 broadcasts feed 72 FMAs.
-        for o in range(nl):
-            a = w0[o]
-            b = w1[o]
-            c = w2[o]
-            acc[0 * nl + o] = acc[0 * nl + o] + x0 * a + x1 * b + x2 * c
-            acc[1 * nl + o] = acc[1 * nl + o] + x1 * a + x2 * b + x3 * c
-            acc[2 * nl + o] = acc[2 * nl + o] + x2 * a + x3 * b + x4 * c
-            acc[3 * nl + o] = acc[3 * nl + o] + x3 * a + x4 * b + x5 * c
-            acc[4 * nl + o] = acc[4 * nl + o] + x4 * a + x5 * b + x6 * c
-            acc[5 * nl + o] = acc[5 * nl + o] + x5 * a + x6 * b + x7 * c
-            acc[6 * nl + o] = acc[6 * nl + o] + x6 * a + x7 * b + x8 * c
-            acc[7 * nl + o] = acc[7 * nl + o] + x7 * a + x8 * b + x9 * c
-            acc[8 * nl + o] = acc[8 * nl + o] + x8 * a + x9 * b + x10 * c
-            acc[9 * nl + o] = acc[9 * nl + o] + x9 * a + x10 * b + x11 * c
-            acc[10 * nl + o] = acc[10 * nl + o] + x10 * a + x11 * b + x12 * c
-            acc[11 * nl + o] = acc[11 * nl + o] + x11 * a + x12 * b + x13 * c
-            acc[12 * nl + o] = acc[12 * nl + o] + x12 * a + x13 * b + x14 * c
-            acc[13 * nl + o] = acc[13 * nl + o] + x13 * a + x14 * b + x15 * c
-            acc[14 * nl + o] = acc[14 * nl + o] + x14 * a + x15 * b + x16 * c
-            acc[15 * nl + o] = acc[15 * nl + o] + x15 * a + x16 * b + x17 * c
-            acc[16 * nl + o] = acc[16 * nl + o] + x16 * a + x17 * b + x18 * c
-            acc[17 * nl + o] = acc[17 * nl + o] + x17 * a + x18 * b + x19 * c
-            acc[18 * nl + o] = acc[18 * nl + o] + x18 * a + x19 * b + x20 * c
-            acc[19 * nl + o] = acc[19 * nl + o] + x19 * a + x20 * b + x21 * c
-    for s in range(n3, cs.shape[0]):
-        xs = ximg[cs[s] + q0 : cs[s] + q0 + _POS + 1]
-        w0 = wt[s, 0, o0 : o0 + nl]
-        w1 = wt[s, 1, o0 : o0 + nl]
-        x0 = xs[0]
-        x1 = xs[1]
-        x2 = xs[2]
-        x3 = xs[3]
-        x4 = xs[4]
-        x5 = xs[5]
-        x6 = xs[6]
-        x7 = xs[7]
-        x8 = xs[8]
-        x9 = xs[9]
-        x10 = xs[10]
-        x11 = xs[11]
-        x12 = xs[12]
-        x13 = xs[13]
-        x14 = xs[14]
-        x15 = xs[15]
-        x16 = xs[16]
-        x17 = xs[17]
-        x18 = xs[18]
-        x19 = xs[19]
-        x20 = xs[20]
-        for o in range(nl):
-            a = w0[o]
-            b = w1[o]
-            acc[0 * nl + o] = acc[0 * nl + o] + x0 * a + x1 * b
-            acc[1 * nl + o] = acc[1 * nl + o] + x1 * a + x2 * b
-            acc[2 * nl + o] = acc[2 * nl + o] + x2 * a + x3 * b
-            acc[3 * nl + o] = acc[3 * nl + o] + x3 * a + x4 * b
-            acc[4 * nl + o] = acc[4 * nl + o] + x4 * a + x5 * b
-            acc[5 * nl + o] = acc[5 * nl + o] + x5 * a + x6 * b
-            acc[6 * nl + o] = acc[6 * nl + o] + x6 * a + x7 * b
-            acc[7 * nl + o] = acc[7 * nl + o] + x7 * a + x8 * b
-            acc[8 * nl + o] = acc[8 * nl + o] + x8 * a + x9 * b
-            acc[9 * nl + o] = acc[9 * nl + o] + x9 * a + x10 * b
-            acc[10 * nl + o] = acc[10 * nl + o] + x10 * a + x11 * b
-            acc[11 * nl + o] = acc[11 * nl + o] + x11 * a + x12 * b
-            acc[12 * nl + o] = acc[12 * nl + o] + x12 * a + x13 * b
-            acc[13 * nl + o] = acc[13 * nl + o] + x13 * a + x14 * b
-            acc[14 * nl + o] = acc[14 * nl + o] + x14 * a + x15 * b
-            acc[15 * nl + o] = acc[15 * nl + o] + x15 * a + x16 * b
-            acc[16 * nl + o] = acc[16 * nl + o] + x16 * a + x17 * b
-            acc[17 * nl + o] = acc[17 * nl + o] + x17 * a + x18 * b
-            acc[18 * nl + o] = acc[18 * nl + o] + x18 * a + x19 * b
-            acc[19 * nl + o] = acc[19 * nl + o] + x19 * a + x20 * b
-    # a flat copy (a loop over positions and lanes vectorises the positions, with scatters)
-    for t in range(_POS * nl):
-        tile[t] = acc[t]
-
-
-@njit(cache=True, fastmath={"contract"})
-def _block_rows(ximg, cs, n3, qa, qb, wt, o0, tile):
-    """``_block`` over two runs of ``_SEG`` positions, from ``qa`` and from ``qb`` (the same
-    columns of two output rows): ``q(p) = qa + p`` for ``p < _SEG``, else ``qb + p - _SEG``.
-    Two more broadcasts a step than ``_block``, whose single run made the wide grid's blocks
-    about 7% faster."""
+def _block(ximg, cs, n3, qa, qb, wt, o0, tile):
+    """``tile[p * lanes + o] = sum_s sum_t wt[s, t, o0 + o] * ximg[cs[s] + q(p) + t]`` for
+    ``o < lanes(tile)`` and the ``_POS`` positions ``q(p) = qa + p`` (``p < _SEG``) and
+    ``qb + p - _SEG`` (the others), over the taps ``t`` of every step ``s``: three for the
+    first ``n3`` steps, two for the others. The two runs are consecutive on the wide grid
+    (``qb = qa + _SEG``) or the same ten columns of two output rows. (A block with one run and
+    22 broadcasts a step was as fast on the wide grid, 0.98-1.01x, and cost a second copy.)"""
     wide_vectors()
     nl = lanes(tile)
     acc = stack_array(384, tile.dtype)  # zeros; _POS x 16 float32 lanes (8 float64 use half)
@@ -298,8 +186,7 @@ def direct_corr_outvec(xp, w, bias, dilation, y):
     _steps(w, dilation[0], dilation[1], xp.shape[2:], threes, cs, wt)
     oh, ow = y.shape[3], y.shape[4]
     rows = _use_rows(oh, ow, (oh - 1) * xp.shape[4] + ow)
-    kernel = _direct_corr_outvec_rows if rows else _direct_corr_outvec
-    run_chunks(kernel, y.size * w[0].size, xp, cs, nrow * threes, wt, bp, y)
+    run_chunks(_direct_corr_outvec, y.size * w[0].size, xp, cs, nrow * threes, wt, bp, rows, y)
     return y
 
 
@@ -376,7 +263,7 @@ def _use_rows(oh, ow, span) -> bool:
 
 
 @njit(cache=True, nogil=True)
-def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, y):
+def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, rows, y):
     wide_vectors()
     xp, cs, wt, bias, y = borrow(xp, cs, wt, bias, y)
     nb = xp.shape[0]
@@ -386,7 +273,11 @@ def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, y):
     nl = lanes(y)
     plane = hp * wp
     span = (oh - 1) * wp + ow
-    nblk = (span + _POS - 1) // _POS
+    # blocks of a plane: 20 wide positions (the last moved back to end with the span), or row
+    # pairs by chunks of ten columns (the last pair and chunk moved back to end with the
+    # plane's rows and columns); outputs computed twice are stored twice
+    ncol = (ow + _SEG - 1) // _SEG
+    nblk = (oh + 1) // 2 * ncol if rows else (span + _POS - 1) // _POS
     nvec = wt.shape[2] // nl
     tile = np.empty(_POS * nl, dtype=y.dtype)
     xf = xp.reshape(nb, xp.size // nb)
@@ -395,15 +286,29 @@ def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, y):
     ntask = nb * od * nblk * nvec
     for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         n, i, b, o0 = _task(task, od, nblk, nvec, nl)
-        q0 = min(b * _POS, span - _POS)  # the last block ends with the span
-        _block(xf[n], cs, n3, i * plane + q0, wt, o0, tile)
+        if rows:
+            qa = min(2 * (b // ncol), oh - 2) * wp + min((b % ncol) * _SEG, ow - _SEG)
+            qb = qa + wp
+        else:
+            qa = min(b * _POS, span - _POS)
+            qb = qa + _SEG
+        _block(xf[n], cs, n3, i * plane + qa, i * plane + qb, wt, o0, tile)
         no = min(nl, nout - o0)
-        # the block's real outputs, row segment by row segment, as flat indices (slicing y
-        # per channel and segment cost as much as the block's arithmetic; so did a function
-        # for this loop: about 6% of a 3x3 layer's kernel)
-        j = q0 // wp
-        k0 = q0 - j * wp
-        p = 0
+        # the block's real outputs as flat indices (slicing y per channel and row segment
+        # cost as much as the block's arithmetic; so did a function for these loops: about 6%
+        # of a 3x3 layer's kernel)
+        j = qa // wp
+        k0 = qa - j * wp
+        if rows:  # ten columns of output rows j and j + 1, each inside its row
+            d = ((n * nout + o0) * od + i) * oplane + j * ow + k0
+            for o in range(no):
+                bv = bias[o0 + o]
+                for k in range(_SEG):
+                    yf[d + k] = tile[k * nl + o] + bv
+                    yf[d + ow + k] = tile[(_SEG + k) * nl + o] + bv
+                d += od * oplane
+            continue
+        p = 0  # 20 wide positions, row segment by row segment
         while p < _POS:
             cnt = min(wp - k0, _POS - p)
             if k0 < ow:
@@ -417,40 +322,3 @@ def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, y):
             p += cnt
             j += 1
             k0 = 0
-
-
-@njit(cache=True, nogil=True)
-def _direct_corr_outvec_rows(part, nparts, xp, cs, n3, wt, bias, y):
-    wide_vectors()
-    xp, cs, wt, bias, y = borrow(xp, cs, wt, bias, y)
-    nb = xp.shape[0]
-    hp, wp = xp.shape[3], xp.shape[4]
-    nout = y.shape[1]
-    od, oh, ow = y.shape[2], y.shape[3], y.shape[4]
-    nl = lanes(y)
-    plane = hp * wp
-    # blocks of a plane: row pairs by chunks of columns, the last pair and chunk moved back to
-    # end with the plane's rows and columns (their outputs are computed twice)
-    ncol = (ow + _SEG - 1) // _SEG
-    nblk = (oh + 1) // 2 * ncol
-    nvec = wt.shape[2] // nl
-    tile = np.empty(_POS * nl, dtype=y.dtype)
-    xf = xp.reshape(nb, xp.size // nb)
-    yf = y.reshape(y.size)
-    oplane = oh * ow
-    ntask = nb * od * nblk * nvec
-    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
-        n, i, b, o0 = _task(task, od, nblk, nvec, nl)
-        qa = min(2 * (b // ncol), oh - 2) * wp + min((b % ncol) * _SEG, ow - _SEG)
-        _block_rows(xf[n], cs, n3, i * plane + qa, i * plane + qa + wp, wt, o0, tile)
-        no = min(nl, nout - o0)
-        # ten columns of output rows j and j + 1, each inside its row
-        j = qa // wp
-        k0 = qa - j * wp
-        d = ((n * nout + o0) * od + i) * oplane + j * ow + k0
-        for o in range(no):
-            bv = bias[o0 + o]
-            for k in range(_SEG):
-                yf[d + k] = tile[k * nl + o] + bv
-                yf[d + ow + k] = tile[(_SEG + k) * nl + o] + bv
-            d += od * oplane
