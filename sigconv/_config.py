@@ -123,6 +123,10 @@ NN_CONV_DIRECT_MAX_CHANNELS_WGRAD = 32
 NN_CONV_OUTVEC_MIN_OUT = 8
 NN_CONV_OUTVEC_MAX_CHANNELS = 128
 NN_CONV_OUTVEC_MIN_STEPS = 12
+# conv_batchvec (batch-last, the batch in the vectors): for up to six output channels (one
+# register block's), with at most a fifth of the rounded-up batch empty
+NN_CONV_BATCHVEC_MAX_OUT = 6
+NN_CONV_BATCHVEC_MAX_WASTE = 0.2
 # Wide output positions per task of the direct weight-gradient kernel (accumulators in L1).
 NN_CONV_DIRECT_BLOCK = 512
 # Output positions per task of the direct correlation kernels (four accumulator rows of this

@@ -46,11 +46,13 @@ def take(slot: str, shape, dtype) -> np.ndarray:
     slots = getattr(_local, "slots", None)
     if slots is None:
         slots = _local.slots = {}
-    buf = slots.get(slot)
-    # the view starts on a 64-byte boundary (whole cache lines), up to 63 bytes into the buffer
-    if buf is None or buf.size - (-buf.ctypes.data % 64) < need:
-        buf = slots[slot] = np.empty(max(need, 4096) + 64, dtype=np.uint8)
-    start = -buf.ctypes.data % 64
+    entry = slots.get(slot)
+    if entry is None or entry[0].size - entry[1] < need:
+        buf = np.empty(max(need, 4096) + 64, dtype=np.uint8)
+        # the view starts on a 64-byte boundary (whole cache lines), up to 63 bytes into the
+        # buffer; kept with the buffer (reading ``ctypes.data`` took 5-10 us a call)
+        entry = slots[slot] = (buf, -buf.__array_interface__["data"][0] % 64)
+    buf, start = entry
     return buf[start : start + need].view(dtype).reshape(shape)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit
 
 from .. import _config, _scratch
+from . import conv_batchvec
 from ._nrt import borrow, stack_array
 from ._simd import MAX_BLOCK, block_len, wide_vectors
 from ._threads import run_chunks
@@ -340,7 +341,8 @@ def _direct_corr_wide(part, nparts, xp, w, bias, dilation, blk, y):
 
 
 def pad_batch_last(x, md, mh, mw, out):
-    """``out[c, i, j, k, n] = x[n, c, md[i], mh[j], mw[k]]`` (zero where a map entry is -1).
+    """``out[c, i, j, k, n] = x[n, c, md[i], mh[j], mw[k]]`` (zero where a map entry is -1,
+    and for ``n`` past the batch where ``out``'s last axis is longer).
 
     Pads (any frame the maps describe) and moves the batch axis last in one pass.
     """
@@ -369,14 +371,21 @@ def _pad_batch_last(part, nparts, x, md, mh, mw, out):
             else:
                 for n in range(nb):
                     dst[n] = x[n, c, si, sj, sk]
+            # a batch axis longer than the batch (conv_batchvec's whole vectors) gets zeros
+            for n in range(nb, dst.shape[0]):
+                dst[n] = 0.0
 
 
 def to_batch_last(a, slot):
     """A copy of ``a`` ``(N, C, D, H, W)`` as ``(C, D, H, W, N)`` (``pad_batch_last`` with no
     frame) in the calling thread's scratch ``slot``: valid until that slot is taken again."""
-    maps = [np.arange(n, dtype=np.int64) for n in a.shape[2:]]
     out = _scratch.take(slot, a.shape[1:] + (a.shape[0],), a.dtype)
-    return pad_batch_last(a, maps[0], maps[1], maps[2], out)
+    return pad_batch_last(a, *_identity(a.shape[2:]), out)
+
+
+def _identity(shape):
+    """``pad``'s index maps for no frame."""
+    return [np.arange(n, dtype=np.int64) for n in shape]
 
 
 def unbatch_last(yt, y):
@@ -562,9 +571,19 @@ def corr_from_frame(src, maps, lo, w, bias, dilation, y):
     """
     nb = src.shape[0]
     if maps is None:  # src is the frame
-        maps = [np.arange(n, dtype=np.int64) for n in src.shape[2:]]
+        maps = _identity(src.shape[2:])
     fshape = tuple(len(m) for m in maps)
     if batch_last(nb, wide_count(fshape, y.shape[2:]), math.prod(y.shape[2:])):
+        groups = src.shape[1] // w.shape[1]
+        shift = None
+        if conv_batchvec.suits(nb, w.shape[0], groups, y.itemsize):
+            shift = conv_batchvec.frame_offsets(maps, src.shape[2:])
+        if shift is not None:
+            # the source alone, batch last: the kernel skips the frame's zeros
+            nbp = conv_batchvec.batch_width(nb, y.itemsize)
+            xt = _scratch.take("nn-conv-frame", src.shape[1:] + (nbp,), src.dtype)
+            pad_batch_last(src, *_identity(src.shape[2:]), xt)
+            return conv_batchvec.direct_corr_batchvec(xt, shift, w, bias, tuple(dilation), y)
         # the frame, flat, with slack after it for the kernel's last block
         size = src.shape[1] * math.prod(fshape) * nb
         xs = _scratch.take("nn-conv-frame", (size + MAX_BLOCK,), src.dtype)

@@ -1,0 +1,222 @@
+"""Direct correlation vectorised along the batch, for few output channels (Numba CPU, AVX-512).
+
+``direct_corr_batchvec``: the batch-last layout of ``conv_direct`` (input ``(C, Dp, Hp, Wp, N)``,
+output ``(O, OD, OH, OW, N)``), with a register block of one output position by ``_OUT``
+output channels by ``_VEC`` vectors of images (24 zmm of accumulators). The block sums the
+whole reduction (every input channel and tap) in registers and stores once: per tap four
+vectors of input and six broadcast weights feed 24 FMAs. The batch-last kernel
+(``conv_direct._blocks``) instead loads and stores its accumulator rows at every step of
+three taps, and pads a layer's six output channels to eight.
+
+Made for LeNet conv2's input gradient (the output gradient's 16 channels, zero-framed, to the
+input's 6), where the frame is half zeros: the taps that read only zeros (rows outside the
+framed gradient, columns outside it) are skipped per output position, so the block does only
+the arithmetic that a transposed convolution does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .. import _config
+from ._nrt import borrow, stack_array
+from ._simd import avx512, lanes, lanes_for, wide_vectors
+from ._threads import run_chunks
+
+#: Output channels and vectors of images per register block: 24 accumulator zmm, with the
+#: four input vectors and a broadcast weight 29 of the 32.
+_OUT = 6
+_VEC = 4
+
+
+@njit(cache=True, fastmath={"contract"})
+def _block(xs, rb, wb, nr, f0, f1, fstep, q, wq, tile):
+    """``tile[(o * _VEC + v) * lanes + l] = sum_r sum_f wq[wb[r] + f, o] *
+    xs[rb[r] + q + f * fstep + v * lanes + l]`` over the rows ``r < nr`` and the column
+    taps ``f0 <= f < f1``."""
+    wide_vectors()
+    nl = lanes(tile)
+    acc = stack_array(384, tile.dtype)  # zeros; _OUT x _VEC x 16 float32 lanes
+    for r in range(nr):
+        for f in range(f0, f1):
+            s = rb[r] + q + f * fstep
+            x = xs[s : s + _VEC * nl]
+            w = wq[wb[r] + f]
+            w0 = w[0]
+            w1 = w[1]
+            w2 = w[2]
+            w3 = w[3]
+            w4 = w[4]
+            w5 = w[5]
+            # lanes innermost with every accumulator its own statement (see conv_outvec)
+            for v in range(nl):
+                x0 = x[v]
+                x1 = x[nl + v]
+                x2 = x[2 * nl + v]
+                x3 = x[3 * nl + v]
+                acc[0 * nl + v] = acc[0 * nl + v] + x0 * w0
+                acc[1 * nl + v] = acc[1 * nl + v] + x1 * w0
+                acc[2 * nl + v] = acc[2 * nl + v] + x2 * w0
+                acc[3 * nl + v] = acc[3 * nl + v] + x3 * w0
+                acc[4 * nl + v] = acc[4 * nl + v] + x0 * w1
+                acc[5 * nl + v] = acc[5 * nl + v] + x1 * w1
+                acc[6 * nl + v] = acc[6 * nl + v] + x2 * w1
+                acc[7 * nl + v] = acc[7 * nl + v] + x3 * w1
+                acc[8 * nl + v] = acc[8 * nl + v] + x0 * w2
+                acc[9 * nl + v] = acc[9 * nl + v] + x1 * w2
+                acc[10 * nl + v] = acc[10 * nl + v] + x2 * w2
+                acc[11 * nl + v] = acc[11 * nl + v] + x3 * w2
+                acc[12 * nl + v] = acc[12 * nl + v] + x0 * w3
+                acc[13 * nl + v] = acc[13 * nl + v] + x1 * w3
+                acc[14 * nl + v] = acc[14 * nl + v] + x2 * w3
+                acc[15 * nl + v] = acc[15 * nl + v] + x3 * w3
+                acc[16 * nl + v] = acc[16 * nl + v] + x0 * w4
+                acc[17 * nl + v] = acc[17 * nl + v] + x1 * w4
+                acc[18 * nl + v] = acc[18 * nl + v] + x2 * w4
+                acc[19 * nl + v] = acc[19 * nl + v] + x3 * w4
+                acc[20 * nl + v] = acc[20 * nl + v] + x0 * w5
+                acc[21 * nl + v] = acc[21 * nl + v] + x1 * w5
+                acc[22 * nl + v] = acc[22 * nl + v] + x2 * w5
+                acc[23 * nl + v] = acc[23 * nl + v] + x3 * w5
+    for t in range(_OUT * _VEC * nl):
+        tile[t] = acc[t]
+
+
+def direct_corr_batchvec(xt, lo, w, bias, dilation, y):
+    """Unit-stride valid correlation ``y = corr(frame, w) + bias`` from the batch-last layout
+    (groups 1), where the frame is ``xt`` placed at ``lo`` in zeros; the zeros are never read.
+
+    ``xt`` ``(C, D, H, W, NB)``, the source with the batch last, ``NB`` a multiple of
+    ``_VEC`` vectors (images past the batch are ignored); ``lo`` the frame position of the
+    source's first element per spatial axis (negative where the frame starts inside the
+    source); ``w`` ``(O, C, KD, KH, KW)``; ``bias`` ``(O,)``; ``y`` ``(N, O, OD, OH, OW)``,
+    the frame's valid correlation, batch first: a task moves its output row's batch back in
+    front while the row is in L1 (a separate ``unbatch_last`` pass cost 60 us of LeNet conv2's
+    0.55 ms input gradient). The taps that read only the frame's zeros (the zero frame of an
+    input gradient) are skipped.
+    """
+    nl = lanes_for(w.itemsize)
+    nout, nc, kd, kh, kw = w.shape
+    wq = np.empty((-(-nout // _OUT), nc * kd * kh * kw, 8), dtype=w.dtype)
+    _weights(w.reshape(nout, -1), wq)
+    nbb = xt.shape[4] // (_VEC * nl)
+    work = y.size * w[0].size
+    lo = np.asarray(lo, dtype=np.int64)
+    run_chunks(_direct_corr_batchvec, work, xt, wq, bias, dilation, lo, (kd, kh, kw), nbb, y)
+    return y
+
+
+@njit(cache=True, nogil=True)
+def _weights(w, wq):
+    """``wq[b, t, o] = w[b * _OUT + o, t]``, zero past the output channels (``w`` ``(O, C *
+    taps)``): a block's six weights of a tap side by side."""
+    wq[:] = 0.0
+    for o in range(w.shape[0]):
+        for t in range(w.shape[1]):
+            wq[o // _OUT, t, o % _OUT] = w[o, t]
+
+
+@njit(cache=True, nogil=True)
+def _direct_corr_batchvec(part, nparts, xt, wq, bias, dilation, lo, ksize, nbb, y):
+    wide_vectors()
+    xt, wq, bias, lo, y = borrow(xt, wq, bias, lo, y)
+    nc, dp, hp, wp, nbp = xt.shape
+    nb, nout, od, oh, ow = y.shape
+    kd, kh, kw = ksize
+    dd, dh, dw = dilation
+    nl = lanes(y)
+    width = _VEC * nl
+    nob = wq.shape[0]
+    xs = xt.reshape(xt.size)
+    cstride = dp * hp * wp * nbp
+    rb = np.empty(nc * kd * kh, dtype=np.int64)
+    wb = np.empty(nc * kd * kh, dtype=np.int64)
+    tile = np.empty(_OUT * width, dtype=y.dtype)
+    rowbuf = np.empty((_OUT, ow, width), dtype=y.dtype)
+    nrow = od * oh
+    ntask = nob * nrow * nbb
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
+        ob = task // (nrow * nbb)
+        row = (task // nbb) % nrow
+        n0 = (task % nbb) * width
+        i = row // oh
+        j = row % oh
+        # the input rows that hold nonzeros, for every input channel
+        nr = 0
+        for a in range(kd):
+            si = i + a * dd - lo[0]
+            if si < 0 or si >= dp:
+                continue
+            for e in range(kh):
+                sj = j + e * dh - lo[1]
+                if sj < 0 or sj >= hp:
+                    continue
+                for c in range(nc):
+                    rb[nr] = c * cstride + (si * hp + sj) * wp * nbp + n0
+                    wb[nr] = ((c * kd + a) * kh + e) * kw
+                    nr += 1
+        o0 = ob * _OUT
+        no = min(_OUT, nout - o0)
+        for k in range(ow):
+            # the column taps f that read the source: 0 <= k + f * dw - lo[2] < wp
+            sk = k - lo[2]
+            f0 = max(0, (dw - 1 - sk) // dw)
+            f1 = min(kw, (wp - sk + dw - 1) // dw)
+            _block(xs, rb, wb, nr, f0, max(f0, f1), dw * nbp, sk * nbp, wq[ob], tile)
+            for o in range(no):
+                dst = rowbuf[o, k]
+                for t in range(width):
+                    dst[t] = tile[o * width + t]
+        for o in range(no):
+            bv = bias[o0 + o]
+            src = rowbuf[o]
+            for n in range(n0, min(nb, n0 + width)):
+                dst = y[n, o0 + o, i, j]
+                for k in range(ow):
+                    dst[k] = src[k, n - n0] + bv
+
+
+def batch_width(nb: int, itemsize: int) -> int:
+    """The batch axis's length in the kernel's layout: ``nb`` rounded up to whole blocks."""
+    width = _VEC * lanes_for(itemsize)
+    return -(-nb // width) * width
+
+
+def frame_offsets(maps, shape):
+    """``lo`` for ``direct_corr_batchvec`` when the frame that ``maps`` (``pad``'s index maps,
+    -1 for a zero) describe is a source of spatial ``shape`` shifted into zeros, else None."""
+    lo = np.empty(3, dtype=np.int64)
+    ok = _shifted(maps[0], maps[1], maps[2], np.asarray(shape, dtype=np.int64), lo)
+    return tuple(int(v) for v in lo) if ok else None
+
+
+@njit(cache=True)
+def _shifted(m0, m1, m2, shape, lo):
+    """Whether every map ``m`` is ``p - lo`` inside the source, -1 outside (``lo`` set)."""
+    for a, m in enumerate((m0, m1, m2)):
+        lo[a] = 0
+        for p in range(m.shape[0]):
+            if m[p] >= 0:
+                lo[a] = p - m[p]
+                break
+        for p in range(m.shape[0]):
+            s = p - lo[a]
+            if m[p] != (s if 0 <= s < shape[a] else -1):
+                return False
+    return True
+
+
+def suits(nb, nout, groups, itemsize) -> bool:
+    """Whether ``direct_corr_batchvec`` should compute a unit-stride batch-last correlation:
+    AVX-512, groups 1, at most ``_config.NN_CONV_BATCHVEC_MAX_OUT`` output channels and a
+    batch that fills its vectors (rounded up to whole blocks, at most
+    ``NN_CONV_BATCHVEC_MAX_WASTE`` of them empty)."""
+    c = _config
+    nbp = batch_width(nb, itemsize)
+    return (
+        avx512()
+        and groups == 1
+        and nout <= c.NN_CONV_BATCHVEC_MAX_OUT
+        and nbp - nb <= c.NN_CONV_BATCHVEC_MAX_WASTE * nbp
+    )
