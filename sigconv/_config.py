@@ -123,10 +123,13 @@ NN_CONV_DIRECT_MAX_CHANNELS_WGRAD = 32
 NN_CONV_OUTVEC_MIN_OUT = 8
 NN_CONV_OUTVEC_MAX_CHANNELS = 128
 NN_CONV_OUTVEC_MIN_STEPS = 12
-# conv_batchvec (batch-last, the batch in the vectors): for up to six output channels (one
-# register block's), with at most a fifth of the rounded-up batch empty
-NN_CONV_BATCHVEC_MAX_OUT = 6
-NN_CONV_BATCHVEC_MAX_WASTE = 0.2
+# conv_fewout (six output channels by four vectors in registers): for up to six output
+# channels (one register block's); batch-last with at most a fifth of the rounded-up batch
+# empty (LeNet conv2's input gradient, 1-6 channels: 1.2-1.6x the batch-last kernel); on the
+# wide grid for five or six (LeNet conv1's forward, 6: 1.07x the tap loops; 1-4: 0.8-0.97x)
+NN_CONV_FEWOUT_MAX_OUT = 6
+NN_CONV_FEWOUT_MAX_BATCH_WASTE = 0.2
+NN_CONV_FEWOUT_MIN_OUT_WIDE = 5
 # Wide output positions per task of the direct weight-gradient kernel (accumulators in L1).
 NN_CONV_DIRECT_BLOCK = 512
 # Output positions per task of the direct correlation kernels (four accumulator rows of this

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from .. import _config, _scratch
-from . import conv_batchvec
+from . import conv_fewout
 from ._nrt import borrow, stack_array
 from ._simd import MAX_BLOCK, block_len, wide_vectors
 from ._threads import run_chunks
@@ -371,7 +371,7 @@ def _pad_batch_last(part, nparts, x, md, mh, mw, out):
             else:
                 for n in range(nb):
                     dst[n] = x[n, c, si, sj, sk]
-            # a batch axis longer than the batch (conv_batchvec's whole vectors) gets zeros
+            # a batch axis longer than the batch (conv_fewout's whole vectors) gets zeros
             for n in range(nb, dst.shape[0]):
                 dst[n] = 0.0
 
@@ -576,14 +576,14 @@ def corr_from_frame(src, maps, lo, w, bias, dilation, y):
     if batch_last(nb, wide_count(fshape, y.shape[2:]), math.prod(y.shape[2:])):
         groups = src.shape[1] // w.shape[1]
         shift = None
-        if conv_batchvec.suits(nb, w.shape[0], groups, y.itemsize):
-            shift = conv_batchvec.frame_offsets(maps, src.shape[2:])
+        if conv_fewout.suits_batch(nb, w.shape[0], groups, y.itemsize):
+            shift = conv_fewout.frame_offsets(maps, src.shape[2:])
         if shift is not None:
             # the source alone, batch last: the kernel skips the frame's zeros
-            nbp = conv_batchvec.batch_width(nb, y.itemsize)
+            nbp = conv_fewout.batch_width(nb, y.itemsize)
             xt = _scratch.take("nn-conv-frame", src.shape[1:] + (nbp,), src.dtype)
             pad_batch_last(src, *_identity(src.shape[2:]), xt)
-            return conv_batchvec.direct_corr_batchvec(xt, shift, w, bias, tuple(dilation), y)
+            return conv_fewout.direct_corr_batchvec(xt, shift, w, bias, tuple(dilation), y)
         # the frame, flat, with slack after it for the kernel's last block
         size = src.shape[1] * math.prod(fshape) * nb
         xs = _scratch.take("nn-conv-frame", (size + MAX_BLOCK,), src.dtype)
@@ -604,6 +604,10 @@ def corr_from_frame(src, maps, lo, w, bias, dilation, y):
     if lo is not None:
         frame = _scratch.take("nn-conv-frame", src.shape[:2] + fshape, src.dtype)
         src = pad(src, maps[0], maps[1], maps[2], lo, frame)
+    if conv_fewout.suits_wide(
+        w.shape[0], src.shape[1] // w.shape[1], y.itemsize, fshape, y.shape[2:]
+    ):
+        return conv_fewout.direct_corr_widevec(src, w, bias, tuple(dilation), y)
     return direct_corr(src, w, bias, dilation, y)
 
 

@@ -1,17 +1,21 @@
-"""Direct correlation vectorised along the batch, for few output channels (Numba CPU, AVX-512).
+"""Direct correlation for few output channels (Numba CPU, AVX-512): a register block of six
+output channels by four vectors of the innermost axis.
 
-``direct_corr_batchvec``: the batch-last layout of ``conv_direct`` (input ``(C, Dp, Hp, Wp, N)``,
-output ``(O, OD, OH, OW, N)``), with a register block of one output position by ``_OUT``
-output channels by ``_VEC`` vectors of images (24 zmm of accumulators). The block sums the
-whole reduction (every input channel and tap) in registers and stores once: per tap four
-vectors of input and six broadcast weights feed 24 FMAs. The batch-last kernel
-(``conv_direct._blocks``) instead loads and stores its accumulator rows at every step of
-three taps, and pads a layer's six output channels to eight.
+The block (``_block``) sums the whole reduction (every input channel and tap) in 24 zmm of
+accumulators and stores once: per tap four vectors of input and six broadcast weights feed 24
+FMAs. The kernels vectorised along the pixels (``conv_direct``) instead load and store their
+accumulator rows every three taps (the wide grid's ``_taps4``) or every step of a register
+block of four channels (batch-last), and pad six output channels to eight. Two layouts feed
+it:
 
-Made for LeNet conv2's input gradient (the output gradient's 16 channels, zero-framed, to the
-input's 6), where the frame is half zeros: the taps that read only zeros (rows outside the
-framed gradient, columns outside it) are skipped per output position, so the block does only
-the arithmetic that a transposed convolution does.
+* ``direct_corr_widevec``: the wide flattened grid of ``conv_direct`` (64 consecutive wide
+  positions of one image), for LeNet's first layer (1 -> 6 channels, 5x5 on 32x32): the input
+  is read in its own layout and nothing is transposed.
+* ``direct_corr_batchvec``: the batch-last layout (64 images of one output position), for
+  LeNet conv2's input gradient (the output gradient's 16 channels, zero-framed, to the input's
+  6), where the frame is half zeros: the taps that read only zeros (rows outside the framed
+  gradient, columns outside it) are skipped per output position, so the block does only the
+  arithmetic of a transposed convolution, and the zero frame is never built.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from ._nrt import borrow, stack_array
 from ._simd import avx512, lanes, lanes_for, wide_vectors
 from ._threads import run_chunks
 
-#: Output channels and vectors of images per register block: 24 accumulator zmm, with the
-#: four input vectors and a broadcast weight 29 of the 32.
+#: Output channels and vectors (of images or of wide positions) per register block: 24
+#: accumulator zmm, with the four input vectors and a broadcast weight 29 of the 32.
 _OUT = 6
 _VEC = 4
+#: Values per copy loop when blocks are copied out in row segments.
+_CHUNK = 16
 
 
 @njit(cache=True, fastmath={"contract"})
@@ -177,6 +183,91 @@ def _direct_corr_batchvec(part, nparts, xt, wq, bias, dilation, lo, ksize, nbb, 
                     dst[k] = src[k, n - n0] + bv
 
 
+def direct_corr_widevec(xp, w, bias, dilation, y):
+    """Unit-stride valid correlation ``y = corr(xp, w) + bias`` on the wide flattened grid
+    (groups 1; ``suits_wide`` says when).
+
+    ``xp`` ``(N, C, Dp, Hp, Wp)``; ``w`` ``(O, C, KD, KH, KW)``; ``bias`` ``(O,)``; ``y``
+    ``(N, O, OD, OH, OW)``. Blocks are ``_VEC`` vectors of consecutive wide positions of an
+    output plane's span (see ``conv_direct``), the last one moved back to end with the span so
+    that no read leaves the image; the real outputs are copied out with the bias.
+    """
+    nout, nc, kd, kh, kw = w.shape
+    wq = np.empty((-(-nout // _OUT), nc * kd * kh * kw, 8), dtype=w.dtype)
+    _weights(w.reshape(nout, -1), wq)
+    run_chunks(_direct_corr_widevec, y.size * w[0].size, xp, wq, bias, dilation, (kd, kh, kw), y)
+    return y
+
+
+@njit(cache=True, nogil=True)
+def _direct_corr_widevec(part, nparts, xp, wq, bias, dilation, ksize, y):
+    wide_vectors()
+    xp, wq, bias, y = borrow(xp, wq, bias, y)
+    nb, nc, dp, hp, wp = xp.shape
+    nout, od, oh, ow = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
+    kd, kh, kw = ksize
+    dd, dh, dw = dilation
+    width = _VEC * lanes(y)
+    plane = hp * wp
+    span = (oh - 1) * wp + ow
+    nblk = (span + width - 1) // width
+    nob = wq.shape[0]
+    nr = nc * kd * kh
+    rb = np.empty(nr, dtype=np.int64)
+    wb = np.empty(nr, dtype=np.int64)
+    for r in range(nr):
+        c = r // (kd * kh)
+        a = (r // kh) % kd
+        e = r % kh
+        rb[r] = ((c * dp + a * dd) * hp + e * dh) * wp
+        wb[r] = r * kw
+    xf = xp.reshape(nb, xp.size // nb)
+    yf = y.reshape(y.size)
+    oplane = oh * ow
+    tile = np.empty(_OUT * width, dtype=y.dtype)
+    ntask = nb * od * nblk * nob
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
+        # channel blocks fastest: consecutive tasks read the same input
+        ob = task % nob
+        b = (task // nob) % nblk
+        i = (task // (nob * nblk)) % od
+        n = task // (nob * nblk * od)
+        q0 = min(b * width, span - width)
+        _block(xf[n], rb, wb, nr, 0, kw, dw, i * plane + q0, wq[ob], tile)
+        o0 = ob * _OUT
+        no = min(_OUT, nout - o0)
+        # the block's real outputs, row segment by row segment, as flat indices
+        j = q0 // wp
+        k0 = q0 - j * wp
+        p = 0
+        while p < width:
+            cnt = min(wp - k0, width - p)
+            if k0 < ow:
+                m = min(cnt, ow - k0)
+                d = ((n * nout + o0) * od + i) * oplane + j * ow + k0
+                for o in range(no):
+                    bv = bias[o0 + o]
+                    t0 = o * width + p
+                    if m < _CHUNK:
+                        for k in range(m):
+                            yf[d + k] = tile[t0 + k] + bv
+                    else:
+                        # whole vectors, the last one moved back to end with the segment
+                        # (rewriting a few outputs with the same values): slices, so that each
+                        # is one vector load, add and store (a flat index stayed scalar; a
+                        # copy with a remainder loop was 40% of the call)
+                        for c in range(0, m, _CHUNK):
+                            c = min(c, m - _CHUNK)
+                            src = tile[t0 + c : t0 + c + _CHUNK]
+                            dst = yf[d + c : d + c + _CHUNK]
+                            for k in range(_CHUNK):
+                                dst[k] = src[k] + bv
+                    d += od * oplane
+            p += cnt
+            j += 1
+            k0 = 0
+
+
 def batch_width(nb: int, itemsize: int) -> int:
     """The batch axis's length in the kernel's layout: ``nb`` rounded up to whole blocks."""
     width = _VEC * lanes_for(itemsize)
@@ -207,16 +298,30 @@ def _shifted(m0, m1, m2, shape, lo):
     return True
 
 
-def suits(nb, nout, groups, itemsize) -> bool:
+def suits_batch(nb, nout, groups, itemsize) -> bool:
     """Whether ``direct_corr_batchvec`` should compute a unit-stride batch-last correlation:
-    AVX-512, groups 1, at most ``_config.NN_CONV_BATCHVEC_MAX_OUT`` output channels and a
-    batch that fills its vectors (rounded up to whole blocks, at most
-    ``NN_CONV_BATCHVEC_MAX_WASTE`` of them empty)."""
+    AVX-512, groups 1, at most ``_config.NN_CONV_FEWOUT_MAX_OUT`` output channels and a batch
+    that fills its vectors (rounded up to whole blocks, at most
+    ``NN_CONV_FEWOUT_MAX_BATCH_WASTE`` of them empty)."""
     c = _config
     nbp = batch_width(nb, itemsize)
     return (
         avx512()
         and groups == 1
-        and nout <= c.NN_CONV_BATCHVEC_MAX_OUT
-        and nbp - nb <= c.NN_CONV_BATCHVEC_MAX_WASTE * nbp
+        and nout <= c.NN_CONV_FEWOUT_MAX_OUT
+        and nbp - nb <= c.NN_CONV_FEWOUT_MAX_BATCH_WASTE * nbp
+    )
+
+
+def suits_wide(nout, groups, itemsize, pshape, osize) -> bool:
+    """Whether ``direct_corr_widevec`` should compute a unit-stride correlation on the wide
+    grid (padded input of spatial shape ``pshape``): AVX-512, groups 1,
+    ``_config.NN_CONV_FEWOUT_MIN_OUT_WIDE`` to ``NN_CONV_FEWOUT_MAX_OUT`` output channels,
+    output planes that span a block."""
+    c = _config
+    return (
+        avx512()
+        and groups == 1
+        and c.NN_CONV_FEWOUT_MIN_OUT_WIDE <= nout <= c.NN_CONV_FEWOUT_MAX_OUT
+        and (osize[1] - 1) * pshape[2] + osize[2] >= _VEC * lanes_for(itemsize)
     )

@@ -1,4 +1,4 @@
-"""The batch-last kernel vectorised along the batch (sigconv/_cpu/conv_batchvec.py), through
+"""The batch-last kernel vectorised along the batch (sigconv/_cpu/conv_fewout.py), through
 ``F.conv`` and ``F.conv_backward``, against SciPy (``scipy.signal.correlate`` and ``convolve``
 per image and channel pair, with the dilation written into the kernel as zeros).
 
@@ -14,9 +14,10 @@ import pytest
 import scipy.signal
 
 from sigconv import _config
-from sigconv._cpu import conv_batchvec
+from sigconv._cpu import conv_fewout
 from sigconv._cpu._simd import avx512
 from sigconv.nn import functional as F
+from tests.nn.naive_conv import naive_conv, naive_conv_transpose
 from tests.tolerance import assert_close
 
 pytestmark = pytest.mark.skipif(not avx512(), reason="the kernel needs AVX-512")
@@ -62,14 +63,21 @@ def scipy_conv_grad_input(g, w, x_shape, pads, dilation):
     return full[(slice(None), slice(None)) + crop]
 
 
+def _spy(monkeypatch, name):
+    seen = []
+    real = getattr(conv_fewout, name)
+    monkeypatch.setattr(conv_fewout, name, lambda *a: seen.append(a[0].shape) or real(*a))
+    return seen
+
+
 @pytest.fixture
 def calls(monkeypatch):
-    seen = []
-    real = conv_batchvec.direct_corr_batchvec
-    monkeypatch.setattr(
-        conv_batchvec, "direct_corr_batchvec", lambda *a: seen.append(a[0].shape) or real(*a)
-    )
-    return seen
+    return _spy(monkeypatch, "direct_corr_batchvec")
+
+
+@pytest.fixture
+def wide_calls(monkeypatch):
+    return _spy(monkeypatch, "direct_corr_widevec")
 
 
 GRAD_CASES = [
@@ -130,7 +138,7 @@ def test_tasks_in_any_order(rng, monkeypatch, calls, case):
         for part in (3, 0, 4, 2, 1):
             kernel(part, 5, *args)
 
-    monkeypatch.setattr(conv_batchvec, "run_chunks", chunks)
+    monkeypatch.setattr(conv_fewout, "run_chunks", chunks)
     test_input_gradient_matches_scipy(rng, calls, *GRAD_CASES[case])
 
 
@@ -162,35 +170,104 @@ def test_other_shapes_take_the_other_kernels(rng, calls, xs, ws, kw):
 def test_frame_offsets_accept_only_a_shifted_source():
     m = np.array([-1, -1, 0, 1, 2, -1], dtype=np.int64)
     ident = np.arange(1, dtype=np.int64)
-    assert conv_batchvec.frame_offsets([ident, ident, m], (1, 1, 3)) == (0, 0, 2)
+    assert conv_fewout.frame_offsets([ident, ident, m], (1, 1, 3)) == (0, 0, 2)
     # the frame starting inside the source: a negative offset
-    assert conv_batchvec.frame_offsets([ident, ident, np.arange(2, 5)], (1, 1, 6)) == (0, 0, -2)
+    assert conv_fewout.frame_offsets([ident, ident, np.arange(2, 5)], (1, 1, 6)) == (0, 0, -2)
     # a reflected border, a hole, a map past the source's end
     for bad in ([1, 0, 1, 2], [0, 1, -1, 3], [0, 1, 2, 3]):
-        assert conv_batchvec.frame_offsets([ident, ident, np.array(bad)], (1, 1, 3)) is None
+        assert conv_fewout.frame_offsets([ident, ident, np.array(bad)], (1, 1, 3)) is None
 
 
 def test_thresholds_come_from_config(monkeypatch):
-    assert conv_batchvec.suits(64, 6, 1, 4)
-    assert not conv_batchvec.suits(64, 7, 1, 4)
-    assert not conv_batchvec.suits(64, 6, 2, 4)
-    monkeypatch.setattr(_config, "NN_CONV_BATCHVEC_MAX_OUT", 5)
-    assert not conv_batchvec.suits(64, 6, 1, 4)
-    assert conv_batchvec.suits(52, 5, 1, 4) and not conv_batchvec.suits(51, 5, 1, 4)
-    monkeypatch.setattr(conv_batchvec, "avx512", lambda: False)
-    assert not conv_batchvec.suits(64, 5, 1, 4)
+    assert conv_fewout.suits_batch(64, 6, 1, 4)
+    assert not conv_fewout.suits_batch(64, 7, 1, 4)
+    assert not conv_fewout.suits_batch(64, 6, 2, 4)
+    wide = ((1, 32, 32), (1, 28, 28))
+    assert conv_fewout.suits_wide(6, 1, 4, *wide) and conv_fewout.suits_wide(5, 1, 4, *wide)
+    assert not conv_fewout.suits_wide(4, 1, 4, *wide)
+    assert not conv_fewout.suits_wide(6, 1, 4, (1, 3, 30), (1, 1, 26))  # a 26-position span
+    monkeypatch.setattr(_config, "NN_CONV_FEWOUT_MAX_OUT", 5)
+    assert not conv_fewout.suits_batch(64, 6, 1, 4)
+    assert not conv_fewout.suits_wide(6, 1, 4, *wide)
+    assert conv_fewout.suits_batch(52, 5, 1, 4) and not conv_fewout.suits_batch(51, 5, 1, 4)
+    monkeypatch.setattr(_config, "NN_CONV_FEWOUT_MIN_OUT_WIDE", 1)
+    assert conv_fewout.suits_wide(1, 1, 4, *wide)
+    monkeypatch.setattr(conv_fewout, "avx512", lambda: False)
+    assert not conv_fewout.suits_batch(64, 5, 1, 4)
+    assert not conv_fewout.suits_wide(5, 1, 4, *wide)
 
 
 def test_no_recompilation_across_shapes(rng):
-    kernels = [conv_batchvec._direct_corr_batchvec, conv_batchvec._block]
+    kernels = [
+        conv_fewout._direct_corr_batchvec,
+        conv_fewout._direct_corr_widevec,
+        conv_fewout._block,
+    ]
     for dt in (np.float32, np.float64):
         x = rng.standard_normal((64, 2, 8, 8)).astype(dt)
         w = rng.standard_normal((4, 2, 3, 3)).astype(dt)
         F.conv_backward(rng.standard_normal((64, 4, 6, 6)).astype(dt), x, w, need=("x",))
+        F.conv(rng.standard_normal((2, 3, 12, 12)).astype(dt), np.ones((6, 3, 3, 3), dt))
     before = [len(k.signatures) for k in kernels]
     for n, k in ((56, 3), (64, 5)):
         x = rng.standard_normal((n, 3, 9, 7 + k)).astype(np.float32)
         w = rng.standard_normal((2 * k, 3, k, k)).astype(np.float32)
         g = rng.standard_normal(F.conv(x, w, padding=1).shape).astype(np.float32)
         F.conv_backward(g, x, w, padding=1, dilation=1, need=("x",))
+        F.conv(x[:2], w[:5], padding=k // 2, dilation=(1, 2))
     assert [len(k.signatures) for k in kernels] == before
+
+
+WIDE_CASES = [
+    # x shape, weight shape, padding, dilation, padding mode, dtype
+    ((3, 1, 28, 28), (6, 1, 5, 5), 2, 1, "zeros", np.float32),  # LeNet conv1: rows of 32
+    ((2, 3, 13, 21), (5, 3, 3, 4), 1, (2, 1), "reflect", np.float32),  # 5 channels, dilation
+    ((2, 2, 11, 9), (6, 2, 3, 3), 0, 1, "zeros", np.float64),  # 32 lanes: 63 positions
+    ((2, 4, 70), (6, 4, 7), 3, 2, "circular", np.float32),  # 1-D
+    (
+        (1, 2, 3, 12, 30),
+        (5, 2, 2, 3, 3),
+        ((0, 0), (1, 1), (0, 0)),
+        (1, 2, 1),
+        "replicate",
+        np.float64,
+    ),  # 3-D
+]
+
+
+@pytest.mark.parametrize("xs, ws, padding, dilation, mode, dtype", WIDE_CASES)
+def test_wide_forward_matches_loops(rng, wide_calls, xs, ws, padding, dilation, mode, dtype):
+    nd = len(xs) - 2
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    y = F.conv(x, w, b, padding=padding, dilation=dilation, padding_mode=mode)
+    assert len(wide_calls) == 1
+    dil = (dilation,) * nd if isinstance(dilation, int) else tuple(dilation)
+    pads = [(padding, padding)] * nd if isinstance(padding, int) else [tuple(p) for p in padding]
+    want = naive_conv(x, w, b, stride=(1,) * nd, pads=pads, dilation=dil, padding_mode=mode)
+    assert_close(y, want, dtype=dtype)
+
+
+@pytest.mark.parametrize("case", [0, 2])
+def test_wide_tasks_in_any_order(rng, monkeypatch, wide_calls, case):
+    def chunks(kernel, work, *args):
+        for part in (3, 0, 4, 2, 1):
+            kernel(part, 5, *args)
+
+    monkeypatch.setattr(conv_fewout, "run_chunks", chunks)
+    test_wide_forward_matches_loops(rng, wide_calls, *WIDE_CASES[case])
+
+
+def test_wide_input_gradient_matches_loops(rng, wide_calls):
+    # six input channels: the input gradient, a correlation of the zero-framed output
+    # gradient on the wide grid (few images, so not batch-last), takes the kernel
+    x = rng.standard_normal((3, 6, 9, 30)).astype(np.float32)
+    w = rng.standard_normal((8, 6, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((3, 8, 9, 30)).astype(np.float32)
+    gx = F.conv_backward(g, x, w, padding=1, need=("x",))[0]
+    assert len(wide_calls) == 1
+    want = naive_conv_transpose(
+        g, w, stride=(1, 1), pads=[(1, 1)] * 2, output_padding=(0, 0), dilation=(1, 1)
+    )
+    assert_close(gx, want, dtype=np.float32)
