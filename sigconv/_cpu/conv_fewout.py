@@ -149,7 +149,7 @@ def _direct_corr_batchvec(part, nparts, xt, wq, bias, dilation, lo, ksize, nbb, 
         i = row // oh
         j = row % oh
         # the input rows that hold nonzeros, for every input channel
-        nr = 0
+        nr = n0 - n0  # an int64, not the literal 0 (which would compile _block once more)
         for a in range(kd):
             si = i + a * dd - lo[0]
             if si < 0 or si >= dp:
@@ -233,7 +233,7 @@ def _direct_corr_widevec(part, nparts, xp, wq, bias, dilation, ksize, y):
         i = (task // (nob * nblk)) % od
         n = task // (nob * nblk * od)
         q0 = min(b * width, span - width)
-        _block(xf[n], rb, wb, nr, 0, kw, dw, i * plane + q0, wq[ob], tile)
+        _block(xf[n], rb, wb, nr, n - n, kw, dw, i * plane + q0, wq[ob], tile)  # as above
         o0 = ob * _OUT
         no = min(_OUT, nout - o0)
         # the block's real outputs, row segment by row segment, as flat indices
