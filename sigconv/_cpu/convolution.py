@@ -206,11 +206,14 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
     w = w if w.flags.writeable else w.copy()
     bias = bias if bias.flags.writeable else bias.copy()
     y = np.empty((nb, nout) + tuple(osize), dtype=dtype)
-    outvec = conv_outvec.suits(xp.shape[2:], w.shape, stride, dilation, groups, osize)
+    nq = wide_count(xp.shape[2:], osize)
+    small = batch_last(nb, nq, npix)
+    outvec = conv_outvec.suits(
+        xp.shape[2:], w.shape, stride, dilation, groups, osize, few_steps=small
+    )
     if method in ("auto", "direct") and outvec:
         return conv_outvec.direct_corr_outvec(xp, w, bias, dilation, y)
     if method == "auto":
-        nq = wide_count(xp.shape[2:], osize)
         direct = use_direct(cg, _max_channels(npix, grad=False), stride, nq, npix, nb)
     else:
         direct = method == "direct"

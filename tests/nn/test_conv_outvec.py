@@ -34,6 +34,8 @@ CASES = [
     # overlaps the one before), then 19 columns (so does the last chunk of ten)
     ((2, 6, 15, 14), (16, 6, 5, 5), 0, 1, "zeros", np.float32),
     ((2, 4, 8, 25), (16, 4, 3, 7), 0, 1, "reflect", np.float64),
+    # three steps a block, taken because the other kernel would be batch-last (small images)
+    ((32, 1, 8, 8), (32, 1, 3, 3), 1, 1, "zeros", np.float32),
 ]
 ROWS = {0, 1, 6, 8, 9}  # the cases whose blocks are row pairs (fewer blocks than the wide grid)
 
@@ -90,7 +92,7 @@ def test_outvec_chunks_in_any_order(rng, monkeypatch, case):
         ((8, 6, 14, 14), (16, 6, 5, 1), {}),  # one tap along the row
         ((8, 6, 14, 14), (16, 6, 5, 3), dict(dilation=(1, 2))),
         ((8, 6, 14, 14), (7, 6, 5, 5), {}),  # fewer than 8 output channels
-        ((8, 1, 14, 14), (16, 1, 3, 5), {}),  # 6 steps a block
+        ((8, 1, 30, 30), (16, 1, 3, 5), {}),  # 6 steps a block, the wide grid the other kernel
         ((8, 6, 4, 8), (16, 6, 3, 3), {}),  # an output plane of 14 wide positions
         ((2, 130, 8, 8), (16, 130, 3, 3), {}),  # over 128 input channels
     ],
