@@ -143,6 +143,10 @@ NN_CONV_BATCH_LAST_MIN_WASTE = 1.2
 # The direct weight gradient splits the batch into this many partial sums (parallel tasks when
 # channels are few, e.g. LeNet's first layer has only 3 pairs of output channels).
 NN_CONV_WGRAD_SPLIT = 8
+# conv_wgrad.direct_grad_weight_outvec (output channels in the vectors) for outputs of at most
+# this many pixels a channel: 8x8 and 16x16 at 32-128 channels 1.2-2.0x im2col + GEMM, 28x28
+# 0.77x
+NN_CONV_WGRAD_OUTVEC_MAX_PIXELS = 256
 # Flop count from which backend="auto" sends a host convolution to a GPU when one is present.
 NN_CONV_GPU_MIN_WORK = 2e8
 # Most blocks a 1-D grid-stride launch uses; the loop covers larger arrays.

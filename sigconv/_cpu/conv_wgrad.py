@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .. import _config, _scratch
 from ._nrt import borrow, stack_array
-from ._simd import lanes, wide_vectors
+from ._simd import avx512, lanes, lanes_for, wide_vectors
 from ._threads import run_chunks
 
 
@@ -264,3 +265,190 @@ def _direct_grad_weight_batch_last(part, nparts, xt, gt, ksize, dilation, gw):
         for u in range(r):
             for q in range(nt):
                 gw[o + u, ci, t0 + q] = sums[4 * u + q]
+
+
+# --- output channels in the vectors ---------------------------------------------------------
+
+#: Taps per register block and vectors of output channels: 24 accumulator zmm, as in
+#: ``conv_fewout``'s block, with the four gradient vectors and a broadcast input 29 of 32.
+_SLOTS = 6
+_OVEC = 4
+#: Tasks to share out at least (``run_chunks`` makes up to four chunks a thread).
+_MIN_TASKS = 16
+
+
+def direct_grad_weight_outvec(xp, g, ksize, dilation):
+    """Weight gradient of a unit-stride correlation (groups 1) with the output channels in the
+    vectors: ``(nsplit, C * KK, O)`` float64, per split of the batch the sums ``sum_n sum_p
+    g[n, o, p] * xp[n, c, p + offset[tap]]`` over the output positions ``p`` (the batch is
+    split only when there are too few blocks of taps and channels for the threads).
+
+    The register block is six taps (of the flattened (input channel, tap) list) by four
+    vectors of output channels (64 float32 or 32 float64): per output position four gradient
+    vectors, one load from the gradient with the channels last (``gt``, a transposed copy),
+    and six input values broadcast from the padded input where it is feed 24 FMAs, and an
+    image's sums stay in registers. Made for small images with many channels (the digits
+    network's second layer: 32 -> 64 channels, 3x3 on 8x8), where im2col + GEMM moved more
+    memory than it multiplied. Tasks are (split, six taps, block of output channels).
+    """
+    nb, nc = xp.shape[0], xp.shape[1]
+    nout = g.shape[1]
+    nl = lanes_for(g.itemsize)
+    width = _OVEC * nl
+    opad = -(-nout // width) * width
+    npix = g[0, 0].size
+    gt = _scratch.take("nn-conv-wgrad-gt", (nb, npix, opad), g.dtype)
+    _channels_last(g.reshape(nb, nout, npix), gt)
+    ntap = nc * ksize[0] * ksize[1] * ksize[2]
+    ngrp = -(-ntap // _SLOTS)
+    nsplit = min(nb, -(-_MIN_TASKS // (ngrp * (opad // width))))
+    out = np.zeros((nsplit, ngrp * _SLOTS, opad), dtype=np.float64)
+    work = g.size * ntap
+    run_chunks(_direct_grad_weight_outvec, work, xp, gt, g.shape[2:], ksize, dilation, out)
+    return out[:, :ntap, :nout]
+
+
+@njit(cache=True, nogil=True)
+def _channels_last(g, gt):
+    """``gt[n, p, o] = g[n, o, p]``, zero for ``o`` past the channels."""
+    nb, nout, npix = g.shape
+    for n in range(nb):
+        for p in range(npix):
+            for o in range(nout, gt.shape[2]):
+                gt[n, p, o] = 0.0
+        for o in range(nout):
+            src = g[n, o]
+            for p in range(npix):
+                gt[n, p, o] = src[p]
+
+
+@njit(cache=True, fastmath={"contract"})
+def _wblock(xf, gf, xq, gq, nr, ow, toff, ostride, acc_out):
+    """``acc_out[s, c] += sum_r sum_k xf[xq[r] + k + toff[s]] * gf[gq[r] + k * ostride + c]``
+    for the six slots ``s`` and the block's channels ``c`` (``gq`` at the block's first
+    channel; ``ostride``, the gradient's channels per position)."""
+    wide_vectors()
+    nl = lanes(gf)
+    acc = stack_array(384, gf.dtype)  # zeros; _SLOTS x _OVEC x 16 float32 lanes
+    t0 = toff[0]
+    t1 = toff[1]
+    t2 = toff[2]
+    t3 = toff[3]
+    t4 = toff[4]
+    t5 = toff[5]
+    tm = max(max(max(t0, t1), max(t2, t3)), max(t4, t5))
+    for r in range(nr):
+        xb = xq[r]
+        gb = gq[r]
+        for k in range(ow):
+            gv = gf[gb + k * ostride : gb + k * ostride + _OVEC * nl]
+            xs = xf[xb + k : xb + k + tm + 1]
+            a0 = xs[t0]
+            a1 = xs[t1]
+            a2 = xs[t2]
+            a3 = xs[t3]
+            a4 = xs[t4]
+            a5 = xs[t5]
+            # lanes innermost with every accumulator its own statement (see conv_outvec)
+            for v in range(nl):
+                g0 = gv[v]
+                g1 = gv[nl + v]
+                g2 = gv[2 * nl + v]
+                g3 = gv[3 * nl + v]
+                acc[0 * nl + v] = acc[0 * nl + v] + a0 * g0
+                acc[1 * nl + v] = acc[1 * nl + v] + a0 * g1
+                acc[2 * nl + v] = acc[2 * nl + v] + a0 * g2
+                acc[3 * nl + v] = acc[3 * nl + v] + a0 * g3
+                acc[4 * nl + v] = acc[4 * nl + v] + a1 * g0
+                acc[5 * nl + v] = acc[5 * nl + v] + a1 * g1
+                acc[6 * nl + v] = acc[6 * nl + v] + a1 * g2
+                acc[7 * nl + v] = acc[7 * nl + v] + a1 * g3
+                acc[8 * nl + v] = acc[8 * nl + v] + a2 * g0
+                acc[9 * nl + v] = acc[9 * nl + v] + a2 * g1
+                acc[10 * nl + v] = acc[10 * nl + v] + a2 * g2
+                acc[11 * nl + v] = acc[11 * nl + v] + a2 * g3
+                acc[12 * nl + v] = acc[12 * nl + v] + a3 * g0
+                acc[13 * nl + v] = acc[13 * nl + v] + a3 * g1
+                acc[14 * nl + v] = acc[14 * nl + v] + a3 * g2
+                acc[15 * nl + v] = acc[15 * nl + v] + a3 * g3
+                acc[16 * nl + v] = acc[16 * nl + v] + a4 * g0
+                acc[17 * nl + v] = acc[17 * nl + v] + a4 * g1
+                acc[18 * nl + v] = acc[18 * nl + v] + a4 * g2
+                acc[19 * nl + v] = acc[19 * nl + v] + a4 * g3
+                acc[20 * nl + v] = acc[20 * nl + v] + a5 * g0
+                acc[21 * nl + v] = acc[21 * nl + v] + a5 * g1
+                acc[22 * nl + v] = acc[22 * nl + v] + a5 * g2
+                acc[23 * nl + v] = acc[23 * nl + v] + a5 * g3
+    for s in range(_SLOTS):
+        for v in range(_OVEC * nl):
+            acc_out[s, v] += acc[s * _OVEC * nl + v]
+
+
+@njit(cache=True, nogil=True)
+def _direct_grad_weight_outvec(part, nparts, xp, gt, osize, ksize, dilation, out):
+    wide_vectors()
+    xp, gt, out = borrow(xp, gt, out)
+    nb, nc, dp, hp, wp = xp.shape
+    npix, opad = gt.shape[1], gt.shape[2]
+    od, oh, ow = osize
+    kd, kh, kw = ksize
+    dd, dh, dw = dilation
+    nl = lanes(gt)
+    width = _OVEC * nl
+    nsplit = out.shape[0]
+    ngrp = out.shape[1] // _SLOTS
+    nob = opad // width
+    ntap = nc * kd * kh * kw
+    plane = hp * wp
+    isize = nc * dp * plane
+    nrow = od * oh
+    xq = np.empty(nrow, dtype=np.int64)
+    gq = np.empty(nrow, dtype=np.int64)
+    toff = np.empty(_SLOTS, dtype=np.int64)
+    acc = np.empty((_SLOTS, width), dtype=gt.dtype)
+    xf = xp.reshape(xp.size)
+    gf = gt.reshape(gt.size)
+    ntask = nsplit * ngrp * nob
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
+        s = task // (ngrp * nob)
+        grp = (task // nob) % ngrp
+        ob = task % nob
+        # the six taps' offsets from an output position's own wide position, ascending (a
+        # missing tap repeats the group's first one: its sums are dropped)
+        for q in range(_SLOTS):
+            t = grp * _SLOTS + q
+            if t >= ntap:
+                t = grp * _SLOTS
+            c = t // (kd * kh * kw)
+            a = (t // (kh * kw)) % kd
+            e = (t // kw) % kh
+            f = t % kw
+            toff[q] = (c * dp + a * dd) * plane + e * dh * wp + f * dw
+        base = toff[0]
+        for q in range(_SLOTS):
+            toff[q] -= base
+        acc[:] = 0.0
+        for n in range(s * nb // nsplit, (s + 1) * nb // nsplit):
+            for row in range(nrow):
+                i = row // oh
+                j = row % oh
+                xq[row] = n * isize + (i * hp + j) * wp + base
+                gq[row] = (n * npix + row * ow) * opad + ob * width
+            _wblock(xf, gf, xq, gq, nrow, ow, toff, opad, acc)
+        for q in range(_SLOTS):
+            for v in range(width):
+                out[s, grp * _SLOTS + q, ob * width + v] += acc[q, v]
+
+
+def suits_outvec(nout, groups, stride, itemsize, npix) -> bool:
+    """Whether ``direct_grad_weight_outvec`` should compute a weight gradient: AVX-512, groups
+    1, unit strides, output channels in whole blocks of four vectors, and small images (at most
+    ``_config.NN_CONV_WGRAD_OUTVEC_MAX_PIXELS`` outputs a channel)."""
+    width = _OVEC * lanes_for(itemsize)
+    return (
+        avx512()
+        and groups == 1
+        and all(s == 1 for s in stride)
+        and nout % width == 0
+        and npix <= _config.NN_CONV_WGRAD_OUTVEC_MAX_PIXELS
+    )

@@ -66,7 +66,12 @@ from .conv_im2col import (
     rechunk,
     unchunk,
 )
-from .conv_wgrad import direct_grad_weight_batch_last, direct_grad_weight_wide
+from .conv_wgrad import (
+    direct_grad_weight_batch_last,
+    direct_grad_weight_outvec,
+    direct_grad_weight_wide,
+    suits_outvec,
+)
 
 # --- host drivers ---------------------------------------------------------------------------------
 
@@ -257,6 +262,10 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
     if method == "auto" and _whole_window(xp.shape[2:], ksize, osize):
         gm = g.reshape(nb, groups, og).transpose(1, 2, 0)  # (G, O/G, N)
         return np.matmul(gm, _rows(xp, groups)).reshape(wshape)
+    if method in ("auto", "direct") and suits_outvec(nout, groups, stride, dtype.itemsize, npix):
+        part = direct_grad_weight_outvec(xp, g, ksize, tuple(dilation))
+        gw = part.sum(axis=0).T.astype(dtype)  # (O, C * taps)
+        return gw.reshape(wshape)
     nq = wide_count(xp.shape[2:], osize)
     if method == "auto":
         direct = use_direct(cg, _config.NN_CONV_DIRECT_MAX_CHANNELS_WGRAD, stride, nq, npix) and (

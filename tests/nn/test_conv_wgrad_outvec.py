@@ -1,0 +1,133 @@
+"""The weight gradient with the output channels in the vectors
+(``conv_wgrad.direct_grad_weight_outvec``), through ``F.conv_backward``, against the
+plain-loop oracle (tests/nn/naive_conv.py).
+
+Every case asserts that it took the kernel, so the grid covers what it does differently: a
+last block of taps with missing slots, two blocks of output channels, float64's 8 lanes,
+dilation, 1-D to 3-D, and the batch split across tasks (few blocks) or not.
+"""
+
+import numpy as np
+import pytest
+
+from sigconv import _config
+from sigconv._cpu import conv_wgrad
+from sigconv._cpu._simd import avx512
+from sigconv.nn import functional as F
+from tests.nn.naive_conv import naive_conv_grad_weight
+from tests.tolerance import assert_close
+
+pytestmark = pytest.mark.skipif(not avx512(), reason="the kernel needs AVX-512")
+
+CASES = [
+    # x shape, weight shape, padding, dilation, dtype
+    ((2, 3, 8, 8), (64, 3, 3, 3), 1, 1, np.float32),  # 27 taps: the last block has 3
+    ((3, 2, 7, 9), (32, 2, 2, 3), 0, (2, 1), np.float64),  # 32 float64 channels, dilation
+    ((2, 4, 30), (64, 4, 5), 2, 2, np.float32),  # 1-D
+    ((2, 2, 4, 5, 6), (32, 2, 2, 2, 3), 1, 1, np.float64),  # 3-D
+    ((2, 2, 6, 6), (128, 2, 3, 3), 1, 1, np.float32),  # two blocks of channels
+    ((20, 16, 5, 5), (64, 16, 3, 3), 0, 1, np.float32),  # 24 blocks: the batch unsplit
+]
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    seen = []
+    real = conv_wgrad.direct_grad_weight_outvec
+    monkeypatch.setattr(
+        conv_wgrad, "direct_grad_weight_outvec", lambda *a: seen.append(1) or real(*a)
+    )
+    # the driver imported the name: patch it there too
+    from sigconv._cpu import convolution
+
+    monkeypatch.setattr(
+        convolution, "direct_grad_weight_outvec", conv_wgrad.direct_grad_weight_outvec
+    )
+    return seen
+
+
+def _check(rng, calls, xs, ws, padding, dilation, dtype):
+    nd = len(xs) - 2
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    g = rng.standard_normal(F.conv(x, w, padding=padding, dilation=dilation).shape).astype(dtype)
+    x.flags.writeable = False
+    g.flags.writeable = False
+    gw = F.conv_backward(g, x, w, padding=padding, dilation=dilation, need=("weight",))[1]
+    assert calls == [1]
+    assert gw.dtype == dtype and gw.shape == w.shape
+    dil = (dilation,) * nd if isinstance(dilation, int) else tuple(dilation)
+    want = naive_conv_grad_weight(
+        g, x, w.shape, stride=(1,) * nd, pads=[(padding, padding)] * nd, dilation=dil
+    )
+    assert_close(gw, want, dtype=dtype)
+
+
+@pytest.mark.parametrize("xs, ws, padding, dilation, dtype", CASES)
+def test_weight_gradient_matches_loops(rng, calls, xs, ws, padding, dilation, dtype):
+    _check(rng, calls, xs, ws, padding, dilation, dtype)
+
+
+@pytest.mark.parametrize("case", [0, 4, 5])
+def test_tasks_in_any_order(rng, monkeypatch, calls, case):
+    def chunks(kernel, work, *args):
+        for part in (3, 0, 4, 2, 1):
+            kernel(part, 5, *args)
+
+    monkeypatch.setattr(conv_wgrad, "run_chunks", chunks)
+    _check(rng, calls, *CASES[case])
+
+
+@pytest.mark.parametrize(
+    "xs, ws, kw",
+    [
+        ((2, 3, 8, 8), (48, 3, 3, 3), {}),  # 48 channels: not whole blocks of 64
+        ((2, 3, 17, 17), (64, 3, 3, 3), dict(padding=1)),  # 289 outputs a channel
+        ((2, 4, 8, 8), (64, 2, 3, 3), dict(groups=2)),
+        ((2, 3, 12, 12), (64, 3, 3, 3), dict(stride=2)),
+    ],
+)
+def test_other_shapes_take_the_other_kernels(rng, calls, xs, ws, kw):
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    g = rng.standard_normal(F.conv(x, w, **kw).shape).astype(np.float32)
+    gw = F.conv_backward(g, x, w, need=("weight",), **kw)[1]
+    assert calls == []
+    nd = 2
+    stride = kw.get("stride", 1)
+    pad = kw.get("padding", 0)
+    want = naive_conv_grad_weight(
+        g, x, w.shape, stride=(stride,) * nd, pads=[(pad, pad)] * nd, dilation=(1,) * nd,
+        groups=kw.get("groups", 1),
+    )  # fmt: skip
+    assert_close(gw, want, dtype=np.float32)
+
+
+def test_threshold_comes_from_config(monkeypatch):
+    assert conv_wgrad.suits_outvec(64, 1, (1, 1, 1), 4, 256)
+    assert not conv_wgrad.suits_outvec(64, 1, (1, 1, 1), 4, 257)
+    assert conv_wgrad.suits_outvec(32, 1, (1, 1, 1), 8, 64)  # float64: 32 channels a block
+    assert not conv_wgrad.suits_outvec(32, 1, (1, 1, 1), 4, 64)
+    monkeypatch.setattr(_config, "NN_CONV_WGRAD_OUTVEC_MAX_PIXELS", 64)
+    assert not conv_wgrad.suits_outvec(64, 1, (1, 1, 1), 4, 65)
+    monkeypatch.setattr(conv_wgrad, "avx512", lambda: False)
+    assert not conv_wgrad.suits_outvec(64, 1, (1, 1, 1), 4, 64)
+
+
+def test_no_recompilation_across_shapes(rng):
+    kernels = [
+        conv_wgrad._direct_grad_weight_outvec,
+        conv_wgrad._wblock,
+        conv_wgrad._channels_last,
+    ]
+    for dt, nout in ((np.float32, 64), (np.float64, 32)):
+        x = rng.standard_normal((2, 2, 6, 6)).astype(dt)
+        w = rng.standard_normal((nout, 2, 3, 3)).astype(dt)
+        F.conv_backward(F.conv(x, w), x, w, need=("weight",))
+    before = [len(k.signatures) for k in kernels]
+    for n, k in ((3, 2), (4, 5)):
+        x = rng.standard_normal((n, 3, 7, 6 + k)).astype(np.float32)
+        w = rng.standard_normal((64 * (n - 2), 3, k, 2)).astype(np.float32)
+        g = rng.standard_normal(F.conv(x, w, padding=1, dilation=(2, 1)).shape)
+        F.conv_backward(g.astype(np.float32), x, w, padding=1, dilation=(2, 1), need=("weight",))
+    assert [len(k.signatures) for k in kernels] == before
