@@ -117,7 +117,6 @@ def test_threshold_comes_from_config(monkeypatch):
 def test_no_recompilation_across_shapes(rng):
     kernels = [
         conv_wgrad._direct_grad_weight_outvec,
-        conv_wgrad._wblock,
         conv_wgrad._channels_last,
     ]
     for dt, nout in ((np.float32, 64), (np.float64, 32)):
