@@ -1,12 +1,12 @@
 """Direct correlation for few output channels (Numba CPU, AVX-512): a register block of six
 output channels by four vectors of the innermost axis.
 
-The block (``_block``) sums the whole reduction (every input channel and tap) in 24 zmm of
-accumulators and stores once: per tap four vectors of input and six broadcast weights feed 24
-FMAs. The kernels vectorised along the pixels (``conv_direct``) instead load and store their
-accumulator rows every three taps (the wide grid's ``_taps4``) or every step of a register
-block of four channels (batch-last), and pad six output channels to eight. Two layouts feed
-it:
+The block (in ``_direct_corr_fewout``) sums the whole reduction (every input channel and
+tap) in 24 zmm of accumulators and stores once: per tap four vectors of input and six broadcast
+weights feed 24 FMAs. The kernels vectorised along the pixels (``conv_direct``) instead load and
+store their accumulator rows every three taps (the wide grid's ``_taps4``) or every step of a
+register block of four channels (batch-last), and pad six output channels to eight. Two layouts
+feed it:
 
 * ``direct_corr_widevec``: the wide flattened grid of ``conv_direct`` (64 consecutive wide
   positions of one image), for LeNet's first layer (1 -> 6 channels, 5x5 on 32x32): the input
@@ -36,59 +36,6 @@ _VEC = 4
 _CHUNK = 16
 
 
-@njit(cache=True, fastmath={"contract"})
-def _block(xs, rb, wb, nr, f0, f1, fstep, q, wq, tile):
-    """``tile[(o * _VEC + v) * lanes + l] = sum_r sum_f wq[wb[r] + f, o] *
-    xs[rb[r] + q + f * fstep + v * lanes + l]`` over the rows ``r < nr`` and the column
-    taps ``f0 <= f < f1``."""
-    wide_vectors()
-    nl = lanes(tile)
-    acc = stack_array(384, tile.dtype)  # zeros; _OUT x _VEC x 16 float32 lanes
-    for r in range(nr):
-        for f in range(f0, f1):
-            s = rb[r] + q + f * fstep
-            x = xs[s : s + _VEC * nl]
-            w = wq[wb[r] + f]
-            w0 = w[0]
-            w1 = w[1]
-            w2 = w[2]
-            w3 = w[3]
-            w4 = w[4]
-            w5 = w[5]
-            # lanes innermost with every accumulator its own statement (see conv_outvec)
-            for v in range(nl):
-                x0 = x[v]
-                x1 = x[nl + v]
-                x2 = x[2 * nl + v]
-                x3 = x[3 * nl + v]
-                acc[0 * nl + v] = acc[0 * nl + v] + x0 * w0
-                acc[1 * nl + v] = acc[1 * nl + v] + x1 * w0
-                acc[2 * nl + v] = acc[2 * nl + v] + x2 * w0
-                acc[3 * nl + v] = acc[3 * nl + v] + x3 * w0
-                acc[4 * nl + v] = acc[4 * nl + v] + x0 * w1
-                acc[5 * nl + v] = acc[5 * nl + v] + x1 * w1
-                acc[6 * nl + v] = acc[6 * nl + v] + x2 * w1
-                acc[7 * nl + v] = acc[7 * nl + v] + x3 * w1
-                acc[8 * nl + v] = acc[8 * nl + v] + x0 * w2
-                acc[9 * nl + v] = acc[9 * nl + v] + x1 * w2
-                acc[10 * nl + v] = acc[10 * nl + v] + x2 * w2
-                acc[11 * nl + v] = acc[11 * nl + v] + x3 * w2
-                acc[12 * nl + v] = acc[12 * nl + v] + x0 * w3
-                acc[13 * nl + v] = acc[13 * nl + v] + x1 * w3
-                acc[14 * nl + v] = acc[14 * nl + v] + x2 * w3
-                acc[15 * nl + v] = acc[15 * nl + v] + x3 * w3
-                acc[16 * nl + v] = acc[16 * nl + v] + x0 * w4
-                acc[17 * nl + v] = acc[17 * nl + v] + x1 * w4
-                acc[18 * nl + v] = acc[18 * nl + v] + x2 * w4
-                acc[19 * nl + v] = acc[19 * nl + v] + x3 * w4
-                acc[20 * nl + v] = acc[20 * nl + v] + x0 * w5
-                acc[21 * nl + v] = acc[21 * nl + v] + x1 * w5
-                acc[22 * nl + v] = acc[22 * nl + v] + x2 * w5
-                acc[23 * nl + v] = acc[23 * nl + v] + x3 * w5
-    for t in range(_OUT * _VEC * nl):
-        tile[t] = acc[t]
-
-
 def direct_corr_batchvec(xt, lo, w, bias, dilation, y):
     """Unit-stride valid correlation ``y = corr(frame, w) + bias`` from the batch-last layout
     (groups 1), where the frame is ``xt`` placed at ``lo`` in zeros; the zeros are never read.
@@ -109,7 +56,8 @@ def direct_corr_batchvec(xt, lo, w, bias, dilation, y):
     nbb = xt.shape[4] // (_VEC * nl)
     work = y.size * w[0].size
     lo = np.asarray(lo, dtype=np.int64)
-    run_chunks(_direct_corr_batchvec, work, xt, wq, bias, dilation, lo, (kd, kh, kw), nbb, y)
+    args = (wq, bias, dilation, lo, (kd, kh, kw), nbb, False, y)
+    run_chunks(_direct_corr_fewout, work, xt, *args)
     return y
 
 
@@ -121,66 +69,6 @@ def _weights(w, wq):
     for o in range(w.shape[0]):
         for t in range(w.shape[1]):
             wq[o // _OUT, t, o % _OUT] = w[o, t]
-
-
-@njit(cache=True, nogil=True)
-def _direct_corr_batchvec(part, nparts, xt, wq, bias, dilation, lo, ksize, nbb, y):
-    wide_vectors()
-    xt, wq, bias, lo, y = borrow(xt, wq, bias, lo, y)
-    nc, dp, hp, wp, nbp = xt.shape
-    nb, nout, od, oh, ow = y.shape
-    kd, kh, kw = ksize
-    dd, dh, dw = dilation
-    nl = lanes(y)
-    width = _VEC * nl
-    nob = wq.shape[0]
-    xs = xt.reshape(xt.size)
-    cstride = dp * hp * wp * nbp
-    rb = np.empty(nc * kd * kh, dtype=np.int64)
-    wb = np.empty(nc * kd * kh, dtype=np.int64)
-    tile = np.empty(_OUT * width, dtype=y.dtype)
-    rowbuf = np.empty((_OUT, ow, width), dtype=y.dtype)
-    nrow = od * oh
-    ntask = nob * nrow * nbb
-    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
-        ob = task // (nrow * nbb)
-        row = (task // nbb) % nrow
-        n0 = (task % nbb) * width
-        i = row // oh
-        j = row % oh
-        # the input rows that hold nonzeros, for every input channel
-        nr = n0 - n0  # an int64, not the literal 0 (which would compile _block once more)
-        for a in range(kd):
-            si = i + a * dd - lo[0]
-            if si < 0 or si >= dp:
-                continue
-            for e in range(kh):
-                sj = j + e * dh - lo[1]
-                if sj < 0 or sj >= hp:
-                    continue
-                for c in range(nc):
-                    rb[nr] = c * cstride + (si * hp + sj) * wp * nbp + n0
-                    wb[nr] = ((c * kd + a) * kh + e) * kw
-                    nr += 1
-        o0 = ob * _OUT
-        no = min(_OUT, nout - o0)
-        for k in range(ow):
-            # the column taps f that read the source: 0 <= k + f * dw - lo[2] < wp
-            sk = k - lo[2]
-            f0 = max(0, (dw - 1 - sk) // dw)
-            f1 = min(kw, (wp - sk + dw - 1) // dw)
-            _block(xs, rb, wb, nr, f0, max(f0, f1), dw * nbp, sk * nbp, wq[ob], tile)
-            for o in range(no):
-                dst = rowbuf[o, k]
-                for t in range(width):
-                    dst[t] = tile[o * width + t]
-        for o in range(no):
-            bv = bias[o0 + o]
-            src = rowbuf[o]
-            for n in range(n0, min(nb, n0 + width)):
-                dst = y[n, o0 + o, i, j]
-                for k in range(ow):
-                    dst[k] = src[k, n - n0] + bv
 
 
 def direct_corr_widevec(xp, w, bias, dilation, y):
@@ -195,77 +83,178 @@ def direct_corr_widevec(xp, w, bias, dilation, y):
     nout, nc, kd, kh, kw = w.shape
     wq = np.empty((-(-nout // _OUT), nc * kd * kh * kw, 8), dtype=w.dtype)
     _weights(w.reshape(nout, -1), wq)
-    run_chunks(_direct_corr_widevec, y.size * w[0].size, xp, wq, bias, dilation, (kd, kh, kw), y)
+    args = (wq, bias, dilation, np.zeros(3, dtype=np.int64), (kd, kh, kw), 1, True, y)
+    run_chunks(_direct_corr_fewout, y.size * w[0].size, xp, *args)
     return y
 
 
-@njit(cache=True, nogil=True)
-def _direct_corr_widevec(part, nparts, xp, wq, bias, dilation, ksize, y):
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _direct_corr_fewout(part, nparts, x, wq, bias, dilation, lo, ksize, nbb, wide, y):
+    # Both layouts in one function with the register block written in once: as a function of
+    # its own the block compiled three times (alone, then inlined into each layout's kernel and
+    # optimised again there), 5 s against 1.5 s from a cold cache.
     wide_vectors()
-    xp, wq, bias, y = borrow(xp, wq, bias, y)
-    nb, nc, dp, hp, wp = xp.shape
-    nout, od, oh, ow = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
+    x, wq, bias, lo, y = borrow(x, wq, bias, lo, y)
+    nb, nout, od, oh, ow = y.shape
     kd, kh, kw = ksize
     dd, dh, dw = dilation
-    width = _VEC * lanes(y)
-    plane = hp * wp
+    nl = lanes(y)
+    width = _VEC * nl
+    nob = wq.shape[0]
+    if wide:  # x (N, C, Dp, Hp, Wp)
+        nc, dp, hp, wp, nbp = x.shape[1], x.shape[2], x.shape[3], x.shape[4], 1
+    else:  # x (C, D, H, W, NB)
+        nc, dp, hp, wp, nbp = x.shape
     span = (oh - 1) * wp + ow
     nblk = (span + width - 1) // width
-    nob = wq.shape[0]
-    nr = nc * kd * kh
-    rb = np.empty(nr, dtype=np.int64)
-    wb = np.empty(nr, dtype=np.int64)
-    for r in range(nr):
-        c = r // (kd * kh)
-        a = (r // kh) % kd
-        e = r % kh
-        rb[r] = ((c * dp + a * dd) * hp + e * dh) * wp
-        wb[r] = r * kw
-    xf = xp.reshape(nb, xp.size // nb)
+    nrow = od * oh
+    ntask = nb * od * nblk * nob if wide else nob * nrow * nbb
+    nk = 1 if wide else ow  # blocks a task: one, or one per output column
+    xs = x.reshape(x.size)
     yf = y.reshape(y.size)
     oplane = oh * ow
+    cstride = dp * hp * wp * nbp
+    rb = np.empty(nc * kd * kh, dtype=np.int64)
+    wb = np.empty(nc * kd * kh, dtype=np.int64)
     tile = np.empty(_OUT * width, dtype=y.dtype)
-    ntask = nb * od * nblk * nob
+    rowbuf = np.empty((_OUT, ow, width), dtype=y.dtype)
     for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
-        # channel blocks fastest: consecutive tasks read the same input
-        ob = task % nob
-        b = (task // nob) % nblk
-        i = (task // (nob * nblk)) % od
-        n = task // (nob * nblk * od)
-        q0 = min(b * width, span - width)
-        _block(xf[n], rb, wb, nr, n - n, kw, dw, i * plane + q0, wq[ob], tile)  # as above
+        nr = task - task  # an int64 (the literal 0 would type the loops below twice)
+        n = i = j = q0 = n0 = 0
+        if wide:
+            # (image, plane, block of wide positions, channel block), the channel blocks
+            # fastest: consecutive tasks read the same input
+            ob = task % nob
+            n = task // (nob * nblk * od)
+            i = (task // (nob * nblk)) % od
+            q0 = min(((task // nob) % nblk) * width, span - width)
+            for c in range(nc):
+                for a in range(kd):
+                    for e in range(kh):
+                        rb[nr] = (((n * nc + c) * dp + i + a * dd) * hp + e * dh) * wp + q0
+                        wb[nr] = nr * kw
+                        nr += 1
+        else:
+            # (channel block, output row, block of images); the input rows that hold
+            # nonzeros, for every input channel
+            ob = task // (nrow * nbb)
+            row = (task // nbb) % nrow
+            n0 = (task % nbb) * width
+            i = row // oh
+            j = row % oh
+            for a in range(kd):
+                si = i + a * dd - lo[0]
+                if si < 0 or si >= dp:
+                    continue
+                for e in range(kh):
+                    sj = j + e * dh - lo[1]
+                    if sj < 0 or sj >= hp:
+                        continue
+                    for c in range(nc):
+                        rb[nr] = c * cstride + (si * hp + sj) * wp * nbp + n0
+                        wb[nr] = ((c * kd + a) * kh + e) * kw
+                        nr += 1
         o0 = ob * _OUT
         no = min(_OUT, nout - o0)
-        # the block's real outputs, row segment by row segment, as flat indices
-        j = q0 // wp
-        k0 = q0 - j * wp
-        p = 0
-        while p < width:
-            cnt = min(wp - k0, width - p)
-            if k0 < ow:
-                m = min(cnt, ow - k0)
-                d = ((n * nout + o0) * od + i) * oplane + j * ow + k0
-                for o in range(no):
-                    bv = bias[o0 + o]
-                    t0 = o * width + p
-                    if m < _CHUNK:
-                        for k in range(m):
-                            yf[d + k] = tile[t0 + k] + bv
-                    else:
-                        # whole vectors, the last one moved back to end with the segment
-                        # (rewriting a few outputs with the same values): slices, so that each
-                        # is one vector load, add and store (a flat index stayed scalar; a
-                        # copy with a remainder loop was 40% of the call)
-                        for c in range(0, m, _CHUNK):
-                            c = min(c, m - _CHUNK)
-                            src = tile[t0 + c : t0 + c + _CHUNK]
-                            dst = yf[d + c : d + c + _CHUNK]
-                            for k in range(_CHUNK):
-                                dst[k] = src[k] + bv
-                    d += od * oplane
-            p += cnt
-            j += 1
-            k0 = 0
+        wt = wq[ob]
+        # no test of the layout inside this loop, or LLVM copies it (and the block) per layout:
+        # on the wide grid k is 0 and so is lo, and the formulas give every tap
+        for k in range(nk):
+            # the column taps f that read the source: 0 <= k + f * dw - lo[2] < wp
+            sk = k - lo[2]
+            f0 = max(0, (dw - 1 - sk) // dw)
+            f1 = max(f0, min(kw, (wp - sk + dw - 1) // dw))
+            q = sk * nbp
+            # the block's sums in registers (zeros; _OUT x _VEC x 16 float32 lanes), copied
+            # out flat
+            acc = stack_array(384, y.dtype)
+            for r in range(nr):
+                for f in range(f0, f1):
+                    s = rb[r] + q + f * dw * nbp
+                    xv = xs[s : s + width]
+                    w = wt[wb[r] + f]
+                    w0 = w[0]
+                    w1 = w[1]
+                    w2 = w[2]
+                    w3 = w[3]
+                    w4 = w[4]
+                    w5 = w[5]
+                    # lanes innermost with every accumulator its own statement (see conv_outvec)
+                    for v in range(nl):
+                        x0 = xv[v]
+                        x1 = xv[nl + v]
+                        x2 = xv[2 * nl + v]
+                        x3 = xv[3 * nl + v]
+                        acc[0 * nl + v] = acc[0 * nl + v] + x0 * w0
+                        acc[1 * nl + v] = acc[1 * nl + v] + x1 * w0
+                        acc[2 * nl + v] = acc[2 * nl + v] + x2 * w0
+                        acc[3 * nl + v] = acc[3 * nl + v] + x3 * w0
+                        acc[4 * nl + v] = acc[4 * nl + v] + x0 * w1
+                        acc[5 * nl + v] = acc[5 * nl + v] + x1 * w1
+                        acc[6 * nl + v] = acc[6 * nl + v] + x2 * w1
+                        acc[7 * nl + v] = acc[7 * nl + v] + x3 * w1
+                        acc[8 * nl + v] = acc[8 * nl + v] + x0 * w2
+                        acc[9 * nl + v] = acc[9 * nl + v] + x1 * w2
+                        acc[10 * nl + v] = acc[10 * nl + v] + x2 * w2
+                        acc[11 * nl + v] = acc[11 * nl + v] + x3 * w2
+                        acc[12 * nl + v] = acc[12 * nl + v] + x0 * w3
+                        acc[13 * nl + v] = acc[13 * nl + v] + x1 * w3
+                        acc[14 * nl + v] = acc[14 * nl + v] + x2 * w3
+                        acc[15 * nl + v] = acc[15 * nl + v] + x3 * w3
+                        acc[16 * nl + v] = acc[16 * nl + v] + x0 * w4
+                        acc[17 * nl + v] = acc[17 * nl + v] + x1 * w4
+                        acc[18 * nl + v] = acc[18 * nl + v] + x2 * w4
+                        acc[19 * nl + v] = acc[19 * nl + v] + x3 * w4
+                        acc[20 * nl + v] = acc[20 * nl + v] + x0 * w5
+                        acc[21 * nl + v] = acc[21 * nl + v] + x1 * w5
+                        acc[22 * nl + v] = acc[22 * nl + v] + x2 * w5
+                        acc[23 * nl + v] = acc[23 * nl + v] + x3 * w5
+            for t in range(_OUT * width):
+                tile[t] = acc[t]
+            for o in range(no):
+                dst = rowbuf[o, k]
+                for t in range(width):
+                    dst[t] = tile[o * width + t]
+        if wide:
+            # the block's real outputs, row segment by row segment, as flat indices
+            j = q0 // wp
+            k0 = q0 - j * wp
+            p = 0
+            while p < width:
+                cnt = min(wp - k0, width - p)
+                if k0 < ow:
+                    m = min(cnt, ow - k0)
+                    d = ((n * nout + o0) * od + i) * oplane + j * ow + k0
+                    for o in range(no):
+                        bv = bias[o0 + o]
+                        t0 = o * width + p
+                        if m < _CHUNK:
+                            for kk in range(m):
+                                yf[d + kk] = tile[t0 + kk] + bv
+                        else:
+                            # whole vectors, the last one moved back to end with the segment
+                            # (rewriting a few outputs with the same values): slices, so that
+                            # each is one vector load, add and store (a flat index stayed
+                            # scalar; a copy with a remainder loop was 40% of the call)
+                            for c in range(0, m, _CHUNK):
+                                c = min(c, m - _CHUNK)
+                                src = tile[t0 + c : t0 + c + _CHUNK]
+                                dst = yf[d + c : d + c + _CHUNK]
+                                for kk in range(_CHUNK):
+                                    dst[kk] = src[kk] + bv
+                        d += od * oplane
+                p += cnt
+                j += 1
+                k0 = 0
+        else:
+            # the output row's batch back in front, with the bias
+            for o in range(no):
+                bv = bias[o0 + o]
+                src = rowbuf[o]
+                for n in range(n0, min(nb, n0 + width)):
+                    dst = y[n, o0 + o, i, j]
+                    for k in range(ow):
+                        dst[k] = src[k, n - n0] + bv
 
 
 def batch_width(nb: int, itemsize: int) -> int:

@@ -198,11 +198,7 @@ def test_thresholds_come_from_config(monkeypatch):
 
 
 def test_no_recompilation_across_shapes(rng):
-    kernels = [
-        conv_fewout._direct_corr_batchvec,
-        conv_fewout._direct_corr_widevec,
-        conv_fewout._block,
-    ]
+    kernels = [conv_fewout._direct_corr_fewout, conv_fewout._weights]
     for dt in (np.float32, np.float64):
         x = rng.standard_normal((64, 2, 8, 8)).astype(dt)
         w = rng.standard_normal((4, 2, 3, 3)).astype(dt)
