@@ -285,21 +285,12 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
         )
         return gw.astype(dtype).reshape(wshape)
     if direct:
-        # g on the wide grid: every output row padded to the input's row length (zeros).
-        maps = [np.arange(osize[0], dtype=np.int64)]
-        for o, p in zip(osize[1:], xp.shape[3:]):
-            m = np.full(p, -1, dtype=np.int64)
-            m[:o] = np.arange(o)
-            maps.append(m)
-        gw3 = _scratch.take("nn-conv-wide-grad", (nb, nout, osize[0]) + xp.shape[3:], dtype)
-        pad(g, maps[0], maps[1], maps[2], 0, gw3)
-        gwide = gw3.reshape(nb, nout, -1)
         # split the batch so that both threads have work when channels are few
         nsplit = max(1, min(nb, _config.NN_CONV_WGRAD_SPLIT))
         part = np.empty((nsplit, nout, cg, kk), dtype=np.float64)
         direct_grad_weight_wide(
             xp,
-            gwide,
+            g,
             nq,
             ksize,
             tuple(dilation),
