@@ -17,6 +17,7 @@ reads input positions ``o * stride - pad_before + k * dilation`` for ``k`` in ``
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from collections.abc import Sequence
@@ -303,7 +304,7 @@ class ConvPlan:
         """``t`` (one value per spatial axis) padded at the front to the canonical 3 axes."""
         return (fill,) * (3 - self.nd) + tuple(t)
 
-    @property
+    @functools.cached_property
     def padded(self):
         return tuple(n + b + a for n, (b, a) in zip(self.spatial, self.pads))
 
@@ -320,7 +321,13 @@ class ConvPlan:
         return (self.n, self.cout) + self.out
 
     def maps(self):
-        """Per canonical axis, the source index of every padded position (-1 for zero)."""
+        """Per canonical axis, the source index of every padded position (-1 for zero); built
+        once per plan (plans are cached, so a training loop builds them once), never to be
+        written to."""
+        return self._maps
+
+    @functools.cached_property
+    def _maps(self):
         out = [np.zeros(1, dtype=np.int64)] * (3 - self.nd)
         for n, (b, a) in zip(self.spatial, self.pads):
             if self.padding_mode == "zeros":
