@@ -4,7 +4,9 @@ NumPy's Adam update (``nn.optim.Adam._update``'s fallback) makes about a dozen p
 temporaries per weight: 0.78-0.97 ms a step for the digits network's 151,000 weights (a
 ``CNNClassifier`` step takes about 12 ms) on the Sapphire Rapids vCPU. This kernel makes one
 vectorised pass, 0.28-0.33 ms, with the same operations in the same order and the same dtype,
-so its results are NumPy's bit for bit (no ``fastmath``: no fused multiply-adds).
+so its results are NumPy's bit for bit (no ``fastmath``: no fused multiply-adds). Large weights
+are split over the threads (``run_chunks``; a square root and a division an element make the
+pass arithmetic-bound, not memory-bound).
 """
 
 from __future__ import annotations
@@ -14,6 +16,12 @@ import math
 from numba import njit
 
 from ._nrt import borrow
+from ._threads import run_chunks
+
+# Work per element in run_chunks' multiply-add units: a square root and a division (about 20
+# cycles of throughput together), so a weight of 131,072 elements (the digits network's dense
+# layer) splits in four chunks and one of 3,000 runs on the calling thread alone.
+_WORK_PER_ELEMENT = 8
 
 
 def adam_step(p, g, m, v, *, step, lr, betas, eps, weight_decay):
@@ -24,7 +32,8 @@ def adam_step(p, g, m, v, *, step, lr, betas, eps, weight_decay):
     """
     b1, b2 = betas
     cast = p.dtype.type
-    _adam(
+    run_chunks(
+        _adam, _WORK_PER_ELEMENT * p.size,
         p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
         cast(1.0 - b1), cast(b2), cast(1.0 - b2), cast(weight_decay),
         cast(lr / (1.0 - b1**step)), cast(math.sqrt(1.0 - b2**step)), cast(eps),
@@ -34,12 +43,16 @@ def adam_step(p, g, m, v, *, step, lr, betas, eps, weight_decay):
 # error_model="numpy": a division by zero gives inf or nan as in NumPy, where Numba's default
 # tests every divisor to raise ZeroDivisionError, and that branch kept the loops scalar
 @njit(cache=True, nogil=True, error_model="numpy")
-def _adam(p, g, m, v, b1c, b2, b2c, wd, step_size, bias2, eps):
+def _adam(part, nparts, p, g, m, v, b1c, b2, b2c, wd, step_size, bias2, eps):
     # NumPy's order: g + wd * p; m += (1 - b1) * (g - m); v = v * b2 + (1 - b2) * g * g;
     # p -= (m / (sqrt(v) / bias2 + eps)) * step_size. Two loops, so that neither branches.
+    # This call's part of the elements: whole 64-byte lines, so no two threads share one.
     p, g, m, v = borrow(p, g, m, v)
+    lines = (p.shape[0] + 15) // 16
+    lo = min(p.shape[0], part * lines // nparts * 16)
+    hi = min(p.shape[0], (part + 1) * lines // nparts * 16)
     if wd != 0:
-        for i in range(p.shape[0]):
+        for i in range(lo, hi):
             gi = g[i] + wd * p[i]
             mi = m[i] + b1c * (gi - m[i])
             vi = v[i] * b2 + b2c * gi * gi
@@ -47,7 +60,7 @@ def _adam(p, g, m, v, b1c, b2, b2c, wd, step_size, bias2, eps):
             v[i] = vi
             p[i] = p[i] - (mi / (math.sqrt(vi) / bias2 + eps)) * step_size
     else:
-        for i in range(p.shape[0]):
+        for i in range(lo, hi):
             gi = g[i]
             mi = m[i] + b1c * (gi - m[i])
             vi = v[i] * b2 + b2c * gi * gi

@@ -140,3 +140,40 @@ def test_adam_kernel_is_numpy_bit_for_bit(dtype, kwargs):
     from sigconv._cpu import optim as cpu_optim
 
     assert len(cpu_optim._adam.signatures) <= 2  # float32 and float64 only
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_kernel_split_over_threads_is_numpy_bit_for_bit(monkeypatch, dtype):
+    # weights of 150,000 and 120,300 elements: the kernel splits them in chunks of whole cache
+    # lines (here five, run out of order) and still matches NumPy
+    from sigconv._cpu import optim as cpu_optim
+
+    parts = []
+
+    def chunks(kernel, work, *args):
+        parts.append(work)
+        for part in (3, 0, 4, 2, 1):
+            kernel(part, 5, *args)
+
+    monkeypatch.setattr(cpu_optim, "run_chunks", chunks)
+
+    def model():
+        return Sequential([Dense(300), ReLU(), Dense(401)], random_state=0).build(
+            (500,), dtype=dtype
+        )
+
+    fast, slow = model(), model()
+    opt_fast, opt_slow = Adam(fast, lr=0.01), Adam(slow, lr=0.01)
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        for lf, ls in zip(fast.layers, slow.layers):
+            for name, p in lf.params.items():
+                g = rng.standard_normal(p.shape).astype(dtype)
+                lf.grads[name] = g.copy()
+                ls.grads[name] = g
+                g.flags.writeable = False
+        opt_fast.step()
+        opt_slow.step()
+    assert parts  # the kernel ran through run_chunks
+    for key, p in fast.params.items():
+        np.testing.assert_array_equal(p, slow.params[key], err_msg=key)
