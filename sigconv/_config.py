@@ -119,7 +119,8 @@ NN_CONV_DIRECT_MAX_CHANNELS_WGRAD = 32
 # on 14^2 0.58x (its weights no longer stay in L2); 1-D 16 -> 32 channels, 9 taps 1.2-1.9x;
 # 3-D 8 -> 16, 3^3 1.1-1.4x; 3 -> 16 channels, 3x3 (9 steps) 1.05x; one input channel, 5x5
 # (10 steps, LeNet conv1 with 6 or 16 outputs) 0.55 and 0.95x. (A step is three or two taps of
-# an input channel's row.)
+# an input channel's row.) Fewer steps where the other kernel would be batch-last (small
+# images): the digits network's 1 -> 32, 3x3 on 8x8 (3 steps) 1.6x (conv_outvec.suits).
 NN_CONV_OUTVEC_MIN_OUT = 8
 NN_CONV_OUTVEC_MAX_CHANNELS = 128
 NN_CONV_OUTVEC_MIN_STEPS = 12
