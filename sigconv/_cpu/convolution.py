@@ -34,6 +34,12 @@ Two ways to compute the same correlation, picked per pass and shape by ``use_dir
     channels, the vectors run along the output channels and every input value is broadcast
     from the input's own layout, so the input needs no transposing and small images waste no
     lanes on their row ends; ``conv_outvec.suits`` picks it before the two above.
+  - few output channels (``conv_fewout``): six output channels by four vectors of the
+    innermost axis in registers, in either layout (``corr_from_frame`` picks it within the
+    layout ``batch_last`` chose; batch-last, it skips the input gradient's zero frame).
+
+The weight gradient of small images with whole blocks of 64 output channels has a direct kernel
+of its own, with the output channels in the vectors (``conv_wgrad.direct_grad_weight_outvec``).
 
 The backward passes reuse these: the input gradient is a forward correlation of the
 zero-framed output gradient with the flipped, channel-transposed weight (``corr_from_frame``;
