@@ -146,10 +146,45 @@ def max_pool_forward(x, out, idx, geom):
     work = 16 * (x.size + out.size)
     _, _, H, W = x.shape
     _, _, OH, OW = out.shape
-    if geom.tolist() == [[1, 1, 0, 1], [2, 2, 0, 1], [2, 2, 0, 1]] and 2 * OH <= H and 2 * OW <= W:
+    g = geom.tolist()
+    if g == [[1, 1, 0, 1], [2, 2, 0, 1], [2, 2, 0, 1]] and 2 * OH <= H and 2 * OW <= W:
         run_chunks(_max_pool_2x2, work, x, out, idx)
         return
+    kw = g[2][0]
+    if g[:2] == [[1, 1, 0, 1]] * 2 and g[2][1:] == [kw, 0, 1] and kw * OW <= W:
+        run_chunks(_max_pool_rows, work, x, out, idx, kw)
+        return
     run_chunks(_max_pool_forward, work, x, out, idx, geom)
+
+
+@njit(cache=True, nogil=True)
+def _max_pool_rows(part, nparts, x, out, idx, kw):
+    """:func:`_max_pool_forward` for windows along the rows only, ``kw`` taps with stride
+    ``kw`` and no padding or dilation (1-D networks' pooling): the taps in scan order per
+    output, with the same rule. The general kernel's per-row buffer and index search took
+    1.05 ms on the audio network's first pooling (32 x 16 x 500, k 4, 2 threads); this, with
+    a branch per tap, 0.44 ms (with selects instead, 0.49-0.52)."""
+    x, out, idx = borrow(x, out, idx)
+    P, D, H, W = x.shape
+    OW = out.shape[3]
+    nrows = P * D * H
+    for r in range(part * nrows // nparts, (part + 1) * nrows // nparts):
+        p, i, j = _row_split(r, D, H)
+        row = x[p, i, j]
+        orow = out[p, i, j]
+        irow = idx[p, i, j]
+        base = (i * H + j) * W
+        for o in range(OW):
+            w0 = o * kw
+            m = row[w0]
+            mi = w0
+            for t in range(1, kw):
+                v = row[w0 + t]
+                if v > m or v != v:
+                    m = v
+                    mi = w0 + t
+            orow[o] = m
+            irow[o] = base + mi
 
 
 @njit(cache=True, nogil=True)

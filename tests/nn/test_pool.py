@@ -157,6 +157,29 @@ def test_max_pool_2x2_tiles_follow_the_scan_rule(shape, dtype, monkeypatch):
     np.testing.assert_array_equal(gidx.reshape(idx.shape), idx)
 
 
+@pytest.mark.parametrize(
+    "shape, k", [((3, 2, 13), 4), ((2, 3, 9), 3), ((2, 1, 3, 10), (1, 3)), ((1, 2, 4), 4)]
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_row_windows_follow_the_scan_rule(shape, k, dtype, monkeypatch):
+    """Windows along the rows with stride equal to the window (their own kernel): ties, NaN
+    and -inf resolved as the plain loops do, a row's unread tail, 1-D and 2-D."""
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 3, shape).astype(dtype)
+    x[rng.random(shape) < 0.08] = np.nan
+    x[rng.random(shape) < 0.1] = -np.inf
+    calls = []
+    real = kernels._max_pool_rows
+    monkeypatch.setattr(kernels, "_max_pool_rows", lambda *a: calls.append(1) or real(*a))
+    y, idx = F.max_pool(x, k, return_indices=True)
+    assert calls
+    nd = len(shape) - 2
+    ks = (k,) if nd == 1 else k
+    ry, ridx = naive.max_pool(x, ks, ks, (0,) * nd, (1,) * nd, False)
+    np.testing.assert_array_equal(y, ry)
+    np.testing.assert_array_equal(idx, ridx)
+
+
 @pytest.mark.parametrize("nd", [1, 2, 3])
 def test_max_pool_backward_finite_differences(nd):
     rng = np.random.default_rng(4)
