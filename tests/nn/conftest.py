@@ -6,3 +6,21 @@ import pytest
 @pytest.fixture(autouse=True)
 def _serial(serial_threads):
     yield
+
+
+@pytest.fixture
+def tasks_out_of_order(monkeypatch):
+    """``patch(module)``: the module's ``run_chunks`` runs every kernel's tasks in five parts,
+    out of order (as two threads taking chunks might), and records each call's work."""
+    works = []
+
+    def patch(module):
+        def chunks(kernel, work, *args):
+            works.append(work)
+            for part in (3, 0, 4, 2, 1):
+                kernel(part, 5, *args)
+
+        monkeypatch.setattr(module, "run_chunks", chunks)
+        return works
+
+    return patch

@@ -132,13 +132,8 @@ def test_forward_matches_scipy(rng, calls, xs, ws, padding, dilation, dtype):
 
 
 @pytest.mark.parametrize("case", [0, 2, 4])
-def test_tasks_in_any_order(rng, monkeypatch, calls, case):
-    # the tasks split into parts as run_chunks asks; here 5 parts, run out of order
-    def chunks(kernel, work, *args):
-        for part in (3, 0, 4, 2, 1):
-            kernel(part, 5, *args)
-
-    monkeypatch.setattr(conv_fewout, "run_chunks", chunks)
+def test_tasks_in_any_order(rng, tasks_out_of_order, calls, case):
+    tasks_out_of_order(conv_fewout)
     test_input_gradient_matches_scipy(rng, calls, *GRAD_CASES[case])
 
 
@@ -246,12 +241,8 @@ def test_wide_forward_matches_loops(rng, wide_calls, xs, ws, padding, dilation, 
 
 
 @pytest.mark.parametrize("case", [0, 2])
-def test_wide_tasks_in_any_order(rng, monkeypatch, wide_calls, case):
-    def chunks(kernel, work, *args):
-        for part in (3, 0, 4, 2, 1):
-            kernel(part, 5, *args)
-
-    monkeypatch.setattr(conv_fewout, "run_chunks", chunks)
+def test_wide_tasks_in_any_order(rng, tasks_out_of_order, wide_calls, case):
+    tasks_out_of_order(conv_fewout)
     test_wide_forward_matches_loops(rng, wide_calls, *WIDE_CASES[case])
 
 

@@ -115,14 +115,12 @@ def test_bad_arguments(make, exc, words):
         make(_model(np.float32))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("kwargs", ADAM_CASES)
-def test_adam_kernel_is_numpy_bit_for_bit(dtype, kwargs):
-    # read-only gradients take NumPy's update, writeable ones the one-pass kernel
-    fast, slow = _model(dtype), _model(dtype)
-    opt_fast, opt_slow = Adam(fast, **kwargs), Adam(slow, **kwargs)
-    rng = np.random.default_rng(2)
-    for _ in range(5):
+def _kernel_and_numpy_steps(fast, slow, opt_fast, opt_slow, dtype, *, steps, seed):
+    """``steps`` optimizer steps of two copies of a model on the same random gradients:
+    writeable ones for ``fast`` (the one-pass kernel), read-only ones for ``slow`` (NumPy's
+    update); then every weight must be the same bit for bit."""
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
         for lf, ls in zip(fast.layers, slow.layers):
             for name, p in lf.params.items():
                 g = rng.standard_normal(p.shape).astype(dtype)
@@ -133,6 +131,16 @@ def test_adam_kernel_is_numpy_bit_for_bit(dtype, kwargs):
         opt_slow.step()
     for key, p in fast.params.items():
         np.testing.assert_array_equal(p, slow.params[key], err_msg=key)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kwargs", ADAM_CASES)
+def test_adam_kernel_is_numpy_bit_for_bit(dtype, kwargs):
+    # read-only gradients take NumPy's update, writeable ones the one-pass kernel
+    fast, slow = _model(dtype), _model(dtype)
+    opt_fast, opt_slow = Adam(fast, **kwargs), Adam(slow, **kwargs)
+    _kernel_and_numpy_steps(fast, slow, opt_fast, opt_slow, dtype, steps=5, seed=2)
+    for key in fast.params:
         for moment in ("exp_avg", "exp_avg_sq"):
             np.testing.assert_array_equal(
                 opt_fast.state[key][moment], opt_slow.state[key][moment], err_msg=key
@@ -143,19 +151,12 @@ def test_adam_kernel_is_numpy_bit_for_bit(dtype, kwargs):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_kernel_split_over_threads_is_numpy_bit_for_bit(monkeypatch, dtype):
+def test_adam_kernel_split_over_threads_is_numpy_bit_for_bit(tasks_out_of_order, dtype):
     # weights of 150,000 and 120,300 elements: the kernel splits them in chunks of whole cache
     # lines (here five, run out of order) and still matches NumPy
     from sigconv._cpu import optim as cpu_optim
 
-    parts = []
-
-    def chunks(kernel, work, *args):
-        parts.append(work)
-        for part in (3, 0, 4, 2, 1):
-            kernel(part, 5, *args)
-
-    monkeypatch.setattr(cpu_optim, "run_chunks", chunks)
+    works = tasks_out_of_order(cpu_optim)
 
     def model():
         return Sequential([Dense(300), ReLU(), Dense(401)], random_state=0).build(
@@ -164,16 +165,5 @@ def test_adam_kernel_split_over_threads_is_numpy_bit_for_bit(monkeypatch, dtype)
 
     fast, slow = model(), model()
     opt_fast, opt_slow = Adam(fast, lr=0.01), Adam(slow, lr=0.01)
-    rng = np.random.default_rng(3)
-    for _ in range(3):
-        for lf, ls in zip(fast.layers, slow.layers):
-            for name, p in lf.params.items():
-                g = rng.standard_normal(p.shape).astype(dtype)
-                lf.grads[name] = g.copy()
-                ls.grads[name] = g
-                g.flags.writeable = False
-        opt_fast.step()
-        opt_slow.step()
-    assert parts  # the kernel ran through run_chunks
-    for key, p in fast.params.items():
-        np.testing.assert_array_equal(p, slow.params[key], err_msg=key)
+    _kernel_and_numpy_steps(fast, slow, opt_fast, opt_slow, dtype, steps=3, seed=3)
+    assert works  # the kernel ran through run_chunks

@@ -131,19 +131,30 @@ def test_max_pool_many_ties_nans_and_infs(nd):
         np.testing.assert_array_equal(idx, ridx)
 
 
+def _ties_nan_inf(rng, shape, dtype):
+    """Small integers (many ties) with some NaN and -inf."""
+    x = rng.integers(0, 3, shape).astype(dtype)
+    x[rng.random(shape) < 0.08] = np.nan
+    x[rng.random(shape) < 0.1] = -np.inf
+    return x
+
+
+def _spy(monkeypatch, name):
+    """Record the calls of the pooling kernel ``name``."""
+    calls = []
+    real = getattr(kernels, name)
+    monkeypatch.setattr(kernels, name, lambda *a: calls.append(1) or real(*a))
+    return calls
+
+
 @pytest.mark.parametrize("shape", [(3, 2, 8, 6), (2, 1, 9, 7), (1, 1, 2, 2)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_max_pool_2x2_tiles_follow_the_scan_rule(shape, dtype, monkeypatch):
     """2x2 windows with stride 2 (their own kernel): ties, NaN and -inf resolved as the plain
     loops (and PyTorch) do, odd sizes leaving a row and a column unread, and the same values
     and indices as the general kernel."""
-    rng = np.random.default_rng(5)
-    x = rng.integers(0, 3, shape).astype(dtype)
-    x[rng.random(shape) < 0.08] = np.nan
-    x[rng.random(shape) < 0.1] = -np.inf
-    calls = []
-    real = kernels._max_pool_2x2
-    monkeypatch.setattr(kernels, "_max_pool_2x2", lambda *a: calls.append(1) or real(*a))
+    x = _ties_nan_inf(np.random.default_rng(5), shape, dtype)
+    calls = _spy(monkeypatch, "_max_pool_2x2")
     y, idx = F.max_pool(x, 2, return_indices=True)
     assert calls
     ry, ridx = naive.max_pool(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
@@ -164,13 +175,8 @@ def test_max_pool_2x2_tiles_follow_the_scan_rule(shape, dtype, monkeypatch):
 def test_max_pool_row_windows_follow_the_scan_rule(shape, k, dtype, monkeypatch):
     """Windows along the rows with stride equal to the window (their own kernel): ties, NaN
     and -inf resolved as the plain loops do, a row's unread tail, 1-D and 2-D."""
-    rng = np.random.default_rng(6)
-    x = rng.integers(0, 3, shape).astype(dtype)
-    x[rng.random(shape) < 0.08] = np.nan
-    x[rng.random(shape) < 0.1] = -np.inf
-    calls = []
-    real = kernels._max_pool_rows
-    monkeypatch.setattr(kernels, "_max_pool_rows", lambda *a: calls.append(1) or real(*a))
+    x = _ties_nan_inf(np.random.default_rng(6), shape, dtype)
+    calls = _spy(monkeypatch, "_max_pool_rows")
     y, idx = F.max_pool(x, k, return_indices=True)
     assert calls
     nd = len(shape) - 2
