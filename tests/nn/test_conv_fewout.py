@@ -12,6 +12,8 @@ order.
 import numpy as np
 import pytest
 import scipy.signal
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sigconv import _config
 from sigconv._cpu import conv_fewout
@@ -258,3 +260,51 @@ def test_wide_input_gradient_matches_loops(rng, wide_calls):
         g, w, stride=(1, 1), pads=[(1, 1)] * 2, output_padding=(0, 0), dilation=(1, 1)
     )
     assert_close(gx, want, dtype=np.float32)
+
+
+# --- property test: the layer shapes these kernels (and conv_wgrad's outvec) take -------------
+
+
+@st.composite
+def few_channel_layers(draw):
+    """Batches that fill the batch-last vectors (or fall short of them), one to six output
+    channels or 64 (the outvec weight gradient), 1-D to 3-D, dilation, padding."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    full = 64 if dtype == np.float32 else 32
+    n = draw(st.sampled_from([full - 8, full, 3]))
+    nd = draw(st.integers(1, 3))
+    cin = draw(st.integers(1, 7))
+    cout = draw(st.sampled_from([1, 3, 5, 6, 64]))
+    ksize = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    padding = draw(st.integers(0, 2))
+    side = {1: (20, 80), 2: (5, 14), 3: (3, 7)}[nd]
+    spatial = tuple(
+        draw(st.integers(max(side[0], (k - 1) * d + 1), side[1])) for k, d in zip(ksize, dilation)
+    )
+    return dtype, (n, cin) + spatial, (cout, cin) + ksize, dilation, padding
+
+
+@settings(max_examples=25)
+@given(few_channel_layers(), st.integers(0, 2**31 - 1))
+def test_few_channel_layers_match_torch(layer, seed):
+    torch = pytest.importorskip("torch")
+    dtype, xs, ws, dilation, padding = layer
+    nd = len(xs) - 2
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    y = F.conv(x, w, b, padding=padding, dilation=dilation)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gx, gw, gb = F.conv_backward(g, x, w, padding=padding, dilation=dilation)
+    conv = (torch.nn.functional.conv1d, torch.nn.functional.conv2d, torch.nn.functional.conv3d)
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    bt = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+    yt = conv[nd - 1](xt, wt, bt, padding=padding, dilation=dilation)
+    yt.backward(torch.tensor(g, dtype=torch.float64))
+    assert_close(y, yt.detach().numpy(), dtype=dtype)
+    assert_close(gx, xt.grad.numpy(), dtype=dtype)
+    assert_close(gw, wt.grad.numpy(), dtype=dtype)
+    assert_close(gb, bt.grad.numpy(), dtype=dtype)
