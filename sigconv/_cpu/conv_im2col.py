@@ -23,8 +23,9 @@ def pad(x, md, mh, mw, lo, out):
     The maps encode every padding mode (zeros, reflect, replicate, circular, symmetric); the
     interior of each row (``lo`` = padding before the last axis) is a straight contiguous copy.
     """
-    # an element copied costs several multiply-adds' time (LeNet conv1's output gradient laid
-    # on the wide grid, 344k elements: 148-230 us as one chunk, 154-167 as two)
+    # an element copied costs several multiply-adds' time (a 344k-element copy, LeNet conv1's
+    # output gradient on the wide grid as the weight gradient once laid it: 148-230 us as one
+    # chunk, 154-167 as two)
     run_chunks(_pad, 2 * out.size, x, md, mh, mw, lo, out)
     return out
 

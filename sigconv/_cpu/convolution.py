@@ -255,8 +255,10 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
     """Weight gradient, shape ``wshape``.
 
     Either ``sum_n grad_out[n] @ col[n].T`` per group (im2col + GEMM) or, with unit strides,
-    the direct kernel: one dot product per (output channel, input channel, tap) between the
-    output gradient laid on the wide grid and the shifted padded input.
+    a direct kernel (``conv_wgrad``): one dot product per (output channel, input channel, tap)
+    between the output gradient laid on the wide grid (or batch-last) and the shifted padded
+    input, or, for small images with whole blocks of 64 output channels, the sums with the
+    output channels in the vectors.
     """
     nb, nc = xp.shape[0], xp.shape[1]
     nout, cg = wshape[0], wshape[1]
