@@ -39,6 +39,14 @@ def test_first_use_loads_what_the_name_needs():
     assert "sklearn" in _modules_after("import sigconv; sigconv.CNNClassifier")
 
 
+def test_nn_loads_scipy_special_only_for_sigmoid():
+    """A network's first training step needs Numba, not scipy.special (0.2 s to import)."""
+    code = "import numpy as np, sigconv.nn.functional as F; x = np.ones((1, 1, 4, 4))\n"
+    modules = _modules_after(code + "F.relu(F.conv(x, x))")
+    assert "numba" in modules and "scipy.special" not in modules
+    assert "scipy.special" in _modules_after(code + "F.sigmoid(x)")
+
+
 @pytest.mark.parametrize("name", sigconv.__all__)
 def test_every_public_name_resolves(name):
     value = getattr(sigconv, name)

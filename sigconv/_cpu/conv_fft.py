@@ -43,13 +43,18 @@ STRIDED_DIRECT = 3.5
 MIN_TAPS = 8
 
 
+def _phases(ksize, stride, dilation, osize):
+    """Per axis: dilated kernel ``ke``, phase taps ``Q`` and phase length ``M``."""
+    ke = tuple((k - 1) * d + 1 for k, d in zip(ksize, dilation))
+    q = tuple(-(-e // s) for e, s in zip(ke, stride))
+    return ke, q, tuple(o + qq - 1 for o, qq in zip(osize, q))
+
+
 def _geometry(xshape, ksize, stride, dilation, osize):
     """Per axis: dilated kernel ``ke``, phase taps ``Q``, phase length ``M``, transform size."""
     import scipy.fft
 
-    ke = tuple((k - 1) * d + 1 for k, d in zip(ksize, dilation))
-    q = tuple(-(-e // s) for e, s in zip(ke, stride))
-    m = tuple(o + qq - 1 for o, qq in zip(osize, q))
+    ke, q, m = _phases(ksize, stride, dilation, osize)
     nfft = tuple(
         1 if mm == 1 else scipy.fft.next_fast_len(mm, real=(i == 2)) for i, mm in enumerate(m)
     )
@@ -194,15 +199,23 @@ def use_fft(plan) -> bool:
 def _use_fft(n, cout, cg, groups, ksize, s, dil, osize) -> bool:
     if math.prod(ksize) < MIN_TAPS:
         return False
-    ke, q, m, nfft = _geometry(None, ksize, s, dil, osize)
+    q, m = _phases(ksize, s, dil, osize)[1:]
     if math.prod(q) < MIN_TAPS:
         return False
     S = math.prod(s)
-    ntot = math.prod(nfft)
-    lg = math.log2(max(ntot, 2))
-    transforms = (n * cg * groups * S + cout * cg * S + n * cout) * ntot * lg * FFT_COST
-    products = n * cout * cg * S * (ntot / 2 + 1) * MAC_COST
     direct = n * cout * cg * math.prod(ksize) * math.prod(osize)
     if S > 1:
         direct *= STRIDED_DIRECT
-    return transforms + products < direct
+
+    def fft_cost(nfft):
+        ntot = math.prod(nfft)
+        lg = math.log2(max(ntot, 2))
+        transforms = (n * cg * groups * S + cout * cg * S + n * cout) * ntot * lg * FFT_COST
+        return transforms + n * cout * cg * S * (ntot / 2 + 1) * MAC_COST
+
+    # The cost grows with the transform sizes, which are at least the phase lengths: where
+    # those already cost more, direct wins without scipy.fft's sizes (importing scipy.fft
+    # loads scipy.special, 0.2 s, for a network of 3x3 and 5x5 layers that never uses it).
+    if fft_cost(m) >= direct:
+        return False
+    return fft_cost(_geometry(None, ksize, s, dil, osize)[3]) < direct

@@ -19,7 +19,6 @@ and its options validated; a device operand gives a device result, host operands
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 from .. import _validate
 from .._validate import check_bool, generator
@@ -219,6 +218,9 @@ def sigmoid(x, *, backend="auto"):
     x = operand(x, "x")
     if on_cuda(backend, x):
         return _cuda().sigmoid(x)
+    # imported here: scipy.special takes about 0.2 s to import, two thirds of `sigconv.nn`'s
+    from scipy.special import expit
+
     return expit(x)
 
 
