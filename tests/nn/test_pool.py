@@ -169,7 +169,21 @@ def test_max_pool_2x2_tiles_follow_the_scan_rule(shape, dtype, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "shape, k", [((3, 2, 13), 4), ((2, 3, 9), 3), ((2, 1, 3, 10), (1, 3)), ((1, 2, 4), 4)]
+    "shape, k",
+    [
+        ((3, 2, 13), 4),
+        ((2, 3, 9), 3),
+        ((2, 1, 3, 10), (1, 3)),
+        ((1, 2, 4), 4),
+        # rows long enough for the vectorised loops' bodies and remainders (2, 3, 4 taps)
+        ((2, 2, 203), 4),
+        ((2, 2, 70), 2),
+        ((1, 2, 100), 3),
+        ((1, 2, 2, 3, 37), (1, 1, 2)),
+        # the loop over the taps: 1 and 5 taps
+        ((2, 2, 12), 1),
+        ((2, 2, 84), 5),
+    ],
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_max_pool_row_windows_follow_the_scan_rule(shape, k, dtype, monkeypatch):
