@@ -376,16 +376,21 @@ def conv_plan(
     args = (x_shape, w_shape, stride, padding, dilation, groups, padding_mode, dtype, method)
     # the shapes are an array's (tuples of ints): keyed as they are
     key = (x_shape, w_shape) + tuple(map(_plan_key, args[2:]))
+    return _cached(key, _conv_plan, args, {})
+
+
+def _cached(key, plan, args, options):
+    """``plan(*args, **options)``, from the cache under ``key`` when planned before."""
     try:
-        plan = _PLANS.get(key)
+        out = _PLANS.get(key)
     except TypeError:  # an unhashable argument: plan without the cache
-        return _conv_plan(*args)
-    if plan is None:
-        plan = _conv_plan(*args)
+        return plan(*args, **options)
+    if out is None:
+        out = plan(*args, **options)
         if len(_PLANS) >= _PLANS_MAX:
             _PLANS.clear()
-        _PLANS[key] = plan
-    return plan
+        _PLANS[key] = out
+    return out
 
 
 def _conv_plan(
@@ -523,7 +528,20 @@ def pool_plan(
     check_windows=False, **options,
 ) -> PoolPlan:  # fmt: skip
     """Validate a windowed pooling's geometry (max, avg, Lp, stochastic) and plan it;
-    ``options`` are the kind's own, already validated."""
+    ``options`` are the kind's own, already validated.
+
+    Cached as :func:`conv_plan` (the window check alone took 20-40 us a call, of a pooling
+    whose kernel takes 50 us).
+    """
+    args = (shape, dtype, kernel_size, stride, padding, dilation, ceil_mode)
+    key = ("pool", shape, check_windows) + tuple(map(_plan_key, args[1:]))
+    key += tuple((name, _plan_key(value)) for name, value in sorted(options.items()))
+    return _cached(key, _pool_plan, args, dict(options, check_windows=check_windows))
+
+
+def _pool_plan(
+    shape, dtype, kernel_size, stride, padding, dilation, ceil_mode, *, check_windows, **options
+) -> PoolPlan:
     nd = len(shape) - 2
     k = _validate.int_tuple(kernel_size, "kernel_size", nd)
     s = pool_stride(stride, k)

@@ -141,3 +141,24 @@ def test_conv_plans_are_cached_by_the_types_and_values_of_their_arguments():
         assert geo.conv_plan(*shapes, stride, 1, 1, 1, "zeros", np.float32) == plan
     other = geo.conv_plan(*shapes, 2, 1, 1, 1, "zeros", np.float32)
     assert other.out == (4, 4) and plan.out == (8, 8)
+
+
+def test_pool_plans_are_cached_by_the_types_and_values_of_their_arguments():
+    shape = (2, 3, 9, 8)
+    plan = geo.pool_plan(shape, np.float32, 2, None, 1, 1, False, check_windows=True)
+    assert geo.pool_plan(shape, np.float32, 2, None, 1, 1, False, check_windows=True) is plan
+    assert plan.out == (5, 5)
+    for _ in range(2):  # refused every time after the valid spelling was cached
+        with pytest.raises(TypeError, match="kernel_size"):
+            geo.pool_plan(shape, np.float32, True, None, 1, 1, False)
+        with pytest.raises(TypeError, match="ceil_mode"):
+            geo.pool_plan(shape, np.float32, 2, None, 1, 1, 1)
+        with pytest.raises(ValueError, match="only padding"):
+            geo.pool_plan((1, 1, 2), np.float32, 2, 1, 1, 3, False, check_windows=True)
+    # the window check and each kind's options are part of the key
+    assert geo.pool_plan((1, 1, 2), np.float32, 2, 1, 1, 3, False).out == (1,)
+    lp = geo.pool_plan(shape, np.float32, 2, None, 0, 1, False, norm_type=2.0)
+    assert lp.norm_type == 2.0
+    assert geo.pool_plan(shape, np.float32, 2, None, 0, 1, False, norm_type=3.0).norm_type == 3.0
+    assert geo.pool_plan(shape, np.float64, 2, None, 1, 1, False).dtype == np.float64
+    assert geo.pool_plan(shape, np.float32, 2, np.array([1, 1]), 1, 1, False).out == (10, 9)
