@@ -498,6 +498,37 @@ def test_chunked_gemm_path_matches_single_chunk(rng, monkeypatch):
     assert_close(y, want)
 
 
+@pytest.mark.parametrize(
+    "xs, ws, kw",
+    [
+        ((5, 4, 9, 8), (6, 2, 3, 3), dict(stride=2, padding=1, groups=2)),
+        ((3, 6, 7), (4, 6, 3), dict(stride=2, padding=1)),  # short 1-D rows
+        ((2, 3, 5, 6, 7), (2, 3, 2, 3, 2), dict(stride=(1, 2, 2), padding=1, dilation=(2, 1, 1))),
+    ],
+)
+def test_gemm_path_tasks_in_any_order(rng, tasks_out_of_order, xs, ws, kw):
+    """im2col and col2im split their tasks (channel and tap by image; image by channel) at
+    any point: five parts run out of order give the plain loops' values and gradients."""
+    works = tasks_out_of_order(conv_im2col)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    nd = len(xs) - 2
+    groups = kw.get("groups", 1)
+    geo = {k: (v,) * nd if isinstance(v, int) else v for k, v in kw.items() if k != "groups"}
+    pads = [(p, p) for p in geo.pop("padding")]
+    geo.setdefault("dilation", (1,) * nd)
+    y = F.conv(x, w, **kw)
+    assert_close(y, naive_conv(x, w, pads=pads, groups=groups, **geo))
+    g = rng.standard_normal(y.shape)
+    gx, gw, _ = F.conv_backward(g, x, w, **kw)
+    ke = [(k - 1) * d + 1 for k, d in zip(ws[2:], geo["dilation"])]
+    extra = [n - ((o - 1) * s - 2 * p + e) for n, o, s, (p, _), e in zip(
+        xs[2:], y.shape[2:], geo["stride"], pads, ke)]  # fmt: skip
+    want_gx = naive_conv_transpose(g, w, pads=pads, output_padding=extra, groups=groups, **geo)
+    assert_close(gx, want_gx)
+    assert_close(gw, naive_conv_grad_weight(g, x, w.shape, pads=pads, groups=groups, **geo))
+    assert len(works) >= 3  # im2col, col2im and the GEMM result's copies ran split
+
+
 # --- direct kernel layouts (sigconv/_cpu/conv_direct.py): batch-last, wide grid, gx windows ---
 
 BATCH_LAST = [
