@@ -289,6 +289,8 @@ _SLOTS = 6
 _OVEC = 4
 #: Tasks to share out at least (``run_chunks`` makes up to four chunks a thread).
 _MIN_TASKS = 16
+#: Output positions summed in registers between two copies of the block to ``out``.
+_MIN_POSITIONS = 64
 
 
 def direct_grad_weight_outvec(xp, g, ksize, dilation):
@@ -357,8 +359,12 @@ def _direct_grad_weight_outvec(part, nparts, xp, gt, osize, ksize, dilation, out
     plane = hp * wp
     isize = nc * dp * plane
     nrow = od * oh
-    xq = np.empty(nrow, dtype=np.int64)
-    gq = np.empty(nrow, dtype=np.int64)
+    # images per copy-out: enough for _MIN_POSITIONS output positions (the audio network's
+    # 64-channel layer has 7 a channel: copying 24 vectors out per image cost more than its
+    # 168 FMAs)
+    per = max(1, -(-_MIN_POSITIONS // npix))
+    xq = np.empty(nrow * per, dtype=np.int64)
+    gq = np.empty(nrow * per, dtype=np.int64)
     toff = np.empty(_SLOTS, dtype=np.int64)
     tile = np.empty(_SLOTS * width, dtype=gt.dtype)
     xf = xp.reshape(xp.size)
@@ -386,17 +392,21 @@ def _direct_grad_weight_outvec(part, nparts, xp, gt, osize, ksize, dilation, out
         t4 = toff[4] - base
         t5 = toff[5] - base
         tm = max(max(max(t1, t2), max(t3, t4)), t5)
-        for n in range(s * nb // nsplit, (s + 1) * nb // nsplit):
-            # an image's sums in registers (zeros; _SLOTS x _OVEC x 16 float32 lanes), then
+        n1 = (s + 1) * nb // nsplit
+        for n0 in range(s * nb // nsplit, n1, per):
+            # a few images' sums in registers (zeros; _SLOTS x _OVEC x 16 float32 lanes), then
             # copied out flat: with one acc for the whole task, LLVM stored it to the stack on
-            # every position
+            # every position. Their rows run as one list, so that small images share the copy
+            nr = 0
+            for n in range(n0, min(n1, n0 + per)):
+                for row in range(nrow):
+                    i = row // oh
+                    j = row % oh
+                    xq[nr] = n * isize + (i * hp + j) * wp + base
+                    gq[nr] = (n * npix + row * ow) * opad + ob * width
+                    nr += 1
             acc = stack_array(384, gt.dtype)
-            for row in range(nrow):
-                i = row // oh
-                j = row % oh
-                xq[row] = n * isize + (i * hp + j) * wp + base
-                gq[row] = (n * npix + row * ow) * opad + ob * width
-            for r in range(nrow):
+            for r in range(nr):
                 xb = xq[r]
                 gb = gq[r]
                 for k in range(ow):

@@ -27,6 +27,8 @@ CASES = [
     ((2, 2, 4, 5, 6), (32, 2, 2, 2, 3), 1, 1, np.float64),  # 3-D
     ((2, 2, 6, 6), (128, 2, 3, 3), 1, 1, np.float32),  # two blocks of channels
     ((20, 16, 5, 5), (64, 16, 3, 3), 0, 1, np.float32),  # 24 blocks: the batch unsplit
+    # 7 outputs an image: ten images a copy-out, the last group of three
+    ((13, 8, 7), (64, 8, 3), 1, 1, np.float32),
 ]
 
 
@@ -68,7 +70,7 @@ def test_weight_gradient_matches_loops(rng, calls, xs, ws, padding, dilation, dt
     _check(rng, calls, xs, ws, padding, dilation, dtype)
 
 
-@pytest.mark.parametrize("case", [0, 4, 5])
+@pytest.mark.parametrize("case", [0, 4, 5, 6])
 def test_tasks_in_any_order(rng, tasks_out_of_order, calls, case):
     tasks_out_of_order(conv_wgrad)
     _check(rng, calls, *CASES[case])
