@@ -467,3 +467,30 @@ def suits_outvec(nout, groups, stride, itemsize, npix) -> bool:
         and nout % width == 0
         and npix <= _config.NN_CONV_WGRAD_OUTVEC_MAX_PIXELS
     )
+
+
+# --- bias -------------------------------------------------------------------------------------
+
+
+def grad_bias(g, dtype):
+    """``g.sum(axis=(0, 2))`` of ``g`` ``(N, C, P)`` in float64, returned in ``dtype``: one
+    task per channel, the sums in vectors of partial sums. NumPy's two reductions (along the
+    pixels, then the images) took 74 us for the digits network's 32 x 64 x 8 x 8 gradient."""
+    out = np.empty(g.shape[1], dtype=np.float64)
+    run_chunks(_grad_bias, g.size, g, out)
+    return out.astype(dtype)
+
+
+# reassociation: partial sums in vectors (one running float64 sum is bound by the latency of
+# its additions)
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _grad_bias(part, nparts, g, out):
+    g, out = borrow(g, out)
+    nb, nc, npix = g.shape
+    for c in range(part * nc // nparts, (part + 1) * nc // nparts):
+        s = 0.0
+        for n in range(nb):
+            row = g[n, c]
+            for p in range(npix):
+                s += np.float64(row[p])
+        out[c] = s

@@ -835,3 +835,22 @@ def test_threads_keep_their_own_temporaries(rng):
             for gt, wt in zip(got, want):
                 for a, c in zip(gt, wt):
                     np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 7), (2, 4, 6, 9), (2, 3, 2, 3, 17)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_gradient_is_the_float64_sum(rng, tasks_out_of_order, shape, dtype):
+    """The bias gradient sums every image and pixel of a channel (any split of the channels
+    over the threads) to float64 accuracy."""
+    tasks_out_of_order(conv_wgrad)
+    g = (rng.standard_normal(shape) * 10 ** rng.uniform(-3, 3, shape)).astype(dtype)
+    x = rng.standard_normal((shape[0], 2) + shape[2:]).astype(dtype)
+    w = rng.standard_normal((shape[1], 2) + (1,) * (len(shape) - 2)).astype(dtype)
+    gb = F.conv_backward(g, x, w, need=("bias",))[2]
+    axes = tuple(a for a in range(g.ndim) if a != 1)
+    want = g.astype(np.float64).sum(axis=axes)
+    assert gb.dtype == dtype
+    # float64 summation in any order, then one rounding to the dtype
+    bound = g.size * np.finfo(np.float64).eps * np.abs(g).astype(np.float64).sum(axis=axes)
+    bound += np.finfo(dtype).eps * np.abs(want)
+    assert np.all(np.abs(gb - want) <= bound)
