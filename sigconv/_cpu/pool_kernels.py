@@ -331,9 +331,8 @@ def _max_pool_forward(part, nparts, x, out, idx, geom):
 
 
 def scatter_add(g, idx, gx):
-    """``gx[p] = 0``, then ``gx[p, idx[p, j]] += g[p, j]``, on ``(P, n)`` views; threads own
-    planes (no races)."""
-    run_chunks(_scatter_add, g.size + idx.size + gx.size, g, idx, gx)
+    """``gx[p, idx[p, j]] += g[p, j]`` on ``(P, n)`` views; threads own planes (no races)."""
+    run_chunks(_scatter_add, g.size + idx.size, g, idx, gx)
 
 
 @njit(cache=True, nogil=True)
@@ -345,7 +344,6 @@ def _scatter_add(part, nparts, g, idx, gx):
         grow = g[p]
         irow = idx[p]
         xrow = gx[p]
-        xrow[:] = 0.0
         for j in range(n):
             xrow[irow[j]] += grow[j]
 
