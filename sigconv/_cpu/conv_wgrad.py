@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .. import _config, _scratch
+from .. import _config
 from ._nrt import borrow, stack_array
 from ._simd import avx512, lanes, lanes_for, wide_vectors
 from ._threads import run_chunks
@@ -283,98 +283,81 @@ def _direct_grad_weight_batch_last(part, nparts, xt, gt, ksize, dilation, gw):
 
 # --- output channels in the vectors ---------------------------------------------------------
 
-#: Taps per register block and vectors of output channels: 24 accumulator zmm, as in
-#: ``conv_fewout``'s block, with the four gradient vectors and a broadcast input 29 of 32.
-_SLOTS = 6
-_OVEC = 4
+#: Taps per register block and vectors of output channels: 24 accumulator zmm, with the two
+#: gradient vectors and a broadcast input 27 of 32. Two vectors (32 float32 channels) rather than
+#: four by six taps: layers with 32 output channels take the kernel with no lanes wasted, and
+#: on 64 channels it timed the same or better (digits 1.45x, audio 64-channel layers 1.2-1.5x
+#: the four-vector block, one core).
+_SLOTS = 12
+_OVEC = 2
 #: Tasks to share out at least (``run_chunks`` makes up to four chunks a thread).
-_MIN_TASKS = 16
-#: Output positions summed in registers between two copies of the block to ``out``.
-_MIN_POSITIONS = 64
+_MIN_TASKS = 8
+#: Output positions a chunk (rows split into pieces of at most this many, pieces gathered until
+#: a chunk has at least this many): every block of taps sums a chunk in registers before one
+#: copy-out, and a chunk's gradient tile (under 2 * 128 positions x 32 channels) stays in L1.
+_CHUNK = 128
+#: Bytes of float64 partial sums the batch split may use (one ``(taps, channels)`` array a
+#: split); past it the tasks split the blocks of taps instead.
+_SPLIT_BYTES = 8 << 20
 
 
 def direct_grad_weight_outvec(xp, g, ksize, dilation):
     """Weight gradient of a unit-stride correlation (groups 1) with the output channels in the
     vectors: ``(nsplit, C * KK, O)`` float64, per split of the batch the sums ``sum_n sum_p
-    g[n, o, p] * xp[n, c, p + offset[tap]]`` over the output positions ``p`` (the batch is
-    split only when there are too few blocks of taps and channels for the threads).
+    g[n, o, p] * xp[n, c, p + offset[tap]]`` over the output positions ``p``.
 
-    The register block is six taps (of the flattened (input channel, tap) list) by four
-    vectors of output channels (64 float32 or 32 float64): per output position four gradient
-    vectors, one load from the gradient with the channels last (``gt``, a transposed copy),
-    and six input values broadcast from the padded input where it is feed 24 FMAs, and an
-    image's sums stay in registers. Made for small images with many channels (the digits
-    network's second layer: 32 -> 64 channels, 3x3 on 8x8), where im2col + GEMM moved more
-    memory than it multiplied. Tasks are (split, six taps, block of output channels).
+    The register block is twelve taps (of the flattened (input channel, tap) list) by two
+    vectors of output channels (32 float32 or 16 float64): per output position two gradient
+    vectors and twelve input values broadcast from the padded input where it is feed 24 FMAs.
+    A task (split of the batch, blocks of taps, block of output channels) walks its images in
+    chunks of about ``_CHUNK`` positions: it copies a chunk's gradient into a tile with the
+    channels last, then sums the chunk for each of its blocks of taps, so the tile and the
+    input rows stay in cache while the taps change (a block that streamed an image's gradient
+    once per block of taps, from L2, ran 0.77x im2col + GEMM on 28x28 images). The float32
+    sums of a chunk are added into float64 partial sums.
     """
     nb, nc = xp.shape[0], xp.shape[1]
     nout = g.shape[1]
-    nl = lanes_for(g.itemsize)
-    width = _OVEC * nl
-    opad = -(-nout // width) * width
+    width = _OVEC * lanes_for(g.itemsize)
+    nob = -(-nout // width)
     npix = g[0, 0].size
-    gt = _scratch.take("nn-conv-wgrad-gt", (nb, npix, opad), g.dtype)
-    _channels_last(g.reshape(nb, nout, npix), gt)
     ntap = nc * ksize[0] * ksize[1] * ksize[2]
     ngrp = -(-ntap // _SLOTS)
-    nsplit = min(nb, -(-_MIN_TASKS // (ngrp * (opad // width))))
-    out = np.zeros((nsplit, ngrp * _SLOTS, opad), dtype=np.float64)
+    per_split = ngrp * _SLOTS * nob * width * 8
+    nsplit = max(1, min(nb, -(-_MIN_TASKS // nob), _SPLIT_BYTES // per_split))
+    nrange = max(1, min(ngrp, -(-_MIN_TASKS // (nsplit * nob))))
+    out = np.zeros((nsplit, ngrp * _SLOTS, nob * width), dtype=np.float64)
+    gf = np.ascontiguousarray(g).reshape(nb, nout, npix)
     work = g.size * ntap
-    run_chunks(_direct_grad_weight_outvec, work, xp, gt, g.shape[2:], ksize, dilation, out)
+    osize = tuple(g.shape[2:])
+    run_chunks(_direct_grad_weight_outvec, work, xp, gf, osize, ksize, dilation, nrange, out)
     return out[:, :ntap, :nout]
 
 
-@njit(cache=True, nogil=True)
-def _channels_last(g, gt):
-    """``gt[n, p, o] = g[n, o, p]``, zero for ``o`` past the channels."""
-    nb, nout, npix = g.shape
-    for n in range(nb):
-        for p in range(npix):
-            for o in range(nout, gt.shape[2]):
-                gt[n, p, o] = 0.0
-        for o in range(nout):
-            src = g[n, o]
-            for p in range(npix):
-                gt[n, p, o] = src[p]
-
-
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _direct_grad_weight_outvec(part, nparts, xp, gt, osize, ksize, dilation, out):
+def _direct_grad_weight_outvec(part, nparts, xp, g, osize, ksize, dilation, nrange, out):
     # One function, the register block written into the task loop: as a function of its own
-    # the block compiled twice (alone, then inlined and optimised again here): 2.5 s against
-    # 1.5 s from a cold cache.
+    # the block compiled twice (alone, then inlined and optimised again here).
     wide_vectors()
-    xp, gt, out = borrow(xp, gt, out)
+    xp, g, nrange, out = borrow(xp, g, nrange, out)
     nb, nc, dp, hp, wp = xp.shape
-    npix, opad = gt.shape[1], gt.shape[2]
+    nout = g.shape[1]
     od, oh, ow = osize
     kd, kh, kw = ksize
     dd, dh, dw = dilation
-    nl = lanes(gt)
+    nl = lanes(g)
     width = _OVEC * nl
     nsplit = out.shape[0]
     ngrp = out.shape[1] // _SLOTS
-    nob = opad // width
+    nob = out.shape[2] // width
     ntap = nc * kd * kh * kw
     plane = hp * wp
     isize = nc * dp * plane
     nrow = od * oh
-    # images per copy-out: enough for _MIN_POSITIONS output positions (the audio network's
-    # 64-channel layer has 7 a channel: copying 24 vectors out per image cost more than its
-    # 168 FMAs)
-    per = max(1, -(-_MIN_POSITIONS // npix))
-    xq = np.empty(nrow * per, dtype=np.int64)
-    gq = np.empty(nrow * per, dtype=np.int64)
-    toff = np.empty(_SLOTS, dtype=np.int64)
-    tile = np.empty(_SLOTS * width, dtype=gt.dtype)
-    xf = xp.reshape(xp.size)
-    gf = gt.reshape(gt.size)
-    ostride = opad
-    ntask = nsplit * ngrp * nob
-    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
-        s = task // (ngrp * nob)
-        grp = (task // nob) % ngrp
-        ob = task % nob
+    # every block's input offsets (a last block's missing slots repeat its first tap: their
+    # sums land in rows past the taps, which the caller drops)
+    toff = np.empty((ngrp, _SLOTS), dtype=np.int64)
+    for grp in range(ngrp):
         for q in range(_SLOTS):
             t = grp * _SLOTS + q
             if t >= ntap:
@@ -383,89 +366,137 @@ def _direct_grad_weight_outvec(part, nparts, xp, gt, osize, ksize, dilation, out
             a = (t // (kh * kw)) % kd
             e = (t // kw) % kh
             f = t % kw
-            toff[q] = (c * dp + a * dd) * plane + e * dh * wp + f * dw
-        base = toff[0]
-        t0 = 0
-        t1 = toff[1] - base
-        t2 = toff[2] - base
-        t3 = toff[3] - base
-        t4 = toff[4] - base
-        t5 = toff[5] - base
-        tm = max(max(max(t1, t2), max(t3, t4)), t5)
-        n1 = (s + 1) * nb // nsplit
-        for n0 in range(s * nb // nsplit, n1, per):
-            # a few images' sums in registers (zeros; _SLOTS x _OVEC x 16 float32 lanes), then
-            # copied out flat: with one acc for the whole task, LLVM stored it to the stack on
-            # every position. Their rows run as one list, so that small images share the copy
-            nr = 0
-            for n in range(n0, min(n1, n0 + per)):
-                for row in range(nrow):
-                    i = row // oh
-                    j = row % oh
-                    xq[nr] = n * isize + (i * hp + j) * wp + base
-                    gq[nr] = (n * npix + row * ow) * opad + ob * width
-                    nr += 1
-            acc = stack_array(384, gt.dtype)
-            for r in range(nr):
-                xb = xq[r]
-                gb = gq[r]
-                for k in range(ow):
-                    gv = gf[gb + k * ostride : gb + k * ostride + _OVEC * nl]
-                    xs = xf[xb + k : xb + k + tm + 1]
-                    a0 = xs[t0]
-                    a1 = xs[t1]
-                    a2 = xs[t2]
-                    a3 = xs[t3]
-                    a4 = xs[t4]
-                    a5 = xs[t5]
-                    # lanes innermost with every accumulator its own statement (see conv_outvec)
-                    for v in range(nl):
-                        g0 = gv[v]
-                        g1 = gv[nl + v]
-                        g2 = gv[2 * nl + v]
-                        g3 = gv[3 * nl + v]
-                        acc[0 * nl + v] = acc[0 * nl + v] + a0 * g0
-                        acc[1 * nl + v] = acc[1 * nl + v] + a0 * g1
-                        acc[2 * nl + v] = acc[2 * nl + v] + a0 * g2
-                        acc[3 * nl + v] = acc[3 * nl + v] + a0 * g3
-                        acc[4 * nl + v] = acc[4 * nl + v] + a1 * g0
-                        acc[5 * nl + v] = acc[5 * nl + v] + a1 * g1
-                        acc[6 * nl + v] = acc[6 * nl + v] + a1 * g2
-                        acc[7 * nl + v] = acc[7 * nl + v] + a1 * g3
-                        acc[8 * nl + v] = acc[8 * nl + v] + a2 * g0
-                        acc[9 * nl + v] = acc[9 * nl + v] + a2 * g1
-                        acc[10 * nl + v] = acc[10 * nl + v] + a2 * g2
-                        acc[11 * nl + v] = acc[11 * nl + v] + a2 * g3
-                        acc[12 * nl + v] = acc[12 * nl + v] + a3 * g0
-                        acc[13 * nl + v] = acc[13 * nl + v] + a3 * g1
-                        acc[14 * nl + v] = acc[14 * nl + v] + a3 * g2
-                        acc[15 * nl + v] = acc[15 * nl + v] + a3 * g3
-                        acc[16 * nl + v] = acc[16 * nl + v] + a4 * g0
-                        acc[17 * nl + v] = acc[17 * nl + v] + a4 * g1
-                        acc[18 * nl + v] = acc[18 * nl + v] + a4 * g2
-                        acc[19 * nl + v] = acc[19 * nl + v] + a4 * g3
-                        acc[20 * nl + v] = acc[20 * nl + v] + a5 * g0
-                        acc[21 * nl + v] = acc[21 * nl + v] + a5 * g1
-                        acc[22 * nl + v] = acc[22 * nl + v] + a5 * g2
-                        acc[23 * nl + v] = acc[23 * nl + v] + a5 * g3
-            for t in range(_SLOTS * width):
-                tile[t] = acc[t]
-            for q in range(_SLOTS):
+            toff[grp, q] = (c * dp + a * dd) * plane + e * dh * wp + f * dw
+    npc = (ow + _CHUNK - 1) // _CHUNK  # pieces a row
+    tile = np.empty(2 * _CHUNK * width, dtype=g.dtype)
+    sums = np.empty(_SLOTS * width, dtype=g.dtype)
+    seg_x = np.empty(_CHUNK, dtype=np.int64)
+    seg_len = np.empty(_CHUNK, dtype=np.int64)
+    seg_at = np.empty(_CHUNK, dtype=np.int64)
+    xf = xp.reshape(xp.size)
+    ntask = nsplit * nrange * nob
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
+        s = task // (nrange * nob)
+        rg = (task // nob) % nrange
+        ob = task % nob
+        n_lo = s * nb // nsplit
+        npieces = ((s + 1) * nb // nsplit - n_lo) * nrow * npc
+        done = 0
+        while done < npieces:
+            # the next chunk: its pieces' input offsets, and their gradient with the channels
+            # last (zero past the channels)
+            nseg = 0
+            npos = 0
+            while done < npieces and npos < _CHUNK:
+                n = n_lo + done // (nrow * npc)
+                row = (done // npc) % nrow
+                k0 = (done % npc) * _CHUNK
+                ln = min(ow - k0, _CHUNK)
+                seg_x[nseg] = n * isize + ((row // oh) * hp + row % oh) * wp + k0
+                seg_len[nseg] = ln
+                seg_at[nseg] = npos
+                p0 = row * ow + k0
                 for v in range(width):
-                    out[s, grp * _SLOTS + q, ob * width + v] += tile[q * width + v]
+                    o = ob * width + v
+                    if o < nout:
+                        src = g[n, o, p0 : p0 + ln]
+                        for k in range(ln):
+                            tile[(npos + k) * width + v] = src[k]
+                    else:
+                        for k in range(ln):
+                            tile[(npos + k) * width + v] = 0.0
+                nseg += 1
+                npos += ln
+                done += 1
+            for grp in range(rg * ngrp // nrange, (rg + 1) * ngrp // nrange):
+                base = toff[grp, 0]
+                # unsigned offsets: no wrap-around code for negative indices in the loop (the
+                # taps are in order, so every offset from the first is at least 0)
+                t0 = np.uint64(0)
+                t1 = np.uint64(toff[grp, 1] - base)
+                t2 = np.uint64(toff[grp, 2] - base)
+                t3 = np.uint64(toff[grp, 3] - base)
+                t4 = np.uint64(toff[grp, 4] - base)
+                t5 = np.uint64(toff[grp, 5] - base)
+                t6 = np.uint64(toff[grp, 6] - base)
+                t7 = np.uint64(toff[grp, 7] - base)
+                t8 = np.uint64(toff[grp, 8] - base)
+                t9 = np.uint64(toff[grp, 9] - base)
+                t10 = np.uint64(toff[grp, 10] - base)
+                t11 = np.uint64(toff[grp, 11] - base)
+                tm = np.int64(max(max(max(t1, t2), max(t3, t4)), max(max(t5, t6), max(t7, t8))))
+                tm = max(tm, np.int64(max(max(t9, t10), t11)))
+                acc = stack_array(384, g.dtype)  # zeros; _SLOTS x _OVEC x 16 float32 lanes
+                for sg in range(nseg):
+                    xb = seg_x[sg] + base
+                    at = seg_at[sg]
+                    for k in range(seg_len[sg]):
+                        gv = tile[(at + k) * width : (at + k) * width + width]
+                        xs = xf[xb + k : xb + k + tm + 1]
+                        a0 = xs[t0]
+                        a1 = xs[t1]
+                        a2 = xs[t2]
+                        a3 = xs[t3]
+                        a4 = xs[t4]
+                        a5 = xs[t5]
+                        a6 = xs[t6]
+                        a7 = xs[t7]
+                        a8 = xs[t8]
+                        a9 = xs[t9]
+                        a10 = xs[t10]
+                        a11 = xs[t11]
+                        # lanes innermost with every accumulator its own statement (see
+                        # conv_outvec)
+                        for v in range(nl):
+                            g0 = gv[v]
+                            g1 = gv[nl + v]
+                            acc[0 * nl + v] = acc[0 * nl + v] + a0 * g0
+                            acc[1 * nl + v] = acc[1 * nl + v] + a0 * g1
+                            acc[2 * nl + v] = acc[2 * nl + v] + a1 * g0
+                            acc[3 * nl + v] = acc[3 * nl + v] + a1 * g1
+                            acc[4 * nl + v] = acc[4 * nl + v] + a2 * g0
+                            acc[5 * nl + v] = acc[5 * nl + v] + a2 * g1
+                            acc[6 * nl + v] = acc[6 * nl + v] + a3 * g0
+                            acc[7 * nl + v] = acc[7 * nl + v] + a3 * g1
+                            acc[8 * nl + v] = acc[8 * nl + v] + a4 * g0
+                            acc[9 * nl + v] = acc[9 * nl + v] + a4 * g1
+                            acc[10 * nl + v] = acc[10 * nl + v] + a5 * g0
+                            acc[11 * nl + v] = acc[11 * nl + v] + a5 * g1
+                            acc[12 * nl + v] = acc[12 * nl + v] + a6 * g0
+                            acc[13 * nl + v] = acc[13 * nl + v] + a6 * g1
+                            acc[14 * nl + v] = acc[14 * nl + v] + a7 * g0
+                            acc[15 * nl + v] = acc[15 * nl + v] + a7 * g1
+                            acc[16 * nl + v] = acc[16 * nl + v] + a8 * g0
+                            acc[17 * nl + v] = acc[17 * nl + v] + a8 * g1
+                            acc[18 * nl + v] = acc[18 * nl + v] + a9 * g0
+                            acc[19 * nl + v] = acc[19 * nl + v] + a9 * g1
+                            acc[20 * nl + v] = acc[20 * nl + v] + a10 * g0
+                            acc[21 * nl + v] = acc[21 * nl + v] + a10 * g1
+                            acc[22 * nl + v] = acc[22 * nl + v] + a11 * g0
+                            acc[23 * nl + v] = acc[23 * nl + v] + a11 * g1
+                # copied whole first: read element by element in the copy-out, the block was
+                # stored to the stack on every position (LLVM's SROA splits a whole copy)
+                for t in range(_SLOTS * width):
+                    sums[t] = acc[t]
+                for q in range(_SLOTS):
+                    orow = out[s, grp * _SLOTS + q, ob * width : ob * width + width]
+                    for v in range(width):
+                        orow[v] += sums[q * width + v]
 
 
-def suits_outvec(nout, groups, stride, itemsize, npix) -> bool:
+def suits_outvec(nout, groups, stride, itemsize, npix, cg, ntap) -> bool:
     """Whether ``direct_grad_weight_outvec`` should compute a weight gradient: AVX-512, groups
-    1, unit strides, output channels in whole blocks of four vectors, and small images (at most
-    ``_config.NN_CONV_WGRAD_OUTVEC_MAX_PIXELS`` outputs a channel)."""
+    1, unit strides, output channels in whole blocks of two vectors, and either small images
+    (at most ``_config.NN_CONV_WGRAD_OUTVEC_MAX_PIXELS`` outputs a channel) or few input
+    channels (at most ``_config.NN_CONV_DIRECT_MAX_CHANNELS_WGRAD``, where the alternative is
+    the wide-grid kernel) with enough taps to fill its blocks of twelve
+    (``_config.NN_CONV_WGRAD_OUTVEC_MIN_TAPS``)."""
     width = _OVEC * lanes_for(itemsize)
-    return (
-        avx512()
-        and groups == 1
-        and all(s == 1 for s in stride)
-        and nout % width == 0
-        and npix <= _config.NN_CONV_WGRAD_OUTVEC_MAX_PIXELS
+    if not (avx512() and groups == 1 and all(s == 1 for s in stride) and nout % width == 0):
+        return False
+    c = _config
+    return npix <= c.NN_CONV_WGRAD_OUTVEC_MAX_PIXELS or (
+        cg <= c.NN_CONV_DIRECT_MAX_CHANNELS_WGRAD and ntap >= c.NN_CONV_WGRAD_OUTVEC_MIN_TAPS
     )
 
 

@@ -271,7 +271,9 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
     if method == "auto" and _whole_window(xp.shape[2:], ksize, osize):
         gm = g.reshape(nb, groups, og).transpose(1, 2, 0)  # (G, O/G, N)
         return np.matmul(gm, _rows(xp, groups)).reshape(wshape)
-    if method in ("auto", "direct") and suits_outvec(nout, groups, stride, dtype.itemsize, npix):
+    if method in ("auto", "direct") and suits_outvec(
+        nout, groups, stride, dtype.itemsize, npix, cg, cg * kk
+    ):
         part = direct_grad_weight_outvec(xp, g, ksize, tuple(dilation))
         gw = part.sum(axis=0).T.astype(dtype)  # (O, C * taps)
         return gw.reshape(wshape)

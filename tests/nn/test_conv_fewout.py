@@ -268,13 +268,13 @@ def test_wide_input_gradient_matches_loops(rng, wide_calls):
 @st.composite
 def few_channel_layers(draw):
     """Batches that fill the batch-last vectors (or fall short of them), one to six output
-    channels or 64 (the outvec weight gradient), 1-D to 3-D, dilation, padding."""
+    channels or 32 or 64 (the outvec weight gradient), 1-D to 3-D, dilation, padding."""
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     full = 64 if dtype == np.float32 else 32
     n = draw(st.sampled_from([full - 8, full, 3]))
     nd = draw(st.integers(1, 3))
     cin = draw(st.integers(1, 7))
-    cout = draw(st.sampled_from([1, 3, 5, 6, 64]))
+    cout = draw(st.sampled_from([1, 3, 5, 6, 32, 64]))
     ksize = tuple(draw(st.integers(1, 4)) for _ in range(nd))
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
     padding = draw(st.integers(0, 2))

@@ -3,8 +3,10 @@
 plain-loop oracle (tests/nn/naive_conv.py).
 
 Every case asserts that it took the kernel, so the grid covers what it does differently: a
-last block of taps with missing slots, two blocks of output channels, float64's 8 lanes,
-dilation, 1-D to 3-D, and the batch split across tasks (few blocks) or not.
+last block of taps with missing slots, several blocks of output channels, float64's 8 lanes,
+dilation, 1-D to 3-D, rows split into pieces and chunks that gather pieces of several images,
+large images with few input channels, and the tasks split over the batch or over the blocks
+of taps.
 """
 
 import numpy as np
@@ -22,13 +24,21 @@ pytestmark = pytest.mark.skipif(not avx512(), reason="the kernel needs AVX-512")
 CASES = [
     # x shape, weight shape, padding, dilation, dtype
     ((2, 3, 8, 8), (64, 3, 3, 3), 1, 1, np.float32),  # 27 taps: the last block has 3
-    ((3, 2, 7, 9), (32, 2, 2, 3), 0, (2, 1), np.float64),  # 32 float64 channels, dilation
+    ((3, 2, 7, 9), (32, 2, 2, 3), 0, (2, 1), np.float64),  # two blocks of 16 float64, dilation
     ((2, 4, 30), (64, 4, 5), 2, 2, np.float32),  # 1-D
     ((2, 2, 4, 5, 6), (32, 2, 2, 2, 3), 1, 1, np.float64),  # 3-D
-    ((2, 2, 6, 6), (128, 2, 3, 3), 1, 1, np.float32),  # two blocks of channels
-    ((20, 16, 5, 5), (64, 16, 3, 3), 0, 1, np.float32),  # 24 blocks: the batch unsplit
-    # 7 outputs an image: ten images a copy-out, the last group of three
-    ((13, 8, 7), (64, 8, 3), 1, 1, np.float32),
+    ((2, 2, 6, 6), (128, 2, 3, 3), 1, 1, np.float32),  # four blocks of channels
+    ((20, 16, 5, 5), (32, 16, 3, 3), 0, 1, np.float32),  # 144 taps, one block of channels
+    # 7 outputs an image, four splits of 20 images: a chunk gathers the rows of 19 images,
+    # the last chunk one
+    ((80, 8, 7), (64, 8, 3), 1, 1, np.float32),
+    # two rows of 299 outputs: pieces of 128, 128 and 43; a chunk gathers a row's last piece
+    # and the next row's first
+    ((1, 5, 3, 307), (32, 5, 2, 9), 0, 1, np.float32),
+    # 20x20 outputs, 16 channels x 9 taps: large images take the kernel
+    ((2, 16, 22, 22), (32, 16, 3, 3), 0, 1, np.float32),
+    # one image: the tasks split the 6 blocks of taps, not the batch
+    ((1, 8, 12, 12), (32, 8, 3, 3), 1, 1, np.float32),
 ]
 
 
@@ -70,7 +80,7 @@ def test_weight_gradient_matches_loops(rng, calls, xs, ws, padding, dilation, dt
     _check(rng, calls, xs, ws, padding, dilation, dtype)
 
 
-@pytest.mark.parametrize("case", [0, 4, 5, 6])
+@pytest.mark.parametrize("case", [0, 4, 5, 6, 7, 9])
 def test_tasks_in_any_order(rng, tasks_out_of_order, calls, case):
     tasks_out_of_order(conv_wgrad)
     _check(rng, calls, *CASES[case])
@@ -79,8 +89,9 @@ def test_tasks_in_any_order(rng, tasks_out_of_order, calls, case):
 @pytest.mark.parametrize(
     "xs, ws, kw",
     [
-        ((2, 3, 8, 8), (48, 3, 3, 3), {}),  # 48 channels: not whole blocks of 64
-        ((2, 3, 17, 17), (64, 3, 3, 3), dict(padding=1)),  # 289 outputs a channel
+        ((2, 3, 8, 8), (48, 3, 3, 3), {}),  # 48 channels: not whole blocks of 32
+        ((2, 3, 17, 17), (64, 3, 3, 3), dict(padding=1)),  # 289 outputs a channel, 27 taps
+        ((2, 40, 17, 17), (64, 40, 1, 1), dict(padding=1)),  # 289 outputs, 40 channels
         ((2, 4, 8, 8), (64, 2, 3, 3), dict(groups=2)),
         ((2, 3, 12, 12), (64, 3, 3, 3), dict(stride=2)),
     ],
@@ -101,22 +112,36 @@ def test_other_shapes_take_the_other_kernels(rng, calls, xs, ws, kw):
     assert_close(gw, want, dtype=np.float32)
 
 
+def test_batch_split_bounded_by_memory(rng, calls, monkeypatch):
+    # partial sums of one split past the budget: one split, the tasks split the blocks of taps
+    monkeypatch.setattr(conv_wgrad, "_SPLIT_BYTES", 1)
+    _check(rng, calls, (6, 4, 9, 9), (64, 4, 3, 3), 1, 1, np.float32)
+
+
 def test_threshold_comes_from_config(monkeypatch):
-    assert conv_wgrad.suits_outvec(64, 1, (1, 1, 1), 4, 256)
-    assert not conv_wgrad.suits_outvec(64, 1, (1, 1, 1), 4, 257)
-    assert conv_wgrad.suits_outvec(32, 1, (1, 1, 1), 8, 64)  # float64: 32 channels a block
-    assert not conv_wgrad.suits_outvec(32, 1, (1, 1, 1), 4, 64)
+    suits = conv_wgrad.suits_outvec
+    one = (1, 1, 1)
+    assert suits(64, 1, one, 4, 256, 64, 576)
+    assert not suits(64, 1, one, 4, 257, 64, 576)  # large images, many channels: GEMM
+    assert suits(64, 1, one, 4, 3136, 32, 288)  # large images, few channels, enough taps
+    assert not suits(64, 1, one, 4, 3136, 3, 27)  # too few taps
+    assert suits(16, 1, one, 8, 64, 2, 18)  # float64: 16 channels a block
+    assert not suits(16, 1, one, 4, 64, 2, 18)
+    assert not suits(64, 2, one, 4, 64, 2, 18)
+    assert not suits(64, 1, (1, 1, 2), 4, 64, 2, 18)
     monkeypatch.setattr(_config, "NN_CONV_WGRAD_OUTVEC_MAX_PIXELS", 64)
-    assert not conv_wgrad.suits_outvec(64, 1, (1, 1, 1), 4, 65)
+    assert not suits(64, 1, one, 4, 65, 64, 576)
+    monkeypatch.setattr(_config, "NN_CONV_WGRAD_OUTVEC_MIN_TAPS", 300)
+    assert not suits(64, 1, one, 4, 3136, 32, 288)
+    monkeypatch.setattr(_config, "NN_CONV_DIRECT_MAX_CHANNELS_WGRAD", 16)
+    monkeypatch.setattr(_config, "NN_CONV_WGRAD_OUTVEC_MIN_TAPS", 36)
+    assert not suits(64, 1, one, 4, 3136, 32, 288)
     monkeypatch.setattr(conv_wgrad, "avx512", lambda: False)
-    assert not conv_wgrad.suits_outvec(64, 1, (1, 1, 1), 4, 64)
+    assert not suits(64, 1, one, 4, 64, 2, 18)
 
 
 def test_no_recompilation_across_shapes(rng):
-    kernels = [
-        conv_wgrad._direct_grad_weight_outvec,
-        conv_wgrad._channels_last,
-    ]
+    kernels = [conv_wgrad._direct_grad_weight_outvec]
     for dt, nout in ((np.float32, 64), (np.float64, 32)):
         x = rng.standard_normal((2, 2, 6, 6)).astype(dt)
         w = rng.standard_normal((nout, 2, 3, 3)).astype(dt)
