@@ -145,13 +145,17 @@ NN_CONV_BATCH_LAST_MIN_WASTE = 1.2
 # channels are few, e.g. LeNet's first layer has only 3 pairs of output channels).
 NN_CONV_WGRAD_SPLIT = 8
 # conv_wgrad.direct_grad_weight_outvec (output channels in the vectors) for outputs of at most
-# this many pixels a channel (8x8 to 16x16 at 32-512 channels 1.1-1.7x im2col + GEMM), and on
-# larger images for at most NN_CONV_DIRECT_MAX_CHANNELS_WGRAD input channels with at least this
-# many taps in all (1.3-2.0x the wide-grid kernel from 36 taps; 0.8x with 25 or 27 taps, whose
-# blocks of twelve run partly empty). With 64-128 input channels on 14x14 to 56x56 it ran
-# 0.7-0.9x im2col + GEMM on two threads (1.0-1.2x on one).
+# this many pixels a channel (8x8 to 16x16 at 32-512 channels: 1.1-2.3x im2col + GEMM on two
+# threads), and on larger images for at least MIN_TAPS taps in all (0.8-0.9x with 25 or 27,
+# whose blocks run partly empty) from at most MAX_CHANNELS input channels (blocks of 64 float32
+# output channels; two threads, against the kernel each shape took before: 64 channels on
+# 56x56 1.5-2.0x, 128 on 28x28 1.0-1.3x, 256 on 28x28 0.85-1.0x) or MAX_CHANNELS_2 (blocks of
+# 32; against im2col + GEMM it lost from 64 channels up, against the wide-grid kernel below 32
+# it won 1.3-2.0x: W5d 1.9x).
 NN_CONV_WGRAD_OUTVEC_MAX_PIXELS = 256
 NN_CONV_WGRAD_OUTVEC_MIN_TAPS = 36
+NN_CONV_WGRAD_OUTVEC_MAX_CHANNELS = 128
+NN_CONV_WGRAD_OUTVEC_MAX_CHANNELS_2 = 32
 # Flop count from which backend="auto" sends a host convolution to a GPU when one is present.
 NN_CONV_GPU_MIN_WORK = 2e8
 # Most blocks a 1-D grid-stride launch uses; the loop covers larger arrays.

@@ -1,11 +1,17 @@
-"""Weight gradient of the direct (few-channel) CNN convolution on the wide grid: Numba CPU.
+"""Weight gradients of the direct CNN convolution: Numba CPU.
 
-Per-tap dot products of the padded input with the output gradient laid out on the "wide"
-flattened grid of ``conv_direct`` (its module docstring has the layout), blocked over positions
-and split over the batch for parallelism; ``convolution`` picks it (``use_direct``).
+* Per-tap dot products of the padded input with the output gradient laid out on the "wide"
+  flattened grid of ``conv_direct`` (its module docstring has the layout), blocked over
+  positions and split over the batch for parallelism (``direct_grad_weight_wide``), or with
+  the batch last (``direct_grad_weight_batch_last``); ``convolution`` picks them
+  (``use_direct``).
+* Output channels in the vectors (``direct_grad_weight_outvec``): whole blocks of 32 or 64
+  float32 output channels, picked before the others by ``suits_outvec``.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit
@@ -283,22 +289,32 @@ def _direct_grad_weight_batch_last(part, nparts, xt, gt, ksize, dilation, gw):
 
 # --- output channels in the vectors ---------------------------------------------------------
 
-#: Taps per register block and vectors of output channels: 24 accumulator zmm, with the two
-#: gradient vectors and a broadcast input 27 of 32. Two vectors (32 float32 channels) rather than
-#: four by six taps: layers with 32 output channels take the kernel with no lanes wasted, and
-#: on 64 channels it timed the same or better (digits 1.45x, audio 64-channel layers 1.2-1.5x
-#: the four-vector block, one core).
-_SLOTS = 12
-_OVEC = 2
+#: The two register blocks, taps (of the flattened (input channel, tap) list) by vectors of output
+#: channels, each 24 accumulator zmm: six by four (64 float32 channels; four gradient vectors
+#: and six broadcasts a position) and twelve by two (32 channels) for layers whose channels
+#: are not whole blocks of four vectors. On 64 channels the six-by-four block ran 1.1-1.5x
+#: the other on two threads (fewer loads per FMA: 10 against 14 for 24).
+_BLOCKS = ((6, 4), (12, 2))
 #: Tasks to share out at least (``run_chunks`` makes up to four chunks a thread).
 _MIN_TASKS = 8
 #: Output positions a chunk (rows split into pieces of at most this many, pieces gathered until
 #: a chunk has at least this many): every block of taps sums a chunk in registers before one
-#: copy-out, and a chunk's gradient tile (under 2 * 128 positions x 32 channels) stays in L1.
+#: copy-out, and a chunk's gradient tile (under 2 * 128 positions x 64 channels) stays in L1
+#: or L2.
 _CHUNK = 128
 #: Bytes of float64 partial sums the batch split may use (one ``(taps, channels)`` array a
 #: split); past it the tasks split the blocks of taps instead.
 _SPLIT_BYTES = 8 << 20
+
+
+def _block_for(nout, itemsize):
+    """``(taps, vectors)`` of the register block for ``nout`` output channels, or ``None``
+    when they are not whole blocks of either."""
+    nl = lanes_for(itemsize)
+    for slots, ovec in _BLOCKS:
+        if nout % (ovec * nl) == 0:
+            return slots, ovec
+    return None
 
 
 def direct_grad_weight_outvec(xp, g, ksize, dilation):
@@ -306,9 +322,9 @@ def direct_grad_weight_outvec(xp, g, ksize, dilation):
     vectors: ``(nsplit, C * KK, O)`` float64, per split of the batch the sums ``sum_n sum_p
     g[n, o, p] * xp[n, c, p + offset[tap]]`` over the output positions ``p``.
 
-    The register block is twelve taps (of the flattened (input channel, tap) list) by two
-    vectors of output channels (32 float32 or 16 float64): per output position two gradient
-    vectors and twelve input values broadcast from the padded input where it is feed 24 FMAs.
+    The register block is six taps by four vectors of output channels (64 float32 or 32
+    float64) or twelve taps by two vectors (``_BLOCKS``): per output position the gradient
+    vectors and the input values broadcast from the padded input where it is feed 24 FMAs.
     A task (split of the batch, blocks of taps, block of output channels) walks its images in
     chunks of about ``_CHUNK`` positions: it copies a chunk's gradient into a tile with the
     channels last, then sums the chunk for each of its blocks of taps, so the tile and the
@@ -318,100 +334,184 @@ def direct_grad_weight_outvec(xp, g, ksize, dilation):
     """
     nb, nc = xp.shape[0], xp.shape[1]
     nout = g.shape[1]
-    width = _OVEC * lanes_for(g.itemsize)
-    nob = -(-nout // width)
+    slots, ovec = _block_for(nout, g.itemsize)
+    width = ovec * lanes_for(g.itemsize)
+    nob = nout // width
     npix = g[0, 0].size
     ntap = nc * ksize[0] * ksize[1] * ksize[2]
-    ngrp = -(-ntap // _SLOTS)
-    per_split = ngrp * _SLOTS * nob * width * 8
+    ngrp = -(-ntap // slots)
+    per_split = ngrp * slots * nout * 8
     nsplit = max(1, min(nb, -(-_MIN_TASKS // nob), _SPLIT_BYTES // per_split))
     nrange = max(1, min(ngrp, -(-_MIN_TASKS // (nsplit * nob))))
-    out = np.zeros((nsplit, ngrp * _SLOTS, nob * width), dtype=np.float64)
+    out = np.zeros((nsplit, ngrp * slots, nout), dtype=np.float64)
     gf = np.ascontiguousarray(g).reshape(nb, nout, npix)
-    work = g.size * ntap
-    osize = tuple(g.shape[2:])
-    run_chunks(_direct_grad_weight_outvec, work, xp, gf, osize, ksize, dilation, nrange, out)
-    return out[:, :ntap, :nout]
+    kernel = _outvec_six_by_four if slots == 6 else _outvec_twelve_by_two
+    toff = _tap_offsets(xp.shape, ksize, dilation, ngrp, slots)
+    args = (xp, gf, tuple(g.shape[2:]), toff, nrange, out)
+    run_chunks(kernel, g.size * ntap, *args)
+    return out[:, :ntap]
+
+
+def _tap_offsets(xshape, ksize, dilation, ngrp, slots):
+    """``(ngrp, slots)``: each block's taps as offsets into an image's flat padded input (a last
+    block's missing slots repeat its first tap: their sums land in rows past the taps, which
+    the caller drops). NumPy here: a Numba function of its own cost 0.4 s of compile."""
+    ntap = xshape[1] * math.prod(ksize)
+    t = np.arange(ngrp * slots).reshape(ngrp, slots)
+    t = np.where(t < ntap, t, t[:, :1])
+    c, a, e, f = np.unravel_index(t, (xshape[1],) + tuple(ksize))
+    dp, hp, wp = xshape[2:]
+    off = ((c * dp + a * dilation[0]) * hp + e * dilation[1]) * wp + f * dilation[2]
+    return np.ascontiguousarray(off, dtype=np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _next_chunk(xshape, g, osize, s, nsplit, ob, done, tile, segs):
+    """Gather split ``s``'s next chunk, from piece ``done`` on: ``(done, nseg)`` after it.
+    Its pieces' input offsets, lengths and first tile positions go to ``segs[0..2]``; their
+    gradient for output-channel block ``ob``, channels last, to ``tile``."""
+    nb, nc, dp, hp, wp = xshape
+    od, oh, ow = osize
+    nrow = od * oh
+    width = tile.size // (2 * _CHUNK)
+    npc = (ow + _CHUNK - 1) // _CHUNK  # pieces a row
+    n_lo = s * nb // nsplit
+    npieces = ((s + 1) * nb // nsplit - n_lo) * nrow * npc
+    nseg = 0
+    npos = 0
+    while done < npieces and npos < _CHUNK:
+        n = n_lo + done // (nrow * npc)
+        row = (done // npc) % nrow
+        k0 = (done % npc) * _CHUNK
+        ln = min(ow - k0, _CHUNK)
+        segs[0, nseg] = n * nc * dp * hp * wp + ((row // oh) * hp + row % oh) * wp + k0
+        segs[1, nseg] = ln
+        segs[2, nseg] = npos
+        p0 = row * ow + k0
+        for v in range(width):
+            src = g[n, ob * width + v, p0 : p0 + ln]
+            for k in range(ln):
+                tile[(npos + k) * width + v] = src[k]
+        nseg += 1
+        npos += ln
+        done += 1
+    return done, nseg
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _direct_grad_weight_outvec(part, nparts, xp, g, osize, ksize, dilation, nrange, out):
-    # One function, the register block written into the task loop: as a function of its own
-    # the block compiled twice (alone, then inlined and optimised again here).
+def _outvec_six_by_four(part, nparts, xp, g, osize, toff, nrange, out):
+    # The register block written into the task loop: as a function of its own it compiled
+    # twice (alone, then inlined and optimised again here).
     wide_vectors()
-    xp, g, nrange, out = borrow(xp, g, nrange, out)
-    nb, nc, dp, hp, wp = xp.shape
-    nout = g.shape[1]
-    od, oh, ow = osize
-    kd, kh, kw = ksize
-    dd, dh, dw = dilation
+    xp, g, toff, nrange, out = borrow(xp, g, toff, nrange, out)
     nl = lanes(g)
-    width = _OVEC * nl
-    nsplit = out.shape[0]
-    ngrp = out.shape[1] // _SLOTS
-    nob = out.shape[2] // width
-    ntap = nc * kd * kh * kw
-    plane = hp * wp
-    isize = nc * dp * plane
-    nrow = od * oh
-    # every block's input offsets (a last block's missing slots repeat its first tap: their
-    # sums land in rows past the taps, which the caller drops)
-    toff = np.empty((ngrp, _SLOTS), dtype=np.int64)
-    for grp in range(ngrp):
-        for q in range(_SLOTS):
-            t = grp * _SLOTS + q
-            if t >= ntap:
-                t = grp * _SLOTS
-            c = t // (kd * kh * kw)
-            a = (t // (kh * kw)) % kd
-            e = (t // kw) % kh
-            f = t % kw
-            toff[grp, q] = (c * dp + a * dd) * plane + e * dh * wp + f * dw
-    npc = (ow + _CHUNK - 1) // _CHUNK  # pieces a row
+    width = 4 * nl
+    nsplit, ngrp, nob = out.shape[0], out.shape[1] // 6, out.shape[2] // width
     tile = np.empty(2 * _CHUNK * width, dtype=g.dtype)
-    sums = np.empty(_SLOTS * width, dtype=g.dtype)
-    seg_x = np.empty(_CHUNK, dtype=np.int64)
-    seg_len = np.empty(_CHUNK, dtype=np.int64)
-    seg_at = np.empty(_CHUNK, dtype=np.int64)
+    segs = np.empty((3, _CHUNK), dtype=np.int64)
+    sums = np.empty(6 * width, dtype=g.dtype)
     xf = xp.reshape(xp.size)
     ntask = nsplit * nrange * nob
     for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         s = task // (nrange * nob)
         rg = (task // nob) % nrange
         ob = task % nob
-        n_lo = s * nb // nsplit
-        npieces = ((s + 1) * nb // nsplit - n_lo) * nrow * npc
-        done = 0
-        while done < npieces:
-            # the next chunk: its pieces' input offsets, and their gradient with the channels
-            # last (zero past the channels)
-            nseg = 0
-            npos = 0
-            while done < npieces and npos < _CHUNK:
-                n = n_lo + done // (nrow * npc)
-                row = (done // npc) % nrow
-                k0 = (done % npc) * _CHUNK
-                ln = min(ow - k0, _CHUNK)
-                seg_x[nseg] = n * isize + ((row // oh) * hp + row % oh) * wp + k0
-                seg_len[nseg] = ln
-                seg_at[nseg] = npos
-                p0 = row * ow + k0
-                for v in range(width):
-                    o = ob * width + v
-                    if o < nout:
-                        src = g[n, o, p0 : p0 + ln]
-                        for k in range(ln):
-                            tile[(npos + k) * width + v] = src[k]
-                    else:
-                        for k in range(ln):
-                            tile[(npos + k) * width + v] = 0.0
-                nseg += 1
-                npos += ln
-                done += 1
+        done = np.int64(0)  # a literal 0 would compile _next_chunk a second time
+        while True:
+            done, nseg = _next_chunk(xp.shape, g, osize, s, nsplit, ob, done, tile, segs)
+            if nseg == 0:
+                break
             for grp in range(rg * ngrp // nrange, (rg + 1) * ngrp // nrange):
-                base = toff[grp, 0]
                 # unsigned offsets: no wrap-around code for negative indices in the loop (the
                 # taps are in order, so every offset from the first is at least 0)
+                base = toff[grp, 0]
+                t0 = np.uint64(0)
+                t1 = np.uint64(toff[grp, 1] - base)
+                t2 = np.uint64(toff[grp, 2] - base)
+                t3 = np.uint64(toff[grp, 3] - base)
+                t4 = np.uint64(toff[grp, 4] - base)
+                t5 = np.uint64(toff[grp, 5] - base)
+                tm = np.int64(max(max(max(t1, t2), max(t3, t4)), t5))
+                acc = stack_array(384, g.dtype)  # zeros; 6 x 4 x 16 float32 lanes
+                for sg in range(nseg):
+                    xb = segs[0, sg] + base
+                    at = segs[2, sg]
+                    for k in range(segs[1, sg]):
+                        gv = tile[(at + k) * width : (at + k) * width + width]
+                        xs = xf[xb + k : xb + k + tm + 1]
+                        a0 = xs[t0]
+                        a1 = xs[t1]
+                        a2 = xs[t2]
+                        a3 = xs[t3]
+                        a4 = xs[t4]
+                        a5 = xs[t5]
+                        # lanes innermost with every accumulator its own statement (see conv_outvec)
+                        for v in range(nl):
+                            g0 = gv[v]
+                            g1 = gv[1 * nl + v]
+                            g2 = gv[2 * nl + v]
+                            g3 = gv[3 * nl + v]
+                            acc[0 * nl + v] = acc[0 * nl + v] + a0 * g0
+                            acc[1 * nl + v] = acc[1 * nl + v] + a0 * g1
+                            acc[2 * nl + v] = acc[2 * nl + v] + a0 * g2
+                            acc[3 * nl + v] = acc[3 * nl + v] + a0 * g3
+                            acc[4 * nl + v] = acc[4 * nl + v] + a1 * g0
+                            acc[5 * nl + v] = acc[5 * nl + v] + a1 * g1
+                            acc[6 * nl + v] = acc[6 * nl + v] + a1 * g2
+                            acc[7 * nl + v] = acc[7 * nl + v] + a1 * g3
+                            acc[8 * nl + v] = acc[8 * nl + v] + a2 * g0
+                            acc[9 * nl + v] = acc[9 * nl + v] + a2 * g1
+                            acc[10 * nl + v] = acc[10 * nl + v] + a2 * g2
+                            acc[11 * nl + v] = acc[11 * nl + v] + a2 * g3
+                            acc[12 * nl + v] = acc[12 * nl + v] + a3 * g0
+                            acc[13 * nl + v] = acc[13 * nl + v] + a3 * g1
+                            acc[14 * nl + v] = acc[14 * nl + v] + a3 * g2
+                            acc[15 * nl + v] = acc[15 * nl + v] + a3 * g3
+                            acc[16 * nl + v] = acc[16 * nl + v] + a4 * g0
+                            acc[17 * nl + v] = acc[17 * nl + v] + a4 * g1
+                            acc[18 * nl + v] = acc[18 * nl + v] + a4 * g2
+                            acc[19 * nl + v] = acc[19 * nl + v] + a4 * g3
+                            acc[20 * nl + v] = acc[20 * nl + v] + a5 * g0
+                            acc[21 * nl + v] = acc[21 * nl + v] + a5 * g1
+                            acc[22 * nl + v] = acc[22 * nl + v] + a5 * g2
+                            acc[23 * nl + v] = acc[23 * nl + v] + a5 * g3
+                # copied whole first: read element by element in the copy-out, the block was
+                # stored to the stack on every position (LLVM's SROA splits a whole copy)
+                for t in range(6 * width):
+                    sums[t] = acc[t]
+                for q in range(6):
+                    orow = out[s, grp * 6 + q, ob * width : ob * width + width]
+                    for v in range(width):
+                        orow[v] += sums[q * width + v]
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _outvec_twelve_by_two(part, nparts, xp, g, osize, toff, nrange, out):
+    # The register block written into the task loop: as a function of its own it compiled
+    # twice (alone, then inlined and optimised again here).
+    wide_vectors()
+    xp, g, toff, nrange, out = borrow(xp, g, toff, nrange, out)
+    nl = lanes(g)
+    width = 2 * nl
+    nsplit, ngrp, nob = out.shape[0], out.shape[1] // 12, out.shape[2] // width
+    tile = np.empty(2 * _CHUNK * width, dtype=g.dtype)
+    segs = np.empty((3, _CHUNK), dtype=np.int64)
+    sums = np.empty(12 * width, dtype=g.dtype)
+    xf = xp.reshape(xp.size)
+    ntask = nsplit * nrange * nob
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
+        s = task // (nrange * nob)
+        rg = (task // nob) % nrange
+        ob = task % nob
+        done = np.int64(0)  # a literal 0 would compile _next_chunk a second time
+        while True:
+            done, nseg = _next_chunk(xp.shape, g, osize, s, nsplit, ob, done, tile, segs)
+            if nseg == 0:
+                break
+            for grp in range(rg * ngrp // nrange, (rg + 1) * ngrp // nrange):
+                # unsigned offsets: no wrap-around code for negative indices in the loop (the
+                # taps are in order, so every offset from the first is at least 0)
+                base = toff[grp, 0]
                 t0 = np.uint64(0)
                 t1 = np.uint64(toff[grp, 1] - base)
                 t2 = np.uint64(toff[grp, 2] - base)
@@ -426,11 +526,11 @@ def _direct_grad_weight_outvec(part, nparts, xp, g, osize, ksize, dilation, nran
                 t11 = np.uint64(toff[grp, 11] - base)
                 tm = np.int64(max(max(max(t1, t2), max(t3, t4)), max(max(t5, t6), max(t7, t8))))
                 tm = max(tm, np.int64(max(max(t9, t10), t11)))
-                acc = stack_array(384, g.dtype)  # zeros; _SLOTS x _OVEC x 16 float32 lanes
+                acc = stack_array(384, g.dtype)  # zeros; 12 x 2 x 16 float32 lanes
                 for sg in range(nseg):
-                    xb = seg_x[sg] + base
-                    at = seg_at[sg]
-                    for k in range(seg_len[sg]):
+                    xb = segs[0, sg] + base
+                    at = segs[2, sg]
+                    for k in range(segs[1, sg]):
                         gv = tile[(at + k) * width : (at + k) * width + width]
                         xs = xf[xb + k : xb + k + tm + 1]
                         a0 = xs[t0]
@@ -445,11 +545,10 @@ def _direct_grad_weight_outvec(part, nparts, xp, g, osize, ksize, dilation, nran
                         a9 = xs[t9]
                         a10 = xs[t10]
                         a11 = xs[t11]
-                        # lanes innermost with every accumulator its own statement (see
-                        # conv_outvec)
+                        # lanes innermost with every accumulator its own statement (see conv_outvec)
                         for v in range(nl):
                             g0 = gv[v]
-                            g1 = gv[nl + v]
+                            g1 = gv[1 * nl + v]
                             acc[0 * nl + v] = acc[0 * nl + v] + a0 * g0
                             acc[1 * nl + v] = acc[1 * nl + v] + a0 * g1
                             acc[2 * nl + v] = acc[2 * nl + v] + a1 * g0
@@ -476,28 +575,35 @@ def _direct_grad_weight_outvec(part, nparts, xp, g, osize, ksize, dilation, nran
                             acc[23 * nl + v] = acc[23 * nl + v] + a11 * g1
                 # copied whole first: read element by element in the copy-out, the block was
                 # stored to the stack on every position (LLVM's SROA splits a whole copy)
-                for t in range(_SLOTS * width):
+                for t in range(12 * width):
                     sums[t] = acc[t]
-                for q in range(_SLOTS):
-                    orow = out[s, grp * _SLOTS + q, ob * width : ob * width + width]
+                for q in range(12):
+                    orow = out[s, grp * 12 + q, ob * width : ob * width + width]
                     for v in range(width):
                         orow[v] += sums[q * width + v]
 
 
 def suits_outvec(nout, groups, stride, itemsize, npix, cg, ntap) -> bool:
     """Whether ``direct_grad_weight_outvec`` should compute a weight gradient: AVX-512, groups
-    1, unit strides, output channels in whole blocks of two vectors, and either small images
-    (at most ``_config.NN_CONV_WGRAD_OUTVEC_MAX_PIXELS`` outputs a channel) or few input
-    channels (at most ``_config.NN_CONV_DIRECT_MAX_CHANNELS_WGRAD``, where the alternative is
-    the wide-grid kernel) with enough taps to fill its blocks of twelve
-    (``_config.NN_CONV_WGRAD_OUTVEC_MIN_TAPS``)."""
-    width = _OVEC * lanes_for(itemsize)
-    if not (avx512() and groups == 1 and all(s == 1 for s in stride) and nout % width == 0):
+    1, unit strides, output channels in whole blocks of a register block (``_block_for``), and
+    either small images (at most ``_config.NN_CONV_WGRAD_OUTVEC_MAX_PIXELS`` outputs a
+    channel) or enough taps to fill the blocks (``_config.NN_CONV_WGRAD_OUTVEC_MIN_TAPS``) from
+    at most ``_config.NN_CONV_WGRAD_OUTVEC_MAX_CHANNELS`` input channels (blocks of four
+    vectors) or ``_config.NN_CONV_WGRAD_OUTVEC_MAX_CHANNELS_2`` (blocks of two)."""
+    if not (avx512() and groups == 1 and all(s == 1 for s in stride)):
+        return False
+    block = _block_for(nout, itemsize)
+    if block is None:
         return False
     c = _config
-    return npix <= c.NN_CONV_WGRAD_OUTVEC_MAX_PIXELS or (
-        cg <= c.NN_CONV_DIRECT_MAX_CHANNELS_WGRAD and ntap >= c.NN_CONV_WGRAD_OUTVEC_MIN_TAPS
+    if npix <= c.NN_CONV_WGRAD_OUTVEC_MAX_PIXELS:
+        return True
+    most = (
+        c.NN_CONV_WGRAD_OUTVEC_MAX_CHANNELS
+        if block[1] == 4
+        else c.NN_CONV_WGRAD_OUTVEC_MAX_CHANNELS_2
     )
+    return cg <= most and ntap >= c.NN_CONV_WGRAD_OUTVEC_MIN_TAPS
 
 
 # --- bias -------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.skipif(not avx512(), reason="the kernel needs AVX-512")
 CASES = [
     # x shape, weight shape, padding, dilation, dtype
     ((2, 3, 8, 8), (64, 3, 3, 3), 1, 1, np.float32),  # 27 taps: the last block has 3
-    ((3, 2, 7, 9), (32, 2, 2, 3), 0, (2, 1), np.float64),  # two blocks of 16 float64, dilation
+    ((3, 2, 7, 9), (32, 2, 2, 3), 0, (2, 1), np.float64),  # 32 float64: four vectors, dilation
+    ((2, 3, 6, 7), (48, 3, 2, 2), 1, 1, np.float64),  # 48 float64: three blocks of two vectors
     ((2, 4, 30), (64, 4, 5), 2, 2, np.float32),  # 1-D
     ((2, 2, 4, 5, 6), (32, 2, 2, 2, 3), 1, 1, np.float64),  # 3-D
     ((2, 2, 6, 6), (128, 2, 3, 3), 1, 1, np.float32),  # four blocks of channels
@@ -80,7 +81,7 @@ def test_weight_gradient_matches_loops(rng, calls, xs, ws, padding, dilation, dt
     _check(rng, calls, xs, ws, padding, dilation, dtype)
 
 
-@pytest.mark.parametrize("case", [0, 4, 5, 6, 7, 9])
+@pytest.mark.parametrize("case", [0, 5, 6, 7, 8, 10])
 def test_tasks_in_any_order(rng, tasks_out_of_order, calls, case):
     tasks_out_of_order(conv_wgrad)
     _check(rng, calls, *CASES[case])
@@ -91,7 +92,10 @@ def test_tasks_in_any_order(rng, tasks_out_of_order, calls, case):
     [
         ((2, 3, 8, 8), (48, 3, 3, 3), {}),  # 48 channels: not whole blocks of 32
         ((2, 3, 17, 17), (64, 3, 3, 3), dict(padding=1)),  # 289 outputs a channel, 27 taps
-        ((2, 40, 17, 17), (64, 40, 1, 1), dict(padding=1)),  # 289 outputs, 40 channels
+        # 289 outputs, 32 output channels (the two-vector block) from 40 input channels
+        ((2, 40, 17, 17), (32, 40, 1, 1), dict(padding=1)),
+        # 289 outputs, 64 output channels (four vectors) from 160 input channels
+        ((1, 160, 17, 17), (64, 160, 1, 1), dict(padding=1)),
         ((2, 4, 8, 8), (64, 2, 3, 3), dict(groups=2)),
         ((2, 3, 12, 12), (64, 3, 3, 3), dict(stride=2)),
     ],
@@ -121,35 +125,41 @@ def test_batch_split_bounded_by_memory(rng, calls, monkeypatch):
 def test_threshold_comes_from_config(monkeypatch):
     suits = conv_wgrad.suits_outvec
     one = (1, 1, 1)
-    assert suits(64, 1, one, 4, 256, 64, 576)
-    assert not suits(64, 1, one, 4, 257, 64, 576)  # large images, many channels: GEMM
-    assert suits(64, 1, one, 4, 3136, 32, 288)  # large images, few channels, enough taps
+    assert suits(64, 1, one, 4, 256, 512, 4608)  # small images: any channels
+    assert suits(64, 1, one, 4, 3136, 64, 576)  # large images, four vectors, 64 channels
+    assert not suits(64, 1, one, 4, 3136, 256, 2304)  # four vectors, 256 channels: GEMM
+    assert not suits(32, 1, one, 4, 3136, 64, 576)  # two vectors, 64 channels: GEMM
+    assert suits(32, 1, one, 4, 3136, 32, 288)  # two vectors, few channels, enough taps
     assert not suits(64, 1, one, 4, 3136, 3, 27)  # too few taps
     assert suits(16, 1, one, 8, 64, 2, 18)  # float64: 16 channels a block
     assert not suits(16, 1, one, 4, 64, 2, 18)
     assert not suits(64, 2, one, 4, 64, 2, 18)
     assert not suits(64, 1, (1, 1, 2), 4, 64, 2, 18)
     monkeypatch.setattr(_config, "NN_CONV_WGRAD_OUTVEC_MAX_PIXELS", 64)
-    assert not suits(64, 1, one, 4, 65, 64, 576)
-    monkeypatch.setattr(_config, "NN_CONV_WGRAD_OUTVEC_MIN_TAPS", 300)
-    assert not suits(64, 1, one, 4, 3136, 32, 288)
-    monkeypatch.setattr(_config, "NN_CONV_DIRECT_MAX_CHANNELS_WGRAD", 16)
+    assert not suits(64, 1, one, 4, 65, 64, 27)
+    monkeypatch.setattr(_config, "NN_CONV_WGRAD_OUTVEC_MIN_TAPS", 600)
+    assert not suits(64, 1, one, 4, 3136, 64, 576)
     monkeypatch.setattr(_config, "NN_CONV_WGRAD_OUTVEC_MIN_TAPS", 36)
-    assert not suits(64, 1, one, 4, 3136, 32, 288)
+    monkeypatch.setattr(_config, "NN_CONV_WGRAD_OUTVEC_MAX_CHANNELS", 32)
+    assert not suits(64, 1, one, 4, 3136, 64, 576)
+    monkeypatch.setattr(_config, "NN_CONV_WGRAD_OUTVEC_MAX_CHANNELS_2", 16)
+    assert not suits(32, 1, one, 4, 3136, 32, 288)
     monkeypatch.setattr(conv_wgrad, "avx512", lambda: False)
     assert not suits(64, 1, one, 4, 64, 2, 18)
 
 
 def test_no_recompilation_across_shapes(rng):
-    kernels = [conv_wgrad._direct_grad_weight_outvec]
-    for dt, nout in ((np.float32, 64), (np.float64, 32)):
-        x = rng.standard_normal((2, 2, 6, 6)).astype(dt)
-        w = rng.standard_normal((nout, 2, 3, 3)).astype(dt)
-        F.conv_backward(F.conv(x, w), x, w, need=("weight",))
+    kernels = [conv_wgrad._outvec_six_by_four, conv_wgrad._outvec_twelve_by_two]
+    for dt, nouts in ((np.float32, (64, 32)), (np.float64, (32, 16))):
+        for nout in nouts:
+            x = rng.standard_normal((2, 2, 6, 6)).astype(dt)
+            w = rng.standard_normal((nout, 2, 3, 3)).astype(dt)
+            F.conv_backward(F.conv(x, w), x, w, need=("weight",))
     before = [len(k.signatures) for k in kernels]
-    for n, k in ((3, 2), (4, 5)):
+    assert all(before)  # both blocks compiled
+    for n, k, nout in ((3, 2, 64), (4, 5, 128), (3, 3, 96), (5, 1, 32)):
         x = rng.standard_normal((n, 3, 7, 6 + k)).astype(np.float32)
-        w = rng.standard_normal((64 * (n - 2), 3, k, 2)).astype(np.float32)
+        w = rng.standard_normal((nout, 3, k, 2)).astype(np.float32)
         g = rng.standard_normal(F.conv(x, w, padding=1, dilation=(2, 1)).shape)
         F.conv_backward(g.astype(np.float32), x, w, padding=1, dilation=(2, 1), need=("weight",))
     assert [len(k.signatures) for k in kernels] == before
