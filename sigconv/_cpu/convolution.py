@@ -277,7 +277,8 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
         nout, groups, stride, dtype.itemsize, npix, cg, cg * kk
     ):
         part = direct_grad_weight_outvec(xp, g, ksize, tuple(dilation))
-        gw = part.sum(axis=0).T.astype(dtype)  # (O, C * taps)
+        # C order: a transposed view would send Adam's update to NumPy's slow path
+        gw = np.ascontiguousarray(part.sum(axis=0).T, dtype=dtype)  # (O, C * taps)
         return gw.reshape(wshape)
     nq = wide_count(xp.shape[2:], osize)
     if method == "auto":
@@ -547,7 +548,8 @@ def conv_backward(plan, grad_out, x, weight, need):
             plan.c3(plan.dilation, 1),
             plan.groups,
             plan.c3(plan.out, 1),
-        ).reshape(plan.w_shape)
+        )
+        gw = np.ascontiguousarray(gw).reshape(plan.w_shape)
     return gx, gw, gb
 
 

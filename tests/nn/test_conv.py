@@ -238,6 +238,26 @@ def test_need_returns_only_requested_gradients(rng):
                 assert a is None
 
 
+@pytest.mark.parametrize(
+    "xs, ws, kw",
+    [
+        ((2, 32, 8, 8), (64, 32, 3, 3), dict(padding=1)),  # output channels in the vectors
+        ((2, 3, 40, 40), (6, 3, 5, 5), {}),  # wide grid
+        ((2, 64, 12, 12), (24, 64, 3, 3), dict(stride=2)),  # im2col + GEMM
+        ((2, 2, 300), (4, 2, 101), dict(method="fft")),
+        ((2, 4, 5, 5), (8, 4, 5, 5), {}),  # the kernel covers the input: a matmul
+    ],
+)
+def test_gradients_are_c_contiguous(rng, xs, ws, kw):
+    # the optimizers' one-pass kernels take C-contiguous arrays only (Adam's weight update went
+    # to NumPy's dozen passes for a transposed view)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    g = rng.standard_normal(F.conv(x, w, **kw).shape).astype(np.float32)
+    for a in F.conv_backward(g, x, w, **kw):
+        assert a.flags.c_contiguous and a.dtype == np.float32
+
+
 def test_reflect_padding_sends_gradient_to_mirrored_pixels():
     # x = [a, b, c], reflect pad 1 -> [b, a, b, c, b]; kernel [1] sums everything: d/db = 3.
     x = np.array([[[1.0, 2.0, 3.0]]])
