@@ -347,24 +347,24 @@ def direct_grad_weight_outvec(xp, g, ksize, dilation):
     out = np.zeros((nsplit, ngrp * slots, nout), dtype=np.float64)
     gf = np.ascontiguousarray(g).reshape(nb, nout, npix)
     kernel = _outvec_six_by_four if slots == 6 else _outvec_twelve_by_two
-    toff = _tap_offsets(xp.shape, tuple(ksize), tuple(dilation), ngrp, slots)
+    toff = _tap_offsets(xp.shape[1:], tuple(ksize), tuple(dilation), ngrp, slots)
     args = (xp, gf, tuple(g.shape[2:]), toff, nrange, out)
     run_chunks(kernel, g.size * ntap, *args)
     return out[:, :ntap]
 
 
 @functools.lru_cache(maxsize=64)
-def _tap_offsets(xshape, ksize, dilation, ngrp, slots):
-    """``(ngrp, slots)``: each block's taps as offsets into an image's flat padded input (a last
-    block's missing slots repeat its first tap: their sums land in rows past the taps, which
-    the caller drops). NumPy here: a Numba function of its own cost 0.4 s of compile; cached,
-    as it took 60 us a call (never written to; writeable, as a read-only array is another
-    Numba type)."""
-    ntap = xshape[1] * math.prod(ksize)
+def _tap_offsets(cshape, ksize, dilation, ngrp, slots):
+    """``(ngrp, slots)``: each block's taps as offsets into an image's flat padded input of
+    shape ``cshape`` (channels and the three spatial axes). A last block's missing slots
+    repeat its first tap: their sums land in rows past the taps, which the caller drops.
+    NumPy here: a Numba function of its own cost 0.4 s of compile; cached, as it took 60 us a
+    call (never written to; writeable, as a read-only array is another Numba type)."""
+    ntap = cshape[0] * math.prod(ksize)
     t = np.arange(ngrp * slots).reshape(ngrp, slots)
     t = np.where(t < ntap, t, t[:, :1])
-    c, a, e, f = np.unravel_index(t, (xshape[1],) + tuple(ksize))
-    dp, hp, wp = xshape[2:]
+    c, a, e, f = np.unravel_index(t, (cshape[0],) + tuple(ksize))
+    dp, hp, wp = cshape[1:]
     off = ((c * dp + a * dilation[0]) * hp + e * dilation[1]) * wp + f * dilation[2]
     return np.ascontiguousarray(off, dtype=np.int64)
 
