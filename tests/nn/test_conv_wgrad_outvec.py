@@ -30,9 +30,9 @@ CASES = [
     ((2, 2, 4, 5, 6), (32, 2, 2, 2, 3), 1, 1, np.float64),  # 3-D
     ((2, 2, 6, 6), (128, 2, 3, 3), 1, 1, np.float32),  # four blocks of channels
     ((20, 16, 5, 5), (32, 16, 3, 3), 0, 1, np.float32),  # 144 taps, one block of channels
-    # 7 outputs an image, four splits of 20 images: a chunk gathers the rows of 19 images,
-    # the last chunk one
-    ((80, 8, 7), (64, 8, 3), 1, 1, np.float32),
+    # 7 outputs an image, eight splits of 20 images: a chunk gathers the rows of 19 images,
+    # the next one the last image
+    ((160, 8, 7), (64, 8, 3), 1, 1, np.float32),
     # two rows of 299 outputs: pieces of 128, 128 and 43; a chunk gathers a row's last piece
     # and the next row's first
     ((1, 5, 3, 307), (32, 5, 2, 9), 0, 1, np.float32),
