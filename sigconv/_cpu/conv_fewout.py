@@ -116,8 +116,10 @@ def _direct_corr_fewout(part, nparts, x, wq, bias, dilation, lo, ksize, nbb, wid
     cstride = dp * hp * wp * nbp
     rb = np.empty(nc * kd * kh, dtype=np.int64)
     wb = np.empty(nc * kd * kh, dtype=np.int64)
-    tile = np.empty(_OUT * width, dtype=y.dtype)
-    rowbuf = np.empty((_OUT, ow, width), dtype=y.dtype)
+    # the blocks' sums: one per output column batch-last, the wide grid's one block in row 0
+    # (a second copy, from a tile into rows per channel, took a fifth of LeNet conv1's kernel)
+    rowbuf = np.empty((nk, _OUT * width), dtype=y.dtype)
+    tile = rowbuf[0]
     for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
         nr = task - task  # an int64 (the literal 0 would type the loops below twice)
         n = i = j = q0 = n0 = 0
@@ -209,12 +211,9 @@ def _direct_corr_fewout(part, nparts, x, wq, bias, dilation, lo, ksize, nbb, wid
                         acc[21 * nl + v] = acc[21 * nl + v] + x1 * w5
                         acc[22 * nl + v] = acc[22 * nl + v] + x2 * w5
                         acc[23 * nl + v] = acc[23 * nl + v] + x3 * w5
+            dst = rowbuf[k]
             for t in range(_OUT * width):
-                tile[t] = acc[t]
-            for o in range(no):
-                dst = rowbuf[o, k]
-                for t in range(width):
-                    dst[t] = tile[o * width + t]
+                dst[t] = acc[t]
         if wide:
             # the block's real outputs, row segment by row segment, as flat indices
             j = q0 // wp
@@ -250,11 +249,10 @@ def _direct_corr_fewout(part, nparts, x, wq, bias, dilation, lo, ksize, nbb, wid
             # the output row's batch back in front, with the bias
             for o in range(no):
                 bv = bias[o0 + o]
-                src = rowbuf[o]
                 for n in range(n0, min(nb, n0 + width)):
                     dst = y[n, o0 + o, i, j]
                     for k in range(ow):
-                        dst[k] = src[k, n - n0] + bv
+                        dst[k] = rowbuf[k, o * width + n - n0] + bv
 
 
 def batch_width(nb: int, itemsize: int) -> int:
