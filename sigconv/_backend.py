@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import importlib
 
+import numpy as np
+
 from . import _validate
 from ._validate import is_device_array
 
@@ -63,6 +65,10 @@ def resolve_backend(backend, *arrays, work: float = 0.0, gpu_min_work: float = 0
     ``auto`` picks CUDA when any operand already lives on the GPU, or when a GPU is present and
     ``work`` (a flop estimate) is at least ``gpu_min_work`` so the transfers pay off; else CPU.
     """
+    if (backend == "auto" or backend == "cpu") and all(type(a) is np.ndarray for a in arrays):
+        # host arrays (every call of a CPU training loop): the checks below come to this
+        if backend == "cpu" or not (gpu_min_work > 0 and work >= gpu_min_work and gpu_present()):
+            return "cpu"
     _validate.check_option(backend, "backend", BACKENDS)
     on_device = any(is_device_array(a) for a in arrays)
     if backend == "cpu":
@@ -88,7 +94,13 @@ def backend_ops(name: str):
     """The backend package, ``sigconv._cpu`` or ``sigconv._cuda``: the same function names with
     the same signatures (``tests/test_backends.py``), each taking a plan from ``_geometry`` and
     the operands."""
-    return importlib.import_module(f"sigconv._{name}")
+    ops = _OPS.get(name)
+    if ops is None:
+        ops = _OPS[name] = importlib.import_module(f"sigconv._{name}")
+    return ops
+
+
+_OPS: dict = {}
 
 
 def select(backend, *arrays, work: float = 0.0, gpu_min_work: float = 0.0):

@@ -304,6 +304,34 @@ class ConvPlan:
         """``t`` (one value per spatial axis) padded at the front to the canonical 3 axes."""
         return (fill,) * (3 - self.nd) + tuple(t)
 
+    # The canonical (3-axis) geometry the CPU kernels take, built once per plan: a call made
+    # seven of these (9 us of a LeNet-sized call's Python).
+    @functools.cached_property
+    def stride3(self):
+        return self.c3(self.stride, 1)
+
+    @functools.cached_property
+    def dilation3(self):
+        return self.c3(self.dilation, 1)
+
+    @functools.cached_property
+    def out3(self):
+        return self.c3(self.out, 1)
+
+    @functools.cached_property
+    def ksize3(self):
+        return self.c3(self.ksize, 1)
+
+    @functools.cached_property
+    def padded3(self):
+        return self.c3(self.padded, 1)
+
+    @functools.cached_property
+    def memo(self) -> dict:
+        """Answers a backend derives from the plan alone (its choice of method, say), kept
+        with the plan: plans are cached, so a training loop decides once per layer."""
+        return {}
+
     @functools.cached_property
     def padded(self):
         return tuple(n + b + a for n, (b, a) in zip(self.spatial, self.pads))
@@ -374,6 +402,15 @@ def conv_plan(
     every time, since only plans are cached.
     """
     args = (x_shape, w_shape, stride, padding, dilation, groups, padding_mode, dtype, method)
+    if (
+        type(stride) is int
+        and type(dilation) is int
+        and type(groups) is int
+        and (type(padding) is int or type(padding) is str)
+    ):
+        # the common call, keyed as it is (a key of (type, value) pairs took 5 us); it cannot
+        # equal a key of the general form, whose items are pairs
+        return _cached(args, _conv_plan, args, {})
     # the shapes are an array's (tuples of ints): keyed as they are
     key = (x_shape, w_shape) + tuple(map(_plan_key, args[2:]))
     return _cached(key, _conv_plan, args, {})

@@ -190,8 +190,8 @@ def use_fft(plan) -> bool:
     per geometry: a training loop asks the same question every step.
     """
     return _use_fft(
-        plan.n, plan.cout, plan.cin_g, plan.groups, plan.c3(plan.ksize, 1),
-        plan.c3(plan.stride, 1), plan.c3(plan.dilation, 1), plan.c3(plan.out, 1),
+        plan.n, plan.cout, plan.cin_g, plan.groups, plan.ksize3, plan.stride3, plan.dilation3,
+        plan.out3,
     )  # fmt: skip
 
 

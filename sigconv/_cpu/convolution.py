@@ -463,7 +463,7 @@ def _to3(a, nd):
 def _pad_input(x3, plan):
     if all(b == 0 and a == 0 for b, a in plan.pads):
         return x3
-    shape = x3.shape[:2] + plan.c3(plan.padded, 1)
+    shape = x3.shape[:2] + plan.padded3
     md, mh, mw = plan.maps()
     # a temporary of the call (read by the forward pass or the weight gradient, never
     # returned): the thread's scratch, so a training loop faults no new pages in for it
@@ -483,9 +483,9 @@ def _unpad(gxp3, x_shape3, plan):
 
 def _grad_input3(g3, w3, plan, x_shape3):
     """Gradient of conv with respect to its (canonical) input, through the padding."""
-    pshape = x_shape3[:2] + plan.c3(plan.padded, 1)
-    stride3, dil3 = plan.c3(plan.stride, 1), plan.c3(plan.dilation, 1)
-    out3 = plan.c3(plan.out, 1)
+    pshape = x_shape3[:2] + plan.padded3
+    stride3, dil3 = plan.stride3, plan.dilation3
+    out3 = plan.out3
     if plan.padding_mode == "zeros":
         # zero padding sends no gradient anywhere: only the unpadded window is wanted
         window = (plan.c3([b for b, _ in plan.pads], 0), tuple(x_shape3[2:]))
@@ -496,8 +496,13 @@ def _grad_input3(g3, w3, plan, x_shape3):
 
 def _fft(plan) -> bool:
     """Whether the plan's correlations run by FFT (``conv_fft``; method 'fft', or 'auto' and the
-    cost model says so)."""
-    return plan.method == "fft" or (plan.method == "auto" and conv_fft.use_fft(plan))
+    cost model says so); kept with the plan."""
+    fft = plan.memo.get("cpu-fft")
+    if fft is None:
+        fft = plan.memo["cpu-fft"] = plan.method == "fft" or (
+            plan.method == "auto" and conv_fft.use_fft(plan)
+        )
+    return fft
 
 
 def conv(plan, x, weight, bias):
@@ -509,10 +514,10 @@ def conv(plan, x, weight, bias):
         _pad_input(x3, plan),
         w3,
         bias,
-        plan.c3(plan.stride, 1),
-        plan.c3(plan.dilation, 1),
+        plan.stride3,
+        plan.dilation3,
         plan.groups,
-        plan.c3(plan.out, 1),
+        plan.out3,
     )
     return y.reshape(plan.y_shape)
 
@@ -529,25 +534,25 @@ def conv_backward(plan, grad_out, x, weight, need):
         x_shape3 = plan.x_shape[:2] + plan.c3(plan.spatial, 1)
         w3 = _to3(weight, plan.nd)
         if fft:
-            pshape = x_shape3[:2] + plan.c3(plan.padded, 1)
+            pshape = x_shape3[:2] + plan.padded3
             gxp = conv_fft.grad_input_padded(
-                g3, w3, pshape, plan.c3(plan.stride, 1), plan.c3(plan.dilation, 1),
-                plan.groups, plan.c3(plan.out, 1),
+                g3, w3, pshape, plan.stride3, plan.dilation3,
+                plan.groups, plan.out3,
             )  # fmt: skip
             gx = _unpad(gxp, x_shape3, plan).reshape(plan.x_shape)
         else:
             gx = _grad_input3(g3, w3, plan, x_shape3).reshape(plan.x_shape)
     if "weight" in need:
         xp = _pad_input(_to3(x, plan.nd), plan)
-        w_shape3 = plan.w_shape[:2] + plan.c3(plan.ksize, 1)
+        w_shape3 = plan.w_shape[:2] + plan.ksize3
         gw = (conv_fft.grad_weight if fft else grad_weight)(
             g3,
             xp,
             w_shape3,
-            plan.c3(plan.stride, 1),
-            plan.c3(plan.dilation, 1),
+            plan.stride3,
+            plan.dilation3,
             plan.groups,
-            plan.c3(plan.out, 1),
+            plan.out3,
         )
         gw = np.ascontiguousarray(gw).reshape(plan.w_shape)
     return gx, gw, gb
