@@ -150,8 +150,10 @@ NN_CONV_WGRAD_SPLIT = 8
 # whose blocks run partly empty) from at most MAX_CHANNELS input channels (blocks of 64 float32
 # output channels; two threads, against the kernel each shape took before: 64 channels on
 # 56x56 1.5-2.0x, 128 on 28x28 1.0-1.3x, 256 on 28x28 0.85-1.0x) or MAX_CHANNELS_2 (blocks of
-# 32; against im2col + GEMM it lost from 64 channels up, against the wide-grid kernel below 32
-# it won 1.3-2.0x: W5d 1.9x).
+# 32 or 16; against im2col + GEMM it lost from 64 channels up, against the wide-grid kernel below 32
+# it won 1.3-2.0x: W5d 1.9x; blocks of 16 channels, against each shape's kernel before: 32 -> 16
+# channels 3x3 on 56x56 1.8x, 16 -> 16 1.5x, 4 -> 16 1.04x, 32 -> 16 k9 1-D 1.3x; small images
+# 1.15-2.4x, except float64 1 -> 8 channels 3x3 on 8x8, 9 taps in 24 slots: 0.75x).
 NN_CONV_WGRAD_OUTVEC_MAX_PIXELS = 256
 NN_CONV_WGRAD_OUTVEC_MIN_TAPS = 36
 NN_CONV_WGRAD_OUTVEC_MAX_CHANNELS = 128

@@ -290,12 +290,13 @@ def _direct_grad_weight_batch_last(part, nparts, xt, gt, ksize, dilation, gw):
 
 # --- output channels in the vectors ---------------------------------------------------------
 
-#: The two register blocks, taps (of the flattened (input channel, tap) list) by vectors of output
+#: The register blocks, taps (of the flattened (input channel, tap) list) by vectors of output
 #: channels, each 24 accumulator zmm: six by four (64 float32 channels; four gradient vectors
-#: and six broadcasts a position) and twelve by two (32 channels) for layers whose channels
-#: are not whole blocks of four vectors. On 64 channels the six-by-four block ran 1.1-1.5x
-#: the other on two threads (fewer loads per FMA: 10 against 14 for 24).
-_BLOCKS = ((6, 4), (12, 2))
+#: and six broadcasts a position), twelve by two (32 channels) and twenty-four by one (16) for
+#: layers whose channels are not whole blocks of more vectors. On 64 channels the six-by-four
+#: block ran 1.1-1.5x the twelve-by-two on two threads (fewer loads per FMA: 10 against 14
+#: for 24; the twenty-four-by-one loads 25).
+_BLOCKS = ((6, 4), (12, 2), (24, 1))
 #: Tasks to share out at least (``run_chunks`` makes up to four chunks a thread).
 _MIN_TASKS = 8
 #: Output positions a chunk (rows split into pieces of at most this many, pieces gathered until
@@ -324,8 +325,9 @@ def direct_grad_weight_outvec(xp, g, ksize, dilation):
     g[n, o, p] * xp[n, c, p + offset[tap]]`` over the output positions ``p``.
 
     The register block is six taps by four vectors of output channels (64 float32 or 32
-    float64) or twelve taps by two vectors (``_BLOCKS``): per output position the gradient
-    vectors and the input values broadcast from the padded input where it is feed 24 FMAs.
+    float64), twelve taps by two vectors or twenty-four taps by one (``_BLOCKS``): per output
+    position the gradient vectors and the input values broadcast from the padded input where
+    it is feed 24 FMAs.
     A task (split of the batch, blocks of taps, block of output channels) walks its images in
     chunks of about ``_CHUNK`` positions: it copies a chunk's gradient into a tile with the
     channels last, then sums the chunk for each of its blocks of taps, so the tile and the
@@ -346,7 +348,7 @@ def direct_grad_weight_outvec(xp, g, ksize, dilation):
     nrange = max(1, min(ngrp, -(-_MIN_TASKS // (nsplit * nob))))
     out = np.zeros((nsplit, ngrp * slots, nout), dtype=np.float64)
     gf = np.ascontiguousarray(g).reshape(nb, nout, npix)
-    kernel = _outvec_six_by_four if slots == 6 else _outvec_twelve_by_two
+    kernel = _KERNELS[slots]
     toff = _tap_offsets(xp.shape[1:], tuple(ksize), tuple(dilation), ngrp, slots)
     args = (xp, gf, tuple(g.shape[2:]), toff, nrange, out)
     run_chunks(kernel, g.size * ntap, *args)
@@ -587,13 +589,137 @@ def _outvec_twelve_by_two(part, nparts, xp, g, osize, toff, nrange, out):
                         orow[v] += sums[q * width + v]
 
 
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _outvec_twentyfour_by_one(part, nparts, xp, g, osize, toff, nrange, out):
+    # One vector of output channels: a broadcast input value a FMA (no second vector to share
+    # it), so loads bound the block, which still ran 1.1-2.4x the batch-last kernel and its
+    # two transposes on small images on two threads (0.92x on one, LeNet conv2).
+    wide_vectors()
+    xp, g, toff, nrange, out = borrow(xp, g, toff, nrange, out)
+    nl = lanes(g)
+    width = nl
+    nsplit, ngrp, nob = out.shape[0], out.shape[1] // 24, out.shape[2] // width
+    tile = np.empty(2 * _CHUNK * width, dtype=g.dtype)
+    segs = np.empty((3, _CHUNK), dtype=np.int64)
+    sums = np.empty(24 * width, dtype=g.dtype)
+    xf = xp.reshape(xp.size)
+    ntask = nsplit * nrange * nob
+    for task in range(part * ntask // nparts, (part + 1) * ntask // nparts):
+        s = task // (nrange * nob)
+        rg = (task // nob) % nrange
+        ob = task % nob
+        done = np.int64(0)  # a literal 0 would compile _next_chunk a second time
+        while True:
+            done, nseg = _next_chunk(xp.shape, g, osize, s, nsplit, ob, done, tile, segs)
+            if nseg == 0:
+                break
+            for grp in range(rg * ngrp // nrange, (rg + 1) * ngrp // nrange):
+                # unsigned offsets from the first tap (see _outvec_six_by_four)
+                base = toff[grp, 0]
+                tm = np.int64(0)
+                for q in range(1, 24):
+                    tm = max(tm, toff[grp, q] - base)
+                t0 = np.uint64(0)
+                t1 = np.uint64(toff[grp, 1] - base)
+                t2 = np.uint64(toff[grp, 2] - base)
+                t3 = np.uint64(toff[grp, 3] - base)
+                t4 = np.uint64(toff[grp, 4] - base)
+                t5 = np.uint64(toff[grp, 5] - base)
+                t6 = np.uint64(toff[grp, 6] - base)
+                t7 = np.uint64(toff[grp, 7] - base)
+                t8 = np.uint64(toff[grp, 8] - base)
+                t9 = np.uint64(toff[grp, 9] - base)
+                t10 = np.uint64(toff[grp, 10] - base)
+                t11 = np.uint64(toff[grp, 11] - base)
+                t12 = np.uint64(toff[grp, 12] - base)
+                t13 = np.uint64(toff[grp, 13] - base)
+                t14 = np.uint64(toff[grp, 14] - base)
+                t15 = np.uint64(toff[grp, 15] - base)
+                t16 = np.uint64(toff[grp, 16] - base)
+                t17 = np.uint64(toff[grp, 17] - base)
+                t18 = np.uint64(toff[grp, 18] - base)
+                t19 = np.uint64(toff[grp, 19] - base)
+                t20 = np.uint64(toff[grp, 20] - base)
+                t21 = np.uint64(toff[grp, 21] - base)
+                t22 = np.uint64(toff[grp, 22] - base)
+                t23 = np.uint64(toff[grp, 23] - base)
+                acc = stack_array(384, g.dtype)  # zeros; 24 x 16 float32 lanes
+                for sg in range(nseg):
+                    xb = segs[0, sg] + base
+                    at = segs[2, sg]
+                    for k in range(segs[1, sg]):
+                        gv = tile[(at + k) * width : (at + k) * width + width]
+                        xs = xf[xb + k : xb + k + tm + 1]
+                        a0 = xs[t0]
+                        a1 = xs[t1]
+                        a2 = xs[t2]
+                        a3 = xs[t3]
+                        a4 = xs[t4]
+                        a5 = xs[t5]
+                        a6 = xs[t6]
+                        a7 = xs[t7]
+                        a8 = xs[t8]
+                        a9 = xs[t9]
+                        a10 = xs[t10]
+                        a11 = xs[t11]
+                        a12 = xs[t12]
+                        a13 = xs[t13]
+                        a14 = xs[t14]
+                        a15 = xs[t15]
+                        a16 = xs[t16]
+                        a17 = xs[t17]
+                        a18 = xs[t18]
+                        a19 = xs[t19]
+                        a20 = xs[t20]
+                        a21 = xs[t21]
+                        a22 = xs[t22]
+                        a23 = xs[t23]
+                        for v in range(nl):
+                            g0 = gv[v]
+                            acc[0 * nl + v] = acc[0 * nl + v] + a0 * g0
+                            acc[1 * nl + v] = acc[1 * nl + v] + a1 * g0
+                            acc[2 * nl + v] = acc[2 * nl + v] + a2 * g0
+                            acc[3 * nl + v] = acc[3 * nl + v] + a3 * g0
+                            acc[4 * nl + v] = acc[4 * nl + v] + a4 * g0
+                            acc[5 * nl + v] = acc[5 * nl + v] + a5 * g0
+                            acc[6 * nl + v] = acc[6 * nl + v] + a6 * g0
+                            acc[7 * nl + v] = acc[7 * nl + v] + a7 * g0
+                            acc[8 * nl + v] = acc[8 * nl + v] + a8 * g0
+                            acc[9 * nl + v] = acc[9 * nl + v] + a9 * g0
+                            acc[10 * nl + v] = acc[10 * nl + v] + a10 * g0
+                            acc[11 * nl + v] = acc[11 * nl + v] + a11 * g0
+                            acc[12 * nl + v] = acc[12 * nl + v] + a12 * g0
+                            acc[13 * nl + v] = acc[13 * nl + v] + a13 * g0
+                            acc[14 * nl + v] = acc[14 * nl + v] + a14 * g0
+                            acc[15 * nl + v] = acc[15 * nl + v] + a15 * g0
+                            acc[16 * nl + v] = acc[16 * nl + v] + a16 * g0
+                            acc[17 * nl + v] = acc[17 * nl + v] + a17 * g0
+                            acc[18 * nl + v] = acc[18 * nl + v] + a18 * g0
+                            acc[19 * nl + v] = acc[19 * nl + v] + a19 * g0
+                            acc[20 * nl + v] = acc[20 * nl + v] + a20 * g0
+                            acc[21 * nl + v] = acc[21 * nl + v] + a21 * g0
+                            acc[22 * nl + v] = acc[22 * nl + v] + a22 * g0
+                            acc[23 * nl + v] = acc[23 * nl + v] + a23 * g0
+                # copied whole first (see _outvec_six_by_four)
+                for t in range(24 * width):
+                    sums[t] = acc[t]
+                for q in range(24):
+                    orow = out[s, grp * 24 + q, ob * width : ob * width + width]
+                    for v in range(width):
+                        orow[v] += sums[q * width + v]
+
+
+#: The kernel of each block, by its taps.
+_KERNELS = {6: _outvec_six_by_four, 12: _outvec_twelve_by_two, 24: _outvec_twentyfour_by_one}
+
+
 def suits_outvec(nout, groups, stride, itemsize, npix, cg, ntap) -> bool:
     """Whether ``direct_grad_weight_outvec`` should compute a weight gradient: AVX-512, groups
     1, unit strides, output channels in whole blocks of a register block (``_block_for``), and
     either small images (at most ``_config.NN_CONV_WGRAD_OUTVEC_MAX_PIXELS`` outputs a
     channel) or enough taps to fill the blocks (``_config.NN_CONV_WGRAD_OUTVEC_MIN_TAPS``) from
     at most ``_config.NN_CONV_WGRAD_OUTVEC_MAX_CHANNELS`` input channels (blocks of four
-    vectors) or ``_config.NN_CONV_WGRAD_OUTVEC_MAX_CHANNELS_2`` (blocks of two)."""
+    vectors) or ``_config.NN_CONV_WGRAD_OUTVEC_MAX_CHANNELS_2`` (blocks of two or one)."""
     if not (avx512() and groups == 1 and all(s == 1 for s in stride)):
         return False
     block = _block_for(nout, itemsize)

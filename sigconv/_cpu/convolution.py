@@ -38,10 +38,10 @@ Two ways to compute the same correlation, picked per pass and shape by ``use_dir
     innermost axis in registers, in either layout (``corr_from_frame`` picks it within the
     layout ``batch_last`` chose; batch-last, it skips the input gradient's zero frame).
 
-The weight gradient with whole blocks of 32 or 64 float32 (16 or 32 float64) output channels
-has a direct kernel of its own, with the output channels in the vectors
+The weight gradient with whole blocks of 16, 32 or 64 float32 (8, 16 or 32 float64) output
+channels has a direct kernel of its own, with the output channels in the vectors
 (``conv_wgrad.direct_grad_weight_outvec``), for small images and for large ones with enough
-taps (and, for blocks of 32, few input channels): ``conv_wgrad.suits_outvec``.
+taps (and, for blocks of 16 or 32, few input channels): ``conv_wgrad.suits_outvec``.
 
 The backward passes reuse these: the input gradient is a forward correlation of the
 zero-framed output gradient with the flipped, channel-transposed weight (``corr_from_frame``;
