@@ -4,7 +4,8 @@
 Every case asserts that it took that kernel (``suits``), so the grid covers what the kernel
 does differently: a row's taps as steps of three and two (2, 3, 4, 5 and 7 taps), a
 partial last vector of output channels, several vectors, float64's 8 lanes, 1-D and 3-D,
-dilation across rows and planes, a plane of exactly one block, and every padding mode.
+dilation across rows and planes, a plane of exactly one block, every padding mode, and each
+layout of the blocks (wide, row pairs, runs of 8 by two vectors).
 """
 
 import numpy as np
@@ -34,10 +35,20 @@ CASES = [
     # overlaps the one before), then 19 columns (so does the last chunk of ten)
     ((2, 6, 15, 14), (16, 6, 5, 5), 0, 1, "zeros", np.float32),
     ((2, 4, 8, 25), (16, 4, 3, 7), 0, 1, "reflect", np.float64),
-    # three steps a block, taken because the other kernel would be batch-last (small images)
+    # three steps a block, taken because the other kernel would be batch-last (small images);
+    # rows of 8 outputs and 32 channels: runs of 8 by two vectors
     ((32, 1, 8, 8), (32, 1, 3, 3), 1, 1, "zeros", np.float32),
+    # runs of 8 by two vectors: the digits network's second layer (two pairs of vectors), 16
+    # float64 channels on rows of 16, rows of 15 (the last run overlaps the first), 3-D,
+    # five taps a row (steps of three and two)
+    ((4, 32, 8, 8), (64, 32, 3, 3), 1, 1, "zeros", np.float32),
+    ((2, 5, 6, 16), (16, 5, 3, 3), 1, 1, "reflect", np.float64),
+    ((2, 5, 6, 17), (32, 5, 3, 3), 0, 1, "zeros", np.float32),
+    ((2, 4, 4, 5, 10), (32, 4, 2, 2, 3), 0, 1, "replicate", np.float32),
+    ((2, 4, 6, 12), (32, 4, 3, 5), 0, (1, 1), "zeros", np.float32),
 ]
 ROWS = {0, 1, 6, 8, 9}  # the cases whose blocks are row pairs (fewer blocks than the wide grid)
+RUN8 = {10, 11, 12, 13, 14, 15}  # the cases whose blocks are runs of 8
 
 
 def _check(rng, xs, ws, padding, dilation, mode, dtype, monkeypatch):
@@ -72,16 +83,19 @@ def test_outvec_matches_loops(rng, monkeypatch, xs, ws, padding, dilation, mode,
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_outvec_chunks_in_any_order(rng, monkeypatch, case):
     # the tasks split into parts as run_chunks asks; here 5 parts, run out of order
-    layouts = []  # the kernel's ``rows`` argument: row pairs or the wide grid
+    layouts = []  # runs of 8, or the kernel's ``rows`` argument: row pairs or the wide grid
 
     def chunks(kernel, work, *args):
-        layouts.append(args[-2])
+        layouts.append("run8" if kernel is conv_outvec._direct_corr_run8 else args[-2])
         for part in (3, 0, 4, 2, 1):
             kernel(part, 5, *args)
 
     monkeypatch.setattr(conv_outvec, "run_chunks", chunks)
     _check(rng, *CASES[case], monkeypatch)
-    assert layouts[0] is (case in ROWS)
+    if case in RUN8:
+        assert layouts[0] == "run8"
+    else:
+        assert layouts[0] is (case in ROWS)
 
 
 @pytest.mark.parametrize(
@@ -131,15 +145,18 @@ def test_thresholds_come_from_config(monkeypatch):
 
 
 def test_no_recompilation_across_shapes(rng):
-    kernels = [conv_outvec._direct_corr_outvec, conv_outvec._steps]
+    kernels = [conv_outvec._direct_corr_outvec, conv_outvec._direct_corr_run8, conv_outvec._steps]
     for dt in (np.float32, np.float64):
-        for width in (12, 20):  # row pairs, then the wide grid
-            F.conv(rng.standard_normal((2, 6, 12, width)).astype(dt), np.ones((8, 6, 3, 3), dt))
+        for width in (12, 20, 10):  # row pairs, the wide grid, runs of 8
+            x = rng.standard_normal((2, 6, 12, width)).astype(dt)
+            F.conv(x, np.ones((32, 6, 3, 3), dt))
     before = [len(k.signatures) for k in kernels]
     for n, k in ((1, 3), (3, 5), (2, 7)):
         x = rng.standard_normal((n, 5, 9 + n, 16)).astype(np.float32)
         w = rng.standard_normal((8 + 4 * n, 5, 2, k)).astype(np.float32)
         F.conv(x, w, padding=1, dilation=(2, 1))
+        x = rng.standard_normal((n, 5, 9 + n, 8 * n + k - 1)).astype(np.float32)
+        F.conv(x, rng.standard_normal((32 * n, 5, 2, k)).astype(np.float32))
     assert [len(k.signatures) for k in kernels] == before
 
 
