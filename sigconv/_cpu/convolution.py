@@ -276,10 +276,9 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
     if method in ("auto", "direct") and suits_outvec(
         nout, groups, stride, dtype.itemsize, npix, cg, cg * kk
     ):
-        part = direct_grad_weight_outvec(xp, g, ksize, tuple(dilation))
-        # C order: a transposed view would send Adam's update to NumPy's slow path
-        gw = np.ascontiguousarray(part.sum(axis=0).T, dtype=dtype)  # (O, C * taps)
-        return gw.reshape(wshape)
+        # (O, C * taps), C-ordered: a transposed view would send Adam's update to NumPy's
+        # slow path
+        return direct_grad_weight_outvec(xp, g, ksize, tuple(dilation)).reshape(wshape)
     nq = wide_count(xp.shape[2:], osize)
     if method == "auto":
         direct = use_direct(cg, _config.NN_CONV_DIRECT_MAX_CHANNELS_WGRAD, stride, nq, npix) and (
