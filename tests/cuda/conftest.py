@@ -67,6 +67,16 @@ def small_blocks(monkeypatch):
     yield
 
 
+@pytest.fixture
+def small_gemm_tiles(monkeypatch):
+    """The simulator's implicit-GEMM tiles on a real GPU too, for tests that count tiles and
+    K splits: at the configured 64 x 64 tiles their tiny convolutions fit in one tile and the
+    weight gradient is never split (seen on an H200, 2026-12-04)."""
+    for name, value in SMALL_BLOCKS.items():
+        if name.startswith("CUDA_IGEMM_"):
+            monkeypatch.setattr(_config, name, value)
+
+
 @pytest.fixture(autouse=True)
 def fast_simulator():
     """A shorter GIL switch interval in the simulator: its block manager busy-polls the block's

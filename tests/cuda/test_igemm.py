@@ -23,7 +23,7 @@ from tests.tolerance import assert_close
 
 torch = pytest.importorskip("torch")
 
-pytestmark = pytest.mark.cuda
+pytestmark = [pytest.mark.cuda, pytest.mark.usefixtures("small_gemm_tiles")]
 
 DTYPES = [np.float32, np.float64]
 

@@ -28,7 +28,7 @@ from sigconv.signal import convolve
 from sigconv.signal import correlate as corr
 from tests.cuda.conftest import KernelSpy, numba_cuda
 
-pytestmark = pytest.mark.cuda
+pytestmark = [pytest.mark.cuda, pytest.mark.usefixtures("small_gemm_tiles")]
 
 # the modules that declare kernels, and every module that launches them (the host modules
 # import their kernels by name, so a spy must replace the name there)
