@@ -6,7 +6,9 @@ for 2048^2 3x3, several times the kernel. This script times one launch of the ti
 kernel peeled layer by layer, each as host time per call over back-to-back launches (the GPU
 only queues work, so this is what the host spends):
 
-* ``launcher``: ``launch_correlate`` (reshapes, geometry, configuration, dispatch, launch);
+* ``launcher``: ``launch_correlate`` (reshapes, geometry, launch through
+  ``sigconv/_cuda/launch.py``), and the same with every launch through Numba's dispatcher;
+* ``sigconv launch()``: that module's cached plan for the kernel's arguments;
 * ``configure + dispatch``: ``kernel[grid, block, 0, shared](*args)`` on the flat arrays and
   scalars the launcher passes (no reshapes, no geometry);
 * ``cached configuration``: the same with the configured launcher object made once;
@@ -82,8 +84,22 @@ def _layers(cuda):
 
     kernel, cfg, args = _capture(cc, "_corr_tiled", launcher)
     configured = kernel[cfg]
+    from sigconv import _config
+    from sigconv._cuda import launch as fast
+
+    def numba_launcher():
+        _config.CUDA_FAST_LAUNCH = False
+        try:
+            launcher()
+        finally:
+            _config.CUDA_FAST_LAUNCH = True
+
     rows = {
         "launcher": launcher,
+        "launcher, every launch through Numba": numba_launcher,
+        "sigconv launch() (cached plan)": lambda: fast.launch(
+            kernel, cfg[0], cfg[1], cfg[3], *args
+        ),
         "configure + dispatch": lambda: kernel[cfg](*args),
         "cached configuration": lambda: configured(*args),
         "device reshape": lambda: x.reshape((2048 * 2048,)),

@@ -25,6 +25,12 @@ CUDA_CORR_BLOCK_3D = (32, 8, 1)
 # of a cuMemAlloc/cuMemFree pair per array; False restores Numba's allocator.
 CUDA_MEMORY_POOL = True
 
+# Kernels launch through sigconv/_cuda/launch.py: after the first call of each argument
+# signature, sigconv converts the arguments and calls cuda.core's launch itself instead of
+# Numba's dispatcher (the tiled filter kernel on an H200: 73 -> 36 us of host time per launch;
+# docs/performance.md, "GPU"). False: every launch goes through Numba.
+CUDA_FAST_LAUNCH = True
+
 # --- signal API (sigconv.signal) -------------------------------------------------------------
 # backend="auto" moves a host correlation to the GPU only from this many flops
 # (2 * outputs * kernel taps) up: below it the host<->device copies cost more than they save.

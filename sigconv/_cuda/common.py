@@ -16,6 +16,7 @@ from numba import cuda, int32
 from .. import _config
 from .._backend import is_device_array as is_device
 from . import memory
+from .launch import launch
 from .memory import simulated
 
 #: Largest offset or count the int32 index arithmetic of the kernels may reach (a margin below
@@ -101,7 +102,7 @@ def copy(src, dst) -> None:
     if n == 0:
         return
     s6, d6 = _matched_views(src, dst)
-    _copy6[grid_1d(n), _config.CUDA_BLOCK_1D](s6, d6)
+    launch(_copy6, grid_1d(n), _config.CUDA_BLOCK_1D, 0, s6, d6)
 
 
 def _matched_views(src, dst):

@@ -26,6 +26,7 @@ from .conv_kernels import (
     grad_weight_direct,
     grad_weight_taps,
 )
+from .launch import launch
 
 # --- host launchers ---------------------------------------------------------------------------
 
@@ -90,7 +91,11 @@ def forward_device(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, g
         ncb = -(-cout_g // COB)
         grid, nb0 = _grid(block, yd.shape[2:], N * groups * ncb)
         i32 = np.int32
-        conv_tiled[grid, block, 0, shbytes](
+        launch(
+            conv_tiled,
+            grid,
+            block,
+            shbytes,
             common.reshape(xd, (math.prod(xd.shape),)),
             common.reshape(wd, (math.prod(wd.shape),)),
             bias_d,
@@ -104,7 +109,7 @@ def forward_device(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, g
         )
     else:
         grid, nb0 = _grid(block, yd.shape[2:], N * Cout)
-        conv_direct[grid, block](xd, wd, bias_d, yd, *args_tail, nb0, has_bias)
+        launch(conv_direct, grid, block, 0, xd, wd, bias_d, yd, *args_tail, nb0, has_bias)
 
 
 def gather_device(gd, wd, bias_d, has_bias, outd, offsets, stride, dilation, groups):
@@ -126,7 +131,11 @@ def gather_device(gd, wd, bias_d, has_bias, outd, offsets, stride, dilation, gro
             f"weights in int32; got planes of {sizes[0]} and {sizes[1]} elements and "
             f"{sizes[2]} weights (at most {common.INT32_LIMIT})"
         )
-    conv_gather[grid, block](
+    launch(
+        conv_gather,
+        grid,
+        block,
+        0,
         common.reshape(gd, (math.prod(gd.shape),)),
         common.reshape(wd, (math.prod(wd.shape),)),
         bias_d,
@@ -153,7 +162,16 @@ def _fold_axes(gpad, shape5, pads3, mode):
         src = common.reshape(cur, (A, dims[axis], Cn))
         dst = common.empty((A, n, Cn), cur.dtype)
         total = A * n * Cn
-        fold_padding[common.grid_1d(total), _config.CUDA_BLOCK_1D](src, dst, int(pb), int(mode))
+        launch(
+            fold_padding,
+            common.grid_1d(total),
+            _config.CUDA_BLOCK_1D,
+            0,
+            src,
+            dst,
+            int(pb),
+            int(mode),
+        )
         dims[axis] = n
         cur = common.reshape(dst, dims)
     return cur
@@ -223,8 +241,19 @@ def _grad_weight_device(gd, xd, gw5, pads3, stride3, dil3, mode, groups):
     else:
         kernel = grad_weight_direct
         blocks = max(1, min(math.prod(w_shape), _config.CUDA_MAX_BLOCKS_1D))
-    kernel[blocks, threads, 0, threads * dtype.itemsize](
-        gd, xd, gw5, *(b for b, _ in pads3), *stride3, *dil3, mode, int(groups)
+    launch(
+        kernel,
+        blocks,
+        threads,
+        threads * dtype.itemsize,
+        gd,
+        xd,
+        gw5,
+        *(b for b, _ in pads3),
+        *stride3,
+        *dil3,
+        mode,
+        int(groups),
     )
 
 
@@ -264,7 +293,7 @@ def conv_backward(plan, grad_out, x, weight, need):
         gbd = common.empty((Cout,), dtype)
         threads = _reduce_threads()
         blocks = max(1, min(Cout, _config.CUDA_MAX_BLOCKS_1D))
-        channel_sum[blocks, threads, 0, threads * dtype.itemsize](g3, gbd)
+        launch(channel_sum, blocks, threads, threads * dtype.itemsize, g3, gbd)
         gb = common.finish(gbd, None, on_device)
     return gx, gw, gb
 

@@ -30,6 +30,7 @@ from numba import cuda, int32
 from .. import _config
 from . import common
 from .common import map32, map_index
+from .launch import launch
 
 
 @cuda.jit(cache=True)
@@ -269,7 +270,11 @@ def launch_correlate(xd, wd, od, pads, stride, dilation, mode, cval, flip) -> No
     if tiled and fits32:
         i32 = np.int32
         shbytes = tile_elements((oz, oy, bx), kshape, stride, dilation) * dtype.itemsize
-        _corr_tiled[(gx, 1, gz), (bx, by, bz), 0, shbytes](
+        launch(
+            _corr_tiled,
+            (gx, 1, gz),
+            (bx, by, bz),
+            shbytes,
             common.reshape(xd, (math.prod(xd.shape),)),
             common.reshape(wd, (math.prod(kshape),)),
             common.reshape(od, (math.prod(od.shape),)),
@@ -287,7 +292,11 @@ def launch_correlate(xd, wd, od, pads, stride, dilation, mode, cval, flip) -> No
     if tiled:  # the untiled kernel's grid: one output per thread
         ny, nb0 = common.blocks(O1, by), common.blocks(O0, bz)
         gz = min(B * ny * nb0, _config.CUDA_MAX_GRID_YZ)
-    _corr_direct[(gx, 1, gz), (bx, by, bz)](
+    launch(
+        _corr_direct,
+        (gx, 1, gz),
+        (bx, by, bz),
+        0,
         xd,
         wd,
         od,

@@ -22,6 +22,7 @@ from numba import cuda
 
 from .. import _config, _validate
 from . import common
+from .launch import launch
 
 
 @cuda.jit(cache=True)
@@ -96,8 +97,18 @@ def matmul_device(a, b, trans_a=False, trans_b=False, bias=None):
     T = int(_config.CUDA_TILE_MM)
     bias_d = bias if bias is not None else common.empty((1,), dtype)
     grid = (common.blocks(N, T), common.blocks(M, T))
-    _matmul[grid, (T, T), 0, 2 * T * T * dtype.itemsize](
-        a, b, bias_d, c, int(trans_a), int(trans_b), int(bias is not None)
+    launch(
+        _matmul,
+        grid,
+        (T, T),
+        2 * T * T * dtype.itemsize,
+        a,
+        b,
+        bias_d,
+        c,
+        int(trans_a),
+        int(trans_b),
+        int(bias is not None),
     )
     return c
 
@@ -145,6 +156,6 @@ def dense_backward(grad_y, x, weight, *, need=("x", "weight", "bias")):
         gw = common.finish(matmul_device(gd, xd, trans_a=True), None, on_device)
     if "bias" in need:
         gbd = common.empty((out_f,), dtype)
-        _column_sum[common.grid_1d(out_f), _config.CUDA_BLOCK_1D](gd, gbd)
+        launch(_column_sum, common.grid_1d(out_f), _config.CUDA_BLOCK_1D, 0, gd, gbd)
         gb = common.finish(gbd, None, on_device)
     return gx, gw, gb

@@ -24,6 +24,7 @@ from numba import cuda
 
 from .. import _config, _validate
 from . import common
+from .launch import launch
 
 RELU, LEAKY, SIGMOID, TANH, MUL = 0, 1, 2, 3, 4
 
@@ -239,7 +240,7 @@ def _flat(d):
 
 
 def _run1d(kernel, n, *args):
-    kernel[common.grid_1d(n), _config.CUDA_BLOCK_1D](*args)
+    launch(kernel, common.grid_1d(n), _config.CUDA_BLOCK_1D, 0, *args)
 
 
 def _unary_op(x, op, slope=0.0, inplace=False):
@@ -340,7 +341,7 @@ def _total(d):
     dtype = np.dtype(d.dtype)
     out = common.empty((1,), dtype)
     threads = 1 << (max(1, int(_config.CUDA_BLOCK_1D)).bit_length() - 1)
-    _sum[1, threads, 0, threads * dtype.itemsize](_flat(d), out)
+    launch(_sum, 1, threads, threads * dtype.itemsize, _flat(d), out)
     return float(out.copy_to_host()[0])
 
 

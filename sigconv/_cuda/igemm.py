@@ -19,6 +19,7 @@ from .igemm_kernels import (
     pack_tile_weights,
     sum_splits,
 )
+from .launch import launch
 
 # --- host launchers ---------------------------------------------------------------------------
 
@@ -106,8 +107,14 @@ def pack_weights(wd, groups: int, m_is_cin: bool):
     Cout, cin_g = int(wd.shape[0]), int(wd.shape[1])
     KK = math.prod(int(k) for k in wd.shape[2:])
     wp = common.empty((Cout * cin_g * KK,), wd.dtype)
-    pack_tile_weights[common.grid_1d(Cout * cin_g * KK), _config.CUDA_BLOCK_1D](
-        _flat(wd), wp, *_i32(Cout // groups, cin_g, KK, int(m_is_cin))
+    launch(
+        pack_tile_weights,
+        common.grid_1d(Cout * cin_g * KK),
+        _config.CUDA_BLOCK_1D,
+        0,
+        _flat(wd),
+        wp,
+        *_i32(Cout // groups, cin_g, KK, int(m_is_cin)),
     )
     return wp
 
@@ -123,7 +130,7 @@ def forward(xd, wd, bias_d, has_bias, yd, pads, stride, dilation, mode, groups):
     wp = pack_weights(wd, groups, False)
     grid = (_blocks(ncol, BN), _blocks(cout_g, BM), int(groups))
     shbytes = BK * (BM + BN) * np.dtype(yd.dtype).itemsize
-    igemm_forward[grid, nthreads, 0, shbytes](
+    launch(igemm_forward, grid, nthreads, shbytes,
         _flat(xd), wp, bias_d, _flat(yd), *_i32(
             C, *xd.shape[2:], Cout, *wd.shape[2:], *yd.shape[2:], *(p[0] for p in pads),
             *stride, *dilation, mode, groups, has_bias, BM, BN, BK,
@@ -142,7 +149,7 @@ def gather(gd, wd, bias_d, has_bias, outd, offsets, stride, dilation, groups):
     wq = pack_weights(wd, groups, True)
     grid = (_blocks(ncol, BN), _blocks(cin_g, BM), int(groups))
     shbytes = BK * (BM + BN) * np.dtype(outd.dtype).itemsize
-    igemm_gather[grid, nthreads, 0, shbytes](
+    launch(igemm_gather, grid, nthreads, shbytes,
         _flat(gd), wq, bias_d, _flat(outd), *_i32(
             Cout, *gd.shape[2:], Cin, *outd.shape[2:], *wd.shape[2:], *offsets, *stride,
             *dilation, groups, has_bias, BM, BN, BK,
@@ -184,7 +191,7 @@ def grad_weight(gd, xd, gwd, pads, stride, dilation, mode, groups):
     out = _flat(gwd)
     part = out if splits == 1 else common.empty((splits * out.shape[0],), gwd.dtype)
     grid = (ntiles, mtiles * int(groups), splits)
-    igemm_wgrad[grid, nthreads, 0, shbytes](
+    launch(igemm_wgrad, grid, nthreads, shbytes,
         _flat(gd), _flat(xd), part, *_i32(
             C, *xd.shape[2:], Cout, *gwd.shape[2:], *gd.shape[2:], *(p[0] for p in pads),
             *stride, *dilation, mode, groups, chunk, BM, BN, BK, lda, ldb, fbytes // 4,
@@ -192,4 +199,4 @@ def grad_weight(gd, xd, gwd, pads, stride, dilation, mode, groups):
     )  # fmt: skip
     if splits > 1:
         S = int(out.shape[0])
-        sum_splits[common.grid_1d(S), _config.CUDA_BLOCK_1D](part, out, *_i32(splits))
+        launch(sum_splits, common.grid_1d(S), _config.CUDA_BLOCK_1D, 0, part, out, *_i32(splits))

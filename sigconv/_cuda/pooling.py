@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import _config
 from . import common
+from .launch import launch
 from .pool_kernels import (
     any_bad,
     apply_axis,
@@ -43,7 +44,7 @@ def _g3(t, fill):
 
 
 def _launch1d(kernel, n, *args):
-    kernel[common.grid_1d(n), _config.CUDA_BLOCK_1D](*args)
+    launch(kernel, common.grid_1d(n), _config.CUDA_BLOCK_1D, 0, *args)
 
 
 def _geom(plan, padded=True):
@@ -221,7 +222,7 @@ def _plane_stats(xd, want_max):
     threads = _reduce_threads()
     shbytes = threads * 16  # value tree (<= 8 bytes each), then the int64 index tree
     blocks = max(1, min(P, _config.CUDA_MAX_BLOCKS_1D))
-    plane_reduce[blocks, threads, 0, shbytes](x2, out, idx, int(want_max))
+    launch(plane_reduce, blocks, threads, shbytes, x2, out, idx, int(want_max))
     return out, idx, P, M
 
 
