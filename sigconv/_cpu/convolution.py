@@ -81,6 +81,7 @@ from .conv_wgrad import (
     grad_bias,
     suits_outvec,
 )
+from .conv_wgrad_phase import direct_grad_weight_phases, suits_phases
 
 # --- host drivers ---------------------------------------------------------------------------------
 
@@ -279,6 +280,10 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
         # (O, C * taps), C-ordered: a transposed view would send Adam's update to NumPy's
         # slow path
         return direct_grad_weight_outvec(xp, g, ksize, tuple(dilation)).reshape(wshape)
+    if method in ("auto", "direct") and suits_phases(
+        xp.shape, wshape, stride, dilation, groups, osize
+    ):
+        return direct_grad_weight_phases(xp, g, ksize[2], int(stride[2])).reshape(wshape)
     nq = wide_count(xp.shape[2:], osize)
     if method == "auto":
         direct = use_direct(cg, _config.NN_CONV_DIRECT_MAX_CHANNELS_WGRAD, stride, nq, npix) and (
