@@ -24,3 +24,18 @@ def tasks_out_of_order(monkeypatch):
         return works
 
     return patch
+
+
+@pytest.fixture
+def driver_calls(monkeypatch):
+    """``watch(name)``: a list that grows by one at each call the CPU convolution driver
+    (``sigconv._cpu.convolution``) makes to its kernel entry ``name``, which still runs."""
+    from sigconv._cpu import convolution
+
+    def watch(name):
+        seen = []
+        real = getattr(convolution, name)
+        monkeypatch.setattr(convolution, name, lambda *a: seen.append(1) or real(*a))
+        return seen
+
+    return watch
