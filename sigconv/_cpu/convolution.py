@@ -74,6 +74,7 @@ from .conv_im2col import (
     rechunk,
     unchunk,
 )
+from .conv_phase import direct_grad_weight_phases, phases_help, split_phases, suits_phases
 from .conv_wgrad import (
     direct_grad_weight_batch_last,
     direct_grad_weight_outvec,
@@ -81,7 +82,6 @@ from .conv_wgrad import (
     grad_bias,
     suits_outvec,
 )
-from .conv_wgrad_phase import direct_grad_weight_phases, suits_phases
 
 # --- host drivers ---------------------------------------------------------------------------------
 
@@ -214,6 +214,9 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
         if bias is not None:
             y += bias.reshape(nout, 1, 1, 1)
         return y
+    if method == "auto" and phases_help(xp.shape, w.shape, stride, dilation, groups):
+        xq, wq = split_phases(xp, w, int(stride[2]), int(osize[2]))
+        return forward(xq, wq, bias, (1, 1, 1), (1, 1, 1), 1, osize)
     if bias is None:
         bias = np.zeros(nout, dtype=dtype)
     # Read-only arrays are a distinct Numba type: copying the small operands keeps the

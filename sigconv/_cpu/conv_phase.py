@@ -1,22 +1,25 @@
-"""Weight gradient of strided 1-D convolutions with few input channels, by phases (Numba CPU).
+"""Strided 1-D convolutions with few input channels, by the input's phases (Numba CPU).
 
-The first layer of a raw-audio network (M5: 1 -> 128 channels, 80 taps, stride 4, on 16,000
-samples) has no unit-stride direct kernel, and im2col + GEMM streams an 80-row column matrix per
-image through OpenBLAS at about 1.8 G vector FMA/s per core. Split by phase, the sums are dot
-products of contiguous rows: tap ``t = S * a + r`` of stride ``S`` reads ``x[S * p + t] =
-xr[p + a]`` with ``xr = x[r::S]``, so
+Tap ``t = S * a + r`` of stride ``S`` reads ``x[S * p + t] = xr[p + a]`` with ``xr = x[r::S]``,
+phase ``r`` of the input. So a strided correlation is a unit-stride one over the phases, with
+``C * S`` channels and ``ceil(K / S)`` taps each (``split_phases``; ``phases_help`` says when the
+forward pass runs that way), and its weight gradient is a set of dot products of contiguous
+rows (``direct_grad_weight_phases``):
 
     gw[o, c, S * a + r] = sum_n sum_p g[n, o, p] * xr[n, c, r][p + a].
 
-A register block is four output channels by five lags ``a``, vectorised along the positions
-``p``: per vector of positions, four gradient vectors and five shifted input vectors feed 20
-FMAs (two channels by ten lags, 12 loads of which ten cross cache lines, ran 1.12x slower). The
-image's phases are copied once per task; stretches of ``_STRETCH`` positions keep the gradient
-rows and the phases in L1 while the channels, phases and lags change.
+The first layer of a raw-audio network (M5: 1 -> 128 channels, 80 taps, stride 4, on 16,000
+samples) has no unit-stride direct kernel, and im2col + GEMM streams an 80-row column matrix per
+image through OpenBLAS at about 1.8 G vector FMA/s per core.
 
-Measured on the 2-vCPU Sapphire Rapids VM (W5f, 32 x 16,000 samples, float32): one thread
-31 ms (2.6 G vector FMA/s), two threads 19.7 ms against im2col + GEMM's 22.9 ms and PyTorch's
-20.5 ms.
+The weight gradient's register block is four output channels by five lags ``a``, vectorised
+along the positions ``p``: per vector of positions, four gradient vectors and five shifted
+input vectors feed 20 FMAs (two channels by ten lags, 12 loads of which ten cross cache lines,
+ran 1.12x slower). The image's phases are copied once per task; stretches of ``_STRETCH``
+positions keep the gradient rows and the phases in L1 while the channels, phases and lags
+change. Measured on the 2-vCPU Sapphire Rapids VM (W5f, 32 x 16,000 samples, float32): one
+thread 31 ms (2.6 G vector FMA/s), two threads 19.7 ms against im2col + GEMM's 22.9 ms and
+PyTorch's 20.5 ms.
 """
 
 from __future__ import annotations
@@ -34,6 +37,48 @@ _LAGS = 5
 _STRETCH = 1024
 #: Groups of images with partial sums of their own (at most).
 _GROUPS = 8
+#: Channels times stride at most, for the weight gradient by phases.
+_MAX_PHASES = 16
+
+
+def phases_help(xshape, wshape, stride, dilation, groups) -> bool:
+    """Whether a strided 1-D forward correlation (the last axis; 5-D padded input ``xshape``
+    and weights ``wshape``) should run as a unit-stride one over the input's phases
+    (``split_phases``): groups 1, no dilation, at most four channels after the split
+    and three or more taps a phase, where the unit-stride kernels have rows of taps to work
+    on. In one process against im2col + GEMM: 1 -> 16 channels, 9 taps, stride 4 (the audio
+    network's first layer) 1.56x on 2,000 samples, 1.06-1.11x on 8,000-16,000; 1 -> 32, 16
+    taps, stride 2 1.68x; 2 -> 16, 6 taps, stride 2 1.11x; M5's first layer and 1 -> 32 with
+    9 taps 0.95-1.02x. With more phases or fewer taps a phase it lost (0.75-0.93x: 4 and 8
+    channels, 3 and 5 taps, strides 2 and 3)."""
+    s = int(stride[2])
+    return (
+        groups == 1
+        and s >= 2
+        and tuple(int(v) for v in xshape[2:4]) == (1, 1)
+        and tuple(int(v) for v in wshape[2:4]) == (1, 1)
+        and tuple(int(d) for d in dilation) == (1, 1, 1)
+        and int(wshape[1]) * s <= 4
+        and -(-int(wshape[4]) // s) >= 3
+    )
+
+
+def split_phases(xp, w, s, ow):
+    """A strided 1-D correlation as a unit-stride one over the input's phases: ``(xq, wq)``
+    with ``xq[n, c * s + r, q] = xp[n, c, r + s * q]`` (zero past the input's end) and
+    ``wq[o, c * s + r, a] = w[o, c, s * a + r]`` (zero past the last tap), as 5-D arrays."""
+    nb, nc, length = xp.shape[0], xp.shape[1], xp.shape[4]
+    nout, k = w.shape[0], w.shape[4]
+    ka = -(-k // s)
+    lq = ow + ka - 1
+    xq = np.zeros((nb, nc, s, lq), dtype=xp.dtype)
+    wq = np.zeros((nout, nc, s, ka), dtype=w.dtype)
+    for r in range(s):
+        cnt = min(lq, (length - r + s - 1) // s)
+        xq[:, :, r, :cnt] = xp[:, :, 0, 0, r : r + s * cnt : s]
+        taps = w[:, :, 0, 0, r::s]
+        wq[:, :, r, : taps.shape[2]] = taps
+    return xq.reshape(nb, nc * s, 1, 1, lq), wq.reshape(nout, nc * s, 1, 1, ka)
 
 
 def suits_phases(xshape, wshape, stride, dilation, groups, osize) -> bool:
@@ -53,7 +98,7 @@ def suits_phases(xshape, wshape, stride, dilation, groups, osize) -> bool:
         and tuple(int(d) for d in dilation) == (1, 1, 1)
         and s >= 2
         and nout % 4 == 0
-        and cg * s <= 16
+        and cg * s <= _MAX_PHASES
         and -(-k // s) >= _LAGS // 2
         and int(osize[2]) >= 256
     )

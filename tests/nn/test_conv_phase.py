@@ -1,7 +1,10 @@
-"""The weight gradient of strided 1-D layers by phases (``conv_wgrad_phase``), through
+"""Strided 1-D layers by the input's phases (``conv_phase``), through ``F.conv`` and
 ``F.conv_backward``, against the plain-loop oracle (tests/nn/naive_conv.py) and PyTorch.
 
-Every case asserts that it took the kernel, so the grid covers what it does differently:
+The forward cases assert that they were split into phases: strides 2 and 4, inputs whose
+phases differ in length, taps that are not a multiple of the stride, padding modes and the
+audio network's 'same' layer. The weight-gradient cases assert that they took the kernel, so
+the grid covers what it does differently:
 strides 2 to 4, taps that are not a multiple of the stride (phases with fewer taps), several
 input channels, padding modes, rows longer than a stretch, a last partial vector of
 positions, float64's 8 lanes, one image (the tasks split the output channels) and tasks run
@@ -13,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sigconv._cpu import conv_wgrad_phase
+from sigconv._cpu import conv_phase
 from sigconv._cpu._simd import avx512
 from sigconv.nn import functional as F
-from tests.nn.naive_conv import naive_conv_grad_weight
+from tests.nn.naive_conv import NUMPY_PAD_MODE, naive_conv, naive_conv_grad_weight
 from tests.tolerance import assert_close
 
 pytestmark = pytest.mark.skipif(not avx512(), reason="the kernel needs AVX-512")
@@ -38,8 +41,7 @@ def calls(driver_calls):
 
 
 def _padded(x, padding, mode):
-    np_mode = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-    return np.pad(x, [(0, 0), (0, 0), (padding, padding)], mode=np_mode[mode])
+    return np.pad(x, [(0, 0), (0, 0), (padding, padding)], mode=NUMPY_PAD_MODE[mode])
 
 
 def _check(rng, calls, xs, ws, stride, padding, mode, dtype):
@@ -66,7 +68,7 @@ def test_weight_gradient_matches_loops(rng, calls, xs, ws, stride, padding, mode
 
 @pytest.mark.parametrize("case", [0, 2, 3])
 def test_tasks_in_any_order(rng, tasks_out_of_order, calls, case):
-    tasks_out_of_order(conv_wgrad_phase)
+    tasks_out_of_order(conv_phase)
     _check(rng, calls, *CASES[case])
 
 
@@ -96,7 +98,7 @@ def test_property_matches_loops(n, c, s, k_extra, nout, npos, dtype):
     x = rng.standard_normal((n, c, (npos - 1) * s + k + rng.integers(0, s))).astype(dtype)
     w = rng.standard_normal((nout, c, k)).astype(dtype)
     g = rng.standard_normal((n, nout, npos)).astype(dtype)
-    assert conv_wgrad_phase.suits_phases(
+    assert conv_phase.suits_phases(
         x.shape[:2] + (1, 1) + x.shape[2:], (nout, c, 1, 1, k), (1, 1, s), (1, 1, 1), 1,
         (1, 1, npos),
     )  # fmt: skip
@@ -132,3 +134,55 @@ def test_other_shapes_take_the_other_kernels(rng, calls, xs, ws, kw):
         dilation=(kw.get("dilation", 1),) * nd, groups=kw.get("groups", 1),
     )  # fmt: skip
     assert_close(gw, want, dtype=np.float32)
+
+
+FORWARD_CASES = [
+    # x shape, weight shape, stride, padding, padding mode, dtype
+    ((4, 1, 2000), (16, 1, 9), 4, "same", "zeros", np.float32),  # the audio network's first
+    ((2, 1, 500), (32, 1, 16), 2, 3, "reflect", np.float64),
+    ((3, 2, 301), (16, 2, 6), 2, 0, "zeros", np.float32),  # an odd length: phases 151 and 150
+    ((2, 1, 257), (4, 1, 12), 4, 1, "circular", np.float32),
+    ((2, 1, 100), (8, 1, 7), 2, 2, "replicate", np.float64),  # 7 taps: phases of 4 and 3
+]
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding, mode, dtype", FORWARD_CASES)
+def test_forward_by_phases_matches_loops(rng, driver_calls, xs, ws, stride, padding, mode, dtype):
+    splits = driver_calls("split_phases")
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    x.flags.writeable = False
+    y = F.conv(x, w, b, stride=stride, padding=padding, padding_mode=mode)
+    assert splits == [1]
+    assert y.dtype == dtype and y.flags.c_contiguous
+    if padding == "same":  # TensorFlow's rule at a stride: the odd one after
+        total = max((-(-xs[2] // stride) - 1) * stride + ws[2] - xs[2], 0)
+        pads = [(total // 2, total - total // 2)]
+    else:
+        pads = [(padding, padding)]
+    want = naive_conv(x, w, b, stride=(stride,), pads=pads, dilation=(1,), padding_mode=mode)
+    assert_close(y, want, dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    "xs, ws, kw",
+    [
+        ((2, 1, 100), (8, 1, 4), dict(stride=2)),  # two taps a phase
+        ((2, 3, 100), (8, 3, 7), dict(stride=2)),  # six phases
+        ((2, 1, 100), (8, 1, 7), dict(stride=2, dilation=2)),
+        ((2, 2, 100), (8, 1, 7), dict(stride=2, groups=2)),
+        ((2, 1, 100), (8, 1, 7), dict(stride=1)),
+    ],
+)
+def test_other_forward_passes_are_not_split(rng, driver_calls, xs, ws, kw):
+    splits = driver_calls("split_phases")
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    y = F.conv(x, w, **kw)
+    assert splits == []
+    want = naive_conv(
+        x, w, stride=(kw["stride"],), pads=[(0, 0)], dilation=(kw.get("dilation", 1),),
+        groups=kw.get("groups", 1),
+    )  # fmt: skip
+    assert_close(y, want, dtype=np.float32)
