@@ -186,3 +186,28 @@ def test_other_forward_passes_are_not_split(rng, driver_calls, xs, ws, kw):
         groups=kw.get("groups", 1),
     )  # fmt: skip
     assert_close(y, want, dtype=np.float32)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    n=st.integers(1, 2),
+    c=st.integers(1, 2),
+    s=st.integers(2, 4),
+    k_extra=st.integers(0, 6),
+    nout=st.integers(1, 9),
+    npos=st.integers(1, 60),
+    tail=st.integers(0, 3),
+    padding=st.integers(0, 3),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_forward_property_matches_loops(n, c, s, k_extra, nout, npos, tail, padding, dtype):
+    c = min(c, 4 // s)  # at most four phases
+    k = 2 * s + 1 + k_extra  # three or more taps a phase
+    rng = np.random.default_rng(npos * 7 + k)
+    length = max(k - 2 * padding, (npos - 1) * s + k + min(tail, s - 1) - 2 * padding)
+    x = rng.standard_normal((n, c, length)).astype(dtype)
+    w = rng.standard_normal((nout, c, k)).astype(dtype)
+    assert conv_phase.phases_help((n, c, 1, 1, length), (nout, c, 1, 1, k), (1, 1, s), (1, 1, 1), 1)
+    y = F.conv(x, w, stride=s, padding=padding)
+    want = naive_conv(x, w, stride=(s,), pads=[(padding, padding)], dilation=(1,))
+    assert_close(y, want, dtype=dtype)
