@@ -167,3 +167,34 @@ def test_a_forked_child_starts_its_own_pool(two_threads):
     child.join(timeout=60)
     assert child.exitcode == 0
     assert got == list(range(8))
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs two cores and thread affinity",
+)
+def test_helpers_are_kept_off_the_callers_core(two_threads):
+    from sigconv._cpu import _threads
+
+    kernel, seen = _recorder(0.001)
+    run_chunks(kernel, 8 * _config.CPU_MIN_CHUNK_WORK, "first")
+    pool = _threads._get_pool()
+    if pool.allowed is None:
+        pytest.skip("no sched_getcpu here")
+    started = [k for k, tid in enumerate(pool.tids) if tid]
+    assert started  # the helper recorded its thread id
+    process = set(os.sched_getaffinity(0))
+    for k in started:
+        # the helper may run on every core of the process but the caller's last one
+        cpu = pool.avoided[k]
+        assert cpu in process
+        assert set(os.sched_getaffinity(pool.tids[k])) == process - {cpu}
+    # the caller's own affinity is untouched
+    assert set(os.sched_getaffinity(0)) == process
+    # a caller that moved is followed at its next call
+    here = _threads._current_cpu()
+    run_chunks(kernel, 8 * _config.CPU_MIN_CHUNK_WORK, "second")
+    for k in started:
+        assert pool.avoided[k] in (here, _threads._current_cpu())
+        assert set(os.sched_getaffinity(pool.tids[k])) == process - {pool.avoided[k]}
+    assert sorted(s[1] for s in seen if s[0] == "second") == list(range(8))
