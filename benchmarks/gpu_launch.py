@@ -29,23 +29,18 @@ import io
 import pstats
 import statistics
 import sys
-import time
 
 import numpy as np
+from gpu_profile import _batch_ms
 
 
-def _host_us(fn, sync, n=200, rounds=5):
-    """Median over ``rounds`` of host microseconds per call of ``n`` back-to-back calls."""
+def _host_us(fn, cuda, n=200, rounds=5):
+    """Median over ``rounds`` of host microseconds per call of ``n`` back-to-back calls
+    (``gpu_profile``'s enqueue time)."""
     fn()
-    sync()
-    per = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        per.append((time.perf_counter() - t0) / n * 1e6)
-        sync()
-    return statistics.median(per)
+    return statistics.median(
+        _batch_ms(fn, cuda.synchronize, cuda, n)[0] * 1e3 for _ in range(rounds)
+    )
 
 
 def _capture(module, name, call):
@@ -127,7 +122,7 @@ def _layers(cuda):
     print("| layer | host us per launch |\n|---|---:|")
     for name, fn in rows.items():
         try:
-            print(f"| {name} | {_host_us(fn, cuda.synchronize):.1f} |", flush=True)
+            print(f"| {name} | {_host_us(fn, cuda):.1f} |", flush=True)
         except Exception as exc:
             print(f"| {name} | failed: {type(exc).__name__}: {exc} |", flush=True)
 
