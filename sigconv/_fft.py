@@ -22,6 +22,9 @@ How the transform is kept small
   signals with short kernels this turns ``n log n`` into ``n log N0``. Frames are processed in
   groups so that the temporary memory stays under a cap (``_config.FFT_TEMP_FACTOR`` times the
   larger of input and output): that is how large 3-D filters stay within about 3x the input.
+  The segment, spectrum and inverse transform of a group are the calling thread's scratch
+  slots (``_scratch``, up to 64 MiB each, kept from call to call): fresh pages for them cost
+  as much as the transforms (docs/performance.md, "Memory").
 * Strided outputs: only the stride-1 range that the kept outputs need is computed (the input
   beyond it is cropped), then sliced.
 * float32 stays float32: ``scipy.fft`` computes complex64 spectra for float32 input.
@@ -52,7 +55,17 @@ from typing import NamedTuple
 import numpy as np
 import scipy.fft as sp_fft
 
-from . import _config
+from . import _config, _scratch
+
+try:
+    # scipy.fft's own pocketfft binding: unlike the public functions, it writes into a given
+    # array (`out=`), so the transforms' spectra live in reused scratch memory. Fresh ones cost
+    # the kernel's page faults: W1's 255-tap 'same' filter took 3.5-4.0 ms a call with them,
+    # 1.6-2.0 ms without (docs/performance.md, "Memory"). The public functions stay the
+    # fallback if a SciPy release drops the binding.
+    from scipy.fft._pocketfft import pypocketfft as _pocketfft
+except ImportError:  # pragma: no cover - present in every supported SciPy
+    _pocketfft = None
 
 __all__ = ["choose_method", "correlate_fft", "fft_plan"]
 
@@ -254,40 +267,54 @@ def _source_index(pos: np.ndarray, n: int, boundary: str) -> np.ndarray:
     return np.where(q < n, q, 2 * n - 2 - q)
 
 
-def _gather(arr: np.ndarray, axis: int, n: int, lo: int, hi: int, boundary: str, cval: float):
-    """Positions ``lo .. hi-1`` of ``arr`` along ``axis`` after padding with ``boundary``.
+def _gather(arr: np.ndarray, axis: int, n: int, lo: int, hi: int, boundary: str):
+    """Positions ``lo .. hi-1`` of ``arr`` along ``axis`` after padding with ``boundary`` (not
+    ``constant``: ``_segment`` fills that itself).
 
     A view when the range lies inside the input; otherwise one new array of the range.
     """
-    head = (slice(None),) * axis
     if lo >= 0 and hi <= n:
-        return arr[(*head, slice(lo, hi))]
-    if boundary == "constant":
-        shape = list(arr.shape)
-        shape[axis] = hi - lo
-        out = np.full(shape, cval, dtype=arr.dtype)
-        a, b = max(lo, 0), min(hi, n)
-        if a < b:
-            out[(*head, slice(a - lo, b - lo))] = arr[(*head, slice(a, b))]
-        return out
+        return arr[(*(slice(None),) * axis, slice(lo, hi))]
     return np.take(arr, _source_index(np.arange(lo, hi), n, boundary), axis=axis)
 
 
 def _segment(x, lead, ranges, lengths, boundary, cval):
-    """A new C-contiguous buffer of shape ``(*batch, *lengths)`` for one transform.
+    """A C-contiguous scratch buffer of shape ``(*batch, *lengths)`` for one transform.
 
     Along kernel axis ``a`` it holds padded positions ``ranges[a]`` (input coordinates, with
-    ``boundary``) at its start and zeros after them. Axis 0 is gathered first, so that a group
-    of frames never copies more than its own rows.
+    ``boundary``) at its start and zeros after them. It is the calling thread's
+    ``"fft-segment"`` slot (``_scratch``): valid until the next call of this function there.
     """
-    src = x
-    for a, (lo, hi) in enumerate(ranges):
-        src = _gather(src, lead + a, x.shape[lead + a], lo, hi, boundary, cval)
     shape = x.shape[:lead] + tuple(lengths)
-    if src.shape == shape and src.base is None and src.flags.c_contiguous:
-        return src  # already a fresh array of the right size (gathered on every axis)
-    buf = np.zeros(shape, dtype=x.dtype)
-    buf[(Ellipsis, *(slice(0, m) for m in src.shape[lead:]))] = src
+    buf = _scratch.take("fft-segment", shape, x.dtype)
+    head = (slice(None),) * lead
+    if boundary == "constant":
+        # The input's part of the range is copied and the rest filled with ``cval``: inside
+        # the range that is the padding, and past it (the transform's zero extension, only
+        # with implicit zero padding, ``cval == 0``) zero.
+        inner, src = [], []
+        for a, (lo, hi) in enumerate(ranges):
+            n = x.shape[lead + a]
+            a0 = max(lo, 0)
+            b0 = max(a0, min(hi, n))
+            src.append(slice(a0, b0))
+            inner.append((a0 - lo, b0 - lo))
+        data = x[(*head, *src)]
+        fill = cval
+    else:
+        data = x
+        for a, (lo, hi) in enumerate(ranges):
+            data = _gather(data, lead + a, x.shape[lead + a], lo, hi, boundary)
+        inner = [(0, hi - lo) for lo, hi in ranges]
+        fill = 0
+    # the complement of the data's box, as one slab per axis: before and after the box on
+    # that axis, inside the box on the axes before it, whole on the axes after it
+    for a, (a0, b0) in enumerate(inner):
+        box = tuple(slice(i, j) for i, j in inner[:a])
+        for part in (slice(0, a0), slice(b0, lengths[a])):
+            if part.stop > part.start:
+                buf[(*head, *box, part)] = fill
+    buf[(*head, *(slice(a, b) for a, b in inner))] = data
     return buf
 
 
@@ -340,6 +367,46 @@ def _kernel_spectrum(w, lengths, shifts, dilation, cdtype, workers):
     return spec.astype(cdtype, copy=False)
 
 
+def _spectrum(a, cplx, workers):
+    """The forward transform of ``a`` along its last axis (``rfft``, or ``fft`` for complex
+    ``a``) in the calling thread's ``"fft-spectrum"`` scratch slot."""
+    cdtype = np.complex64 if a.dtype in (np.float32, np.complex64) else np.complex128
+    last = a.shape[-1] if cplx else a.shape[-1] // 2 + 1
+    out = _scratch.take("fft-spectrum", a.shape[:-1] + (last,), cdtype)
+    if _pocketfft is None:
+        out[...] = (sp_fft.fft if cplx else sp_fft.rfft)(a, axis=-1, workers=workers)
+    elif cplx:
+        _pocketfft.c2c(a, axes=(a.ndim - 1,), forward=True, inorm=0, out=out, nthreads=workers)
+    else:
+        _pocketfft.r2c(a, axes=(a.ndim - 1,), forward=True, inorm=0, out=out, nthreads=workers)
+    return out
+
+
+def _c2c(a, axes, forward, workers):
+    """``a``'s complex transform along ``axes``, in place (unnormalised forward, 1/n back)."""
+    if _pocketfft is None:
+        f = sp_fft.fftn if forward else sp_fft.ifftn
+        a[...] = f(a, axes=axes, overwrite_x=True, workers=workers)
+        return a
+    axes = tuple(ax % a.ndim for ax in axes)
+    inorm = 0 if forward else 2
+    return _pocketfft.c2c(a, axes=axes, forward=forward, inorm=inorm, out=a, nthreads=workers)
+
+
+def _inverse(spectrum, n, workers):
+    """The real inverse transform (``irfft``, ``n`` points) of ``spectrum`` along its last
+    axis, in the calling thread's ``"fft-inverse"`` scratch slot."""
+    real = np.float32 if spectrum.dtype == np.complex64 else np.float64
+    out = _scratch.take("fft-inverse", spectrum.shape[:-1] + (n,), real)
+    if _pocketfft is None:
+        out[...] = sp_fft.irfft(spectrum, n=n, axis=-1, workers=workers)
+        return out
+    last = (spectrum.ndim - 1,)
+    return _pocketfft.c2r(
+        spectrum, axes=last, lastsize=n, forward=False, inorm=2, out=out, nthreads=workers
+    )
+
+
 def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
     """Strided, dilated cross-correlation of ``x`` with ``w`` by FFT (docs/contract.md §1).
 
@@ -389,26 +456,25 @@ def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
     spec = _kernel_spectrum(w, plan.lengths, shifts, dilation, cdtype, workers)
 
     def transform(frames):
-        """Inverse transform of (transform of frames x kernel spectrum).
+        """Inverse transform of (transform of frames x kernel spectrum), in scratch memory.
 
-        Axis by axis so that the complex passes run in place: at most two arrays of the
-        transform's size are alive at once (input and spectrum, then spectrum and output).
-        Callers pass a temporary, so the input dies here.
+        The spectrum is transformed in place along the other axes, so two arrays of the
+        transform's size are used: the spectrum and the output (``_spectrum``, ``_inverse``).
         """
-        spectrum = (sp_fft.fft if cplx else sp_fft.rfft)(frames, axis=-1, workers=workers)
-        del frames
+        spectrum = _spectrum(frames, cplx, workers)
         if nd > 1:
-            spectrum = sp_fft.fftn(spectrum, axes=axes[:-1], overwrite_x=True, workers=workers)
+            _c2c(spectrum, axes[:-1], True, workers)
         spectrum *= spec
         if nd > 1:
-            spectrum = sp_fft.ifftn(spectrum, axes=axes[:-1], overwrite_x=True, workers=workers)
+            _c2c(spectrum, axes[:-1], False, workers)
         if cplx:
-            return sp_fft.ifft(spectrum, axis=-1, overwrite_x=True, workers=workers)
-        return sp_fft.irfft(spectrum, n=plan.lengths[-1], axis=-1, workers=workers)
+            return _c2c(spectrum, (-1,), False, workers)
+        return _inverse(spectrum, plan.lengths[-1], workers)
 
     if not plan.framed:
         y = transform(_segment(x, lead, ranges, plan.lengths, boundary, cval))
-        return np.ascontiguousarray(y[(Ellipsis, *(slice(0, m, s) for m, s in zip(n1, stride)))])
+        # a copy always: y is scratch memory
+        return np.array(y[(Ellipsis, *(slice(0, m, s) for m, s in zip(n1, stride)))])
 
     # Overlap-save along the first kernel axis: frame f reads padded rows f*hop .. f*hop+N0-1
     # and keeps outputs f*block .. (f+1)*block-1. Frames are a strided view of one segment.
@@ -438,5 +504,4 @@ def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
             )
         )
         blocks[(slice(None),) * lead + (slice(f0, f1),)] = y[(Ellipsis, *keep)]
-        del y
     return np.ascontiguousarray(full[(slice(None),) * lead + (slice(0, n_out[0]),)])

@@ -292,3 +292,38 @@ def test_public_fft_matches_direct_and_scipy(rng, boundary):
     assert_close(direct, want)
     plain = signal.convolve(x[0], w, "full", method="fft")
     assert_close(plain, sps.convolve(x[0], w, mode="full", method="direct"))
+
+
+@pytest.mark.parametrize(("n", "k", "framed"), [(40, 31, False), (5000, 31, True)])
+def test_results_are_not_scratch(rng, n, k, framed):
+    # the transforms run in per-thread scratch memory: each result must be its own array
+    x = rng.standard_normal((2, n)).astype(np.float32)
+    w = rng.standard_normal(k).astype(np.float32)
+    geom = signal_geometry((n,), (k,), "same", (1,), (1,))
+    assert _fft.fft_plan(x.shape, w.shape, geom, (1,), (1,), x.dtype).framed == framed
+    first = run_fft(x, w, "same", (1,), (1,))
+    kept = first.copy()
+    second = run_fft(2 * x, w, "same", (1,), (1,))
+    assert not np.shares_memory(first, second)
+    np.testing.assert_array_equal(first, kept)
+    assert_close(second, 2 * kept, dtype=np.float32)
+
+
+@pytest.mark.parametrize("boundary", ["constant", "reflect"])
+@pytest.mark.parametrize(
+    ("shape", "kshape", "dtype"),
+    [((3, 5000), (31,), np.float32), ((24, 19), (4, 5), np.float64), ((60,), (7,), complex)],
+)
+def test_public_scipy_fft_fallback(rng, monkeypatch, boundary, shape, kshape, dtype):
+    # without SciPy's pocketfft binding the public scipy.fft functions do the transforms
+    monkeypatch.setattr(_fft, "_pocketfft", None)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal(kshape).astype(dtype)
+    if np.dtype(dtype).kind == "c":
+        x = x + 1j * rng.standard_normal(shape)
+        w = w + 0.5j
+        want = sps.correlate(np.pad(x, 3, mode=NUMPY_MODE[boundary]), w, mode="valid")
+    else:
+        want = definition(x, w, "same", (1,) * len(kshape), (1,) * len(kshape), boundary, 0.0)
+    got = run_fft(x, w, "same", (1,) * len(kshape), (1,) * len(kshape), boundary)
+    assert_close(got, want, dtype=x.dtype)
