@@ -22,7 +22,7 @@ __all__ = ["convolve", "correlate", "output_shape"]
 
 MODES = _geometry.SIGNAL_MODES
 BOUNDARIES = _modes.BOUNDARIES
-METHODS = ("auto", "direct", "fft")
+METHODS = _geometry.SIGNAL_METHODS
 
 
 def output_shape(in_shape, kernel_shape, mode="full", *, stride=1, dilation=1):
@@ -283,21 +283,16 @@ def _correlate(
     """The real-valued core; ``sigconv._dropin.dispatch`` hands it float operands (complex
     ones on the FFT path only), the ``compute`` dtype and whether rank-one kernels may run as
     1-D passes (docs/contract.md §1)."""
-    mode = _validate.check_option(mode, "mode", MODES)
-    boundary = _validate.check_option(boundary, "boundary", BOUNDARIES)
-    method = _validate.check_option(method, "method", METHODS)
     _validate.check_option(backend, "backend", _backend.BACKENDS)
-    cval = _validate.check_float(cval, "cval")
     a = _validate.operand(in1, "in1", min_ndim=1, complex_ok=True)
     k = _validate.operand(in2, "in2", min_ndim=1, max_ndim=3, complex_ok=True)
     check_ranks(len(a.shape), len(k.shape), "in1", "in2")
-    nd = len(k.shape)
     plan = _geometry.correlate_plan(
         a.shape,
         k.shape,
         mode,
-        stride=_validate.int_tuple(stride, "stride", nd),
-        dilation=_validate.int_tuple(dilation, "dilation", nd),
+        stride=stride,
+        dilation=dilation,
         boundary=boundary,
         cval=cval,
         flip=flip,

@@ -143,6 +143,43 @@ def test_conv_plans_are_cached_by_the_types_and_values_of_their_arguments():
     assert other.out == (4, 4) and plan.out == (8, 8)
 
 
+def test_correlate_plans_are_cached_by_the_types_and_values_of_their_arguments():
+    def plan(mode="same", stride=1, dilation=1, boundary="constant", cval=0.0, method="auto"):
+        return geo.correlate_plan(
+            (5, 40, 30), (3, 3), mode, stride=stride, dilation=dilation, boundary=boundary,
+            cval=cval, flip=False, method=method, dtype=np.float32,
+        )  # fmt: skip
+
+    first = plan()
+    assert plan() is first
+    assert first.out_shape == (5, 40, 30)
+    # what validation refuses is refused every time, after an equal valid argument was cached
+    refused = [
+        ({"stride": True}, TypeError, "stride"),
+        ({"stride": (1, 1.0)}, TypeError, "stride"),
+        ({"dilation": 1.0}, TypeError, "dilation"),
+        ({"cval": True}, TypeError, "cval"),
+        ({"cval": np.inf}, ValueError, "cval"),
+        ({"mode": ("same",)}, TypeError, "mode"),
+        ({"mode": "Same"}, ValueError, "mode"),
+        ({"boundary": "zero"}, ValueError, "boundary"),
+        ({"method": None}, TypeError, "method"),
+    ]
+    for options, error, name in refused:
+        for _ in range(2):
+            with pytest.raises(error, match=name):
+                plan(**options)
+    # other spellings of the same geometry plan alike; an unhashable one (an array) uncached
+    for stride in ([1, 1], (1, 1), np.int64(1), np.array([1, 1])):
+        assert plan(stride=stride) == first
+    assert plan(cval=0) == first and plan(cval=np.float32(0)) == first
+    assert plan(stride=2).out_shape == (5, 20, 15)
+    assert plan(mode="full").out_shape == (5, 42, 32)
+    # the memo is each plan's own
+    plan(stride=2).memo["probe"] = 1
+    assert "probe" not in first.memo
+
+
 def test_pool_plans_are_cached_by_the_types_and_values_of_their_arguments():
     shape = (2, 3, 9, 8)
     plan = geo.pool_plan(shape, np.float32, 2, None, 1, 1, False, check_windows=True)

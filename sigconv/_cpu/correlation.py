@@ -31,24 +31,25 @@ def correlate(plan, x, w, out):
     if plan.flip:
         w = np.ascontiguousarray(w[(slice(None, None, -1),) * nd])
     method = plan.method
-    if method == "auto" and plan.separable and nd > 1:
+    if method == "auto" and plan.separable and nd > 1 and _separable_cheaper(plan, x, w):
         from .. import _separable
 
-        # the cost test first: it is cheaper than the SVD and usually decides
-        if _separable.cheaper(
-            x.shape, w.shape, plan.axes, plan.stride, plan.dilation, plan.dtype
-        ) and (fs := _separable.factors(w, plan.dtype)):
+        # the cost test first (kept with the plan): it is cheaper than the SVD and usually
+        # decides
+        if fs := _separable.factors(w, plan.dtype):
             y = _separable.run(_direct, plan, x, fs)
             if out is None:
                 return y
             out[...] = y
             return out
     if method == "auto":
-        from .. import _fft
+        method = plan.memo.get("cpu-method")
+        if method is None:
+            from .. import _fft
 
-        method = _fft.choose_method(
-            x.shape, w.shape, plan.axes, plan.stride, plan.dilation, x.dtype
-        )
+            method = plan.memo["cpu-method"] = _fft.choose_method(
+                x.shape, w.shape, plan.axes, plan.stride, plan.dilation, x.dtype
+            )
     if method == "fft":
         from .. import _fft
 
@@ -72,6 +73,18 @@ def correlate(plan, x, w, out):
         out[...] = result
         return out
     return result
+
+
+def _separable_cheaper(plan, x, w) -> bool:
+    """``_separable.cheaper`` for the plan's shapes, kept with the plan."""
+    cheaper = plan.memo.get("cpu-separable")
+    if cheaper is None:
+        from .. import _separable
+
+        cheaper = plan.memo["cpu-separable"] = _separable.cheaper(
+            x.shape, w.shape, plan.axes, plan.stride, plan.dilation, plan.dtype
+        )
+    return cheaper
 
 
 def _direct(plan, x, w, target):
