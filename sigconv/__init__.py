@@ -19,6 +19,7 @@ _LAZY = {
     "convolve": ".signal",
     "correlate": ".signal",
     "output_shape": ".signal",
+    "empty_cpu_cache": "._backend",
     "empty_gpu_cache": "._backend",
     "datasets": ".datasets",
     "filters": ".filters",
@@ -35,6 +36,7 @@ __all__ = [
     "convolve",
     "correlate",
     "datasets",
+    "empty_cpu_cache",
     "empty_gpu_cache",
     "filters",
     "io",
@@ -44,7 +46,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import datasets, filters, io, nn
-    from ._backend import empty_gpu_cache
+    from ._backend import empty_cpu_cache, empty_gpu_cache
     from .estimators import CNNClassifier
     from .signal import convolve, correlate, output_shape
 

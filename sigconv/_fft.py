@@ -473,8 +473,10 @@ def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
 
     if not plan.framed:
         y = transform(_segment(x, lead, ranges, plan.lengths, boundary, cval))
-        # a copy always: y is scratch memory
-        return np.array(y[(Ellipsis, *(slice(0, m, s) for m, s in zip(n1, stride)))])
+        kept = y[(Ellipsis, *(slice(0, m, s) for m, s in zip(n1, stride)))]
+        res = _scratch.new_result(kept.shape, kept.dtype)  # never y itself: that is scratch
+        res[...] = kept
+        return res
 
     # Overlap-save along the first kernel axis: frame f reads padded rows f*hop .. f*hop+N0-1
     # and keeps outputs f*block .. (f+1)*block-1. Frames are a strided view of one segment.
@@ -487,7 +489,7 @@ def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
     # Frames write whole blocks into a buffer rounded up to a multiple of the block; the result
     # is its leading part (a view when there are no batch axes).
     rows = plan.nframes * plan.block
-    full = np.empty(x.shape[:lead] + (rows,) + tuple(n_out[1:]), dtype=x.dtype)
+    full = _scratch.new_result(x.shape[:lead] + (rows,) + tuple(n_out[1:]), x.dtype)
     blocks = full.reshape(x.shape[:lead] + (plan.nframes, plan.block) + tuple(n_out[1:]))
     for f0 in range(0, plan.nframes, plan.group):
         f1 = min(plan.nframes, f0 + plan.group)
@@ -504,4 +506,9 @@ def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
             )
         )
         blocks[(slice(None),) * lead + (slice(f0, f1),)] = y[(Ellipsis, *keep)]
-    return np.ascontiguousarray(full[(slice(None),) * lead + (slice(0, n_out[0]),)])
+    res = full[(slice(None),) * lead + (slice(0, n_out[0]),)]
+    if res.flags.c_contiguous:
+        return res
+    out = _scratch.new_result(res.shape, res.dtype)
+    out[...] = res
+    return out

@@ -11,11 +11,13 @@ is not kept alive after its call). Every thread keeps its own slots, so a slot's
 until the same thread takes that slot again: callers use it within one call and never return
 it. :func:`release` frees the calling thread's slots.
 
-Results that leave a call are new arrays, except in a Dask worker's block tasks: there
-:func:`result` hands out memory of earlier results that nothing references any more (a worker
-frees its block results as they are written out or released, and its allocator returns them to
-the system, so the next block would fault its pages in again). :func:`release_results` frees
-what the pool holds.
+Results that leave a call come from a pool too (:func:`result`, :func:`new_result`): memory of
+earlier results that nothing references any more. An in-memory call's result of at least
+``_config.RESULT_POOL_MIN_BYTES`` takes it (up to ``_config.RESULT_POOL_BYTES`` kept), and so do
+a Dask worker's block results (a worker frees its block results as they are written out or
+released, and its allocator returns them to the system, so the next block would fault its
+pages in again). :func:`release_results` frees what the pool keeps
+(``sigconv.empty_cpu_cache``).
 """
 
 from __future__ import annotations
@@ -56,12 +58,14 @@ def take(slot: str, shape, dtype) -> np.ndarray:
     return buf[start : start + need].view(dtype).reshape(shape)
 
 
-def release() -> None:
-    """Free the calling thread's scratch memory."""
+def release() -> int:
+    """Free the calling thread's scratch memory; return its bytes."""
+    slots = getattr(_local, "slots", None) or {}
     _local.slots = {}
+    return sum(buf.size for buf, _ in slots.values())
 
 
-_results: list[np.ndarray] = []  # the pool's buffers (uint8), in use or free
+_results: list[np.ndarray] = []  # the pool's buffers (uint8), in use or free; last handed out last
 _results_lock = threading.Lock()
 # references to a free buffer while result() looks at it: the pool's list, the loop variable
 # and getrefcount's argument
@@ -72,7 +76,8 @@ def result(shape, dtype, limit: int) -> np.ndarray:
     """An uninitialised C-contiguous array of ``shape`` and ``dtype`` for a result the caller
     hands on, in the memory of an earlier result that is no longer referenced when there is
     one (of at most 1.25x the size); else new memory, kept in the pool while the pool holds at
-    most ``limit`` bytes.
+    most ``limit`` bytes (free buffers are dropped, least recently handed out first, to make
+    room).
 
     A buffer is free when nothing but the pool references it: every array made from one of its
     views holds a reference to it (numpy keeps the owner as ``base``), and so does every
@@ -83,20 +88,59 @@ def result(shape, dtype, limit: int) -> np.ndarray:
     with _results_lock:
         best = None
         held = 0
+        free = []
         for buf in _results:
             held += buf.size
-            if need <= buf.size <= need + need // 4 and sys.getrefcount(buf) == _FREE_REFS:
-                if best is None or buf.size < best.size:
+            if sys.getrefcount(buf) == _FREE_REFS:
+                if need <= buf.size <= need + need // 4 and (best is None or buf.size < best.size):
                     best = buf
-        if best is None and need and held + need <= limit:
-            best = np.empty(need, dtype=np.uint8)
-            _results.append(best)
+                free.append(buf)
+        if best is None and need and need <= limit:
+            drop = set()
+            for buf in free:  # least recently handed out first
+                if held + need <= limit:
+                    break
+                drop.add(id(buf))
+                held -= buf.size
+            if held + need <= limit:
+                best = np.empty(need, dtype=np.uint8)
+                _results[:] = [buf for buf in _results if id(buf) not in drop]
+                _results.append(best)
+        elif best is not None:  # now the most recently handed out
+            _results[:] = [buf for buf in _results if buf is not best] + [best]
+        del free
     if best is None:
         return np.empty(shape, dtype=dtype)
     return best[:need].view(dtype).reshape(shape)
 
 
-def release_results() -> None:
-    """Drop the result pool (buffers still in use live on with their arrays)."""
+def new_result(shape, dtype) -> np.ndarray:
+    """``numpy.empty(shape, dtype)`` for a result of an in-memory call: from the pool of
+    :func:`result` (``_config.RESULT_POOL_BYTES``) when it is at least
+    ``_config.RESULT_POOL_MIN_BYTES``.
+
+    Why: glibc hands out large blocks as fresh pages whenever its heap has been trimmed or its
+    mmap threshold is low, and which happens depends on what else the process allocated. Next
+    to PyTorch, every W2 call (a 16 MiB result) faulted 488 pages in and took 8.6-8.9 ms
+    against 6.8 ms alone; from the pool, 6.9-7.2 ms (docs/performance.md, "Memory").
+    """
+    from . import _config
+
+    dtype = np.dtype(dtype)
+    if _nbytes(shape, dtype) < _config.RESULT_POOL_MIN_BYTES:
+        return np.empty(shape, dtype=dtype)
+    return result(shape, dtype, _config.RESULT_POOL_BYTES)
+
+
+def release_results() -> int:
+    """Drop the result pool's free buffers (those in use live on with their arrays); return
+    their bytes."""
     with _results_lock:
-        _results.clear()
+        kept, freed = [], 0
+        for buf in _results:
+            if sys.getrefcount(buf) == _FREE_REFS:
+                freed += buf.size
+            else:
+                kept.append(buf)
+        _results[:] = kept
+    return freed

@@ -1,11 +1,11 @@
-"""sigconv._scratch: per-thread reused temporaries."""
+"""sigconv._scratch: per-thread reused temporaries and the pool of results."""
 
 import threading
 
 import numpy as np
 import pytest
 
-from sigconv import _scratch
+from sigconv import _config, _scratch
 
 
 def test_take_gives_the_shape_and_dtype_aligned():
@@ -112,11 +112,98 @@ def test_result_limit_and_size_window():
     small = _scratch.result((10,), np.uint8, 150)  # 10 bytes would waste a 100-byte buffer
     assert small.base is None or small.base.size != 100
     big = _scratch.result((100,), np.uint8, 150)
-    assert big.base is _scratch._results[0]
+    assert any(big.base is buf for buf in _scratch._results)
+    assert big.base.size == 100
     zero = _scratch.result((0, 3), np.float32, 150)
     assert zero.shape == (0, 3)
-    _scratch.release_results()
+    assert _scratch.release_results() == 0  # all in use
+    del small, big, zero
+    assert _scratch.release_results() == 110
     assert _scratch._results == []
+
+
+def test_result_drops_free_buffers_least_recently_used_first():
+    _scratch.release_results()
+    limit = 300
+    a = _scratch.result((100,), np.uint8, limit)
+    b = _scratch.result((90,), np.uint8, limit)
+    c = _scratch.result((80,), np.uint8, limit)
+    ida, idb, idc = (id(v.base) for v in (a, b, c))
+    del a, b, c
+    a = _scratch.result((100,), np.uint8, limit)  # a's buffer again: now the most recent
+    assert id(a.base) == ida
+    # a 120-byte result fits none and not beside the three: b's buffer (least recent and free)
+    # goes; c's stays
+    d = _scratch.result((120,), np.uint8, limit)
+    assert d.base.size == 120
+    assert sorted(id(buf) for buf in _scratch._results) == sorted([ida, idc, id(d.base)])
+    # with every buffer in use, nothing is dropped: fresh memory outside the pool
+    c = _scratch.result((80,), np.uint8, limit)
+    e = _scratch.result((200,), np.uint8, limit)
+    assert not any(e.base is buf for buf in _scratch._results) and len(_scratch._results) == 3
+    # larger than the whole pool: never pooled
+    assert _scratch.result((400,), np.uint8, limit).base is None or len(_scratch._results) == 3
+    del a, c, d, e
+    _scratch.release_results()
+
+
+def test_new_result_pools_large_results_only(monkeypatch):
+    _scratch.release_results()
+    monkeypatch.setattr(_config, "RESULT_POOL_MIN_BYTES", 4000)
+    monkeypatch.setattr(_config, "RESULT_POOL_BYTES", 10_000)
+    small = _scratch.new_result((999,), np.float32)
+    assert small.shape == (999,) and small.dtype == np.float32 and not _scratch._results
+    big = _scratch.new_result((10, 100), np.float32)
+    assert big.shape == (10, 100) and big.flags.c_contiguous and big.flags.writeable
+    assert len(_scratch._results) == 1 and big.base is _scratch._results[0]
+    del big
+    # 8000 bytes: big's free buffer is too small, and dropped to make room
+    again = _scratch.new_result((1000,), np.float64)
+    assert len(_scratch._results) == 1 and again.base is _scratch._results[0]
+    monkeypatch.setattr(_config, "RESULT_POOL_BYTES", 0)  # no pool
+    assert _scratch.new_result((10, 100), np.float32).base is None
+    del again
+    _scratch.release_results()
+
+
+def test_empty_cpu_cache_frees_the_pool_and_scratch():
+    import sigconv
+
+    sigconv.empty_cpu_cache()
+    kept = _scratch.result((1000,), np.float64, 1 << 20)
+    _scratch.result((500,), np.float64, 1 << 20)  # freed at once
+    _scratch.take("t-empty", (256,), np.float32)
+    freed = sigconv.empty_cpu_cache()
+    assert freed >= 4000 + 1024
+    assert sigconv.empty_cpu_cache() == 0
+    assert len(_scratch._results) == 1 and kept.base is _scratch._results[0]  # still in use
+    del kept
+    assert sigconv.empty_cpu_cache() == 8000
+
+
+def test_results_of_calls_are_pooled_and_never_shared_while_alive(rng):
+    import sigconv
+    from sigconv.nn import functional as F
+
+    sigconv.empty_cpu_cache()
+    x = rng.standard_normal((512, 512)).astype(np.float32)  # 1 MiB results
+    w = rng.standard_normal((3, 3)).astype(np.float32)
+    first = sigconv.correlate(x, w, "same")
+    second = sigconv.correlate(x, 2 * w, "same")
+    assert not np.shares_memory(first, second)
+    np.testing.assert_allclose(second, 2 * first, rtol=1e-5, atol=1e-5)
+    address = first.__array_interface__["data"][0]
+    del first
+    third = sigconv.correlate(x, w, "same")  # first's memory, freed
+    assert third.__array_interface__["data"][0] == address
+    np.testing.assert_allclose(second, 2 * third, rtol=1e-5, atol=1e-5)
+    xb = rng.standard_normal((4, 8, 64, 64)).astype(np.float32)
+    wb = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    y1 = F.conv(xb, wb, padding=1)
+    y2 = F.conv(xb, wb, padding=1)
+    assert not np.shares_memory(y1, y2) and np.array_equal(y1, y2)
+    del second, third, y1, y2
+    sigconv.empty_cpu_cache()
 
 
 def test_result_is_thread_safe():

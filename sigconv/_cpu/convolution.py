@@ -117,9 +117,11 @@ def _max_channels(npix: int, *, grad: bool) -> int:
 
 
 def _window(a, start, shape):
-    """Contiguous copy of ``a[:, :, start[0] : start[0] + shape[0], ...]``."""
+    """Contiguous copy of ``a[:, :, start[0] : start[0] + shape[0], ...]`` (a result)."""
     sl = tuple(slice(b, b + n) for b, n in zip(start, shape))
-    return np.ascontiguousarray(a[(slice(None), slice(None)) + sl])
+    out = _scratch.new_result(a.shape[:2] + tuple(shape), a.dtype)
+    out[...] = a[(slice(None), slice(None)) + sl]
+    return out
 
 
 def _whole_window(pspatial, ksize, osize) -> bool:
@@ -223,7 +225,7 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto"):
     # signatures to (dtype) x (input read-only or not).
     w = w if w.flags.writeable else w.copy()
     bias = bias if bias.flags.writeable else bias.copy()
-    y = np.empty((nb, nout) + tuple(osize), dtype=dtype)
+    y = _scratch.new_result((nb, nout) + tuple(osize), dtype)
     nq = wide_count(xp.shape[2:], osize)
     small = batch_last(nb, nq, npix)
     outvec = conv_outvec.suits(
@@ -427,7 +429,7 @@ def grad_input_padded(g, w, pshape, stride, dilation, groups, osize, method="aut
         wt = w.reshape((groups, og, cg) + ksize).transpose((0, 2, 1, 3, 4, 5))
         wt = np.ascontiguousarray(wt[:, :, :, ::-1, ::-1, ::-1]).reshape((nc, og) + ksize)
         maps = _frame_maps(tuple(osize), ext, start, target)
-        gx = np.empty(tuple(pshape[:2]) + target, dtype=dtype)
+        gx = _scratch.new_result(tuple(pshape[:2]) + target, dtype)
         if outvec:
             frame = _scratch.take("nn-conv-frame", g.shape[:2] + fshape, dtype)
             frame = pad(g, maps[0], maps[1], maps[2], ext[2] - start[2], frame)
@@ -483,7 +485,9 @@ def _unpad(gxp3, x_shape3, plan):
         return gxp3
     if plan.padding_mode == "zeros":
         sl = tuple(slice(b, b + n) for n, (b, a) in zip(plan.spatial, plan.pads))
-        return np.ascontiguousarray(gxp3[(slice(None),) * (5 - plan.nd) + sl])
+        gx = _scratch.new_result(x_shape3, gxp3.dtype)
+        gx[...] = gxp3[(slice(None),) * (5 - plan.nd) + sl]
+        return gx
     md, mh, mw = plan.maps()
     return fold(gxp3, md, mh, mw, plan.pads[-1][0], np.zeros(x_shape3, dtype=gxp3.dtype))
 

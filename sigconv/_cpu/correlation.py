@@ -105,7 +105,7 @@ def _direct(plan, x, w, target):
     x4 = x.reshape((-1,) + spatial)
     w3 = w.reshape((1,) * (3 - nd) + w.shape)
     o_spatial = (1,) * (3 - nd) + tuple(g.n_out for g in geom)
-    res = np.empty(plan.out_shape, dtype=x.dtype) if target is None else target
+    res = _scratch.new_result(plan.out_shape, x.dtype) if target is None else target
     o4 = res.reshape((x4.shape[0],) + o_spatial)
     s2 = s[2]
     block = int(_config.CPU_ROW_BLOCK)

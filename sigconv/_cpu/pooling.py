@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from .. import _scratch
 from . import pool_kernels as _k
 
 
@@ -40,7 +41,7 @@ def _writeable(a: np.ndarray) -> np.ndarray:
 
 def max_pool(plan, x, return_indices):
     x = _writeable(x)
-    y = np.empty(plan.out_shape, dtype=x.dtype)
+    y = _scratch.new_result(plan.out_shape, x.dtype)
     idx = np.empty(y.shape, dtype=np.int64)
     _k.max_pool_forward(_planes(x), _planes(y), _planes(idx), _geom_array(plan))
     return (y, idx) if return_indices else y
@@ -168,7 +169,7 @@ def _non_negative(x: np.ndarray) -> None:
 def stochastic_pool(plan, x, rng, return_indices):
     _non_negative(x)
     x = _writeable(x)
-    y = np.empty(plan.out_shape, dtype=x.dtype)
+    y = _scratch.new_result(plan.out_shape, x.dtype)
     geom = _geom_array(plan, padded=False)
     if not plan.training:
         _k.stochastic_infer_forward(_planes(x), _planes(y), geom)
@@ -228,7 +229,7 @@ def spectral_pool_backward(plan, grad_out):
 
 
 def global_avg_pool(plan, x):
-    y = np.empty(plan.out_shape, dtype=x.dtype)
+    y = _scratch.new_result(plan.out_shape, x.dtype)
     n_planes = plan.shape[0] * plan.shape[1]
     _k.plane_means(_writeable(x).reshape(n_planes, -1), y.reshape(n_planes))
     return y
