@@ -27,6 +27,7 @@ from numba import njit
 
 from ._nrt import borrow
 from ._nrt import keep as _keep
+from ._simd import wide_vectors
 from ._threads import run_chunks
 from .correlate_parts import (
     FASTMATH,
@@ -81,6 +82,7 @@ def pass_stride2(orow, A, B, xf, st, tv, first):
     weights) and one loop that accumulates (after a fill when ``first``): each variant of the
     loop costs compile time, and a pass that wrote its outputs directly was no faster.
     """
+    wide_vectors()
     ar = orow[A:B]
     c = tv[9]  # the cval rows' share, in the data's dtype
     m = np.uint64(B - A)
