@@ -112,7 +112,7 @@ def empty_cpu_cache() -> int:
     """Free the host memory sigconv keeps for reuse: freed results and the calling thread's
     temporaries.
 
-    Results of 256 KiB or more come from a pool: once nothing references a result any more,
+    Results of 1 MiB or more come from a pool: once nothing references a result any more,
     its memory is kept (up to 128 MiB in all) and handed out for the next one, instead of
     going back to the system and being faulted in again, which in a process next to other
     libraries cost up to a third of a large filter's time. Each thread likewise keeps the

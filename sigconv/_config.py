@@ -49,12 +49,14 @@ CPU_SPLIT_IN_CACHE_BYTES = 16 * 2**20
 # 1-D 18 taps 1.19; 5x5 0.87, 7x7 0.89, 1-D 31 taps 0.88.
 CPU_STRIDE2_MAX_TAPS = 18
 # Bytes of freed results of in-memory calls kept for the next results (sigconv/_scratch.py,
-# new_result; 0: none), and the least size of a result that goes through that pool (smaller
-# ones come from glibc's heap, which keeps them; the pool's lock and scan cost 1-2 us). Next to
-# PyTorch, W2's 16 MiB result faulted 488 pages in a call (+27%); W5c's results 620-710.
+# new_result; 0: none), and the least size of a result that goes through that pool. Next to
+# PyTorch, W2's 16 MiB result faulted 488 pages in a call (+27%); W5c's results 620-710 a
+# step. Smaller ones come from glibc's heap, which kept them: LeNet conv2's 0.3-0.4 MB results
+# faulted nothing either way, and the pool's 1.3-1.6 us a call (lock, scan, view) made its
+# forward pass 1-2% slower (alternating processes).
 # sigconv.empty_cpu_cache() frees what the pool keeps.
 RESULT_POOL_BYTES = 128 * 2**20
-RESULT_POOL_MIN_BYTES = 256 * 2**10
+RESULT_POOL_MIN_BYTES = 2**20
 # Bytes of Dask block results a distributed worker keeps for reuse once they are released (at
 # most a tenth of its memory limit; sigconv/_scratch.py, result): W7's blocks are 8 MiB, 32 a
 # worker on average and up to 36 (at 256 MiB two blocks a run were left out).

@@ -27,6 +27,8 @@ import threading
 
 import numpy as np
 
+from . import _config
+
 MAX_BYTES = 64 * 2**20
 
 _local = threading.local()
@@ -84,34 +86,46 @@ def result(shape, dtype, limit: int) -> np.ndarray:
     memoryview or pickle buffer of such an array.
     """
     dtype = np.dtype(dtype)
-    need = _nbytes(shape, dtype)
+    return _pooled(shape, dtype, _nbytes(shape, dtype), limit)
+
+
+def _pooled(shape, dtype, need, limit):
+    pool = _results
     with _results_lock:
-        best = None
+        best = -1
         held = 0
-        free = []
-        for buf in _results:
-            held += buf.size
-            if sys.getrefcount(buf) == _FREE_REFS:
-                if need <= buf.size <= need + need // 4 and (best is None or buf.size < best.size):
-                    best = buf
-                free.append(buf)
-        if best is None and need and need <= limit:
-            drop = set()
-            for buf in free:  # least recently handed out first
-                if held + need <= limit:
-                    break
-                drop.add(id(buf))
-                held -= buf.size
-            if held + need <= limit:
-                best = np.empty(need, dtype=np.uint8)
-                _results[:] = [buf for buf in _results if id(buf) not in drop]
-                _results.append(best)
-        elif best is not None:  # now the most recently handed out
-            _results[:] = [buf for buf in _results if buf is not best] + [best]
-        del free
-    if best is None:
-        return np.empty(shape, dtype=dtype)
-    return best[:need].view(dtype).reshape(shape)
+        # indexing, not enumerate: enumerate's cached tuple would hold one more reference
+        for i in range(len(pool)):
+            buf = pool[i]
+            size = buf.size
+            held += size
+            if (
+                need <= size <= need + need // 4
+                and (best < 0 or size < pool[best].size)
+                and sys.getrefcount(buf) == _FREE_REFS
+            ):
+                best = i
+        buf = None
+        if best >= 0:
+            chosen = pool.pop(best)
+            pool.append(chosen)  # now the most recently handed out
+        elif need and need <= limit:
+            i = 0
+            while held + need > limit and i < len(pool):  # least recently handed out first
+                buf = pool[i]
+                if sys.getrefcount(buf) == _FREE_REFS:
+                    held -= buf.size
+                    del pool[i]
+                else:
+                    i += 1
+                buf = None
+            if held + need > limit:
+                return np.empty(shape, dtype=dtype)
+            chosen = np.empty(need, dtype=np.uint8)
+            pool.append(chosen)
+        else:
+            return np.empty(shape, dtype=dtype)
+    return np.ndarray(shape, dtype, buffer=chosen)  # its base is the pool's buffer
 
 
 def new_result(shape, dtype) -> np.ndarray:
@@ -124,12 +138,11 @@ def new_result(shape, dtype) -> np.ndarray:
     to PyTorch, every W2 call (a 16 MiB result) faulted 488 pages in and took 8.6-8.9 ms
     against 6.8 ms alone; from the pool, 6.9-7.2 ms (docs/performance.md, "Memory").
     """
-    from . import _config
-
     dtype = np.dtype(dtype)
-    if _nbytes(shape, dtype) < _config.RESULT_POOL_MIN_BYTES:
+    need = _nbytes(shape, dtype)
+    if need < _config.RESULT_POOL_MIN_BYTES:
         return np.empty(shape, dtype=dtype)
-    return result(shape, dtype, _config.RESULT_POOL_BYTES)
+    return _pooled(shape, dtype, need, _config.RESULT_POOL_BYTES)
 
 
 def release_results() -> int:
