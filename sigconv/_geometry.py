@@ -454,6 +454,19 @@ def conv_plan(
     return _cached(key, _conv_plan, args, {})
 
 
+def known_plan(key):
+    """The plan kept under ``key`` by :func:`remember_plan`, or None."""
+    return _PLANS.get(key)
+
+
+def remember_plan(key, plan) -> None:
+    """Keep ``plan`` under ``key`` (a tuple whose first item names its kind, so that it cannot
+    equal a planning function's key) in the plan cache."""
+    if len(_PLANS) >= _PLANS_MAX:
+        _PLANS.clear()
+    _PLANS[key] = plan
+
+
 def _cached(key, plan, args, options):
     """``plan(*args, **options)``, from the cache under ``key`` when planned before."""
     try:

@@ -167,7 +167,12 @@ def correlate(
     >>> correlate([1j, 2.0], [1j])
     array([1.+0.j, 0.-2.j])
     """
-    return _dropin.dispatch(
+    key = _call_key(in1, in2, mode, stride, dilation, boundary, cval, method, backend, False)
+    if key is not None and out is None and axes is None and origin is None and dtype is None:
+        plan = _geometry.known_plan(key)
+        if plan is not None:
+            return _run(plan, in1, in2, backend)
+    y = _dropin.dispatch(
         _correlate,
         in1,
         in2,
@@ -184,6 +189,9 @@ def correlate(
         origin=origin,
         dtype=dtype,
     )
+    if key is not None and out is None and axes is None and origin is None and dtype is None:
+        _remember(key, in1, in2, mode, stride, dilation, boundary, cval, method, False)
+    return y
 
 
 def convolve(
@@ -215,7 +223,12 @@ def convolve(
     >>> convolve([1.0, 2.0, 3.0], [0.0, 1.0, 0.5])
     array([0. , 1. , 2.5, 4. , 1.5])
     """
-    return _dropin.dispatch(
+    key = _call_key(in1, in2, mode, stride, dilation, boundary, cval, method, backend, True)
+    if key is not None and out is None and axes is None and origin is None and dtype is None:
+        plan = _geometry.known_plan(key)
+        if plan is not None:
+            return _run(plan, in1, in2, backend)
+    y = _dropin.dispatch(
         _correlate,
         in1,
         in2,
@@ -232,9 +245,61 @@ def convolve(
         origin=origin,
         dtype=dtype,
     )
+    if key is not None and out is None and axes is None and origin is None and dtype is None:
+        _remember(key, in1, in2, mode, stride, dilation, boundary, cval, method, True)
+    return y
 
 
 # --- implementation ---------------------------------------------------------------------------
+
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _call_key(in1, in2, mode, stride, dilation, boundary, cval, method, backend, flip):
+    """The key of a call that may skip ``_dropin.dispatch`` once a call like it succeeded, or
+    None.
+
+    The repeated call of a training loop or a pipeline: two host arrays of one native float
+    dtype and options of the types validation takes as they are (an int stride and dilation, a
+    float ``cval``, strings), so that an equal key means every check passes again. After a
+    5 MB kernel had pushed the interpreter out of the caches, W4's call spent 59 us in Python
+    around a 201 us kernel (two threads, medians of 400 calls); with the key, 36 us (a small
+    call's Python, warm: 17.6 -> 10.8 us).
+    """
+    if not (
+        type(in1) is np.ndarray
+        and type(in2) is np.ndarray
+        and type(stride) is int
+        and type(dilation) is int
+        and type(cval) is float
+        and type(mode) is str
+        and type(boundary) is str
+        and type(method) is str
+        and type(backend) is str
+    ):
+        return None
+    dt = in1.dtype
+    if dt != in2.dtype or dt not in _FAST_DTYPES or in2.ndim == 0:
+        return None
+    return ("signal-call", in1.shape, in2.shape, dt.char, mode, stride, dilation, boundary,
+            cval, method, backend, flip)  # fmt: skip
+
+
+def _remember(key, in1, in2, mode, stride, dilation, boundary, cval, method, flip):
+    """Keep the plan of a call that went through ``_dropin.dispatch`` without an error under
+    its ``_call_key``: the plan the core used (``_correlate``, from the plan cache)."""
+    plan = _geometry.correlate_plan(
+        in1.shape, in2.shape, mode, stride=stride, dilation=dilation, boundary=boundary,
+        cval=cval, flip=flip, method=method, dtype=in1.dtype, separable=method == "auto",
+    )  # fmt: skip
+    _geometry.remember_plan(key, plan)
+
+
+def _run(plan, in1, in2, backend):
+    """What ``_correlate`` does for a call under a known ``_call_key``, without its checks."""
+    ops = _backend.select(backend, in1, in2, work=plan.work, gpu_min_work=_config.CUDA_MIN_WORK)
+    dt = plan.dtype
+    return ops.correlate(plan, _validate.to_compute(in1, dt), _validate.to_compute(in2, dt), None)
 
 
 def _shape_tuple(shape, name, min_len, max_len):

@@ -764,3 +764,53 @@ def test_cuda_dispatch_matches_cpu(rng, fn):
     got = getattr(sigconv, fn)(x, w, "same", backend="cuda", **kw)
     got = got.copy_to_host() if hasattr(got, "copy_to_host") else np.asarray(got)
     assert_close(got, getattr(sigconv, fn)(x, w, "same", backend="cpu", method="direct", **kw))
+
+
+def test_a_repeated_call_skips_the_checks_but_not_their_answers(rng, monkeypatch):
+    from sigconv import _dropin
+
+    calls = []
+    real = _dropin.dispatch
+    monkeypatch.setattr(_dropin, "dispatch", lambda *a, **k: calls.append(1) or real(*a, **k))
+    x = rng.standard_normal((3, 40, 33)).astype(np.float32)
+    w = rng.standard_normal((4, 5)).astype(np.float32)
+    kw = dict(stride=2, dilation=1, boundary="reflect", cval=0.0)
+    want = sigconv.correlate(x, w, "same", method="direct", **kw)
+    first = sigconv.correlate(x, w, "same", **kw)
+    again = sigconv.correlate(x, w, "same", **kw)
+    assert len(calls) == 2  # the third call was known
+    assert_close(first, want, dtype=np.float32)
+    np.testing.assert_array_equal(again, first)
+    assert not np.shares_memory(again, first)
+    # the same key with other arrays: a strided view, a read-only array, other values
+    view = np.repeat(x, 2, axis=2)[:, :, ::2]
+    assert_close(sigconv.correlate(view, w, "same", **kw), want, dtype=np.float32)
+    ro = x.copy()
+    ro.flags.writeable = False
+    assert_close(sigconv.correlate(ro, w, "same", **kw), want, dtype=np.float32)
+    assert_close(
+        sigconv.correlate(2 * x, w, "same", **kw), 2 * want.astype(np.float64), dtype=np.float32
+    )
+    assert len(calls) == 2
+    # convolve is another key; spellings validation refuses are refused every time
+    assert_close(
+        sigconv.convolve(x, w, "same", **kw),
+        sigconv.correlate(x, w[::-1, ::-1].copy(), "same", method="direct", **kw),
+        dtype=np.float32,
+    )
+    assert len(calls) == 3
+    for _ in range(2):
+        with pytest.raises(TypeError, match="stride"):
+            sigconv.correlate(x, w, "same", **{**kw, "stride": True})
+        with pytest.raises(ValueError, match="cval"):
+            sigconv.correlate(x, w, "same", **{**kw, "cval": float("inf")})
+        with pytest.raises(ValueError, match="mode"):
+            sigconv.correlate(x, w, "Same", **kw)
+        with pytest.raises(ValueError, match="backend"):
+            sigconv.correlate(x, w, "same", **kw, backend="gpu")
+        with pytest.raises(ValueError, match="valid"):
+            sigconv.correlate(x[:, :2], w, "valid")
+    # options the key does not cover take the checked path
+    sigconv.correlate(x, w, "same", **kw, out=np.empty_like(first))
+    sigconv.correlate(x.astype(np.float64), w, "same", **kw)
+    assert len(calls) == 3 + 10 + 2
