@@ -116,8 +116,8 @@ def empty_cpu_cache() -> int:
     its memory is kept (up to 128 MiB in all) and handed out for the next one, instead of
     going back to the system and being faulted in again, which in a process next to other
     libraries cost up to a third of a large filter's time. Each thread likewise keeps the
-    temporaries of its last calls (at most 64 MiB each). Arrays still in use are not
-    affected; other threads' temporaries are kept.
+    temporaries of its last calls (a few slots, at most 64 MiB a slot). Arrays still in use
+    are not affected; other threads' temporaries are kept.
 
     Returns
     -------

@@ -566,7 +566,7 @@ def _halo_slabs(block, halo):
 
     shapes, starts = halo.slab_shapes(block.shape)
     # a result handed to Dask: on a worker, in memory of released slabs (_scratch.result)
-    out = _scratch.result((starts[-1],), block.dtype, _result_pool_limit())
+    out = _scratch.result((starts[-1],), block.dtype, _result_pool_limit(), pool="dask")
     for r, sh, at, end in zip(halo.dirs, shapes, starts, starts[1:]):
         sl = []
         for d, (left, right), n in zip(r, halo.depth, block.shape):
@@ -694,5 +694,5 @@ def run_kernel(x, w, geom, stride, dilation, boundary, cval, method, backend, po
     if pool_limit:
         from . import _scratch
 
-        out = _scratch.result(plan.out_shape, plan.dtype, pool_limit)
+        out = _scratch.result(plan.out_shape, plan.dtype, pool_limit, pool="dask")
     return ops.correlate(plan, x, w, out)

@@ -57,15 +57,34 @@ import scipy.fft as sp_fft
 
 from . import _config, _scratch
 
-try:
-    # scipy.fft's own pocketfft binding: unlike the public functions, it writes into a given
-    # array (`out=`), so the transforms' spectra live in reused scratch memory. Fresh ones cost
-    # the kernel's page faults: W1's 255-tap 'same' filter took 3.5-4.0 ms a call with them,
-    # 1.6-2.0 ms without (docs/performance.md, "Memory"). The public functions stay the
-    # fallback if a SciPy release drops the binding.
-    from scipy.fft._pocketfft import pypocketfft as _pocketfft
-except ImportError:  # pragma: no cover - present in every supported SciPy
-    _pocketfft = None
+
+def _pocketfft_binding():
+    """scipy.fft's own pocketfft binding, or None where it is missing or behaves otherwise.
+
+    Unlike the public functions, it writes into a given array (``out=``), so the transforms'
+    spectra live in reused scratch memory. Fresh ones cost the kernel's page faults: W1's
+    255-tap 'same' filter took 3.5-4.0 ms a call with them, 1.6-2.0 ms without
+    (docs/performance.md, "Memory"). It is private to SciPy, so it is tried on a small
+    problem first; the public functions are the fallback. (A backend set with
+    ``scipy.fft.set_backend`` is not used by either: sigconv asks for SciPy's pocketfft.)
+    """
+    try:
+        from scipy.fft._pocketfft import pypocketfft as binding
+
+        x = np.arange(1.0, 9.0, dtype=np.float32).reshape(2, 4)
+        spec = np.empty((2, 3), dtype=np.complex64)
+        binding.r2c(x, axes=(1,), forward=True, inorm=0, out=spec, nthreads=1)
+        binding.c2c(spec, axes=(0,), forward=True, inorm=0, out=spec, nthreads=1)
+        binding.c2c(spec, axes=(0,), forward=False, inorm=2, out=spec, nthreads=1)
+        back = np.empty_like(x)
+        binding.c2r(spec, axes=(1,), lastsize=4, forward=False, inorm=2, out=back, nthreads=1)
+        ok = np.allclose(spec, np.fft.rfft(x), atol=1e-4) and np.allclose(back, x, atol=1e-5)
+    except Exception:  # any failure means: use the public functions
+        return None
+    return binding if ok else None
+
+
+_pocketfft = _pocketfft_binding()
 
 __all__ = ["choose_method", "correlate_fft", "fft_plan"]
 

@@ -67,63 +67,76 @@ def release() -> int:
     return sum(buf.size for buf, _ in slots.values())
 
 
-_results: list[np.ndarray] = []  # the pool's buffers (uint8), in use or free; last handed out last
+# The pools' buffers (uint8), in use or free, least recently handed out first: the results of
+# in-memory calls, and a ``distributed`` worker's block results (own limits: one must not drop
+# the other's buffers to make room).
+_pools: dict[str, list[np.ndarray]] = {"results": [], "dask": []}
+_results = _pools["results"]
 _results_lock = threading.Lock()
-# references to a free buffer while result() looks at it: the pool's list, the loop variable
-# and getrefcount's argument
-_FREE_REFS = 3
 
 
-def result(shape, dtype, limit: int) -> np.ndarray:
+def _refs(pool, i) -> int:
+    """``pool[i]``'s reference count as seen here, with no local name holding it (how a name
+    is loaded, and so whether it counts, changed in CPython 3.14)."""
+    return sys.getrefcount(pool[i])
+
+
+def _free_refs():
+    """What :func:`_refs` reads for a buffer nothing else references, measured on this
+    interpreter; None where reference counts cannot tell (a free-threaded build), which turns
+    the pools off."""
+    is_gil_enabled = getattr(sys, "_is_gil_enabled", None)
+    if is_gil_enabled is not None and not is_gil_enabled():
+        return None
+    return _refs([np.empty(1, dtype=np.uint8)], 0)
+
+
+_FREE_REFS = _free_refs()
+
+
+def result(shape, dtype, limit: int, *, pool: str = "results") -> np.ndarray:
     """An uninitialised C-contiguous array of ``shape`` and ``dtype`` for a result the caller
     hands on, in the memory of an earlier result that is no longer referenced when there is
-    one (of at most 1.25x the size); else new memory, kept in the pool while the pool holds at
-    most ``limit`` bytes (free buffers are dropped, least recently handed out first, to make
-    room).
+    one (of at most 1.25x the size); else new memory, kept in ``pool`` while it holds at most
+    ``limit`` bytes (free buffers are dropped, least recently handed out first, to make room
+    when that makes enough).
 
-    A buffer is free when nothing but the pool references it: every array made from one of its
-    views holds a reference to it (numpy keeps the owner as ``base``), and so does every
-    memoryview or pickle buffer of such an array.
+    A buffer is free when nothing but the pool references it: every array made from it holds
+    a reference to it (numpy keeps the owner as ``base``), and so does every memoryview or
+    pickle buffer of such an array.
     """
     dtype = np.dtype(dtype)
-    return _pooled(shape, dtype, _nbytes(shape, dtype), limit)
+    return _pooled(shape, dtype, _nbytes(shape, dtype), limit, _pools[pool])
 
 
-def _pooled(shape, dtype, need, limit):
-    pool = _results
+def _pooled(shape, dtype, need, limit, pool):
+    if _FREE_REFS is None or not need or need > limit:
+        return np.empty(shape, dtype=dtype)
     with _results_lock:
         best = -1
         held = 0
-        # indexing, not enumerate: enumerate's cached tuple would hold one more reference
+        free = 0
         for i in range(len(pool)):
-            buf = pool[i]
-            size = buf.size
+            size = pool[i].size
             held += size
-            if (
-                need <= size <= need + need // 4
-                and (best < 0 or size < pool[best].size)
-                and sys.getrefcount(buf) == _FREE_REFS
-            ):
-                best = i
-        buf = None
+            if _refs(pool, i) == _FREE_REFS:
+                free += size
+                if need <= size <= need + need // 4 and (best < 0 or size < pool[best].size):
+                    best = i
         if best >= 0:
             chosen = pool.pop(best)
             pool.append(chosen)  # now the most recently handed out
-        elif need and need <= limit:
+        elif held - free + need <= limit:
             i = 0
-            while held + need > limit and i < len(pool):  # least recently handed out first
-                buf = pool[i]
-                if sys.getrefcount(buf) == _FREE_REFS:
-                    held -= buf.size
+            while held + need > limit:  # least recently handed out first
+                if _refs(pool, i) == _FREE_REFS:
+                    held -= pool[i].size
                     del pool[i]
                 else:
                     i += 1
-                buf = None
-            if held + need > limit:
-                return np.empty(shape, dtype=dtype)
             chosen = np.empty(need, dtype=np.uint8)
             pool.append(chosen)
-        else:
+        else:  # the buffers in use leave no room: fresh memory, outside the pool
             return np.empty(shape, dtype=dtype)
     return np.ndarray(shape, dtype, buffer=chosen)  # its base is the pool's buffer
 
@@ -142,18 +155,20 @@ def new_result(shape, dtype) -> np.ndarray:
     need = _nbytes(shape, dtype)
     if need < _config.RESULT_POOL_MIN_BYTES:
         return np.empty(shape, dtype=dtype)
-    return _pooled(shape, dtype, need, _config.RESULT_POOL_BYTES)
+    return _pooled(shape, dtype, need, _config.RESULT_POOL_BYTES, _results)
 
 
 def release_results() -> int:
-    """Drop the result pool's free buffers (those in use live on with their arrays); return
-    their bytes."""
+    """Drop the pools' free buffers (those in use live on with their arrays); return their
+    bytes."""
+    freed = 0
     with _results_lock:
-        kept, freed = [], 0
-        for buf in _results:
-            if sys.getrefcount(buf) == _FREE_REFS:
-                freed += buf.size
-            else:
-                kept.append(buf)
-        _results[:] = kept
+        for pool in _pools.values():
+            i = 0
+            while i < len(pool):
+                if _refs(pool, i) == _FREE_REFS:
+                    freed += pool[i].size
+                    del pool[i]
+                else:
+                    i += 1
     return freed

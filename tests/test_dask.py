@@ -374,7 +374,7 @@ def test_correlate_on_a_local_cluster(client, rng):
 def _pool_sizes():
     from sigconv import _scratch
 
-    return len(_scratch._results)
+    return len(_scratch._pools["dask"])
 
 
 def test_worker_block_results_reuse_released_memory(client, rng):

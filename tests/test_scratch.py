@@ -142,9 +142,25 @@ def test_result_drops_free_buffers_least_recently_used_first():
     e = _scratch.result((200,), np.uint8, limit)
     assert not any(e.base is buf for buf in _scratch._results) and len(_scratch._results) == 3
     # larger than the whole pool: never pooled
-    assert _scratch.result((400,), np.uint8, limit).base is None or len(_scratch._results) == 3
-    del a, c, d, e
+    assert _scratch.result((400,), np.uint8, limit).base is None and len(_scratch._results) == 3
+    # a free buffer is dropped only when that makes room: c's 80 bytes would not
+    del c
+    f = _scratch.result((250,), np.uint8, limit)
+    assert f.base is None and idc in [id(buf) for buf in _scratch._results]
+    del a, d, e, f
     _scratch.release_results()
+
+
+def test_in_memory_results_never_drop_dask_block_buffers():
+    _scratch.release_results()
+    blocks = [_scratch.result((100,), np.uint8, 1000, pool="dask") for _ in range(5)]
+    ids = sorted(id(b.base) for b in blocks)
+    del blocks  # free block buffers, kept for the next blocks
+    big = _scratch.result((300,), np.uint8, 350)  # the in-memory pool's own limit
+    assert any(big.base is buf for buf in _scratch._results)
+    assert sorted(id(buf) for buf in _scratch._pools["dask"]) == ids
+    del big
+    assert _scratch.release_results() == 800
 
 
 def test_new_result_pools_large_results_only(monkeypatch):
@@ -176,7 +192,7 @@ def test_empty_cpu_cache_frees_the_pool_and_scratch():
     freed = sigconv.empty_cpu_cache()
     assert freed >= 4000 + 1024
     assert sigconv.empty_cpu_cache() == 0
-    assert len(_scratch._results) == 1 and kept.base is _scratch._results[0]  # still in use
+    assert any(kept.base is buf for buf in _scratch._results)  # still in use: kept
     del kept
     assert sigconv.empty_cpu_cache() == 8000
 
@@ -197,13 +213,24 @@ def test_results_of_calls_are_pooled_and_never_shared_while_alive(rng):
     third = sigconv.correlate(x, w, "same")  # first's memory, freed
     assert third.__array_interface__["data"][0] == address
     np.testing.assert_allclose(second, 2 * third, rtol=1e-5, atol=1e-5)
-    xb = rng.standard_normal((4, 8, 64, 64)).astype(np.float32)
+    xb = rng.standard_normal((8, 8, 64, 64)).astype(np.float32)  # 1 MiB outputs
     wb = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
     y1 = F.conv(xb, wb, padding=1)
+    assert any(y1.base is buf for buf in _scratch._results)
     y2 = F.conv(xb, wb, padding=1)
     assert not np.shares_memory(y1, y2) and np.array_equal(y1, y2)
     del second, third, y1, y2
     sigconv.empty_cpu_cache()
+
+
+def test_the_free_count_is_measured_on_this_interpreter():
+    a = _scratch.result((10,), np.uint8, 1 << 10)
+    pool = _scratch._results
+    i = next(i for i in range(len(pool)) if pool[i] is a.base)
+    assert _scratch._refs(pool, i) > _scratch._FREE_REFS  # a holds it
+    del a
+    assert _scratch._refs(pool, i) == _scratch._FREE_REFS
+    _scratch.release_results()
 
 
 def test_result_is_thread_safe():

@@ -781,6 +781,7 @@ def test_a_repeated_call_skips_the_checks_but_not_their_answers(rng, monkeypatch
     assert len(calls) == 2  # the third call was known
     assert_close(first, want, dtype=np.float32)
     np.testing.assert_array_equal(again, first)
+    assert again.dtype == first.dtype == np.float32 and again.flags.c_contiguous
     assert not np.shares_memory(again, first)
     # the same key with other arrays: a strided view, a read-only array, other values
     view = np.repeat(x, 2, axis=2)[:, :, ::2]

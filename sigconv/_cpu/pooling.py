@@ -42,7 +42,7 @@ def _writeable(a: np.ndarray) -> np.ndarray:
 def max_pool(plan, x, return_indices):
     x = _writeable(x)
     y = _scratch.new_result(plan.out_shape, x.dtype)
-    idx = np.empty(y.shape, dtype=np.int64)
+    idx = _scratch.new_result(y.shape, np.int64)
     _k.max_pool_forward(_planes(x), _planes(y), _planes(idx), _geom_array(plan))
     return (y, idx) if return_indices else y
 
