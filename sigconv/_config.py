@@ -64,6 +64,10 @@ DASK_RESULT_POOL_BYTES = 320 * 2**20
 # Least work (multiply-adds) worth a chunk of its own on another thread (sigconv/_cpu/_threads.py):
 # handing a chunk to a pool thread costs about 20 us, 65536 float32 multiply-adds about 5 us.
 CPU_MIN_CHUNK_WORK = 1 << 18
+# Most chunks a job is split into per thread (sigconv/_cpu/_threads.py, run_chunks): 2 against
+# 4, W4 and LeNet conv2's forward 3% faster (each claim goes through Python and the GIL), no
+# more slowed next to PyTorch's spinning threads (docs/performance.md, "Threads").
+CPU_CHUNKS_PER_THREAD = 2
 # Microseconds a pool thread keeps watching for the next job after one (and the caller for its
 # helpers' exits) before it sleeps (sigconv/_cpu/_threads.py): waking a sleeping thread took
 # 35-130 us on the 2-core virtual machine, while the calls of a training step follow each other

@@ -12,7 +12,9 @@ from sigconv._cpu._threads import run_chunks
 
 
 @pytest.fixture
-def two_threads():
+def two_threads(monkeypatch):
+    # two threads, at most eight chunks a job (the tests below count on eight)
+    monkeypatch.setattr(_config, "CPU_CHUNKS_PER_THREAD", 4)
     before = numba.get_num_threads()
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
     yield
@@ -198,3 +200,17 @@ def test_helpers_are_kept_off_the_callers_core(two_threads):
         assert pool.avoided[k] in (here, _threads._current_cpu())
         assert set(os.sched_getaffinity(pool.tids[k])) == process - {pool.avoided[k]}
     assert sorted(s[1] for s in seen if s[0] == "second") == list(range(8))
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two threads")
+@pytest.mark.parametrize(("per_thread", "work", "want"), [(2, 100, 4), (4, 100, 8), (2, 3, 3)])
+def test_chunks_per_thread_caps_the_split(monkeypatch, per_thread, work, want):
+    monkeypatch.setattr(_config, "CPU_CHUNKS_PER_THREAD", per_thread)
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        counts = []
+        run_chunks(lambda chunk, nchunk: counts.append(nchunk), work * _config.CPU_MIN_CHUNK_WORK)
+    finally:
+        numba.set_num_threads(before)
+    assert counts == [want] * want

@@ -246,16 +246,18 @@ def run_chunks(kernel, work: float, *args) -> None:
     The kernel does the ``chunk``-th of ``nchunk`` equal parts of its tasks (each kernel knows
     how it splits: ``range(chunk * ntask // nchunk, (chunk + 1) * ntask // nchunk)``).
     ``work`` is the problem's total number of multiply-adds (or elements moved): there are at
-    most ``4 * threads`` chunks, each of at least ``_config.CPU_MIN_CHUNK_WORK``, and the
-    calling thread and up to ``threads - 1`` pool threads take them in order until none is
-    left (a thread slowed by a busy core takes fewer). Every chunk has run when this returns;
+    most ``_config.CPU_CHUNKS_PER_THREAD * threads`` chunks, each of at least
+    ``_config.CPU_MIN_CHUNK_WORK``, and the calling thread and up to ``threads - 1`` pool
+    threads take them in order until none is left (a thread slowed by a busy core takes
+    fewer). Every chunk has run when this returns;
     an exception from any chunk is raised then. While another thread's call holds the pool
     (or from inside a chunk), the chunks run on the calling thread alone.
     """
     import numba
 
     threads = int(numba.get_num_threads())
-    nchunk = int(min(4 * threads, max(1.0, work / _config.CPU_MIN_CHUNK_WORK)))
+    most = _config.CPU_CHUNKS_PER_THREAD * threads
+    nchunk = int(min(most, max(1.0, work / _config.CPU_MIN_CHUNK_WORK)))
     if threads <= 1 or nchunk <= 1:
         if threads > 1 and _pool is not None and _pool.sleepers:
             _pool.nudge()

@@ -327,7 +327,8 @@ def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
     if _image_by_image(nb, nc * kk * npix * dtype.itemsize, nout * cg * kk * npix):
         import numba
 
-        parts = np.zeros((4 * numba.get_num_threads(), groups, cg * kk, og), dtype=dtype)
+        nparts = _config.CPU_CHUNKS_PER_THREAD * numba.get_num_threads()  # run_chunks' most
+        parts = np.zeros((nparts, groups, cg * kk, og), dtype=dtype)
         with _blas.one_pool():
             args = (tuple(ksize), tuple(stride), tuple(dilation), tuple(osize), parts)
             run_chunks(_grad_weight_images, nout * nc * kk * npix * nb, gf, xp, *args)
