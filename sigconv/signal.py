@@ -167,31 +167,10 @@ def correlate(
     >>> correlate([1j, 2.0], [1j])
     array([1.+0.j, 0.-2.j])
     """
-    key = _call_key(in1, in2, mode, stride, dilation, boundary, cval, method, backend, False)
-    if key is not None and out is None and axes is None and origin is None and dtype is None:
-        plan = _geometry.known_plan(key)
-        if plan is not None:
-            return _run(plan, in1, in2, backend)
-    y = _dropin.dispatch(
-        _correlate,
-        in1,
-        in2,
-        mode,
-        stride,
-        dilation,
-        boundary,
-        cval,
-        method,
-        backend,
-        out,
-        flip=False,
-        axes=axes,
-        origin=origin,
-        dtype=dtype,
-    )
-    if key is not None and out is None and axes is None and origin is None and dtype is None:
-        _remember(key, in1, in2, mode, stride, dilation, boundary, cval, method, False)
-    return y
+    return _call(
+        in1, in2, mode, stride, dilation, boundary, cval, method, backend, out,
+        flip=False, axes=axes, origin=origin, dtype=dtype,
+    )  # fmt: skip
 
 
 def convolve(
@@ -223,36 +202,37 @@ def convolve(
     >>> convolve([1.0, 2.0, 3.0], [0.0, 1.0, 0.5])
     array([0. , 1. , 2.5, 4. , 1.5])
     """
-    key = _call_key(in1, in2, mode, stride, dilation, boundary, cval, method, backend, True)
-    if key is not None and out is None and axes is None and origin is None and dtype is None:
-        plan = _geometry.known_plan(key)
-        if plan is not None:
-            return _run(plan, in1, in2, backend)
-    y = _dropin.dispatch(
-        _correlate,
-        in1,
-        in2,
-        mode,
-        stride,
-        dilation,
-        boundary,
-        cval,
-        method,
-        backend,
-        out,
-        flip=True,
-        axes=axes,
-        origin=origin,
-        dtype=dtype,
-    )
-    if key is not None and out is None and axes is None and origin is None and dtype is None:
-        _remember(key, in1, in2, mode, stride, dilation, boundary, cval, method, True)
-    return y
+    return _call(
+        in1, in2, mode, stride, dilation, boundary, cval, method, backend, out,
+        flip=True, axes=axes, origin=origin, dtype=dtype,
+    )  # fmt: skip
 
 
 # --- implementation ---------------------------------------------------------------------------
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _call(
+    in1, in2, mode, stride, dilation, boundary, cval, method, backend, out, *, flip, axes, origin,
+    dtype,
+):  # fmt: skip
+    """``correlate``/``convolve``: a call known by its :func:`_call_key` goes straight to the
+    backend; any other through ``_dropin.dispatch`` (SciPy's rules, every check), and is known
+    from then on when it succeeds."""
+    key = None
+    if out is None and axes is None and origin is None and dtype is None:
+        key = _call_key(in1, in2, mode, stride, dilation, boundary, cval, method, backend, flip)
+        plan = None if key is None else _geometry.known_plan(key)
+        if plan is not None:
+            return _run(plan, in1, in2, backend)
+    y = _dropin.dispatch(
+        _correlate, in1, in2, mode, stride, dilation, boundary, cval, method, backend, out,
+        flip=flip, axes=axes, origin=origin, dtype=dtype,
+    )  # fmt: skip
+    if key is not None:
+        _remember(key, in1, in2, mode, stride, dilation, boundary, cval, method, flip)
+    return y
 
 
 def _call_key(in1, in2, mode, stride, dilation, boundary, cval, method, backend, flip):
