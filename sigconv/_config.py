@@ -51,7 +51,8 @@ CPU_STRIDE2_MAX_TAPS = 18
 # Bytes of freed results of in-memory calls kept for the next results (sigconv/_scratch.py,
 # new_result; 0: none), and the least size of a result that goes through that pool. Next to
 # PyTorch, W2's 16 MiB result faulted 488 pages in a call (+27%); W5c's results 620-710 a
-# step. Smaller ones come from glibc's heap, which kept them: LeNet conv2's 0.3-0.4 MB results
+# step; alone, W3's 64 MiB result (over glibc's 32 MiB mmap limit) 544 a call (+25-220%).
+# Smaller ones come from glibc's heap, which kept them: LeNet conv2's 0.3-0.4 MB results
 # faulted nothing either way, and the pool's 1.3-1.6 us a call (lock, scan, view) made its
 # forward pass 1-2% slower (alternating processes).
 # sigconv.empty_cpu_cache() frees what the pool keeps.
