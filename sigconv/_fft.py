@@ -493,9 +493,7 @@ def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
     if not plan.framed:
         y = transform(_segment(x, lead, ranges, plan.lengths, boundary, cval))
         kept = y[(Ellipsis, *(slice(0, m, s) for m, s in zip(n1, stride)))]
-        res = _scratch.new_result(kept.shape, kept.dtype)  # never y itself: that is scratch
-        res[...] = kept
-        return res
+        return _scratch.result_copy(kept)  # never y itself: that is scratch
 
     # Overlap-save along the first kernel axis: frame f reads padded rows f*hop .. f*hop+N0-1
     # and keeps outputs f*block .. (f+1)*block-1. Frames are a strided view of one segment.
@@ -528,6 +526,4 @@ def correlate_fft(x, w, geom, stride, dilation, boundary, cval, *, plan=None):
     res = full[(slice(None),) * lead + (slice(0, n_out[0]),)]
     if res.flags.c_contiguous:
         return res
-    out = _scratch.new_result(res.shape, res.dtype)
-    out[...] = res
-    return out
+    return _scratch.result_copy(res)

@@ -158,6 +158,13 @@ def new_result(shape, dtype) -> np.ndarray:
     return _pooled(shape, dtype, need, _config.RESULT_POOL_BYTES, _results)
 
 
+def result_copy(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``a`` (a view, or scratch memory) as a result: :func:`new_result`."""
+    out = new_result(a.shape, a.dtype)
+    out[...] = a
+    return out
+
+
 def release_results() -> int:
     """Drop the pools' free buffers (those in use live on with their arrays); return their
     bytes."""

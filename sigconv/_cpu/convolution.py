@@ -119,9 +119,7 @@ def _max_channels(npix: int, *, grad: bool) -> int:
 def _window(a, start, shape):
     """Contiguous copy of ``a[:, :, start[0] : start[0] + shape[0], ...]`` (a result)."""
     sl = tuple(slice(b, b + n) for b, n in zip(start, shape))
-    out = _scratch.new_result(a.shape[:2] + tuple(shape), a.dtype)
-    out[...] = a[(slice(None), slice(None)) + sl]
-    return out
+    return _scratch.result_copy(a[(slice(None), slice(None)) + sl])
 
 
 def _whole_window(pspatial, ksize, osize) -> bool:
@@ -486,9 +484,7 @@ def _unpad(gxp3, x_shape3, plan):
         return gxp3
     if plan.padding_mode == "zeros":
         sl = tuple(slice(b, b + n) for n, (b, a) in zip(plan.spatial, plan.pads))
-        gx = _scratch.new_result(x_shape3, gxp3.dtype)
-        gx[...] = gxp3[(slice(None),) * (5 - plan.nd) + sl]
-        return gx
+        return _scratch.result_copy(gxp3[(slice(None),) * (5 - plan.nd) + sl])
     md, mh, mw = plan.maps()
     return fold(gxp3, md, mh, mw, plan.pads[-1][0], np.zeros(x_shape3, dtype=gxp3.dtype))
 
