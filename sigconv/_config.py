@@ -78,6 +78,13 @@ CPU_SPIN_US = 2000
 # thread took the core: PyTorch's spinning OpenMP worker, another process), so that it does
 # not slow that thread and is woken ahead of it for the next job.
 CPU_SPIN_BUSY_US = 50
+# Microseconds a pool thread that has seen a new job keeps spinning before it asks for the GIL
+# (sigconv/_cpu/_spin.py, exit_and_watch): the caller holds the GIL for 1-1.5 us after it
+# publishes the job, until its own first chunk starts, and a thread that asks for a held GIL
+# sleeps and is woken 20-45 us later. LeNet conv2's forward pass on 2 threads: the helper's
+# first chunk began 25 us after the caller's (p90 46 us); with 1.5 us, 3.4 us (p90 4.6); with
+# 0.8 us, half the jobs still lost 44 us. 4 us leaves room for a slower interpreter.
+CPU_GIL_GRACE_US = 4
 
 # --- sigconv.nn convolution (sigconv/_cpu/convolution.py) ------------------------------------
 # Bytes of the im2col column matrix per chunk of images (the GEMM's right operand); bounds the

@@ -133,9 +133,9 @@ def test_spin_primitives_watch_and_store():
 
     flags = np.zeros(3 * STRIDE, dtype=np.int64)
     flags[0] = 7
-    assert exit_and_watch(flags, STRIDE, 5, 0, 6, 1000, 0) == 7  # changed: returns at once
+    assert exit_and_watch(flags, STRIDE, 5, 0, 6, 1000, 0, 0) == 7  # changed: returns at once
     assert flags[STRIDE] == 5  # and the exit was stored
-    assert exit_and_watch(flags, -1, 9, 0, 7, 50, 0) == 7  # unchanged: gives up, stores nothing
+    assert exit_and_watch(flags, -1, 9, 0, 7, 50, 0, 0) == 7  # unchanged: gives up, stores nothing
     assert flags[STRIDE] == 5
     cells = np.array([STRIDE, 2 * STRIDE], dtype=np.int64)
     assert not watch_exits(flags, cells, 5, 20, 0)
@@ -144,9 +144,48 @@ def test_spin_primitives_watch_and_store():
     assert not watch_exits(flags, cells, 6, 20, 0)
     if ticks() != ticks():  # a cycle counter: a busy limit of one cycle ends the watch early
         t0 = time.perf_counter()
-        assert exit_and_watch(flags, -1, 0, 0, 7, 10**6, 1) == 7
+        assert exit_and_watch(flags, -1, 0, 0, 7, 10**6, 1, 0) == 7
         assert not watch_exits(flags, cells, 6, 10**6, 1)
         assert time.perf_counter() - t0 < 0.05  # after a yield each, not a million (0.3 s+)
+
+
+def test_spin_grace_holds_back_a_thread_that_saw_a_job():
+    # A changed cell is returned only after ``grace`` more cycles (the caller's GIL window);
+    # an unchanged one that times out is not held back.
+    import numpy as np
+
+    from sigconv._cpu._spin import STRIDE, exit_and_watch, ticks
+
+    if ticks() == ticks():
+        pytest.skip("no cycle counter: the grace is 0 cycles")
+    flags = np.zeros(2 * STRIDE, dtype=np.int64)
+    flags[0] = 3
+    grace = 5_000_000  # about 2 ms at 2.6 GHz
+    t0 = ticks()
+    assert exit_and_watch(flags, STRIDE, 1, 0, 2, 10, 0, grace) == 3
+    assert ticks() - t0 >= grace
+    assert flags[STRIDE] == 1
+    t0 = ticks()
+    assert exit_and_watch(flags, -1, 0, 0, 3, 1, 0, 10**12) == 3  # unchanged: no grace
+    assert ticks() - t0 < 10**12
+
+
+def test_pool_grace_is_the_configured_microseconds(monkeypatch):
+    import numpy as np
+
+    from sigconv._cpu import _threads
+    from sigconv._cpu._spin import STRIDE, ticks
+
+    flags = np.zeros(2 * STRIDE, dtype=np.int64)
+    _, busy, grace = _threads._rounds(flags, 100)
+    if ticks() == ticks():
+        assert grace == busy == 0
+    else:  # cycles per microsecond, measured once: busy and grace on one scale
+        per_us = busy / _config.CPU_SPIN_BUSY_US
+        assert grace == pytest.approx(_config.CPU_GIL_GRACE_US * per_us, rel=0.05, abs=2)
+    monkeypatch.setattr(_config, "CPU_GIL_GRACE_US", 0)
+    assert _threads._rounds(flags, 100)[2] == 0
+    assert _threads._rounds(flags, 0) == (0, 0, 0)
 
 
 def _chunks_in_child(q):

@@ -5,7 +5,10 @@ by another took 35-130 us to run again on the 2-core virtual machine (the idle v
 the host must wake it; p90 400-700 us), about as long as a whole chunk of a small layer. So a
 pool thread, after a job, watches a flag for a short while (``CPU_SPIN_US``) before it sleeps,
 and the caller watches the helpers' exit flags before it sleeps. Both watch in these ``nogil``
-functions, so the GIL is free while they wait: the thread that is woken never waits for it.
+functions, so the GIL is free while they wait. The GIL itself is such a sleep: a thread that
+asks for it while another holds it sleeps on a condition until the holder lets go, and is
+woken late. So a helper that sees a job waits a few microseconds more, without the GIL, for
+the caller to enter its own first chunk (``exit_and_watch``'s ``grace``).
 
 The flags are int64 cells of one array, 64 bytes apart (one cache line each), written with
 release stores and read with acquire loads: LLVM atomics, which Numba does not expose, so the
@@ -108,15 +111,25 @@ def _relax_was_short(busy):
 
 
 @njit(cache=True, nogil=True)
-def exit_and_watch(flags, mine, done, watch, seen, rounds, busy):
+def exit_and_watch(flags, mine, done, watch, seen, rounds, busy, grace):
     """Store ``done`` in cell ``mine`` (this thread is out of job ``done``), then wait until
     cell ``watch`` differs from ``seen``, for at most ``rounds`` yields and only while no
-    yield took over ``busy`` cycles (0: no limit); return the cell."""
+    yield took over ``busy`` cycles (0: no limit); return the cell.
+
+    When the cell changed, keep spinning for ``grace`` more cycles before returning: the
+    thread that changed it still holds the GIL until its own first kernel call has begun, and
+    a thread that asks for a held GIL sleeps on its condition (``_threads``, "the hand-off").
+    """
     if mine >= 0:
         store_release(flags, mine, done)
     for _ in range(rounds):
         cur = load_acquire(flags, watch)
-        if cur != seen or not _relax_was_short(busy):
+        if cur != seen:
+            t0 = cycles()
+            while cycles() - t0 < grace:
+                pass
+            return cur
+        if not _relax_was_short(busy):
             return cur
     return load_acquire(flags, watch)
 

@@ -78,7 +78,7 @@ class _Pool:
         self.tids = [0] * self.size  # the helpers' thread ids (0: not started yet)
         self.avoided = [-1] * self.size  # the core each helper is kept off (-1: none)
         self.allowed = _allowed()
-        self.rounds, self.busy_cycles = _rounds(self.flags, _config.CPU_SPIN_US)
+        self.rounds, self.busy_cycles, self.grace = _rounds(self.flags, _config.CPU_SPIN_US)
 
     def start(self, n):
         while len(self.threads) < min(n, self.size):
@@ -146,18 +146,21 @@ class _Pool:
 
 
 def _rounds(flags, us):
-    """``(rounds, busy)``: how many yields of ``exit_and_watch`` take about ``us``
-    microseconds, and the cycles of ``_config.CPU_SPIN_BUSY_US``."""
+    """``(rounds, busy, grace)``: how many yields of ``exit_and_watch`` take about ``us``
+    microseconds, and the cycles of ``_config.CPU_SPIN_BUSY_US`` and of
+    ``_config.CPU_GIL_GRACE_US`` (0 where there is no cycle counter)."""
+    grace_us = _config.CPU_GIL_GRACE_US
     if us <= 0:
-        return 0, 0
+        return 0, 0, 0
     probe = 2_000
     seen = int(flags[0])  # no job comes while the pool is being built: the watch times out
-    exit_and_watch(flags, -1, 0, 0, seen, 10, 0)  # compiled (or loaded) before timing
+    exit_and_watch(flags, -1, 0, 0, seen, 10, 0, 0)  # compiled (or loaded) before timing
     c0, t0 = ticks(), time.perf_counter()
-    exit_and_watch(flags, -1, 0, 0, seen, probe, 0)
+    exit_and_watch(flags, -1, 0, 0, seen, probe, 0, 0)
     elapsed = max((time.perf_counter() - t0) * 1e6, 1.0)
-    per_us = (ticks() - c0) / elapsed
-    return max(1, int(us * probe / elapsed)), max(0, int(_config.CPU_SPIN_BUSY_US * per_us))
+    per_us = max(0.0, (ticks() - c0) / elapsed)
+    rounds = max(1, int(us * probe / elapsed))
+    return rounds, int(_config.CPU_SPIN_BUSY_US * per_us), int(grace_us * per_us)
 
 
 def _serve(pool, k):
@@ -166,7 +169,7 @@ def _serve(pool, k):
     seen = 0
     pool.tids[k] = threading.get_native_id()
     while True:
-        cur = exit_and_watch(flags, mine, seen, 0, seen, pool.rounds, pool.busy_cycles)
+        cur = exit_and_watch(flags, mine, seen, 0, seen, pool.rounds, pool.busy_cycles, pool.grace)
         if cur == seen:
             with pool.cond:
                 pool.sleepers += 1
