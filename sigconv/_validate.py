@@ -93,6 +93,32 @@ def compute_dtype(*arrays) -> np.dtype:
     return np.dtype(np.float32)
 
 
+_HOST_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def host_float_dtype(*arrays):
+    """The dtype of ``arrays`` when all are host ndarrays of one native float dtype (float32
+    or float64) and the rest are None, else None.
+
+    That is the repeated call of a training loop or a pipeline, which may skip its checks once
+    an equal call passed them (the layers' plans, ``F.conv``'s and the signal API's known
+    calls): the compute dtype is then that dtype, as :func:`compute_dtype` would pick it.
+    Anything else (device arrays, mixed or integer dtypes, big-endian data) takes the checked
+    path, which converts.
+    """
+    dtype = None
+    for a in arrays:
+        if a is None:
+            continue
+        if type(a) is not np.ndarray:
+            return None
+        if dtype is None:
+            dtype = a.dtype
+        elif a.dtype != dtype:
+            return None
+    return dtype if dtype in _HOST_FLOATS else None
+
+
 def to_compute(arr: np.ndarray, dtype) -> np.ndarray:
     """A native-endian, C-contiguous array of ``dtype``; copies only when it has to.
 

@@ -876,3 +876,70 @@ def test_bias_gradient_is_the_float64_sum(rng, tasks_out_of_order, shape, dtype)
     bound = g.size * np.finfo(np.float64).eps * np.abs(g).astype(np.float64).sum(axis=axes)
     bound += np.finfo(dtype).eps * np.abs(want)
     assert np.all(np.abs(gb - want) <= bound)
+
+
+def test_a_repeated_call_skips_the_checks_but_not_their_answers(rng, monkeypatch):
+    # F.conv / F.conv_backward keep the plan of a call with host float arrays and plain options;
+    # an equal call then goes straight to the backend. Checked against the loops, with the
+    # validation counted (it must run for the first call of each key and for every refusal).
+    from sigconv import _validate
+
+    checks = []
+    real = _validate.operand
+    monkeypatch.setattr(_validate, "operand", lambda *a, **k: checks.append(1) or real(*a, **k))
+    x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 2)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    g = rng.standard_normal((2, 4, 5, 5)).astype(np.float32)
+    kw = dict(stride=2, padding=1, dilation=1, padding_mode="reflect")
+    geo = dict(stride=(2, 2), pads=[(1, 1)] * 2, dilation=(1, 1), padding_mode="reflect")
+    want = naive_conv(x, w, b, **geo)
+    first = F.conv(x, w, b, **kw)
+    n = len(checks)
+    again = F.conv(x, w, b, **kw)
+    assert len(checks) == n  # known: no validation
+    assert_close(first, want, dtype=np.float32)
+    np.testing.assert_array_equal(again, first)
+    assert again.dtype == np.float32 and not np.shares_memory(again, first)
+    # the same key with other arrays: a strided view, a read-only array, other values
+    view = np.repeat(x, 2, axis=3)[..., ::2]
+    assert_close(F.conv(view, w, b, **kw), want, dtype=np.float32)
+    ro = w.copy()
+    ro.flags.writeable = False
+    assert_close(F.conv(x, ro, b, **kw), want, dtype=np.float32)
+    assert_close(F.conv(2 * x, w, 2 * b, **kw), 2 * want, dtype=np.float32)
+    assert len(checks) == n
+    # the backward pass: a key per set of gradients
+    gx, gw, gb = F.conv_backward(g, x, w, **kw)
+    n = len(checks)
+    gx2, gw2, gb2 = F.conv_backward(g, x, w, **kw)
+    only_w = F.conv_backward(g, x, w, **kw, need=("weight",))
+    assert len(checks) == n + 3  # a new key for need=("weight",) is checked
+    np.testing.assert_array_equal(gx2, gx)
+    np.testing.assert_array_equal(gw2, gw)
+    np.testing.assert_array_equal(gb2, gb)
+    assert only_w[0] is None and only_w[2] is None
+    np.testing.assert_array_equal(only_w[1], gw)
+    # the weight gradient is linear: <gw, v> = <g, conv(x, v)> for any v (loops' conv)
+    v = rng.standard_normal(w.shape)
+    want_dot = np.vdot(g.astype(np.float64), naive_conv(x.astype(np.float64), v, **geo))
+    assert np.vdot(gw.astype(np.float64), v) == pytest.approx(want_dot, rel=1e-4)
+    # refusals are refused every time, and other spellings take the checked path
+    for _ in range(2):
+        with pytest.raises(ValueError, match="bias"):
+            F.conv(x, w, b[:3], **kw)
+        with pytest.raises(ValueError, match="grad_out"):
+            F.conv_backward(g[:, :, :4], x, w, **kw)
+        with pytest.raises(ValueError, match="padding_mode"):
+            F.conv(x, w, b, **{**kw, "padding_mode": "Reflect"})
+        with pytest.raises(TypeError, match="stride"):
+            F.conv(x, w, b, **{**kw, "stride": True})
+        with pytest.raises(ValueError, match="backend"):
+            F.conv(x, w, b, **kw, backend="gpu")
+    n = len(checks)
+    assert_close(F.conv(x, w, b, **{**kw, "stride": (2, 2)}), want, dtype=np.float32)
+    assert_close(F.conv(x.astype(np.float64), w, b, **kw), want)
+    y64 = F.conv(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), **kw)
+    assert y64.dtype == np.float64  # another key: all float64
+    assert_close(y64, want)
+    assert len(checks) == n + 9

@@ -14,7 +14,8 @@ A subclass implements ``_forward(x, training)`` and ``_backward(grad_y, need_inp
 calls of :mod:`sigconv.nn.functional` (which decides between host and device), and
 ``compute_output_shape``; layers with weights also ``_build_params``. Layers whose calls plan
 (convolution, windowed pooling) may keep the plan per input shape with :meth:`Layer.planned`
-and call the CPU backend with it for host arrays of one float dtype (:func:`host_dtype`).
+and call the CPU backend with it for host arrays of one float dtype
+(``_validate.host_float_dtype``).
 """
 
 from __future__ import annotations
@@ -27,35 +28,12 @@ import numpy as np
 from ... import _validate
 from .. import _device
 
-__all__ = ["Layer", "bind_lazy", "check_count", "host_dtype", "jsonable", "tupled"]
+__all__ = ["Layer", "bind_lazy", "check_count", "jsonable", "tupled"]
 
 _REQUIRED = object()
-_HOST_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # Shapes a layer keeps plans for: a training epoch alternates two (full batches and the last,
 # smaller one), inference adds a third.
 _PLANS_KEPT = 4
-
-
-def host_dtype(*arrays):
-    """The dtype of ``arrays`` when all are host ndarrays of one native float dtype (float32
-    or float64) and the rest are None, else None.
-
-    That is the case the layers plan once and then run straight on the backend
-    (:meth:`Layer.planned`): the compute dtype is then that dtype, as the functional call
-    would pick it (``_validate.compute_dtype``). Anything else (device arrays, mixed or
-    integer dtypes, big-endian data) takes the functional call, which checks and converts.
-    """
-    dtype = None
-    for a in arrays:
-        if a is None:
-            continue
-        if type(a) is not np.ndarray:
-            return None
-        if dtype is None:
-            dtype = a.dtype
-        elif a.dtype != dtype:
-            return None
-    return dtype if dtype in _HOST_FLOATS else None
 
 
 def bind_lazy(owner: str, names, defaults: dict, args, kwargs, lazy: str, core) -> dict:

@@ -8,7 +8,7 @@ import numpy as np
 from ... import _backend, _validate
 from .. import _device, _pool_args
 from .. import functional as F
-from ._base import Layer, host_dtype, jsonable
+from ._base import Layer, jsonable
 
 __all__ = [
     "AvgPool",
@@ -59,7 +59,7 @@ class _Pool(Layer):
         shape and of ``x``'s dtype, when given), planned at the first call with ``x``'s shape
         and then reused; None when the call must go through the functional one (device or
         mixed operands, a backend other than the CPU, arguments it refuses)."""
-        dtype = host_dtype(x, grad_y)
+        dtype = _validate.host_float_dtype(x, grad_y)
         if dtype is None:
             return None
         options = tuple(getattr(self, k) for k in self._config_keys)

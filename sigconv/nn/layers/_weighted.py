@@ -11,7 +11,7 @@ import numpy as np
 from ... import _backend, _config, _geometry, _modes, _validate
 from .. import functional as F
 from .. import init as _init
-from ._base import Layer, bind_lazy, check_count, host_dtype, jsonable
+from ._base import Layer, bind_lazy, check_count, jsonable
 
 __all__ = ["Conv", "Dense"]
 
@@ -188,7 +188,7 @@ class Conv(_Weighted):
         The plan is the one those functions would build from the same arguments (same
         validation, ``_geometry.conv_plan``), so the backend computes bit for bit the same.
         """
-        dtype = host_dtype(x, weight, bias)
+        dtype = _validate.host_float_dtype(x, weight, bias)
         if dtype is None:
             return None
         opts = self._options()
