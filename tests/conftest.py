@@ -46,3 +46,13 @@ def serial_threads():
             yield
     finally:
         numba.set_num_threads(before)
+
+
+@pytest.fixture
+def fresh_plans(monkeypatch):
+    """An empty plan cache for the test, and none of its plans left behind: plans keep the
+    backends' answers (``plan.memo``: method, kernel route), which a test that patches the
+    rules or settings behind them must neither meet nor leave to others."""
+    from sigconv import _geometry
+
+    monkeypatch.setattr(_geometry, "_PLANS", {})

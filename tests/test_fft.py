@@ -13,7 +13,7 @@ import scipy.signal as sps
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sigconv import _config, _fft, _geometry, signal
+from sigconv import _config, _fft, signal
 from sigconv._geometry import signal_geometry
 from tests.tolerance import assert_close
 
@@ -66,12 +66,11 @@ def run_fft(x, w, mode, stride, dilation, boundary="constant", cval=0.0):
 
 
 @pytest.fixture
-def tight_memory(monkeypatch):
-    """Force overlap-save frames processed in several groups on small inputs."""
+def tight_memory(monkeypatch, fresh_plans):
+    """Force overlap-save frames processed in several groups on small inputs (fresh plans:
+    their answers depend on these settings)."""
     monkeypatch.setattr(_config, "FFT_TEMP_FACTOR", 2.0)
     monkeypatch.setattr(_config, "FFT_TEMP_MIN_BYTES", 0)
-    # plans keep the cost model's answers, which these settings change: start from none
-    monkeypatch.setattr(_geometry, "_PLANS", {})
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sigconv
-from sigconv import _geometry, _separable
+from sigconv import _separable
 from sigconv.filters import gaussian_blur, separable_factors, sobel_x
 from tests.tolerance import assert_close
 
@@ -527,10 +527,8 @@ def test_origin_errors():
 
 
 @pytest.fixture
-def spy_passes(monkeypatch):
-    # plans keep the cost model's answers: start from none, so that a patched ``cheaper`` is
-    # asked, and leave none behind
-    monkeypatch.setattr(_geometry, "_PLANS", {})
+def spy_passes(monkeypatch, fresh_plans):
+    # fresh plans: a patched ``cheaper`` is asked
     calls = []
     real = _separable.run
 

@@ -286,7 +286,7 @@ SPLIT_CASES = [
 @pytest.mark.parametrize("boundary", BOUNDARIES)
 @pytest.mark.parametrize(("shape", "kshape", "stride", "dilation"), SPLIT_CASES)
 def test_row_stride_both_kernels(
-    rng, monkeypatch, shape, kshape, stride, dilation, boundary, family
+    rng, monkeypatch, fresh_plans, shape, kshape, stride, dilation, boundary, family
 ):
     """The stride-2 kernel (loads straight from the rows), the split-on-the-fly kernel and the
     deinterleave path (each forced in turn, whatever the speed rules say) against the loop
@@ -329,7 +329,7 @@ def test_row_stride_both_kernels(
 
 
 @pytest.mark.parametrize("block", [3, 7, 4096])
-def test_row_stride_split_column_blocks(rng, monkeypatch, block):
+def test_row_stride_split_column_blocks(rng, monkeypatch, fresh_plans, block):
     """Several column blocks per row: the scratch rows are tagged by block, and a long 1-D
     kernel leaves whole blocks to the scalar loop."""
     from sigconv import _config
@@ -396,7 +396,7 @@ def test_three_tap_rows(rng, shape, kshape, stride, dilation, boundary):
         ((64, 64), (3, 3), (2, 1), "deinterleave"),  # no stride along the rows
     ],
 )
-def test_row_stride_kernel_choice(monkeypatch, shape, kshape, stride, want):
+def test_row_stride_kernel_choice(monkeypatch, fresh_plans, shape, kshape, stride, want):
     """The speed rules pick the kernel family where it was measured faster."""
     calls = []
     for name in ("correlate3_stride2", "correlate3_split"):
@@ -422,7 +422,7 @@ def test_stride_is_slice_of_stride_one(rng):
     assert_close(got, full[:, ::3, ::2])
 
 
-def test_long_1d_signal_spans_many_blocks(rng, monkeypatch):
+def test_long_1d_signal_spans_many_blocks(rng, monkeypatch, fresh_plans):
     """Column blocks of one long row (the 1-D parallel split) join without seams."""
     from sigconv import _config
 

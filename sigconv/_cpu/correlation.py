@@ -11,6 +11,8 @@ along the last axis, short kernels, ``_config.CPU_STRIDE2_MAX_TAPS``), the row k
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _config, _scratch
@@ -89,8 +91,6 @@ def _separable_cheaper(plan, x, w) -> bool:
 
 def _direct(plan, x, w, target):
     """Run the Numba kernels on the problem normalised to ``(B, N0, N1, N2)`` and 3-D kernels."""
-    nd = plan.nd
-    geom = plan.axes
     # The kernels are compiled for writeable arrays only: a read-only operand would be typed
     # differently by Numba and compile a second version of every kernel (about 10 s each), so
     # it is copied instead.
@@ -98,38 +98,58 @@ def _direct(plan, x, w, target):
         x = x.copy()
     if not w.flags.writeable:
         w = w.copy()
+    route = plan.memo.get("cpu-direct")
+    if route is None:
+        route = plan.memo["cpu-direct"] = _direct_route(plan, x.shape, w.shape, x.itemsize)
+    kind, x4_shape, w3_shape, o4_shape, args = route
+    x4 = x.reshape(x4_shape)
+    w3 = w.reshape(w3_shape)
+    res = _scratch.new_result(plan.out_shape, x.dtype) if target is None else target
+    o4 = res.reshape(o4_shape)
+    if kind == "stride2":
+        correlate3_stride2(x4, w3, o4, *args)
+    elif kind == "split":
+        correlate3_split(x4, w3, o4, *args)
+    else:
+        if kind == "rows":
+            xd = x4.reshape(x4_shape[:3] + (1, x4_shape[3]))
+        else:
+            # the phases live only for this call: reused memory (page faults cost more than
+            # the split itself, _scratch)
+            s2 = args[2]
+            xd = _scratch.take("phases", x4_shape[:3] + (s2, -(-x4_shape[3] // s2)), x.dtype)
+            deinterleave(x4, xd)
+        correlate3(x4, xd, w3, o4, *args)
+    return res
+
+
+def _direct_route(plan, x_shape, w_shape, itemsize):
+    """``(kind, x4 shape, w3 shape, o4 shape, kernel arguments)`` of :func:`_direct` for the
+    plan: the shapes of the normalised problem and which kernel runs it, with what (kept with
+    the plan: working them out took 5 of a small strided call's 12 us)."""
+    nd = plan.nd
+    geom = plan.axes
     pad = (0,) * (3 - nd) + tuple(g.pad_before for g in geom)
     s = (1,) * (3 - nd) + tuple(plan.stride)
     d = (1,) * (3 - nd) + tuple(plan.dilation)
-    spatial = (1,) * (3 - nd) + x.shape[x.ndim - nd :]
-    x4 = x.reshape((-1,) + spatial)
-    w3 = w.reshape((1,) * (3 - nd) + w.shape)
-    o_spatial = (1,) * (3 - nd) + tuple(g.n_out for g in geom)
-    res = _scratch.new_result(plan.out_shape, x.dtype) if target is None else target
-    o4 = res.reshape((x4.shape[0],) + o_spatial)
+    spatial = (1,) * (3 - nd) + tuple(x_shape[len(x_shape) - nd :])
+    x4_shape = (math.prod(x_shape) // math.prod(spatial),) + spatial
+    w3_shape = (1,) * (3 - nd) + tuple(w_shape)
+    o4_shape = (x4_shape[0],) + (1,) * (3 - nd) + tuple(g.n_out for g in geom)
     s2 = s[2]
     block = int(_config.CPU_ROW_BLOCK)
+    bc, cv = plan.boundary_code, float(plan.cval)
     # stride, dilation and padding per axis, boundary, cval and row block: both kernels take them
-    rest = (*s[:2], s2, *d, *pad, plan.boundary_code, float(plan.cval), block)
-    short = w3.shape[2] <= 3 or w3.size <= _config.CPU_STRIDE2_MAX_TAPS
+    rest = (*s[:2], s2, *d, *pad, bc, cv, block)
+    short = w3_shape[2] <= 3 or math.prod(w3_shape) <= _config.CPU_STRIDE2_MAX_TAPS
     if s2 == 2 and d[2] == 1 and short:
-        geom2 = stride2_geometry(x4.shape[3], w3.shape[2], pad[2], o4.shape[3], block)
+        geom2 = stride2_geometry(x4_shape[3], w3_shape[2], pad[2], o4_shape[3], block)
         if geom2 is not None:
-            bc, cv = plan.boundary_code, float(plan.cval)
-            correlate3_stride2(x4, w3, o4, *s[:2], *d[:2], *pad, bc, cv, block, geom2)
-            return res
-    if s2 > 1 and _split_wins(x4.shape, w3.shape, o4.shape, s, d, pad, block, x.itemsize):
-        correlate3_split(x4, w3, o4, *rest)
-        return res
-    if s2 == 1:
-        xd = x4.reshape(x4.shape[:3] + (1, x4.shape[3]))
-    else:
-        # the phases live only for this call: reused memory (page faults cost more than the
-        # split itself, _scratch)
-        xd = _scratch.take("phases", x4.shape[:3] + (s2, -(-x4.shape[3] // s2)), x.dtype)
-        deinterleave(x4, xd)
-    correlate3(x4, xd, w3, o4, *rest)
-    return res
+            args = (*s[:2], *d[:2], *pad, bc, cv, block, geom2)
+            return "stride2", x4_shape, w3_shape, o4_shape, args
+    if s2 > 1 and _split_wins(x4_shape, w3_shape, o4_shape, s, d, pad, block, itemsize):
+        return "split", x4_shape, w3_shape, o4_shape, rest
+    return ("rows" if s2 == 1 else "phases"), x4_shape, w3_shape, o4_shape, rest
 
 
 def _split_wins(x_shape, w_shape, o_shape, s, d, pad, block, itemsize):
