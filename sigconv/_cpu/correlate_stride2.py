@@ -2,10 +2,10 @@
 
 For stride 2 and dilation 1 along the last axis (strided 'same' downsampling, a CNN's 3x3
 stride-2 layer), each pass reads the input rows themselves: output ``o`` of a kernel row's
-three consecutive taps reads ``x[2o + e]``, ``x[2o + e + 1]`` and ``x[2o + e + 2]``, loads
-from one base pointer at constant offsets, which LLVM vectorises as an interleaved group
-(wide loads and shuffles). Nothing is split into phases, so the samples go from the input
-straight into registers.
+three consecutive taps reads ``x[2o + e]``, ``x[2o + e + 1]`` and ``x[2o + e + 2]``, the
+last two as a pair (LLVM's interleaved group: wide loads and shuffles) and the first carried
+over from the previous output's last (``pass_stride2``). Nothing is split into phases, so the
+samples go from the input straight into registers.
 
 The normalised problem, the task order and the boundary rule are those of ``correlate_rows``
 (its module docstring). Taps along the row go in chunks of three; a row of ``K2`` taps is
@@ -15,7 +15,8 @@ chunk) pairs. The outputs outside ``[L, H)`` take ``scalar_outputs`` with the tr
 
 Measured (W4, 1024^2 3x3 stride 2 'same', float32, one thread, the kernel alone): 0.4 ms
 against 0.9-1.0 ms for the split-phase kernel (``correlate_split``) that it replaces there,
-which split every input row into a scratch first and then made the passes over the scratch.
+which split every input row into a scratch first and then made the passes over the scratch;
+0.23 ms since the passes carry the shared sample instead of loading it again (0.27 ms).
 """
 
 from __future__ import annotations
@@ -75,12 +76,18 @@ def pass_stride2(orow, A, B, xf, st, tv, first):
     """``orow[A:B]`` (set to ``tv[9]`` first when ``first``) ``+=`` the sum over three kernel-row
     chunks ``r`` of ``tv[3r + i] * xf[st[r] + 2 * (A + j) + i]``, ``i < 3``, for ``j < B - A``.
 
-    Each chunk's three loads share one base pointer at constant offsets (LLVM's interleaved
-    group). ``2 * j`` with ``j`` unsigned and the literal 2: an unsigned ``np.uint64(2) * j``
-    (which may wrap) kept LLVM from grouping the loads (3x slower), a signed index would
-    bring Numba's negative-index wraparound. Always three chunks (callers pad with zero
-    weights) and one loop that accumulates (after a fill when ``first``): each variant of the
-    loop costs compile time, and a pass that wrote its outputs directly was no faster.
+    Output ``j``'s three samples of a chunk are ``x[2j]``, ``x[2j + 1]`` and ``x[2j + 2]``;
+    the last is the next output's first. So each iteration loads one pair, ``x[2j + 1]`` and
+    ``x[2j + 2]`` (LLVM's interleaved group of two: two wide loads and two shuffles), and
+    carries ``x[2j + 2]`` to the next as its ``x[2j]`` (a first-order recurrence: one shuffle).
+    Loading all three from one base instead made LLVM gather the even samples
+    (``vgatherqps``): W4's kernel took 267-275 us on one thread and 141-149 on two, against
+    181-183 and 83-87 this way, about a bare read of the input and write of the output.
+    ``2 * j`` with ``j`` unsigned and the literal 2: an unsigned ``np.uint64(2) * j`` (which
+    may wrap) kept LLVM from grouping the loads, a signed index would bring Numba's
+    negative-index wraparound. Always three chunks (callers pad with zero weights) and one
+    loop that accumulates (after a fill when ``first``): each variant of the loop costs
+    compile time, and a pass that wrote its outputs directly was no faster.
     """
     wide_vectors()
     ar = orow[A:B]
@@ -90,18 +97,33 @@ def pass_stride2(orow, A, B, xf, st, tv, first):
     a0 = xf[st[0] + 2 * A : st[0] + 2 * A + n]
     a1 = xf[st[1] + 2 * A : st[1] + 2 * A + n]
     a2 = xf[st[2] + 2 * A : st[2] + 2 * A + n]
+    b0 = a0[1:]
+    b1 = a1[1:]
+    b2 = a2[1:]
     v00, v01, v02 = tv[0], tv[1], tv[2]
     v10, v11, v12 = tv[3], tv[4], tv[5]
     v20, v21, v22 = tv[6], tv[7], tv[8]
+    p0 = a0[0]
+    p1 = a1[0]
+    p2 = a2[0]
     if first:
         for j in range(m):
             ar[j] = c
     for j in range(m):
         k = 2 * j
+        g0 = b0[k]
+        h0 = b0[k + 1]
+        g1 = b1[k]
+        h1 = b1[k + 1]
+        g2 = b2[k]
+        h2 = b2[k + 1]
         ar[j] += (
-            ((v00 * a0[k] + v01 * a0[k + 1]) + (v02 * a0[k + 2] + v10 * a1[k]))
-            + ((v11 * a1[k + 1] + v12 * a1[k + 2]) + (v20 * a2[k] + v21 * a2[k + 1]))
-        ) + v22 * a2[k + 2]
+            ((v00 * p0 + v01 * g0) + (v02 * h0 + v10 * p1))
+            + ((v11 * g1 + v12 * h1) + (v20 * p2 + v21 * g2))
+        ) + v22 * h2
+        p0 = h0
+        p1 = h1
+        p2 = h2
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
