@@ -60,6 +60,7 @@ from .correlate_parts import (
     row_sums,
     row_taps,
     scalar_outputs,
+    scalar_outputs_inlined,
     tap_groups,
     zero_fill,
 )
@@ -253,7 +254,7 @@ def _rows333(chunk, nchunk, x, out, wf, rows, off, geo, zw):
             for r in range(9):
                 if rs[r] >= 0:
                     row_add3(orow, L, H, xf, rs[r] - p2, wf, 3 * r)
-        scalar_outputs(orow, c0, c1, L, H, cst, rs, rs, 9, 3, 1, off, N2, bmode, wf, zw, xf)
+        scalar_outputs_inlined(orow, c0, c1, L, H, cst, rs, rs, 9, 3, 1, off, N2, bmode, wf, zw, xf)
     _keep(rs0)  # the owner of the borrowed scratch lives until here
 
 

@@ -38,7 +38,7 @@ from .correlate_parts import (
     kernel_rows,
     next_task,
     row_taps,
-    scalar_outputs,
+    scalar_outputs_inlined,
 )
 
 
@@ -126,12 +126,6 @@ def pass_stride2(orow, A, B, xf, st, tv, first):
         p2 = h2
 
 
-#: ``scalar_outputs`` inlined (Numba IR) into :func:`_rows_stride2`, which calls it once a row
-#: block: called, it cost W4 (one such output a row) 40 of 250 us on one thread (212 inlined,
-#: 195 without the edges at all).
-_scalar_outputs = njit(cache=True, fastmath=FASTMATH, inline="always")(scalar_outputs.py_func)
-
-
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _rows_stride2(chunk, nchunk, x, w, out, geo, cval):
     """Output row blocks of the ``chunk``-th of ``nchunk`` parts of :func:`correlate3_stride2`."""
@@ -198,7 +192,7 @@ def _rows_stride2(chunk, nchunk, x, w, out, geo, cval):
                     for i in range(3):
                         tv[3 * r + i] = wp[kr, 3 * ch + i] if q + r < npair else zw[0]
                 pass_stride2(orow, L, H, xflat, st, tv, q == 0)
-        _scalar_outputs(
+        scalar_outputs_inlined(
             orow, c0, c1, L, H, cst, rsx, rsx, K0 * K1, K2, 2, off_k, N2, bmode, wf, zw, xflat
         )
     _keep(wp0, rowsum0, off0, zw0, st0, tv0)  # the owners of the borrowed scratch live until here
