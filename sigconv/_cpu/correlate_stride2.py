@@ -183,15 +183,32 @@ def _rows_stride2(chunk, nchunk, x, w, out, geo, cval):
             # the (live row, chunk) pairs, three to a pass; the last pass padded with the first
             # pair again, weighted zero (a 1-D kernel of 9 taps is one pass of its 3 chunks)
             npair = nlive * nch
+            # [L, H) widened by up to 15 edge outputs to a multiple of 16 (no scalar remainder
+            # after the vector loop), where the pass's reads stay inside the input; the edge
+            # outputs are overwritten below. W4 (511 interior outputs a row), the kernel on
+            # one thread: 221-226 -> 215-221 us.
+            A = L
+            B = H
+            e = (-(B - A)) & 15
+            ext = min(e, c1 - B)
+            B += ext
+            A -= min(e - ext, A - c0)
             for q in range(0, npair, 3):
+                lo = xflat.shape[0]
+                hi = -1
                 for r in range(3):
                     pr = q + r if q + r < npair else 0
                     kr = live[pr // nch]
                     ch = pr % nch
                     st[r] = rsx[kr] + off_k[0] + 3 * ch
+                    lo = min(lo, st[r])
+                    hi = max(hi, st[r])
                     for i in range(3):
                         tv[3 * r + i] = wp[kr, 3 * ch + i] if q + r < npair else zw[0]
-                pass_stride2(orow, L, H, xflat, st, tv, q == 0)
+                if lo + 2 * A >= 0 and hi + 2 * B < xflat.shape[0]:
+                    pass_stride2(orow, A, B, xflat, st, tv, q == 0)
+                else:
+                    pass_stride2(orow, L, H, xflat, st, tv, q == 0)
         scalar_outputs_inlined(
             orow, c0, c1, L, H, cst, rsx, rsx, K0 * K1, K2, 2, off_k, N2, bmode, wf, zw, xflat
         )
