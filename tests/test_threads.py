@@ -166,8 +166,31 @@ def test_spin_grace_holds_back_a_thread_that_saw_a_job():
     assert ticks() - t0 >= grace
     assert flags[STRIDE] == 1
     t0 = ticks()
-    assert exit_and_watch(flags, -1, 0, 0, 3, 1, 0, 10**12) == 3  # unchanged: no grace
-    assert ticks() - t0 < 10**12
+    assert exit_and_watch(flags, -1, 0, 0, 3, 1, 0, 10**9) == 3  # unchanged: no grace
+    assert ticks() - t0 < 10**9  # (0.4 s at 2.6 GHz: a grace taken would show)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two threads")
+def test_pool_threads_watch_with_the_pool_grace(two_threads, monkeypatch):
+    # the helpers hand their pool's grace to every watch (a 0 there would go unnoticed by the
+    # results): a fresh pool, with the watch spied on
+    from sigconv._cpu import _threads
+
+    graces = []
+    real = _threads.exit_and_watch
+
+    def spy(flags, mine, done, watch, seen, rounds, busy, grace):
+        graces.append(grace)
+        return real(flags, mine, done, watch, seen, rounds, busy, grace)
+
+    monkeypatch.setattr(_threads, "exit_and_watch", spy)
+    monkeypatch.setattr(_config, "CPU_GIL_GRACE_US", 3)
+    monkeypatch.setattr(_threads, "_pool", None)
+    kernel, seen = _recorder(0.002)
+    run_chunks(kernel, 8 * _config.CPU_MIN_CHUNK_WORK, "grace")
+    pool = _threads._pool
+    assert pool is not None and len(graces) >= 2  # the pool's probe and a helper's watch
+    assert graces[-1] == pool.grace and (pool.grace > 0) == (pool.busy_cycles > 0)
 
 
 def test_pool_grace_is_the_configured_microseconds(monkeypatch):

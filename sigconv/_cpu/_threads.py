@@ -16,7 +16,10 @@ pool thread that has just finished a job watches the flag for ``_config.CPU_SPIN
 it sleeps on a condition, so the calls of a training step or a pipeline, which follow each
 other within microseconds, find it awake; the caller likewise watches the helpers' exit flags
 before it sleeps. The watching runs in ``nogil`` Numba loops (``_spin``): waking a sleeping
-thread took 35-130 us on the 2-core virtual machine, as long as a small layer's chunk.
+thread took 35-130 us on the 2-core virtual machine, as long as a small layer's chunk. A
+helper that sees a job watches ``_config.CPU_GIL_GRACE_US`` more before it asks for the GIL,
+which the caller holds until its own first chunk begins (a thread that asks for a held GIL
+sleeps too).
 """
 
 from __future__ import annotations

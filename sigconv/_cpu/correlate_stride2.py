@@ -9,14 +9,17 @@ samples go from the input straight into registers.
 
 The normalised problem, the task order and the boundary rule are those of ``correlate_rows``
 (its module docstring). Taps along the row go in chunks of three; a row of ``K2`` taps is
-padded with zero weights to a multiple of three, and the interior ``[L, H)`` is computed for
-the padded taps, so every read of a pass lies inside its row. A pass takes three (kernel row,
-chunk) pairs. The outputs outside ``[L, H)`` take ``scalar_outputs`` with the true taps.
+padded with zero weights to a multiple of three. The interior ``[L, H)``, whose outputs read
+inside the row for every padded tap, is widened to a multiple of 16 outputs where the reads
+stay inside the input (the widened outputs read neighbouring rows). A pass takes three
+(kernel row, chunk) pairs. The outputs outside ``[L, H)``, widened or not, are then
+overwritten by ``scalar_outputs`` with the true taps and the boundary rule.
 
 Measured (W4, 1024^2 3x3 stride 2 'same', float32, one thread, the kernel alone): 0.4 ms
 against 0.9-1.0 ms for the split-phase kernel (``correlate_split``) that it replaces there,
 which split every input row into a scratch first and then made the passes over the scratch;
-0.23 ms since the passes carry the shared sample instead of loading it again (0.27 ms).
+0.22 ms since the passes carry the shared sample instead of loading it again (0.27 ms) and
+the edge outputs are inlined.
 """
 
 from __future__ import annotations
@@ -81,8 +84,9 @@ def pass_stride2(orow, A, B, xf, st, tv, first):
     ``x[2j + 2]`` (LLVM's interleaved group of two: two wide loads and two shuffles), and
     carries ``x[2j + 2]`` to the next as its ``x[2j]`` (a first-order recurrence: one shuffle).
     Loading all three from one base instead made LLVM gather the even samples
-    (``vgatherqps``): W4's kernel took 267-275 us on one thread and 141-149 on two, against
-    181-183 and 83-87 this way, about a bare read of the input and write of the output.
+    (``vgatherqps``): in a stand-alone W4 loop, 267-275 us on one thread and 141-149 on two,
+    against 181-183 and 83-87 this way, about a bare read of the input and write of the
+    output (the kernel, with its per-row work: 238-241 -> 215-221 us on one thread).
     ``2 * j`` with ``j`` unsigned and the literal 2: an unsigned ``np.uint64(2) * j`` (which
     may wrap) kept LLVM from grouping the loads, a signed index would bring Numba's
     negative-index wraparound. Always three chunks (callers pad with zero weights) and one

@@ -3,7 +3,8 @@
 Public wrappers: they validate the operands (``_validate.operand``, host or device), plan the
 call (``_geometry.conv_plan``: padding, output size, channel checks) and hand the plan and the
 arrays in the compute dtype to the backend ``_backend.select`` picks (``sigconv._cpu`` or
-``sigconv._cuda``, one interface).
+``sigconv._cuda``, one interface). A call equal to one that passed those checks (same shapes,
+host float dtype and plainly typed options: ``_call_key``) goes straight to the backend.
 """
 
 from __future__ import annotations
@@ -77,16 +78,24 @@ def _known(key, arrays):
     known = None if key is None else _geometry.known_plan(key)
     if known is None:
         return None
-    plan, work = known
-    backend = key[-1]
-    ops = _backend.select(backend, *arrays, work=work, gpu_min_work=_config.NN_CONV_GPU_MIN_WORK)
+    plan, work, ops = known
+    if ops is None:
+        # without the None of a missing bias: resolve_backend's host-array shortcut
+        present = [a for a in arrays if a is not None]
+        ops = _backend.select(
+            key[-1], *present, work=work, gpu_min_work=_config.NN_CONV_GPU_MIN_WORK
+        )
     dt = plan.dtype
     return plan, ops, tuple(None if a is None else _validate.to_compute(a, dt) for a in arrays)
 
 
 def _remember(key, plan, work):
+    """Keep a checked call's plan under its key, with the CPU backend where host arrays go
+    there whatever the machine has (``backend='cpu'``, or work below the GPU threshold)."""
     if key is not None:
-        _geometry.remember_plan(key, (plan, work))
+        backend = key[-1]
+        cpu = backend == "cpu" or (backend == "auto" and work < _config.NN_CONV_GPU_MIN_WORK)
+        _geometry.remember_plan(key, (plan, work, _backend.backend_ops("cpu") if cpu else None))
 
 
 # --- public functions ---------------------------------------------------------------------------

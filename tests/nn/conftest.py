@@ -8,6 +8,13 @@ def _serial(serial_threads):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh(fresh_plans):
+    # Plans keep the CPU backend's route for their shapes (plan.memo), and many tests here
+    # patch the rules or settings behind it: each test plans afresh.
+    yield
+
+
 @pytest.fixture
 def tasks_out_of_order(monkeypatch):
     """``patch(module)``: the module's ``run_chunks`` runs every kernel's tasks in five parts,
