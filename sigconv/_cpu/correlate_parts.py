@@ -336,6 +336,17 @@ def block_bounds(c, block, O2, lo_all, hi_all):
 
 
 @njit(cache=True)
+def widened(L, H, c0, c1, mask):
+    """``[L, H)`` widened within ``[c0, c1)`` to a length that is a multiple of ``mask + 1`` (a
+    power of two) where the block has room, to the right first: a pass over it leaves no
+    scalar remainder after its vector loop (the widened outputs are overwritten by
+    :func:`scalar_outputs`)."""
+    e = (-(H - L)) & mask
+    ext = min(e, c1 - H)
+    return L - min(e - ext, L - c0), H + ext
+
+
+@njit(cache=True)
 def kernel_rows(b, i0, i1, K0, K1, d0, d1, N0, N1, N2, bmode, rowsum, cval, rsx):
     """Where each kernel row ``kk = k0 * K1 + k1`` of an output row reads: ``rsx[kk]``, the start
     in the flat input of input row ``(b, i0 + k0 * d0, i1 + k1 * d1)`` after the boundary rule,

@@ -62,6 +62,7 @@ from .correlate_parts import (
     scalar_outputs,
     scalar_outputs_inlined,
     tap_groups,
+    widened,
     zero_fill,
 )
 
@@ -352,12 +353,7 @@ def _task_fast(
                     smin = min(smin, r * SM)
                     smax = max(smax, r * SM)
                 kk += 1
-    A = L
-    B = H
-    e = (-(B - A)) & 7
-    ext = min(e, c1 - B)
-    B += ext
-    A -= min(e - ext, A - c0)
+    A, B = widened(L, H, c0, c1, 7)
     if smax >= 0 and (smin + tmin + A < 0 or smax + tmax + B > xf.shape[0]):
         A = L
         B = H

@@ -42,6 +42,7 @@ from .correlate_parts import (
     next_task,
     row_taps,
     scalar_outputs_inlined,
+    widened,
 )
 
 
@@ -191,12 +192,7 @@ def _rows_stride2(chunk, nchunk, x, w, out, geo, cval):
             # after the vector loop), where the pass's reads stay inside the input; the edge
             # outputs are overwritten below. W4 (511 interior outputs a row), the kernel on
             # one thread: 221-226 -> 215-221 us.
-            A = L
-            B = H
-            e = (-(B - A)) & 15
-            ext = min(e, c1 - B)
-            B += ext
-            A -= min(e - ext, A - c0)
+            A, B = widened(L, H, c0, c1, 15)
             for q in range(0, npair, 3):
                 lo = xflat.shape[0]
                 hi = -1
