@@ -220,14 +220,7 @@ def correlate_plan(
     """
     args = (in_shape, kernel_shape, mode, stride, dilation, boundary, cval, flip, method, dtype,
             separable)  # fmt: skip
-    if (
-        type(stride) is int
-        and type(dilation) is int
-        and type(cval) is float
-        and type(mode) is str
-        and type(boundary) is str
-        and type(method) is str
-    ):
+    if plain_signal_options(mode, stride, dilation, boundary, cval, method):
         # the common call, keyed as it is: no item is a pair, so it cannot equal a general key
         return _cached(args, _correlate_plan, args, {})
     key = (in_shape, kernel_shape) + tuple(map(_plan_key, args[2:]))
@@ -440,18 +433,38 @@ def conv_plan(
     every time, since only plans are cached.
     """
     args = (x_shape, w_shape, stride, padding, dilation, groups, padding_mode, dtype, method)
-    if (
-        type(stride) is int
-        and type(dilation) is int
-        and type(groups) is int
-        and (type(padding) is int or type(padding) is str)
-    ):
+    if plain_conv_options(stride, padding, dilation, groups):
         # the common call, keyed as it is (a key of (type, value) pairs took 5 us); it cannot
         # equal a key of the general form, whose items are pairs
         return _cached(args, _conv_plan, args, {})
     # the shapes are an array's (tuples of ints): keyed as they are
     key = (x_shape, w_shape) + tuple(map(_plan_key, args[2:]))
     return _cached(key, _conv_plan, args, {})
+
+
+def plain_signal_options(mode, stride, dilation, boundary, cval, method) -> bool:
+    """Whether the signal options have the types validation takes as they are (an int stride
+    and dilation, a float ``cval``, strings): such a spelling keys a plan, or a known call, by
+    its values, since no other type can then compare equal (``1 == 1.0 == True``)."""
+    return (
+        type(stride) is int
+        and type(dilation) is int
+        and type(cval) is float
+        and type(mode) is str
+        and type(boundary) is str
+        and type(method) is str
+    )
+
+
+def plain_conv_options(stride, padding, dilation, groups) -> bool:
+    """:func:`plain_signal_options` for the CNN convolution's geometry (int stride, dilation
+    and groups; an int or string padding)."""
+    return (
+        type(stride) is int
+        and type(dilation) is int
+        and type(groups) is int
+        and (type(padding) is int or type(padding) is str)
+    )
 
 
 def known_plan(key):

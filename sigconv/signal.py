@@ -244,14 +244,8 @@ def _call_key(in1, in2, mode, stride, dilation, boundary, cval, method, backend,
     around a 201 us kernel (two threads, medians of 400 calls); with the key, 36 us (a small
     call's Python, warm: 17.6 -> 10.8 us).
     """
-    if not (
-        type(stride) is int
-        and type(dilation) is int
-        and type(cval) is float
-        and type(mode) is str
-        and type(boundary) is str
-        and type(method) is str
-        and type(backend) is str
+    if type(backend) is not str or not _geometry.plain_signal_options(
+        mode, stride, dilation, boundary, cval, method
     ):
         return None
     dt = _validate.host_float_dtype(in1, in2)

@@ -58,13 +58,10 @@ def _call_key(kind, arrays, options):
     """
     stride, padding, dilation, groups, padding_mode, method, backend = options
     if not (
-        type(stride) is int
-        and type(dilation) is int
-        and type(groups) is int
-        and (type(padding) is int or type(padding) is str)
-        and type(padding_mode) is str
+        type(padding_mode) is str
         and type(method) is str
         and type(backend) is str
+        and _geometry.plain_conv_options(stride, padding, dilation, groups)
     ):
         return None
     dt = _validate.host_float_dtype(*arrays)
