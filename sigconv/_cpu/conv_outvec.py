@@ -11,9 +11,11 @@ ten columns of two output rows. The reduction runs in steps of three (or two) co
 of one input row: per step three vectors of weights, and 24 input values broadcast straight
 from memory feed 60 FMAs (position ``p``'s tap ``t`` reads input ``p + t``, so neighbouring
 positions share their broadcasts).
-The input is read in its own layout, an image's frame and the weights stay in L1 or L2, and
-nothing is transposed. The block is stored to a small tile and its real outputs copied out
-with the bias. Rows of 8 outputs, which those blocks cover with a fifth of their positions
+The input is read in its own layout (not transposed), and an image's frame and the weights
+stay in L1 or L2. The block is stored to a small tile and its real outputs stored with
+the bias: transposed in registers, a masked vector store per channel and run
+(``_transpose.store_runs``), where they are whole runs of a whole vector of channels; element by
+element otherwise. Rows of 8 outputs, which those blocks cover with a fifth of their positions
 wasted, take a second block (``_block_run8``, in a kernel of its own): a run of 8 positions
 by two vectors of output channels.
 
@@ -31,6 +33,7 @@ from .. import _config
 from ._nrt import borrow, stack_array
 from ._simd import avx512, lanes, lanes_for, wide_vectors
 from ._threads import run_chunks
+from ._transpose import store_runs
 
 #: Wide positions per register block: 20 accumulator vectors; with the 3 weight vectors and
 #: the broadcasts, 24 did not fit the 32 zmm (LLVM spilled broadcasts to the stack). On small
@@ -289,6 +292,11 @@ def _direct_corr_run8(part, nparts, xp, cs, n3, wt, bias, y):
         _block_run8(xf[n], cs, n3, i * plane + j * wp + k0, wt, o0, tile)
         no = min(2 * nl, nout - o0)
         d = ((n * nout + o0) * od + i) * oplane + j * ow + k0
+        if no == 2 * nl:  # the two vectors of channels, each stored transposed
+            store_runs(tile, 0, 2, yf, (d,), _RUN, od * oplane, bias, o0)
+            d += nl * od * oplane
+            store_runs(tile, nl, 2, yf, (d,), _RUN, od * oplane, bias, o0 + nl)
+            continue
         for o in range(no):
             bv = bias[o0 + o]
             ra = yf[d : d + _RUN]
@@ -464,6 +472,9 @@ def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, rows, y):
         k0 = qa - j * wp
         if rows:  # ten columns of output rows j and j + 1, each inside its row
             d = ((n * nout + o0) * od + i) * oplane + j * ow + k0
+            if no == nl:
+                store_runs(tile, 0, 1, yf, (d, d + ow), _SEG, od * oplane, bias, o0)
+                continue
             for o in range(no):
                 bv = bias[o0 + o]
                 ra = yf[d : d + _SEG]
@@ -472,6 +483,10 @@ def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, rows, y):
                     ra[k] = tile[k * nl + o] + bv
                     rb[k] = tile[(_SEG + k) * nl + o] + bv
                 d += od * oplane
+            continue
+        if k0 + _POS <= ow and no == nl:  # one row's real outputs
+            d = ((n * nout + o0) * od + i) * oplane + j * ow + k0
+            store_runs(tile, 0, 1, yf, (d,), _POS, od * oplane, bias, o0)
             continue
         p = 0  # 20 wide positions, row segment by row segment
         while p < _POS:

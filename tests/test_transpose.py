@@ -1,0 +1,61 @@
+"""The transposed tile store (``sigconv._cpu._transpose.store_runs``) against NumPy's indexing:
+every run of every lane, tiles of one or two vectors a position, runs shorter and longer than
+a vector, float32 and float64, and nothing written outside the runs."""
+
+import numpy as np
+import pytest
+from numba import njit
+
+from sigconv._cpu._simd import lanes_for
+from sigconv._cpu._transpose import store_runs
+
+
+def _storer(nstart, nrun, pstride):
+    # store_runs takes nrun and pstride as literals: one compiled caller for each
+    if nstart == 1:
+
+        @njit
+        def store(tile, t0, y, starts, step, bias, o0):
+            store_runs(tile, t0, pstride, y, (starts[0],), nrun, step, bias, o0)
+
+    else:
+
+        @njit
+        def store(tile, t0, y, starts, step, bias, o0):
+            store_runs(tile, t0, pstride, y, (starts[0], starts[1]), nrun, step, bias, o0)
+
+    return store
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("nstart", "nrun", "pstride"),
+    [(2, 10, 1), (1, 20, 1), (1, 8, 2), (1, 3, 1), (2, 16, 1), (1, 17, 2)],
+)
+def test_store_runs_matches_indexing(rng, dtype, nstart, nrun, pstride):
+    nl = lanes_for(np.dtype(dtype).itemsize)
+    t0 = nl if pstride == 2 else 0  # the second vector of each position
+    tile = rng.standard_normal(t0 + nstart * nrun * pstride * nl).astype(dtype)
+    bias = rng.standard_normal(3 * nl).astype(dtype)
+    o0 = nl // 2
+    step = nrun + 5  # gaps between a channel's runs stay untouched
+    starts = np.array([3, 3 + nl * step + 7][:nstart], dtype=np.int64)
+    y = np.full(int(starts[-1]) + nl * step + 11, np.nan, dtype=dtype)
+    _storer(nstart, nrun, pstride)(tile, t0, y, starts, step, bias, o0)
+    want = np.full_like(y, np.nan)
+    for r, s in enumerate(starts):
+        for o in range(nl):
+            for k in range(nrun):
+                v = tile[t0 + (r * nrun + k) * pstride * nl + o] + bias[o0 + o]
+                want[s + o * step + k] = v
+    np.testing.assert_array_equal(y, want)  # NaN where nothing may be written
+
+
+def test_store_runs_refuses_non_literal_run(rng):
+    @njit
+    def store(tile, y, nrun):
+        store_runs(tile, 0, 1, y, (0,), nrun, 1, tile, 0)
+
+    tile = np.zeros(16, np.float32)
+    with pytest.raises(Exception, match="store_runs"):
+        store(tile, np.zeros(16, np.float32), 1)
