@@ -26,6 +26,8 @@ for FMAs alone; one FMA per broadcast (no sharing) ran at 1.6-2.0.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit
 
@@ -318,27 +320,44 @@ def direct_corr_outvec(xp, w, bias, dilation, y):
     leaves the image. Rows of 8 (or a multiple) take runs of 8 positions by two vectors of
     output channels instead (``_use_run8``).
     """
-    nl = lanes_for(w.itemsize)
-    oh, ow = y.shape[3], y.shape[4]
-    span = (oh - 1) * xp.shape[4] + ow
-    run8 = _use_run8(oh, ow, span, w.shape[0], nl)
-    vec = 2 * nl if run8 else nl  # output channels a block
-    opad = -(-w.shape[0] // vec) * vec
-    threes, twos = _split(w.shape[4])
-    nrow = w.shape[1] * w.shape[2] * w.shape[3]
-    cs = np.empty(nrow * (threes + twos), dtype=np.int64)
+    lay = _layout(xp.shape, w.shape, tuple(dilation), y.shape, w.itemsize)
+    run8, rows, opad, threes, n3, cs = lay
     wt = np.empty((len(cs), 3, opad), dtype=w.dtype)
     bp = np.zeros(opad, dtype=w.dtype)
     if bias is not None:
         bp[: w.shape[0]] = bias
-    _steps(w, dilation[0], dilation[1], xp.shape[2:], threes, cs, wt)
+    _step_weights(w, threes, wt)
     work = y.size * w[0].size
     if run8:
-        run_chunks(_direct_corr_run8, work, xp, cs, nrow * threes, wt, bp, y)
-        return y
-    rows = _use_rows(oh, ow, span)
-    run_chunks(_direct_corr_outvec, work, xp, cs, nrow * threes, wt, bp, rows, y)
+        run_chunks(_direct_corr_run8, work, xp, cs, n3, wt, bp, y)
+    else:
+        run_chunks(_direct_corr_outvec, work, xp, cs, n3, wt, bp, rows, y)
     return y
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(xshape, wshape, dilation, yshape, itemsize):
+    """What the shapes decide, worked out once per shape (about 4 us of Python a call, a
+    tenth of a small layer's): ``(run8, rows, opad, threes, n3, cs)``: runs of 8 or not, row
+    pairs or not, the output channels padded to whole blocks, the steps of three taps a row
+    and in all, and ``cs``, each step's first input offset in an image (never written to)."""
+    nl = lanes_for(itemsize)
+    oh, ow = yshape[3], yshape[4]
+    span = (oh - 1) * xshape[4] + ow
+    run8 = _use_run8(oh, ow, span, wshape[0], nl)
+    vec = 2 * nl if run8 else nl  # output channels a block
+    opad = -(-wshape[0] // vec) * vec
+    threes, twos = _split(wshape[4])
+    nc, kd, kh = wshape[1:4]
+    # a step's first tap: rows (channel, depth, height) in order, the steps of three of every
+    # row first, then the steps of two
+    c, a, e = np.unravel_index(np.arange(nc * kd * kh), (nc, kd, kh))
+    dp, hp, wp = xshape[2:]
+    base = ((c * dp + a * dilation[0]) * hp + e * dilation[1]) * wp
+    first3 = base[:, None] + 3 * np.arange(threes)[None, :]
+    first2 = base[:, None] + 3 * threes + 2 * np.arange(twos)[None, :]
+    cs = np.concatenate([first3.ravel(), first2.ravel()]).astype(np.int64)
+    return run8, _use_rows(oh, ow, span), opad, threes, len(first3.ravel()), cs
 
 
 def _split(kw):
@@ -348,13 +367,11 @@ def _split(kw):
 
 
 @njit(cache=True, nogil=True)
-def _steps(w, dd, dh, pshape, threes, cs, wt):
-    """The kernel's steps, ``threes`` steps of three taps per input row first, then the rows'
-    steps of two: ``cs[s]``, the offset of step ``s``'s first input in an image, and
-    ``wt[s, t]``, its taps' weights (zero past the output channels and in a step of two's
-    third tap)."""
+def _step_weights(w, threes, wt):
+    """``wt[s, t]``, the weights of step ``s``'s taps (the order of ``_layout``'s ``cs``: every
+    row's ``threes`` steps of three, then the rows' steps of two), zero past the output
+    channels and in a step of two's third tap."""
     nout, nc, kd, kh, kw = w.shape
-    dp, hp, wp = pshape
     nrow = nc * kd * kh
     twos = (kw - 3 * threes) // 2
     wt[:] = 0.0
@@ -362,13 +379,11 @@ def _steps(w, dd, dh, pshape, threes, cs, wt):
         c = r // (kd * kh)
         a = (r // kh) % kd
         e = r % kh
-        base = ((c * dp + a * dd) * hp + e * dh) * wp
         for g in range(threes + twos):
             if g < threes:
                 s, f0, nt = r * threes + g, 3 * g, 3
             else:
                 s, f0, nt = nrow * threes + r * twos + g - threes, 3 * threes + 2 * (g - threes), 2
-            cs[s] = base + f0
             for t in range(nt):
                 for o in range(nout):
                     wt[s, t, o] = w[o, c, a, e, f0 + t]

@@ -145,7 +145,11 @@ def test_thresholds_come_from_config(monkeypatch):
 
 
 def test_no_recompilation_across_shapes(rng):
-    kernels = [conv_outvec._direct_corr_outvec, conv_outvec._direct_corr_run8, conv_outvec._steps]
+    kernels = [
+        conv_outvec._direct_corr_outvec,
+        conv_outvec._direct_corr_run8,
+        conv_outvec._step_weights,
+    ]
     for dt in (np.float32, np.float64):
         for width in (12, 20, 10):  # row pairs, the wide grid, runs of 8
             x = rng.standard_normal((2, 6, 12, width)).astype(dt)
