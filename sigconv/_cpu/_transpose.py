@@ -107,7 +107,7 @@ def store_runs(typingctx, tile, t0, pstride, y, starts, nrun, step, bias, o0):
         mty = ir.VectorType(ir.IntType(1), nl)
         masked = cgutils.get_or_insert_function(
             builder.module,
-            ir.FunctionType(ir.VoidType(), [vty, vptr(ydata, const(0)).type, ir.IntType(32), mty]),
+            ir.FunctionType(ir.VoidType(), [vty, vty.as_pointer(), ir.IntType(32), mty]),
             f"llvm.masked.store.v{nl}f{bits}.p0",
         )
         for r in range(nstart):
@@ -126,8 +126,8 @@ def store_runs(typingctx, tile, t0, pstride, y, starts, nrun, step, bias, o0):
                     if m == nl:
                         builder.store(cols[o], ptr, align=align)
                     else:
-                        args = [cols[o], ptr, ir.Constant(ir.IntType(32), align), mask]
-                        builder.call(masked, args)
+                        operands = [cols[o], ptr, ir.Constant(ir.IntType(32), align), mask]
+                        builder.call(masked, operands)
         return context.get_dummy_value()
 
     return sig, codegen
