@@ -15,46 +15,51 @@ def _storer(nstart, nrun, pstride):
     if nstart == 1:
 
         @njit
-        def store(tile, t0, y, starts, step, bias, o0):
-            store_runs(tile, t0, pstride, y, (starts[0],), nrun, step, bias, o0)
+        def store(tile, t0, y, starts, step, bias, o0, relu):
+            store_runs(tile, t0, pstride, y, (starts[0],), nrun, step, bias, o0, relu)
 
     else:
 
         @njit
-        def store(tile, t0, y, starts, step, bias, o0):
-            store_runs(tile, t0, pstride, y, (starts[0], starts[1]), nrun, step, bias, o0)
+        def store(tile, t0, y, starts, step, bias, o0, relu):
+            store_runs(tile, t0, pstride, y, (starts[0], starts[1]), nrun, step, bias, o0, relu)
 
     return store
 
 
+@pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     ("nstart", "nrun", "pstride"),
     [(2, 10, 1), (1, 20, 1), (1, 8, 2), (1, 3, 1), (2, 16, 1), (1, 17, 2)],
 )
-def test_store_runs_matches_indexing(rng, dtype, nstart, nrun, pstride):
+def test_store_runs_matches_indexing(rng, dtype, nstart, nrun, pstride, relu):
     nl = lanes_for(np.dtype(dtype).itemsize)
     t0 = nl if pstride == 2 else 0  # the second vector of each position
     tile = rng.standard_normal(t0 + nstart * nrun * pstride * nl).astype(dtype)
+    tile[1::7] = np.nan  # kept by the ReLU too
+    tile[2::11] = -np.inf
     bias = rng.standard_normal(3 * nl).astype(dtype)
     o0 = nl // 2
     step = nrun + 5  # gaps between a channel's runs stay untouched
     starts = np.array([3, 3 + nl * step + 7][:nstart], dtype=np.int64)
     y = np.full(int(starts[-1]) + nl * step + 11, np.nan, dtype=dtype)
-    _storer(nstart, nrun, pstride)(tile, t0, y, starts, step, bias, o0)
+    _storer(nstart, nrun, pstride)(tile, t0, y, starts, step, bias, o0, relu)
     want = np.full_like(y, np.nan)
     for r, s in enumerate(starts):
         for o in range(nl):
             for k in range(nrun):
                 v = tile[t0 + (r * nrun + k) * pstride * nl + o] + bias[o0 + o]
-                want[s + o * step + k] = v
+                want[s + o * step + k] = np.maximum(v, 0) if relu else v  # NaN stays NaN
     np.testing.assert_array_equal(y, want)  # NaN where nothing may be written
+    if relu:  # +0.0 for every x <= 0, as the ReLU kernels
+        assert not np.signbit(y[y == 0]).any()
 
 
 def test_store_runs_refuses_non_literal_run(rng):
     @njit
     def store(tile, y, nrun):
-        store_runs(tile, 0, 1, y, (0,), nrun, 1, tile, 0)
+        store_runs(tile, 0, 1, y, (0,), nrun, 1, tile, 0, False)
 
     tile = np.zeros(16, np.float32)
     with pytest.raises(Exception, match="store_runs"):

@@ -53,9 +53,10 @@ def _transposed(builder, rows, nl):
 
 
 @intrinsic
-def store_runs(typingctx, tile, t0, pstride, y, starts, nrun, step, bias, o0):
+def store_runs(typingctx, tile, t0, pstride, y, starts, nrun, step, bias, o0, relu):
     """``y[starts[r] + o * step + k] = tile[t0 + (r * nrun + k) * pstride * lanes + o] +
-    bias[o0 + o]`` for every ``o < lanes``, ``k < nrun`` and run ``r`` of the tuple ``starts``:
+    bias[o0 + o]`` (then ``max(., 0)`` where ``relu``, NaN kept as ``relu`` keeps it) for every
+    ``o < lanes``, ``k < nrun`` and run ``r`` of the tuple ``starts``:
     a tile of vectors of ``lanes`` output channels (one per position, ``pstride`` vectors
     apart) stored as runs of ``nrun`` consecutive outputs per channel, ``step`` apart.
     ``pstride`` and ``nrun`` must be literals; ``tile`` and ``y`` contiguous, ``bias`` at least
@@ -70,6 +71,7 @@ def store_runs(typingctx, tile, t0, pstride, y, starts, nrun, step, bias, o0):
         and isinstance(starts, types.UniTuple)
         and isinstance(pstride, types.IntegerLiteral)
         and isinstance(nrun, types.IntegerLiteral)
+        and isinstance(relu, types.Boolean)
     ):
         return None
     bits = tile.dtype.bitwidth
@@ -77,10 +79,10 @@ def store_runs(typingctx, tile, t0, pstride, y, starts, nrun, step, bias, o0):
     run = nrun.literal_value
     vstride = pstride.literal_value * nl
     nstart = starts.count
-    sig = types.none(tile, t0, pstride, y, starts, nrun, step, bias, o0)
+    sig = types.none(tile, t0, pstride, y, starts, nrun, step, bias, o0, relu)
 
     def codegen(context, builder, sig, args):
-        tty, t0ty, _, yty, sty, _, stepty, bty, o0ty = sig.args
+        tty, t0ty, _, yty, sty, _, stepty, bty, o0ty, reluty = sig.args
         flt = context.get_value_type(tty.dtype)
         vty = ir.VectorType(flt, nl)
         intp = context.get_value_type(types.intp)
@@ -91,6 +93,8 @@ def store_runs(typingctx, tile, t0, pstride, y, starts, nrun, step, bias, o0):
         t0 = context.cast(builder, args[1], t0ty, types.intp)
         step = context.cast(builder, args[6], stepty, types.intp)
         o0 = context.cast(builder, args[8], o0ty, types.intp)
+        relu = context.cast(builder, args[9], reluty, types.boolean)
+        zero = ir.Constant(vty, [ir.Constant(flt, 0.0)] * nl)
         firsts = [
             context.cast(builder, builder.extract_value(args[4], r), sty.dtype, types.intp)
             for r in range(nstart)
@@ -117,7 +121,10 @@ def store_runs(typingctx, tile, t0, pstride, y, starts, nrun, step, bias, o0):
                 for p in range(m):
                     idx = builder.add(t0, const((r * run + c0 + p) * vstride))
                     vec = builder.load(vptr(tdata, idx), align=align, typ=vty)
-                    rows.append(builder.fadd(vec, bvec))
+                    vec = builder.fadd(vec, bvec)
+                    # x <= 0 (ordered: NaN stays) -> +0.0, as _cpu.activation.relu
+                    cut = builder.select(builder.fcmp_ordered("<=", vec, zero), zero, vec)
+                    rows.append(builder.select(relu, cut, vec))
                 cols = _transposed(builder, rows, nl)
                 mask = ir.Constant(mty, [int(j < m) for j in range(nl)])
                 for o in range(nl):

@@ -263,7 +263,7 @@ def _block_run8(ximg, cs, n3, q, wt, o0, tile):
 
 
 @njit(cache=True, nogil=True)
-def _direct_corr_run8(part, nparts, xp, cs, n3, wt, bias, y):
+def _direct_corr_run8(part, nparts, xp, cs, n3, wt, bias, relu, y):
     # tasks (image, plane, run of a row, pair of vectors of output channels); a row's last run
     # moved back to end with the row. A kernel of its own: compiled only when a layer takes it.
     wide_vectors()
@@ -278,6 +278,7 @@ def _direct_corr_run8(part, nparts, xp, cs, n3, wt, bias, y):
     nblk = oh * ncol
     nvec = wt.shape[2] // (2 * nl)
     tile = np.empty(_RUN * 2 * nl, dtype=y.dtype)
+    zero = np.zeros(1, dtype=y.dtype)[0]
     xf = xp.reshape(nb, xp.size // nb)
     yf = y.reshape(y.size)
     oplane = oh * ow
@@ -295,21 +296,22 @@ def _direct_corr_run8(part, nparts, xp, cs, n3, wt, bias, y):
         no = min(2 * nl, nout - o0)
         d = ((n * nout + o0) * od + i) * oplane + j * ow + k0
         if no == 2 * nl:  # the two vectors of channels, each stored transposed
-            store_runs(tile, 0, 2, yf, (d,), _RUN, od * oplane, bias, o0)
+            store_runs(tile, 0, 2, yf, (d,), _RUN, od * oplane, bias, o0, relu)
             d += nl * od * oplane
-            store_runs(tile, nl, 2, yf, (d,), _RUN, od * oplane, bias, o0 + nl)
+            store_runs(tile, nl, 2, yf, (d,), _RUN, od * oplane, bias, o0 + nl, relu)
             continue
         for o in range(no):
             bv = bias[o0 + o]
             ra = yf[d : d + _RUN]
             for k in range(_RUN):
-                ra[k] = tile[(2 * k + o // nl) * nl + o % nl] + bv
+                ra[k] = _act(tile[(2 * k + o // nl) * nl + o % nl] + bv, relu, zero)
             d += od * oplane
 
 
-def direct_corr_outvec(xp, w, bias, dilation, y):
+def direct_corr_outvec(xp, w, bias, dilation, y, *, relu=False):
     """Unit-stride valid correlation ``y = corr(xp, w) + bias`` with the output channels in the
-    vectors (groups 1; ``suits`` says when).
+    vectors (groups 1; ``suits`` says when), then ``max(y, 0)`` where ``relu`` (in the same
+    stores; NaN kept, as ``activation.relu``).
 
     ``xp`` ``(N, C, Dp, Hp, Wp)``; ``w`` ``(O, C, KD, KH, KW)``; ``bias`` ``(O,)`` or None;
     ``y`` ``(N, O, OD, OH, OW)``. The kernel's steps are three or two consecutive taps of an
@@ -329,9 +331,9 @@ def direct_corr_outvec(xp, w, bias, dilation, y):
     _step_weights(w, threes, wt)
     work = y.size * w[0].size
     if run8:
-        run_chunks(_direct_corr_run8, work, xp, cs, n3, wt, bp, y)
+        run_chunks(_direct_corr_run8, work, xp, cs, n3, wt, bp, bool(relu), y)
     else:
-        run_chunks(_direct_corr_outvec, work, xp, cs, n3, wt, bp, rows, y)
+        run_chunks(_direct_corr_outvec, work, xp, cs, n3, wt, bp, rows, bool(relu), y)
     return y
 
 
@@ -358,6 +360,12 @@ def _layout(xshape, wshape, dilation, yshape, itemsize):
     first2 = base[:, None] + 3 * threes + 2 * np.arange(twos)[None, :]
     cs = np.concatenate([first3.ravel(), first2.ravel()]).astype(np.int64)
     return run8, _use_rows(oh, ow, span), opad, threes, len(first3.ravel()), cs
+
+
+@njit(cache=True)
+def _act(v, relu, zero):
+    """``v``, or +0 where ``relu`` and ``v <= 0`` (NaN kept)."""
+    return zero if relu and v <= zero else v
 
 
 def _split(kw):
@@ -448,7 +456,7 @@ def _use_rows(oh, ow, span) -> bool:
 
 
 @njit(cache=True, nogil=True)
-def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, rows, y):
+def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, rows, relu, y):
     wide_vectors()
     xp, cs, wt, bias, y = borrow(xp, cs, wt, bias, y)
     nb = xp.shape[0]
@@ -465,6 +473,7 @@ def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, rows, y):
     nblk = (oh + 1) // 2 * ncol if rows else (span + _POS - 1) // _POS
     nvec = wt.shape[2] // nl
     tile = np.empty(_POS * nl, dtype=y.dtype)
+    zero = np.zeros(1, dtype=y.dtype)[0]
     xf = xp.reshape(nb, xp.size // nb)
     yf = y.reshape(y.size)
     oplane = oh * ow
@@ -488,20 +497,20 @@ def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, rows, y):
         if rows:  # ten columns of output rows j and j + 1, each inside its row
             d = ((n * nout + o0) * od + i) * oplane + j * ow + k0
             if no == nl:
-                store_runs(tile, 0, 1, yf, (d, d + ow), _SEG, od * oplane, bias, o0)
+                store_runs(tile, 0, 1, yf, (d, d + ow), _SEG, od * oplane, bias, o0, relu)
                 continue
             for o in range(no):
                 bv = bias[o0 + o]
                 ra = yf[d : d + _SEG]
                 rb = yf[d + ow : d + ow + _SEG]
                 for k in range(_SEG):
-                    ra[k] = tile[k * nl + o] + bv
-                    rb[k] = tile[(_SEG + k) * nl + o] + bv
+                    ra[k] = _act(tile[k * nl + o] + bv, relu, zero)
+                    rb[k] = _act(tile[(_SEG + k) * nl + o] + bv, relu, zero)
                 d += od * oplane
             continue
         if k0 + _POS <= ow and no == nl:  # one row's real outputs
             d = ((n * nout + o0) * od + i) * oplane + j * ow + k0
-            store_runs(tile, 0, 1, yf, (d,), _POS, od * oplane, bias, o0)
+            store_runs(tile, 0, 1, yf, (d,), _POS, od * oplane, bias, o0, relu)
             continue
         p = 0  # 20 wide positions, row segment by row segment
         while p < _POS:
@@ -513,7 +522,7 @@ def _direct_corr_outvec(part, nparts, xp, cs, n3, wt, bias, rows, y):
                     bv = bias[o0 + o]
                     seg = yf[d : d + m]
                     for k in range(m):
-                        seg[k] = tile[(p + k) * nl + o] + bv
+                        seg[k] = _act(tile[(p + k) * nl + o] + bv, relu, zero)
                     d += od * oplane
             p += cnt
             j += 1

@@ -60,7 +60,7 @@ import math
 import numpy as np
 
 from .. import _config, _scratch
-from . import _blas, conv_fft, conv_outvec
+from . import _blas, activation, conv_fft, conv_outvec
 from ._simd import avx512, lanes_for
 from ._threads import run_chunks
 from .conv_direct import batch_last, corr_from_frame, to_batch_last, wide_count
@@ -229,9 +229,10 @@ def forward_route(xp_shape, w_shape, stride, dilation, groups, osize, method="au
     return "direct" if direct else "gemm"
 
 
-def forward(xp, w, bias, stride, dilation, groups, osize, method="auto", route=None):
+def forward(xp, w, bias, stride, dilation, groups, osize, method="auto", route=None, relu=False):
     """Valid correlation of the padded canonical input: ``(N, O, OD, OH, OW)``; ``route`` is
-    :func:`forward_route`'s answer for these shapes and ``method`` (worked out when None)."""
+    :func:`forward_route`'s answer for these shapes and ``method`` (worked out when None);
+    ``relu``: ``max(., 0)`` of it (:func:`conv`)."""
     nb, nc = xp.shape[0], xp.shape[1]
     nout, cg = w.shape[0], w.shape[1]
     ksize = w.shape[2:]
@@ -246,10 +247,10 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto", route=N
         y = np.ascontiguousarray(y.transpose(1, 0, 2)).reshape((nb, nout) + tuple(osize))
         if bias is not None:
             y += bias.reshape(nout, 1, 1, 1)
-        return y
+        return _relu_after(y, relu)
     if route == "phases":
         xq, wq = split_phases(xp, w, int(stride[2]), int(osize[2]))
-        return forward(xq, wq, bias, (1, 1, 1), (1, 1, 1), 1, osize)
+        return forward(xq, wq, bias, (1, 1, 1), (1, 1, 1), 1, osize, relu=relu)
     if bias is None:
         bias = np.zeros(nout, dtype=dtype)
     # Read-only arrays are a distinct Numba type: copying the small operands keeps the
@@ -258,9 +259,9 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto", route=N
     bias = bias if bias.flags.writeable else bias.copy()
     y = _scratch.new_result((nb, nout) + tuple(osize), dtype)
     if route == "outvec":
-        return conv_outvec.direct_corr_outvec(xp, w, bias, dilation, y)
+        return conv_outvec.direct_corr_outvec(xp, w, bias, dilation, y, relu=relu)
     if route == "direct":
-        return corr_from_frame(xp, None, None, w, bias, dilation, y)
+        return _relu_after(corr_from_frame(xp, None, None, w, bias, dilation, y), relu)
     og = nout // groups
     w3 = w.reshape(groups, og, cg * kk)
     yf = y.reshape(nb, nout, npix)
@@ -268,7 +269,7 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto", route=N
         with _blas.one_pool():
             args = (xp, w3, bias, tuple(ksize), tuple(stride), tuple(dilation), tuple(osize), yf)
             run_chunks(_forward_images, nout * nc * kk * npix * nb, *args)
-        return y
+        return _relu_after(y, relu)
     bimg = _chunk(nb, nc * kk * npix * dtype.itemsize)
     col = np.empty((nc * kk, bimg * npix), dtype=dtype)
     res = np.empty((nout, bimg * npix), dtype=dtype)
@@ -279,7 +280,7 @@ def forward(xp, w, bias, stride, dilation, groups, osize, method="auto", route=N
         r = res[:, : m * npix]
         _blas.matmul(w3, c.reshape(groups, cg * kk, m * npix), r.reshape(groups, og, m * npix))
         unchunk(r, b0, bias, yf)
-    return y
+    return _relu_after(y, relu)
 
 
 def grad_weight(g, xp, wshape, stride, dilation, groups, osize, method="auto"):
@@ -537,20 +538,22 @@ def _fft(plan) -> bool:
     return fft
 
 
-def conv(plan, x, weight, bias):
-    """``plan``'s convolution (``_geometry.ConvPlan``) of host arrays of ``plan.dtype``."""
+def conv(plan, x, weight, bias, *, relu=False):
+    """``plan``'s convolution (``_geometry.ConvPlan``) of host arrays of ``plan.dtype``; with
+    ``relu``, ``max(., 0)`` of it (NaN kept, as ``activation.relu``): in the kernel's own
+    stores for the output-channel kernel, else one in-place pass over the fresh result."""
     run = plan.memo.get("cpu-conv")
     if run is None:
         run = plan.memo["cpu-conv"] = _conv_runner(plan, x.shape, weight.shape)
-    return run(x, weight, bias)
+    return run(x, weight, bias, relu)
 
 
 def _conv_runner(plan, x_shape, w_shape):
-    """``run(x, weight, bias)``: :func:`conv` for the plan, with what its shapes decide worked
-    out once (FFT or not, the padding, :func:`forward_route`). For the output-channel kernel
-    the call goes straight to it: LeNet conv2's forward pass spent 12 us of Python between
-    ``F.conv`` and the kernel's set-up, about 8 after this (the call 155 -> 150 us, rounds of
-    40 calls after pauses, two threads)."""
+    """``run(x, weight, bias, relu)``: :func:`conv` for the plan, with what its shapes decide
+    worked out once (FFT or not, the padding, :func:`forward_route`). For the output-channel
+    kernel the call goes straight to it: LeNet conv2's forward pass spent 12 us of Python
+    between ``F.conv`` and the kernel's set-up, about 8 after this (the call 155 -> 150 us,
+    rounds of 40 calls after pauses, two threads)."""
     nd, y_shape = plan.nd, plan.y_shape
     stride3, dilation3, groups, out3 = plan.stride3, plan.dilation3, plan.groups, plan.out3
     padded = not all(b == 0 and a == 0 for b, a in plan.pads)
@@ -559,17 +562,18 @@ def _conv_runner(plan, x_shape, w_shape):
     w3_shape = tuple(w_shape[:2]) + (1,) * (3 - nd) + tuple(w_shape[2:])
     if _fft(plan):
 
-        def run(x, weight, bias):
+        def run(x, weight, bias, relu):
             xp = _pad_input(x.reshape(x3_shape), plan)
             w3 = weight.reshape(w3_shape)
-            return conv_fft.forward(xp, w3, bias, stride3, dilation3, groups, out3).reshape(y_shape)
+            y = conv_fft.forward(xp, w3, bias, stride3, dilation3, groups, out3)
+            return _relu_after(y, relu).reshape(y_shape)
 
         return run
     route = forward_route(xp_shape, w3_shape, stride3, dilation3, groups, out3)
     if route == "outvec" and not padded:
         y3_shape = (x_shape[0], w_shape[0]) + tuple(out3)
 
-        def run(x, weight, bias):
+        def run(x, weight, bias, relu):
             # forward()'s "outvec" branch with its shapes known (read-only operands copied:
             # they are another Numba type)
             w3 = weight.reshape(w3_shape)
@@ -577,18 +581,29 @@ def _conv_runner(plan, x_shape, w_shape):
             if bias is not None and not bias.flags.writeable:
                 bias = bias.copy()
             y = _scratch.new_result(y3_shape, x.dtype)
-            conv_outvec.direct_corr_outvec(x.reshape(x3_shape), w3, bias, dilation3, y)
+            xr = x.reshape(x3_shape)
+            conv_outvec.direct_corr_outvec(xr, w3, bias, dilation3, y, relu=relu)
             return y.reshape(y_shape)
 
         return run
 
-    def run(x, weight, bias):
+    def run(x, weight, bias, relu):
         xp = _pad_input(x.reshape(x3_shape), plan)
         w3 = weight.reshape(w3_shape)
-        y = forward(xp, w3, bias, stride3, dilation3, groups, out3, route=route)
+        y = forward(xp, w3, bias, stride3, dilation3, groups, out3, route=route, relu=relu)
         return y.reshape(y_shape)
 
     return run
+
+
+def _relu_after(y, relu):
+    """``y``, or ``max(y, 0)`` written into it where ``relu`` (a result of its own)."""
+    if relu:
+        if activation.fits(y):
+            activation.relu(y, y)
+        else:
+            np.maximum(y, 0, out=y)
+    return y
 
 
 def conv_backward(plan, grad_out, x, weight, need):

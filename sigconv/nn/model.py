@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import _validate
 from . import _device, _model_file
-from .layers import Layer, Softmax
+from .layers import Conv, Layer, ReLU, Softmax
 from .losses import log_softmax
 
 __all__ = ["Sequential"]
@@ -254,11 +254,25 @@ class Sequential:
         """The model's output for a batch ``x`` of shape ``(N, *input_shape)``.
 
         A model on the GPU returns a device array (host ``x`` is copied over first); a host
-        model returns a numpy array.
+        model returns a numpy array. A ``Conv`` followed by a ``ReLU`` runs as one pass
+        (:meth:`Conv.forward_relu`, the ReLU layer taking its output with
+        :meth:`ReLU.adopt`): the values of the two layers, bit for bit, without a second pass
+        over the convolution's output.
         """
         x = self._input(x)
-        for layer in self.layers:
+        layers = self.layers
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            nxt = layers[i + 1] if i + 1 < len(layers) else None
+            if type(layer) is Conv and type(nxt) is ReLU:
+                # one pass for both (Conv.forward_relu); the ReLU keeps the output for its
+                # backward pass as its own forward would
+                x = nxt.adopt(layer.forward_relu(x, training))
+                i += 2
+                continue
             x = layer.forward(x, training)
+            i += 1
         return x
 
     __call__ = forward

@@ -11,7 +11,7 @@ layout of the blocks (wide, row pairs, runs of 8 by two vectors).
 import numpy as np
 import pytest
 
-from sigconv import _config
+from sigconv import _config, _geometry
 from sigconv._cpu import conv_outvec
 from sigconv._cpu import convolution as cpu_conv
 from sigconv._cpu._simd import avx512
@@ -59,7 +59,9 @@ def _check(rng, xs, ws, padding, dilation, mode, dtype, monkeypatch):
     x.flags.writeable = False
     calls = []
     real = conv_outvec.direct_corr_outvec
-    monkeypatch.setattr(conv_outvec, "direct_corr_outvec", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(
+        conv_outvec, "direct_corr_outvec", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     y = F.conv(x, w, b, padding=padding, dilation=dilation, padding_mode=mode)
     assert calls == [1]
     assert y.dtype == dtype
@@ -73,6 +75,13 @@ def _check(rng, xs, ws, padding, dilation, mode, dtype, monkeypatch):
         want - b.reshape((-1,) + (1,) * nd),
         dtype=dtype,
     )
+    # the ReLU in the kernel's stores (Conv.forward_relu's CPU path): +0.0 for every x <= 0
+    plan = _geometry.conv_plan(xs, ws, 1, padding, dilation, 1, mode, np.dtype(dtype), "auto")
+    del calls[:]
+    yr = cpu_conv.conv(plan, x, w, b, relu=True)
+    assert calls == [1]
+    assert_close(yr, np.maximum(want, 0), dtype=dtype)
+    assert not np.signbit(yr).any()
 
 
 @pytest.mark.parametrize("xs, ws, padding, dilation, mode, dtype", CASES)
@@ -86,7 +95,7 @@ def test_outvec_chunks_in_any_order(rng, monkeypatch, case):
     layouts = []  # runs of 8, or the kernel's ``rows`` argument: row pairs or the wide grid
 
     def chunks(kernel, work, *args):
-        layouts.append("run8" if kernel is conv_outvec._direct_corr_run8 else args[-2])
+        layouts.append("run8" if kernel is conv_outvec._direct_corr_run8 else args[-3])
         for part in (3, 0, 4, 2, 1):
             kernel(part, 5, *args)
 
@@ -116,7 +125,9 @@ def test_other_shapes_take_the_other_kernels(rng, monkeypatch, xs, ws, kw):
     w = rng.standard_normal(ws).astype(np.float32)
     calls = []
     real = conv_outvec.direct_corr_outvec
-    monkeypatch.setattr(conv_outvec, "direct_corr_outvec", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(
+        conv_outvec, "direct_corr_outvec", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     y = F.conv(x, w, **kw)
     assert calls == []
     nd = len(xs) - 2
@@ -184,7 +195,9 @@ def test_input_gradient_through_outvec_matches_loops(
     g = rng.standard_normal(F.conv(x, w, **kw).shape).astype(dtype)
     calls = []
     real = conv_outvec.direct_corr_outvec
-    monkeypatch.setattr(conv_outvec, "direct_corr_outvec", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(
+        conv_outvec, "direct_corr_outvec", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     gx = F.conv_backward(g, x, w, need=("x",), **kw)[0]
     assert calls == [1]
     assert gx.dtype == dtype
@@ -212,7 +225,9 @@ def test_input_gradient_of_half_a_vector_takes_the_other_kernels(rng, monkeypatc
     g = rng.standard_normal((8, 16, 10, 10)).astype(np.float32)
     calls = []
     real = conv_outvec.direct_corr_outvec
-    monkeypatch.setattr(conv_outvec, "direct_corr_outvec", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(
+        conv_outvec, "direct_corr_outvec", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     gx = F.conv_backward(g, x, w, need=("x",))[0]
     assert calls == []
     want = naive_conv_transpose(
@@ -227,7 +242,9 @@ def test_gemm_method_is_not_taken_over(rng, monkeypatch):
     w = rng.standard_normal((16, 6, 1, 5, 5))
     calls = []
     real = conv_outvec.direct_corr_outvec
-    monkeypatch.setattr(conv_outvec, "direct_corr_outvec", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(
+        conv_outvec, "direct_corr_outvec", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     args = (xp, w, None, (1, 1, 1), (1, 1, 1), 1, (1, 10, 10))
     y = cpu_conv.forward(*args, method="gemm")
     assert calls == []

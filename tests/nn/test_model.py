@@ -285,3 +285,102 @@ def test_clear_caches_drops_what_backward_needs():
     assert layer.clear_cache() is layer
     with pytest.raises(RuntimeError, match="before forward"):
         layer.backward(np.ones((1, 2)))
+
+
+# --- a Conv followed by a ReLU runs as one pass (Conv.forward_relu, ReLU.adopt) -------------
+
+FUSED_NETS = [
+    # (input shape, layers): the CPU routes a fused pair can take
+    ((4, 6, 14, 14), lambda: [L.Conv(16, 5), L.ReLU()]),  # output channels in the vectors
+    ((4, 6, 12, 12), lambda: [L.Conv(32, 5), L.ReLU(inplace=True)]),  # runs of 8
+    ((3, 3, 12, 12), lambda: [L.Conv(16, 3, padding=1, padding_mode="reflect"), L.ReLU()]),
+    ((4, 1, 28, 28), lambda: [L.Conv(6, 5, padding=2), L.ReLU()]),  # LeNet conv1: direct
+    ((2, 130, 6, 6), lambda: [L.Conv(8, 3), L.ReLU()]),  # many input channels
+    ((2, 2, 300), lambda: [L.Conv(4, 81, stride=2), L.ReLU()]),  # 1-D, long kernel
+    ((2, 4, 8, 8), lambda: [L.Conv(8, 3, groups=2, bias=False), L.ReLU()]),
+    ((2, 3, 5, 6, 7), lambda: [L.Conv(8, 3), L.ReLU()]),  # 3-D
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", range(len(FUSED_NETS)))
+def test_fused_conv_relu_is_the_two_layers_bit_for_bit(monkeypatch, case, dtype):
+    shape, make = FUSED_NETS[case]
+    rng = np.random.default_rng(case)
+    x = rng.standard_normal(shape).astype(dtype)
+    x[0, 0, ..., :2] = np.nan  # NaN stays NaN through the ReLU
+    net = nn.Sequential([*make(), L.Flatten(), L.Dense(3)], random_state=case, dtype=dtype)
+    net.build(shape[1:])
+    conv, relu = net.layers[0], net.layers[1]
+    if "bias" in conv.params:  # built as zeros: values of both signs
+        conv.params["bias"][:] = rng.standard_normal(conv.params["bias"].shape)
+    # the reference: each layer on its own, the ReLU by NumPy
+    want_conv = conv.forward(x.copy())
+    want = np.maximum(want_conv, 0)
+    # the model must not run the ReLU layer's own forward pass
+    monkeypatch.setattr(L.ReLU, "_forward", lambda *a: pytest.fail("ReLU ran unfused"))
+    out = net.forward(x, training=True)
+    y = relu._cache
+    np.testing.assert_array_equal(y, want)  # NaN where NaN
+    assert not np.signbit(y[y == 0]).any()  # +0.0 for every x <= 0, as F.relu
+    h = want
+    for layer in net.layers[2:]:
+        h = layer.forward(h)
+    np.testing.assert_array_equal(out, h)
+    # backward through the pair: the ReLU's own backward from the adopted output
+    g = rng.standard_normal(out.shape).astype(dtype)
+    gx = net.backward(g)
+    manual = g
+    for layer in reversed(net.layers[2:]):
+        manual = layer.backward(manual)
+    manual = np.where(want > 0, manual, 0)
+    gw_fused = conv.grads["weight"].copy()
+    conv.forward(x.copy())
+    np.testing.assert_array_equal(gx, conv.backward(manual))
+    np.testing.assert_array_equal(gw_fused, conv.grads["weight"])
+
+
+def test_only_a_conv_then_a_plain_relu_is_fused(monkeypatch):
+    fused = []
+    real = L.Conv.forward_relu
+    monkeypatch.setattr(L.Conv, "forward_relu", lambda *a, **k: fused.append(1) or real(*a, **k))
+
+    class MyReLU(L.ReLU):
+        pass
+
+    x = np.random.default_rng(0).standard_normal((2, 2, 6, 6)).astype(np.float32)
+    for layers, n in (
+        ([L.Conv(4, 3), L.ReLU(), L.Conv(4, 3), L.ReLU()], 2),
+        ([L.Conv(4, 3), L.LeakyReLU(), L.Conv(4, 3), MyReLU()], 0),
+        ([L.ReLU(), L.Conv(4, 3), L.Tanh()], 0),
+        ([L.Conv(4, 3)], 0),
+    ):
+        fused.clear()
+        net = nn.Sequential(layers).build(x.shape[1:])
+        want = x
+        for layer in net.layers:
+            want = layer.forward(want)
+        np.testing.assert_array_equal(net.forward(x), want)
+        assert len(fused) == n
+
+
+def test_fused_relu_keeps_the_input_and_trains_like_the_layers():
+    # LeNet-5 (three Conv, ReLU pairs): a training step from the same weights equals the one
+    # the layers take one by one (the model's default ReLUs are not in place)
+    x = np.random.default_rng(1).standard_normal((8, 1, 28, 28)).astype(np.float32)
+    x0 = x.copy()
+    y = np.arange(8) % 10
+    a, b = lenet5((1, 28, 28), random_state=0), lenet5((1, 28, 28), random_state=0)
+    loss = nn.CrossEntropy()
+    a.train_step(x, y, loss, nn.SGD(a, lr=0.1))
+    h = x
+    for layer in b.layers:
+        h = layer.forward(h)
+    loss.forward(h, y)
+    g = loss.backward()
+    for layer in reversed(b.layers):
+        g = layer.backward(g)
+    nn.SGD(b, lr=0.1).step()
+    np.testing.assert_array_equal(x, x0)
+    for k, v in a.params.items():
+        np.testing.assert_array_equal(v, b.params[k], err_msg=k)

@@ -35,6 +35,13 @@ class ReLU(_Elementwise):
         self._cache = F.relu(x, inplace=self.inplace)
         return self._cache
 
+    def adopt(self, y):
+        """Take ``y``, a ReLU output computed elsewhere (a layer's fused forward pass, as
+        :meth:`Conv.forward_relu`), as this layer's output: kept for ``backward`` as
+        ``forward`` keeps its own. Returns ``y``."""
+        self._cache = self._entered(y)  # the checks and bookkeeping of forward's input
+        return self._cache
+
     def _backward(self, grad_y, need_input_grad):
         return F.relu_backward(grad_y, self._cache) if need_input_grad else None
 

@@ -253,6 +253,11 @@ class Layer:
         A device ``x`` gives a device output (the weights must be on the GPU too, see
         :meth:`to`); a host ``x`` a numpy output.
         """
+        return self._forward(self._entered(x), bool(training))
+
+    def _entered(self, x):
+        """``x`` checked for this layer (built at the first call, the weights' side matched),
+        as :meth:`forward` passes it to ``_forward``."""
         x = self._check_input(x)
         on_device = _device.is_device(x)
         shape = tuple(int(n) for n in x.shape)
@@ -273,7 +278,7 @@ class Layer:
                 f"of them (layer.to('cuda' or 'cpu'), or copy x)"
             )
         self._ran_on_device = on_device
-        return self._forward(x, bool(training))
+        return x
 
     def backward(self, grad_y, *, need_input_grad: bool = True):
         """Gradient of the input from ``grad_y`` (the gradient of the output); fills ``grads``.

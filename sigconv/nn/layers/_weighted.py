@@ -213,7 +213,19 @@ class Conv(_Weighted):
 
         return self.planned(key, tuple(opts.values()), build)
 
+    def forward_relu(self, x, training: bool = True):
+        """``max(forward(x), 0)``: the convolution and a ReLU after it, as ``Sequential`` runs
+        a ``Conv`` followed by a ``ReLU`` (the ReLU layer then takes this output with
+        :meth:`ReLU.adopt`, for its backward pass). On the CPU the ReLU is applied in the
+        kernel's own stores where the kernel can (the output-channel kernel), else in one
+        in-place pass over the fresh output; either way no second array. The values are those
+        of ``F.relu(forward(x))``, bit for bit."""
+        return self._convolve(self._entered(x), relu=True)
+
     def _forward(self, x, training):
+        return self._convolve(x, relu=False)
+
+    def _convolve(self, x, relu):
         weight, bias = self.params["weight"], self.params.get("bias")
         run = self._planned_conv(x, weight, bias)
         if run is not None and run.where[1] == "cpu":
@@ -223,9 +235,12 @@ class Conv(_Weighted):
                 _validate.to_compute(x, dt),
                 _validate.to_compute(weight, dt),
                 None if bias is None else _validate.to_compute(bias, dt),
+                relu=relu,
             )
         else:
             y = F.conv(x, weight, bias, **self._options())
+            if relu:
+                y = F.relu(y, inplace=True)  # the convolution's own result
         self._cache = x
         return y
 
