@@ -7,7 +7,7 @@ import pytest
 from numba import njit
 
 from sigconv._cpu._simd import lanes_for
-from sigconv._cpu._transpose import store_runs
+from sigconv._cpu._transpose import store_runs, transpose_block
 
 
 def _storer(nstart, nrun, pstride):
@@ -64,3 +64,23 @@ def test_store_runs_refuses_non_literal_run(rng):
     tile = np.zeros(16, np.float32)
     with pytest.raises(Exception, match="store_runs"):
         store(tile, np.zeros(16, np.float32), 1)
+
+
+@njit
+def _transpose_block(src, s0, sstride, dst, d0, dstride):
+    transpose_block(src, s0, sstride, dst, d0, dstride)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transpose_block_matches_indexing(rng, dtype):
+    nl = lanes_for(np.dtype(dtype).itemsize)
+    src = rng.standard_normal(5 + 3 * nl * nl).astype(dtype)
+    src[::13] = np.nan
+    dst = np.full(7 + 2 * nl * nl + 40, np.inf, dtype=dtype)
+    sstride, dstride = 3 * nl - 1, 2 * nl + 1  # rows with gaps between them on both sides
+    _transpose_block(src, 5, sstride, dst, 7, dstride)
+    want = np.full_like(dst, np.inf)
+    for k in range(nl):
+        for i in range(nl):
+            want[7 + k * dstride + i] = src[5 + i * sstride + k]
+    np.testing.assert_array_equal(dst, want)  # inf where nothing may be written

@@ -21,6 +21,7 @@ from .. import _config
 from ._nrt import borrow, stack_array
 from ._simd import avx512, lanes, lanes_for, wide_vectors
 from ._threads import run_chunks
+from ._transpose import transpose_block
 
 
 # contract + reassoc: the per-tap dot products are reductions, which LLVM vectorises only when
@@ -384,6 +385,9 @@ def _next_chunk(xshape, g, osize, s, nsplit, ob, done, tile, segs):
     od, oh, ow = osize
     nrow = od * oh
     width = tile.size // (2 * _CHUNK)
+    nl = lanes(tile)
+    nout, npix = g.shape[1], g.shape[2]
+    gflat = g.reshape(g.size)
     npc = (ow + _CHUNK - 1) // _CHUNK  # pieces a row
     n_lo = s * nb // nsplit
     npieces = ((s + 1) * nb // nsplit - n_lo) * nrow * npc
@@ -398,10 +402,21 @@ def _next_chunk(xshape, g, osize, s, nsplit, ob, done, tile, segs):
         segs[1, nseg] = ln
         segs[2, nseg] = npos
         p0 = row * ow + k0
+        # blocks of lanes positions by lanes channels transposed in registers (element by
+        # element, with scalar loads and stores at a stride of a tile row, they took about a
+        # tenth of W5c's weight gradient); the piece's last positions one by one
+        q = (n * nout + ob * width) * npix + p0
+        k = 0
+        while k + nl <= ln:
+            for v0 in range(0, width, nl):
+                transpose_block(
+                    gflat, q + v0 * npix + k, npix, tile, (npos + k) * width + v0, width
+                )
+            k += nl
         for v in range(width):
-            src = g[n, ob * width + v, p0 : p0 + ln]
-            for k in range(ln):
-                tile[(npos + k) * width + v] = src[k]
+            src = g[n, ob * width + v, p0 + k : p0 + ln]
+            for j in range(ln - k):
+                tile[(npos + k + j) * width + v] = src[j]
         nseg += 1
         npos += ln
         done += 1
