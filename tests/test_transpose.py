@@ -39,8 +39,10 @@ def test_store_runs_matches_indexing(rng, dtype, nstart, nrun, pstride, relu):
     tile = rng.standard_normal(t0 + nstart * nrun * pstride * nl).astype(dtype)
     tile[1::7] = np.nan  # kept by the ReLU too
     tile[2::11] = -np.inf
+    tile[t0 : t0 + 3 * pstride * nl : pstride * nl] = -0.0  # lane 0 of three positions
     bias = rng.standard_normal(3 * nl).astype(dtype)
     o0 = nl // 2
+    bias[o0] = -0.0  # with the -0.0 tile values above: -0.0 sums, which the ReLU makes +0.0
     step = nrun + 5  # gaps between a channel's runs stay untouched
     starts = np.array([3, 3 + nl * step + 7][:nstart], dtype=np.int64)
     y = np.full(int(starts[-1]) + nl * step + 11, np.nan, dtype=dtype)
@@ -50,10 +52,11 @@ def test_store_runs_matches_indexing(rng, dtype, nstart, nrun, pstride, relu):
         for o in range(nl):
             for k in range(nrun):
                 v = tile[t0 + (r * nrun + k) * pstride * nl + o] + bias[o0 + o]
-                want[s + o * step + k] = np.maximum(v, 0) if relu else v  # NaN stays NaN
+                # the ReLU: +0.0 for every v <= 0 (-0.0 too), NaN kept
+                want[s + o * step + k] = (+0.0 if v <= 0 else v) if relu else v
     np.testing.assert_array_equal(y, want)  # NaN where nothing may be written
-    if relu:  # +0.0 for every x <= 0, as the ReLU kernels
-        assert not np.signbit(y[y == 0]).any()
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(want))
+    assert (np.signbit(want) & (want == 0)).any() != relu  # -0.0 reached the store
 
 
 def test_store_runs_refuses_non_literal_run(rng):

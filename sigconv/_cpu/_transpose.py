@@ -7,10 +7,11 @@ element, through scalar loads at a stride of a vector, the tile cost about 14% o
 forward kernel. Here the tile's vectors are transposed with two-source shuffles (LLVM
 ``shufflevector``, one ``vpermt2ps`` or cheaper each: ``log2(lanes)`` rounds of ``lanes``) and
 each channel's run is written with one masked vector store. Numba has no vector types, so the
-whole copy is one intrinsic.
+whole copy is one intrinsic. (Its IR builder calls, ``gep(source_etype=)`` and
+``load(typ=)``, need llvmlite 0.44, Numba 0.61.)
 
 On the Sapphire Rapids vCPU (one thread, float32, the kernel's whole call): LeNet conv2 231-237
--> 212-218 us, VGG's 64-channel 3x3 layer 56-> 51-52 ms, the 1-D audio layer 46 -> 32-33 ms,
+-> 212-218 us, VGG's 64-channel 3x3 layer 56 -> 51-52 ms, the 1-D audio layer 46 -> 32-33 ms,
 the 3-D layer 14.5-15.0 -> 13.6-13.9 ms, the digits network's 32 -> 64 layer 1.20 -> 1.06-1.07
 ms and its 1 -> 32 layer 97-103 -> 44 us.
 
@@ -60,7 +61,8 @@ def _transposed(builder, rows, nl):
 @intrinsic
 def store_runs(typingctx, tile, t0, pstride, y, starts, nrun, step, bias, o0, relu):
     """``y[starts[r] + o * step + k] = tile[t0 + (r * nrun + k) * pstride * lanes + o] +
-    bias[o0 + o]`` (then ``max(., 0)`` where ``relu``, NaN kept as ``relu`` keeps it) for every
+    bias[o0 + o]`` (then ``max(., 0)`` where ``relu``: NaN kept and +0.0 for every value <= 0,
+    as ``activation.relu``) for every
     ``o < lanes``, ``k < nrun`` and run ``r`` of the tuple ``starts``:
     a tile of vectors of ``lanes`` output channels (one per position, ``pstride`` vectors
     apart) stored as runs of ``nrun`` consecutive outputs per channel, ``step`` apart.
@@ -69,8 +71,10 @@ def store_runs(typingctx, tile, t0, pstride, y, starts, nrun, step, bias, o0, re
     if not (
         isinstance(tile, types.Array)
         and isinstance(tile.dtype, types.Float)
+        and tile.layout == "C"
         and isinstance(y, types.Array)
         and y.dtype == tile.dtype
+        and y.layout == "C"
         and isinstance(bias, types.Array)
         and bias.dtype == tile.dtype
         and isinstance(starts, types.UniTuple)
@@ -154,8 +158,10 @@ def transpose_block(typingctx, src, s0, sstride, dst, d0, dstride):
     if not (
         isinstance(src, types.Array)
         and isinstance(src.dtype, types.Float)
+        and src.layout == "C"
         and isinstance(dst, types.Array)
         and dst.dtype == src.dtype
+        and dst.layout == "C"
     ):
         return None
     nl = lanes_for(src.dtype.bitwidth // 8)

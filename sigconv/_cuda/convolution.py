@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .. import _config
-from . import common, igemm
+from . import common, elementwise, igemm
 from .conv_kernels import (
     COB,
     INT32_PLANE,
@@ -201,8 +201,9 @@ def _operands5(plan, x, weight, bias):
     return (on_device, xd, wd, *_bias_arg(bias, plan.dtype))
 
 
-def conv(plan, x, weight, bias):
-    """Forward convolution ``(N, C_in, *spatial) -> (N, C_out, *out)`` on the GPU."""
+def conv(plan, x, weight, bias, *, relu=False):
+    """Forward convolution ``(N, C_in, *spatial) -> (N, C_out, *out)`` on the GPU; with
+    ``relu``, ``max(., 0)`` of it (one in-place pass, as the CPU backend's fallback)."""
     _direct_only(plan)
     on_device, xd, wd, bias_d, has_bias = _operands5(plan, x, weight, bias)
     dtype = plan.dtype
@@ -211,6 +212,8 @@ def conv(plan, x, weight, bias):
         xd, wd, bias_d, has_bias, yd, _pads3(plan), plan.c3(plan.stride, 1),
         plan.c3(plan.dilation, 1), plan.padding_code, plan.groups,
     )  # fmt: skip
+    if relu:
+        elementwise.relu(yd, inplace=True)
     return common.finish(common.reshape(yd, plan.y_shape), None, on_device)
 
 

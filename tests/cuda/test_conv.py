@@ -231,3 +231,20 @@ def test_transposed_convolution_rejects_planes_beyond_int32_offsets(monkeypatch,
     monkeypatch.setattr(common, "INT32_LIMIT", 53)
     with pytest.raises(ValueError, match="int32"):
         F.conv_backward(g, x, w, padding=1, backend="cuda")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_with_relu_is_relu_of_forward(rng, dtype):
+    # the backends' conv(..., relu=True), as Conv.forward_relu calls it: the plain forward
+    # pass then the device ReLU, bit for bit
+    from sigconv import _geometry
+
+    x = rng.standard_normal((2, 3, 7, 6)).astype(dtype)
+    x[0, 0, 0, :2] = np.nan
+    w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    plan = _geometry.conv_plan(x.shape, w.shape, 1, 1, 1, 1, "zeros", np.dtype(dtype), "auto")
+    y = to_host(cuda_conv.conv(plan, x, w, b))
+    yr = to_host(cuda_conv.conv(plan, x, w, b, relu=True))
+    np.testing.assert_array_equal(yr, to_host(F.relu(y)))
+    assert np.isnan(yr).any() and (yr == 0).any() and not np.signbit(yr[yr == 0]).any()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from sigconv import nn
+from sigconv._cpu import conv_outvec
 from sigconv.nn import layers as L
 from sigconv.nn.models import lenet5
 
@@ -290,22 +291,30 @@ def test_clear_caches_drops_what_backward_needs():
 # --- a Conv followed by a ReLU runs as one pass (Conv.forward_relu, ReLU.adopt) -------------
 
 FUSED_NETS = [
-    # (input shape, layers): the CPU routes a fused pair can take
-    ((4, 6, 14, 14), lambda: [L.Conv(16, 5), L.ReLU()]),  # output channels in the vectors
-    ((4, 6, 12, 12), lambda: [L.Conv(32, 5), L.ReLU(inplace=True)]),  # runs of 8
-    ((3, 3, 12, 12), lambda: [L.Conv(16, 3, padding=1, padding_mode="reflect"), L.ReLU()]),
-    ((4, 1, 28, 28), lambda: [L.Conv(6, 5, padding=2), L.ReLU()]),  # LeNet conv1: direct
-    ((2, 130, 6, 6), lambda: [L.Conv(8, 3), L.ReLU()]),  # many input channels
-    ((2, 2, 300), lambda: [L.Conv(4, 81, stride=2), L.ReLU()]),  # 1-D, long kernel
-    ((2, 4, 8, 8), lambda: [L.Conv(8, 3, groups=2, bias=False), L.ReLU()]),
-    ((2, 3, 5, 6, 7), lambda: [L.Conv(8, 3), L.ReLU()]),  # 3-D
+    # (input shape, layers, whether the output-channel kernel applies the ReLU in its stores):
+    # the CPU routes a fused pair can take
+    ((4, 6, 14, 14), lambda: [L.Conv(16, 5), L.ReLU()], True),  # row pairs
+    ((4, 6, 12, 12), lambda: [L.Conv(32, 5), L.ReLU(inplace=True)], True),  # runs of 8
+    ((3, 6, 12, 12), lambda: [L.Conv(16, 5, padding=1, padding_mode="reflect"), L.ReLU()], True),
+    ((4, 1, 28, 28), lambda: [L.Conv(6, 5, padding=2), L.ReLU()], False),  # LeNet conv1
+    ((2, 130, 6, 6), lambda: [L.Conv(8, 3), L.ReLU()], False),  # many input channels
+    ((2, 2, 300), lambda: [L.Conv(4, 81, stride=2), L.ReLU()], False),  # 1-D, long kernel
+    ((2, 4, 8, 8), lambda: [L.Conv(8, 3, groups=2, bias=False), L.ReLU()], False),
+    ((2, 3, 5, 6, 7), lambda: [L.Conv(8, 3), L.ReLU()], True),  # 3-D, the wide grid
 ]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", range(len(FUSED_NETS)))
 def test_fused_conv_relu_is_the_two_layers_bit_for_bit(monkeypatch, case, dtype):
-    shape, make = FUSED_NETS[case]
+    shape, make, in_kernel = FUSED_NETS[case]
+    kernel_relu = []
+    real = conv_outvec.direct_corr_outvec
+    monkeypatch.setattr(
+        conv_outvec,
+        "direct_corr_outvec",
+        lambda *a, relu=False: kernel_relu.append(relu) or real(*a, relu=relu),
+    )
     rng = np.random.default_rng(case)
     x = rng.standard_normal(shape).astype(dtype)
     x[0, 0, ..., :2] = np.nan  # NaN stays NaN through the ReLU
@@ -320,6 +329,7 @@ def test_fused_conv_relu_is_the_two_layers_bit_for_bit(monkeypatch, case, dtype)
     # the model must not run the ReLU layer's own forward pass
     monkeypatch.setattr(L.ReLU, "_forward", lambda *a: pytest.fail("ReLU ran unfused"))
     out = net.forward(x, training=True)
+    assert (True in kernel_relu) is in_kernel  # the route this case is there for
     y = relu._cache
     np.testing.assert_array_equal(y, want)  # NaN where NaN
     assert not np.signbit(y[y == 0]).any()  # +0.0 for every x <= 0, as F.relu
