@@ -58,25 +58,30 @@ def _transposed(builder, rows, nl):
     return cur
 
 
+def _c_floats(*arrays) -> bool:
+    """Whether the typer's arguments are C-contiguous arrays of one float dtype."""
+    return all(isinstance(a, types.Array) and a.layout == "C" for a in arrays) and all(
+        isinstance(a.dtype, types.Float) and a.dtype == arrays[0].dtype for a in arrays
+    )
+
+
+def _vector_pointer(builder, base, idx, flt, vty):
+    """A pointer to the vector ``vty`` at element ``idx`` of the ``flt`` array at ``base``."""
+    p = builder.gep(base, [idx], inbounds=True, source_etype=flt)
+    return builder.bitcast(p, vty.as_pointer())
+
+
 @intrinsic
 def store_runs(typingctx, tile, t0, pstride, y, starts, nrun, step, bias, o0, relu):
     """``y[starts[r] + o * step + k] = tile[t0 + (r * nrun + k) * pstride * lanes + o] +
-    bias[o0 + o]`` (then ``max(., 0)`` where ``relu``: NaN kept and +0.0 for every value <= 0,
-    as ``activation.relu``) for every
-    ``o < lanes``, ``k < nrun`` and run ``r`` of the tuple ``starts``:
-    a tile of vectors of ``lanes`` output channels (one per position, ``pstride`` vectors
-    apart) stored as runs of ``nrun`` consecutive outputs per channel, ``step`` apart.
-    ``pstride`` and ``nrun`` must be literals; ``tile`` and ``y`` contiguous, ``bias`` at least
-    ``o0 + lanes`` long."""
+    bias[o0 + o]``, then ``max(., 0)`` where ``relu`` (NaN kept and +0.0 for every value <= 0,
+    as ``activation.relu``), for every ``o < lanes``, ``k < nrun`` and run ``r`` of the tuple
+    ``starts``: a tile of vectors of ``lanes`` output channels (one per position, ``pstride``
+    vectors apart) stored as runs of ``nrun`` consecutive outputs per channel, ``step`` apart.
+    ``pstride`` and ``nrun`` must be literals; the arrays contiguous, of one float dtype,
+    ``bias`` at least ``o0 + lanes`` long."""
     if not (
-        isinstance(tile, types.Array)
-        and isinstance(tile.dtype, types.Float)
-        and tile.layout == "C"
-        and isinstance(y, types.Array)
-        and y.dtype == tile.dtype
-        and y.layout == "C"
-        and isinstance(bias, types.Array)
-        and bias.dtype == tile.dtype
+        _c_floats(tile, y, bias)
         and isinstance(starts, types.UniTuple)
         and isinstance(pstride, types.IntegerLiteral)
         and isinstance(nrun, types.IntegerLiteral)
@@ -110,8 +115,7 @@ def store_runs(typingctx, tile, t0, pstride, y, starts, nrun, step, bias, o0, re
         ]
 
         def vptr(base, idx):
-            p = builder.gep(base, [idx], inbounds=True, source_etype=flt)
-            return builder.bitcast(p, vty.as_pointer())
+            return _vector_pointer(builder, base, idx, flt, vty)
 
         def const(v):
             return ir.Constant(intp, v)
@@ -155,14 +159,7 @@ def transpose_block(typingctx, src, s0, sstride, dst, d0, dstride):
     square block of ``lanes`` rows transposed in registers (``lanes`` vector loads, the
     shuffles of ``store_runs``, ``lanes`` vector stores). ``src`` and ``dst`` contiguous, of
     one float dtype."""
-    if not (
-        isinstance(src, types.Array)
-        and isinstance(src.dtype, types.Float)
-        and src.layout == "C"
-        and isinstance(dst, types.Array)
-        and dst.dtype == src.dtype
-        and dst.layout == "C"
-    ):
+    if not _c_floats(src, dst):
         return None
     nl = lanes_for(src.dtype.bitwidth // 8)
     sig = types.none(src, s0, sstride, dst, d0, dstride)
@@ -179,8 +176,7 @@ def transpose_block(typingctx, src, s0, sstride, dst, d0, dstride):
         )
 
         def vptr(base, idx):
-            p = builder.gep(base, [idx], inbounds=True, source_etype=flt)
-            return builder.bitcast(p, vty.as_pointer())
+            return _vector_pointer(builder, base, idx, flt, vty)
 
         intp = context.get_value_type(types.intp)
         rows = []
