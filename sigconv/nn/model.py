@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import _validate
 from . import _device, _model_file
-from .layers import Conv, Layer, ReLU, Softmax
+from .layers import Conv, Layer, MaxPool, ReLU, Softmax
 from .losses import log_softmax
 
 __all__ = ["Sequential"]
@@ -290,14 +290,31 @@ class Sequential:
 
         Layers before the first trainable one are skipped when the input gradient is not
         needed, so a model with frozen early layers trains at the cost of its trainable tail.
+        A ``ReLU`` followed by a ``MaxPool`` (host arrays) runs as one pass
+        (:meth:`MaxPool.backward_relu`), with the values of the two layers' passes.
         """
         if not self.built:
             raise RuntimeError("Sequential.backward called before forward")
         first = 0 if need_input_grad else self._first_needed()
         if not _device.is_device(grad):
             grad = np.asarray(grad)
-        for i in range(len(self.layers) - 1, first - 1, -1):
-            grad = self.layers[i].backward(grad, need_input_grad=i > first or need_input_grad)
+        layers = self.layers
+        i = len(layers) - 1
+        while i >= first:
+            layer = layers[i]
+            if (
+                type(layer) is MaxPool
+                and i - 1 >= first
+                and type(layers[i - 1]) is ReLU
+                and not _device.is_device(grad)
+            ):
+                # the ReLU's mask applied to the pooled gradient (MaxPool.backward_relu): the
+                # ReLU's own pass over the full-size gradient is skipped
+                grad = layer.backward_relu(grad)
+                i -= 2
+                continue
+            grad = layer.backward(grad, need_input_grad=i > first or need_input_grad)
+            i -= 1
         return grad if need_input_grad else None
 
     def train_step(self, x, y, loss, optimizer) -> float:

@@ -394,3 +394,50 @@ def test_fused_relu_keeps_the_input_and_trains_like_the_layers():
     np.testing.assert_array_equal(x, x0)
     for k, v in a.params.items():
         np.testing.assert_array_equal(v, b.params[k], err_msg=k)
+
+
+# --- a ReLU followed by a MaxPool: the ReLU's mask on the pooled gradient -------------------
+
+POOLED_NETS = [
+    # (input shape, layers between the input and the head)
+    ((3, 2, 8, 8), lambda: [L.Conv(16, 3, padding=1), L.ReLU(), L.MaxPool(2)]),
+    ((2, 6, 14, 14), lambda: [L.Conv(16, 5), L.ReLU(inplace=True), L.MaxPool(3, stride=2)]),
+    ((2, 3, 9, 9), lambda: [L.ReLU(), L.MaxPool(3, stride=2, padding=1, ceil_mode=True)]),
+    ((2, 3, 20), lambda: [L.Conv(4, 3), L.ReLU(), L.MaxPool(2, dilation=2)]),
+    ((2, 2, 4, 6, 6), lambda: [L.Conv(8, 3, padding=1), L.ReLU(), L.MaxPool(2)]),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", range(len(POOLED_NETS)))
+def test_relu_then_max_pool_backward_is_the_two_layers_bit_for_bit(monkeypatch, case, dtype):
+    shape, make = POOLED_NETS[case]
+    rng = np.random.default_rng(case)
+    x = rng.standard_normal(shape).astype(dtype)
+    x[0, 0, ..., :3] = -1.0  # whole windows of zeros after the ReLU: their gradient is masked
+    net = nn.Sequential([*make(), L.Flatten(), L.Dense(5)], random_state=case, dtype=dtype)
+    out = net.forward(x)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    # the reference: every layer's own backward pass (the ReLU's included)
+    manual = g
+    for layer in reversed(net.layers):
+        manual = layer.backward(manual)
+    want_w = {k: v.copy() for k, v in net.grads.items()}
+    monkeypatch.setattr(L.ReLU, "_backward", lambda *a: pytest.fail("ReLU ran unfused"))
+    np.testing.assert_array_equal(net.backward(g), manual)
+    for k, v in net.grads.items():
+        np.testing.assert_array_equal(v, want_w[k], err_msg=k)
+
+
+def test_max_pool_backward_relu_masks_nan_and_inf_gradients():
+    # a ReLU output with windows of zeros: their pooled gradients, even NaN or infinite, give 0
+    relu, pool = L.ReLU(), L.MaxPool(2)
+    x = np.array([[[[-1.0, -2.0, 1.0, 0.5], [-3.0, -1.0, 0.2, 2.0]]]])
+    y = pool.forward(relu.forward(x))
+    g = np.array([[[[np.nan, np.inf]]]])
+    want = relu.backward(pool.backward(g))
+    got = pool.backward_relu(g)
+    np.testing.assert_array_equal(got, want)
+    assert got[0, 0, 0, 0] == 0 and got[0, 0, 1, 3] == np.inf and y[0, 0, 0, 0] == 0
+    with pytest.raises(RuntimeError, match="before forward"):
+        L.MaxPool(2).backward_relu(g)

@@ -115,13 +115,25 @@ class MaxPool(_Pool):
             y, idx = F.max_pool(
                 x, self.kernel_size, self.stride, self.padding, return_indices=True, **self._opts()
             )
-        self._cache = (x, idx)
+        self._cache = (x, idx, y)
         return y
+
+    def backward_relu(self, grad_y, *, need_input_grad: bool = True):
+        """The gradient through this pooling and a ``ReLU`` right before it: what the ReLU's
+        ``backward`` gives from this layer's ``backward``, with the ReLU's mask applied to
+        the pooled gradient instead (a window's maximum is the ReLU's output at its argmax, so
+        it is positive exactly where the ReLU passes that gradient): a quarter of the elements
+        for 2 x 2 windows. ``Sequential`` runs a ``ReLU`` followed by a ``MaxPool`` this way.
+        The values are those of the two backward passes, bit for bit."""
+        if self._cache is None:
+            return self.backward(grad_y, need_input_grad=need_input_grad)  # raises, as it does
+        masked = F.relu_backward(grad_y, self._cache[2])
+        return self.backward(masked, need_input_grad=need_input_grad)
 
     def _backward(self, grad_y, need_input_grad):
         if not need_input_grad:
             return None
-        x, idx = self._cache
+        x, idx, _ = self._cache
         run = self._planned_pool(x, grad_y)
         if run is not None and type(idx) is np.ndarray:
             # idx came from this layer's forward pass (int64, in range): F would check it again
