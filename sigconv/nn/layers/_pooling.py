@@ -127,6 +127,8 @@ class MaxPool(_Pool):
         The values are those of the two backward passes, bit for bit."""
         if self._cache is None:
             return self.backward(grad_y, need_input_grad=need_input_grad)  # raises, as it does
+        # the pooled output as returned: the only layer that writes its input, ReLU(inplace),
+        # keeps every sign, so the mask is the same after it
         masked = F.relu_backward(grad_y, self._cache[2])
         return self.backward(masked, need_input_grad=need_input_grad)
 
