@@ -102,6 +102,7 @@ class Sequential:
         self.input_shape: tuple[int, ...] | None = None
         self.built = False
         self._device = "cpu"
+        self._masked_pools = frozenset()  # see forward()
         for layer in layers:
             self.add(layer)
 
@@ -208,6 +209,7 @@ class Sequential:
         needs a new :meth:`forward` afterwards. Returns the model."""
         for layer in self.layers:
             layer.clear_cache()
+        self._masked_pools = frozenset()
         return self
 
     # --- forward / backward -------------------------------------------------------------------
@@ -261,6 +263,7 @@ class Sequential:
         """
         x = self._input(x)
         layers = self.layers
+        pooled = {}  # host outputs of the MaxPools that follow a ReLU, by index
         i = 0
         while i < len(layers):
             layer = layers[i]
@@ -272,7 +275,14 @@ class Sequential:
                 i += 2
                 continue
             x = layer.forward(x, training)
+            if type(layer) is MaxPool and i and type(layers[i - 1]) is ReLU:
+                pooled[i] = x
             i += 1
+        # backward() masks these pools' gradients with their outputs (MaxPool.backward_relu):
+        # not where the model's output is, or views, one of them (the caller may change it)
+        self._masked_pools = frozenset(
+            i for i, y in pooled.items() if type(y) is np.ndarray and not np.may_share_memory(y, x)
+        )
         return x
 
     __call__ = forward
@@ -290,8 +300,9 @@ class Sequential:
 
         Layers before the first trainable one are skipped when the input gradient is not
         needed, so a model with frozen early layers trains at the cost of its trainable tail.
-        A ``ReLU`` followed by a ``MaxPool`` (host arrays) runs as one pass
-        (:meth:`MaxPool.backward_relu`), with the values of the two layers' passes.
+        A ``ReLU`` followed by a ``MaxPool`` runs as one pass (:meth:`MaxPool.backward_relu`,
+        host arrays, a pooled output that :meth:`forward` did not return), with the values
+        of the two layers' passes.
         """
         if not self.built:
             raise RuntimeError("Sequential.backward called before forward")
@@ -299,15 +310,11 @@ class Sequential:
         if not _device.is_device(grad):
             grad = np.asarray(grad)
         layers = self.layers
+        masked = self.__dict__.get("_masked_pools", ())  # (none in a model pickled by 0.1)
         i = len(layers) - 1
         while i >= first:
             layer = layers[i]
-            if (
-                type(layer) is MaxPool
-                and i - 1 >= first
-                and type(layers[i - 1]) is ReLU
-                and not _device.is_device(grad)
-            ):
+            if i in masked and i - 1 >= first and not _device.is_device(grad):
                 # the ReLU's mask applied to the pooled gradient (MaxPool.backward_relu): the
                 # ReLU's own pass over the full-size gradient is skipped
                 grad = layer.backward_relu(grad)

@@ -414,9 +414,14 @@ def test_relu_then_max_pool_backward_is_the_two_layers_bit_for_bit(monkeypatch, 
     shape, make = POOLED_NETS[case]
     rng = np.random.default_rng(case)
     x = rng.standard_normal(shape).astype(dtype)
-    x[0, 0, ..., :3] = -1.0  # whole windows of zeros after the ReLU: their gradient is masked
+    x[0, 0, ..., :3] = -1.0  # whole windows of zeros after a first ReLU: their gradient masked
     net = nn.Sequential([*make(), L.Flatten(), L.Dense(5)], random_state=case, dtype=dtype)
+    net.build(shape[1:])
+    if type(net.layers[0]) is L.Conv:  # a channel that the ReLU zeroes: its windows masked
+        net.layers[0].params["bias"][0] = -1e3
     out = net.forward(x)
+    pool = next(layer for layer in net.layers if type(layer) is L.MaxPool)
+    assert (pool._cache[2] == 0).any()  # windows the mask zeroes
     g = rng.standard_normal(out.shape).astype(dtype)
     # the reference: every layer's own backward pass (the ReLU's included)
     manual = g
@@ -424,9 +429,26 @@ def test_relu_then_max_pool_backward_is_the_two_layers_bit_for_bit(monkeypatch, 
         manual = layer.backward(manual)
     want_w = {k: v.copy() for k, v in net.grads.items()}
     monkeypatch.setattr(L.ReLU, "_backward", lambda *a: pytest.fail("ReLU ran unfused"))
-    np.testing.assert_array_equal(net.backward(g), manual)
+    assert net.backward(g).tobytes() == manual.tobytes()  # signed zeros too
     for k, v in net.grads.items():
-        np.testing.assert_array_equal(v, want_w[k], err_msg=k)
+        assert v.tobytes() == want_w[k].tobytes(), k
+
+
+@pytest.mark.parametrize("tail", [[], [L.Flatten], [L.Dropout]])
+def test_pooled_output_the_model_returns_is_not_used_as_the_mask(tail):
+    # the caller may change what forward returned in place: then the ReLU's own pass runs
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 8, 8))
+    layers = [L.Conv(4, 3, padding=1), L.ReLU(), L.MaxPool(2)] + [t() for t in tail]
+    net = nn.Sequential(layers).build(x.shape[1:])
+    out = net.forward(x, training=False)
+    g = rng.standard_normal(out.shape)
+    manual = g
+    for layer in reversed(net.layers):
+        manual = layer.backward(manual)
+    out -= 10.0  # every pooled value now <= 0: as a mask it would zero every gradient
+    np.testing.assert_array_equal(net.backward(g), manual)
+    assert np.abs(manual).sum() > 0
 
 
 def test_max_pool_backward_relu_masks_nan_and_inf_gradients():

@@ -123,19 +123,20 @@ class MaxPool(_Pool):
         ``backward`` gives from this layer's ``backward``, with the ReLU's mask applied to
         the pooled gradient instead (a window's maximum is the ReLU's output at its argmax, so
         it is positive exactly where the ReLU passes that gradient): a quarter of the elements
-        for 2 x 2 windows. ``Sequential`` runs a ``ReLU`` followed by a ``MaxPool`` this way.
-        The values are those of the two backward passes, bit for bit."""
-        if self._cache is None:
-            return self.backward(grad_y, need_input_grad=need_input_grad)  # raises, as it does
-        # the pooled output as returned: the only layer that writes its input, ReLU(inplace),
-        # keeps every sign, so the mask is the same after it
+        for 2 x 2 windows. The values are those of the two backward passes, bit for bit, as
+        long as this layer's output has not been changed in place since ``forward`` (the
+        mask is read from it; a later ``ReLU(inplace=True)`` keeps every ``y > 0`` as it
+        was). ``Sequential`` runs a ``ReLU`` followed by a ``MaxPool`` this way when the
+        pooled output is not part of what the model returned."""
+        if self._cache is None or not need_input_grad:
+            return self.backward(grad_y, need_input_grad=need_input_grad)  # as it would
         masked = F.relu_backward(grad_y, self._cache[2])
         return self.backward(masked, need_input_grad=need_input_grad)
 
     def _backward(self, grad_y, need_input_grad):
         if not need_input_grad:
             return None
-        x, idx, _ = self._cache
+        x, idx = self._cache[:2]  # (a layer pickled by 0.1 kept these two)
         run = self._planned_pool(x, grad_y)
         if run is not None and type(idx) is np.ndarray:
             # idx came from this layer's forward pass (int64, in range): F would check it again
