@@ -359,7 +359,7 @@ def _layout(xshape, wshape, dilation, yshape, itemsize):
     first3 = base[:, None] + 3 * np.arange(threes)[None, :]
     first2 = base[:, None] + 3 * threes + 2 * np.arange(twos)[None, :]
     cs = np.concatenate([first3.ravel(), first2.ravel()]).astype(np.int64)
-    return run8, _use_rows(oh, ow, span), opad, threes, len(first3.ravel()), cs
+    return run8, _use_rows(oh, ow, span), opad, threes, nc * kd * kh * threes, cs
 
 
 @njit(cache=True)
