@@ -12,12 +12,17 @@ Each configuration runs ``--rounds`` times, in alternating order; a process time
 workload ``--repeat`` times per library. The table gives each library's median time per
 configuration and the slowdown against it alone (``both / alone - 1``); the spread (IQR /
 median) says how noisy the shared machine was. Run: ``python benchmarks/interference.py``.
+
+``--env NAME=VALUE`` sets a variable in every worker process (each configuration alike), to
+see what a setting outside sigconv would change: ``--env GOMP_SPINCOUNT=0`` stops PyTorch's
+OpenMP workers from spinning after its calls (docs/performance.md, "Next to PyTorch").
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import statistics
 import subprocess
@@ -114,8 +119,21 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for every worker process (repeatable)",
+    )
     parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    extra = {}
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--env takes NAME=VALUE; got {item!r}")
+        extra[name] = value
     if args.worker:
         worker(tuple(args.worker), args.repeat)
         return 0
@@ -125,7 +143,12 @@ def main(argv=None):
     for r in range(args.rounds):
         for config in order if r % 2 == 0 else order[::-1]:
             cmd = [sys.executable, __file__, "--repeat", str(args.repeat), "--worker"]
-            out = subprocess.run(cmd + list(CONFIGS[config]), capture_output=True, text=True)
+            out = subprocess.run(
+                cmd + list(CONFIGS[config]),
+                capture_output=True,
+                text=True,
+                env={**os.environ, **extra},
+            )
             if out.returncode:
                 raise RuntimeError(out.stderr)
             reply = json.loads(out.stdout.strip().splitlines()[-1])
@@ -134,7 +157,9 @@ def main(argv=None):
                 times.setdefault((config, *key.split("|")), []).extend(ts)
     print(
         "Each library alone vs both in one process (fresh processes, library defaults, "
-        f"{args.rounds} rounds x {args.repeat} calls; slowdown = both / alone - 1).\n"
+        f"{args.rounds} rounds x {args.repeat} calls; slowdown = both / alone - 1)"
+        + (f"; every process with {' '.join(args.env)}" if args.env else "")
+        + ".\n"
     )
     print("| workload | library | alone ms | both, the other first | both, this one first |")
     print("|---|---|---:|---:|---:|")

@@ -219,11 +219,12 @@ def run_case(module, index, case, *, repeat, rounds, threads, agree):
 
 def header(rounds, repeat, threads) -> str:
     how = "library defaults" if threads is None else f"{threads} (each worker sets its own)"
+    calls = "each case's own number of" if repeat is None else repeat
     return (
         "Measured in isolation: each implementation in its own fresh process (peers' imports "
         "blocked), at its library's defaults (no OMP_* variables set; threads: "
         f"{how}); same seeded data; results checked against sigconv's; median of "
-        f"{rounds} alternating rounds x {repeat} calls; spread = IQR / median.\n\n"
+        f"{rounds} alternating rounds x {calls} calls; spread = IQR / median.\n\n"
         "| workload | case | implementation | median ms | spread | peer / sigconv |\n"
         "|---|---|---|---:|---:|---:|"
     )
