@@ -18,7 +18,9 @@ How, per case:
   thread pool or torch ran in it (it must not, except in its own worker);
 * the parent then asks the workers in turn, ``rounds`` times in alternating order, for
   ``repeat`` timed calls each (only one worker runs at a time; the others wait on their stdin),
-  and reports the median of all of them and the spread (interquartile range / median) as noise.
+  and reports the median of all of them, the spread (interquartile range / median) as noise,
+  and the lowest and highest ratio of one round's medians (sigconv's round against the peer's
+  round of the same number), which says whether a ratio near 1 holds in every round.
 """
 
 from __future__ import annotations
@@ -146,12 +148,14 @@ class _Worker:
             raise RuntimeError(f"worker {name} for {module}[{index}] failed to start")
         self.hello = json.loads(line)
         self.times: list[float] = []
+        self.round_medians: list[float] = []
 
     def time(self, repeat):
         self.proc.stdin.write(f"{repeat}\n")
         self.proc.stdin.flush()
         reply = json.loads(self.proc.stdout.readline())
         self.times.extend(reply["times"])
+        self.round_medians.append(statistics.median(reply["times"]))
         self.info = reply["info"]
 
     def close(self):
@@ -209,7 +213,14 @@ def run_case(module, index, case, *, repeat, rounds, threads, agree):
             if name != "sigconv" and w.info.get("sigconv_pool_started"):
                 notes.append("sigconv ran here")
             rows.append(
-                (name, statistics.median(w.times), _spread(w.times), ok[name], "; ".join(notes))
+                (
+                    name,
+                    statistics.median(w.times),
+                    _spread(w.times),
+                    ok[name],
+                    "; ".join(notes),
+                    w.round_medians,
+                )
             )
         return rows, {n: w.info for n, w in workers.items()}
     finally:
@@ -225,8 +236,10 @@ def header(rounds, repeat, threads) -> str:
         "blocked), at its library's defaults (no OMP_* variables set; threads: "
         f"{how}); same seeded data; results checked against sigconv's; median of "
         f"{rounds} alternating rounds x {calls} calls; spread = IQR / median.\n\n"
-        "| workload | case | implementation | median ms | spread | peer / sigconv |\n"
-        "|---|---|---|---:|---:|---:|"
+        "The last column is the lowest and highest ratio of one round's medians: how far a "
+        "single round could have moved the ratio.\n\n"
+        "| workload | case | implementation | median ms | spread | peer / sigconv | by round |\n"
+        "|---|---|---|---:|---:|---:|---:|"
     )
 
 
@@ -241,14 +254,18 @@ def run(only, *, repeat, rounds, threads, agree):
             module, index, case, repeat=repeat or case.repeat, rounds=rounds, threads=threads,
             agree=agree,
         )  # fmt: skip
-        base = rows[0][1]
-        for name, t, spread, ok, note in rows:
-            ratio = "" if name == "sigconv" else f"{t / base:.2f}"
+        base, base_rounds = rows[0][1], rows[0][5]
+        for name, t, spread, ok, note, round_medians in rows:
+            ratio = by_round = ""
+            if name != "sigconv":
+                ratio = f"{t / base:.2f}"
+                per = [p / b for p, b in zip(round_medians, base_rounds)]
+                by_round = f"{min(per):.2f}-{max(per):.2f}"
             flag = "" if ok else " (DISAGREES)"
             note = f" ({note})" if note else ""
             print(
                 f"| {case.workload} | {case.name} | {name}{flag}{note} | {t * 1e3:.2f} | "
-                f"{spread:.0%} | {ratio} |",
+                f"{spread:.0%} | {ratio} | {by_round} |",
                 flush=True,
             )
         for n, info in infos.items():
