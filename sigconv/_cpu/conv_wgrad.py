@@ -457,26 +457,28 @@ def _outvec_six_by_four(part, nparts, xp, g, osize, toff, nrange, out):
                 t3 = np.uint64(toff[grp, 3] - base)
                 t4 = np.uint64(toff[grp, 4] - base)
                 t5 = np.uint64(toff[grp, 5] - base)
-                tm = np.int64(max(max(max(t1, t2), max(t3, t4)), t5))
                 acc = stack_array(384, g.dtype)  # zeros; 6 x 4 x 16 float32 lanes
                 for sg in range(nseg):
                     xb = segs[0, sg] + base
                     at = segs[2, sg]
                     for k in range(segs[1, sg]):
-                        gv = tile[(at + k) * width : (at + k) * width + width]
-                        xs = xf[xb + k : xb + k + tm + 1]
-                        a0 = xs[t0]
-                        a1 = xs[t1]
-                        a2 = xs[t2]
-                        a3 = xs[t3]
-                        a4 = xs[t4]
-                        a5 = xs[t5]
+                        # flat unsigned indices, no slices: a position's two slices (bounds
+                        # clamped, wrap-around, a spilled pointer) made its loop 64 instructions
+                        # for 24 FMAs, 39 without (W5c's weight gradient, one thread: 57 -> 54 ms)
+                        gq = np.uint64((at + k) * width)
+                        xq = np.uint64(xb + k)
+                        a0 = xf[xq + t0]
+                        a1 = xf[xq + t1]
+                        a2 = xf[xq + t2]
+                        a3 = xf[xq + t3]
+                        a4 = xf[xq + t4]
+                        a5 = xf[xq + t5]
                         # lanes innermost with every accumulator its own statement (see conv_outvec)
                         for v in range(nl):
-                            g0 = gv[v]
-                            g1 = gv[1 * nl + v]
-                            g2 = gv[2 * nl + v]
-                            g3 = gv[3 * nl + v]
+                            g0 = tile[gq + np.uint64(v)]
+                            g1 = tile[gq + np.uint64(1 * nl + v)]
+                            g2 = tile[gq + np.uint64(2 * nl + v)]
+                            g3 = tile[gq + np.uint64(3 * nl + v)]
                             acc[0 * nl + v] = acc[0 * nl + v] + a0 * g0
                             acc[1 * nl + v] = acc[1 * nl + v] + a0 * g1
                             acc[2 * nl + v] = acc[2 * nl + v] + a0 * g2
@@ -562,7 +564,11 @@ def _outvec_twelve_by_two(part, nparts, xp, g, osize, toff, nrange, out):
                     xb = segs[0, sg] + base
                     at = segs[2, sg]
                     for k in range(segs[1, sg]):
-                        gv = tile[(at + k) * width : (at + k) * width + width]
+                        # the gradient by a flat unsigned index (see _outvec_six_by_four); the
+                        # input keeps its slice: with a flat index a tap, LLVM kept a pointer a
+                        # tap and spilled them (W5d's loop grew from 70 instructions to about
+                        # twice that; with the gradient's index alone it is 60)
+                        gq = np.uint64((at + k) * width)
                         xs = xf[xb + k : xb + k + tm + 1]
                         a0 = xs[t0]
                         a1 = xs[t1]
@@ -578,8 +584,8 @@ def _outvec_twelve_by_two(part, nparts, xp, g, osize, toff, nrange, out):
                         a11 = xs[t11]
                         # lanes innermost with every accumulator its own statement (see conv_outvec)
                         for v in range(nl):
-                            g0 = gv[v]
-                            g1 = gv[1 * nl + v]
+                            g0 = tile[gq + np.uint64(v)]
+                            g1 = tile[gq + np.uint64(1 * nl + v)]
                             acc[0 * nl + v] = acc[0 * nl + v] + a0 * g0
                             acc[1 * nl + v] = acc[1 * nl + v] + a0 * g1
                             acc[2 * nl + v] = acc[2 * nl + v] + a1 * g0
@@ -678,7 +684,11 @@ def _outvec_twentyfour_by_one(part, nparts, xp, g, osize, toff, nrange, out):
                     xb = segs[0, sg] + base
                     at = segs[2, sg]
                     for k in range(segs[1, sg]):
-                        gv = tile[(at + k) * width : (at + k) * width + width]
+                        # the gradient by a flat unsigned index (see _outvec_six_by_four); the
+                        # input keeps its slice: with a flat index a tap, LLVM kept a pointer a
+                        # tap and spilled them (W5d's loop grew from 70 instructions to about
+                        # twice that; with the gradient's index alone it is 60)
+                        gq = np.uint64((at + k) * width)
                         xs = xf[xb + k : xb + k + tm + 1]
                         a0 = xs[t0]
                         a1 = xs[t1]
@@ -705,7 +715,7 @@ def _outvec_twentyfour_by_one(part, nparts, xp, g, osize, toff, nrange, out):
                         a22 = xs[t22]
                         a23 = xs[t23]
                         for v in range(nl):
-                            g0 = gv[v]
+                            g0 = tile[gq + np.uint64(v)]
                             acc[0 * nl + v] = acc[0 * nl + v] + a0 * g0
                             acc[1 * nl + v] = acc[1 * nl + v] + a1 * g0
                             acc[2 * nl + v] = acc[2 * nl + v] + a2 * g0
