@@ -2,7 +2,7 @@
 
 For a few workloads (W5b and W5c forward + backward, W2 2048^2 7x7 'same'), each library's
 time is measured in four kinds of fresh process, all at the libraries' defaults (no ``OMP_*``
-variables, no thread counts set):
+variables unless ``--env`` sets one, no thread counts set):
 
 * ``sigconv alone`` / ``torch alone``: only that library is imported;
 * ``sigconv then torch`` / ``torch then sigconv``: both are imported and warmed up in that order,
@@ -156,9 +156,9 @@ def main(argv=None):
             for key, ts in reply["times"].items():
                 times.setdefault((config, *key.split("|")), []).extend(ts)
     print(
-        "Each library alone vs both in one process (fresh processes, library defaults, "
-        f"{args.rounds} rounds x {args.repeat} calls; slowdown = both / alone - 1)"
-        + (f"; every process with {' '.join(args.env)}" if args.env else "")
+        "Each library alone vs both in one process (fresh processes, library defaults"
+        + (f" but every process with {' '.join(args.env)}" if args.env else "")
+        + f", {args.rounds} rounds x {args.repeat} calls; slowdown = both / alone - 1)"
         + ".\n"
     )
     print("| workload | library | alone ms | both, the other first | both, this one first |")

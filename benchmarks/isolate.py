@@ -19,8 +19,8 @@ How, per case:
 * the parent then asks the workers in turn, ``rounds`` times in alternating order, for
   ``repeat`` timed calls each (only one worker runs at a time; the others wait on their stdin),
   and reports the median of all of them, the spread (interquartile range / median) as noise,
-  and the lowest and highest ratio of one round's medians (sigconv's round against the peer's
-  round of the same number), which says whether a ratio near 1 holds in every round.
+  and, for each peer, the lowest and highest ratio within one round (the peer's median over
+  sigconv's in the same round), which says whether a ratio near 1 holds in every round.
 """
 
 from __future__ import annotations
@@ -177,7 +177,8 @@ def _spread(times):
 
 
 def run_case(module, index, case, *, repeat, rounds, threads, agree):
-    """Rows ``(name, median s, spread, agrees, note)`` of one case, sigconv first."""
+    """Rows ``(name, median s, spread, agrees, note, each round's median s)`` of one case,
+    sigconv first."""
     ref = _Worker(module, index, "sigconv", threads)
     names = [n for n in ref.hello["names"] if n != "sigconv"]
     workers = {"sigconv": ref}
@@ -236,8 +237,8 @@ def header(rounds, repeat, threads) -> str:
         "blocked), at its library's defaults (no OMP_* variables set; threads: "
         f"{how}); same seeded data; results checked against sigconv's; median of "
         f"{rounds} alternating rounds x {calls} calls; spread = IQR / median.\n\n"
-        "The last column is the lowest and highest ratio of one round's medians: how far a "
-        "single round could have moved the ratio.\n\n"
+        "The last column is the peer / sigconv ratio within each round (the two medians of "
+        "that round), lowest-highest: whether a ratio holds in every round.\n\n"
         "| workload | case | implementation | median ms | spread | peer / sigconv | by round |\n"
         "|---|---|---|---:|---:|---:|---:|"
     )

@@ -464,7 +464,8 @@ def _outvec_six_by_four(part, nparts, xp, g, osize, toff, nrange, out):
                     for k in range(segs[1, sg]):
                         # flat unsigned indices, no slices: a position's two slices (bounds
                         # clamped, wrap-around, a spilled pointer) made its loop 64 instructions
-                        # for 24 FMAs, 39 without (W5c's weight gradient, one thread: 57 -> 54 ms)
+                        # for 24 FMAs, 39 without (W5c's weight gradient, one thread: 57.8 ->
+                        # 53.2 ms)
                         gq = np.uint64((at + k) * width)
                         xq = np.uint64(xb + k)
                         a0 = xf[xq + t0]
@@ -684,10 +685,8 @@ def _outvec_twentyfour_by_one(part, nparts, xp, g, osize, toff, nrange, out):
                     xb = segs[0, sg] + base
                     at = segs[2, sg]
                     for k in range(segs[1, sg]):
-                        # the gradient by a flat unsigned index (see _outvec_six_by_four); the
-                        # input keeps its slice: with a flat index a tap, LLVM kept a pointer a
-                        # tap and spilled them (W5d's loop grew from 70 instructions to about
-                        # twice that; with the gradient's index alone it is 60)
+                        # the gradient by a flat index, the input by its slice (see
+                        # _outvec_twelve_by_two)
                         gq = np.uint64((at + k) * width)
                         xs = xf[xb + k : xb + k + tm + 1]
                         a0 = xs[t0]
