@@ -48,6 +48,14 @@ def relu(x, out):
     return out
 
 
+def relu_host(x, out=None):
+    """``max(x, 0)`` of any host array into ``out`` (``x`` itself, or None for a new array):
+    the kernel where ``x`` :func:`fits` it, else NumPy (NaN kept either way)."""
+    if not fits(x):
+        return np.maximum(x, 0, out=out)
+    return relu(x, np.empty_like(x) if out is None else out)
+
+
 def relu_backward(g, y, out):
     """``out[...] = g`` where ``y > 0``, else 0."""
     args = (g.reshape(-1), y.reshape(-1), out.reshape(-1))

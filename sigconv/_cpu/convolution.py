@@ -598,12 +598,7 @@ def _conv_runner(plan, x_shape, w_shape):
 
 def _relu_after(y, relu):
     """``y``, or ``max(y, 0)`` written into it where ``relu`` (a result of its own)."""
-    if relu:
-        if activation.fits(y):
-            activation.relu(y, y)
-        else:
-            np.maximum(y, 0, out=y)
-    return y
+    return activation.relu_host(y, y) if relu else y
 
 
 def conv_backward(plan, grad_out, x, weight, need):

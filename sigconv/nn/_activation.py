@@ -88,11 +88,7 @@ def relu(x, *, inplace=False, backend="auto"):
     inplace = check_bool(inplace, "inplace")
     if on_cuda(backend, x):
         return _cuda().relu(x, inplace=inplace)
-    into = x if inplace and x.flags.writeable else None
-    kernels = _host_kernels()
-    if kernels.fits(x):
-        return kernels.relu(x, into if into is not None else np.empty_like(x))
-    return np.maximum(x, 0, out=into)
+    return _host_kernels().relu_host(x, x if inplace and x.flags.writeable else None)
 
 
 def relu_backward(grad_out, y, *, backend="auto"):
